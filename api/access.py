@@ -1,0 +1,71 @@
+"""Object-level access control, in one place: every project-scoped read or write goes through here.
+
+A user sees a project as one of its members or as an admin. Anything hanging off a project (documents,
+meetings, transcriptions, chat, chunks) is visible exactly when its project is. An object the caller may
+not see is reported as not found, never as forbidden, so ids reveal nothing. Members whose role is too
+low for a write get 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Forbidden, NotFound
+from core.models import MemberRole, Project, ProjectMember, User
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project: Project
+    role: MemberRole  # admins act as owners
+
+    def can(self, need: MemberRole) -> bool:
+        return self.role.rank >= need.rank
+
+
+def visible_project_ids(user: User) -> sa.Select[tuple[uuid.UUID]]:
+    """A subquery of the ids of every project `user` may see."""
+    if user.is_admin:
+        return sa.select(Project.id)
+    return sa.select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)
+
+
+async def allowed_project_ids(session: AsyncSession, user: User) -> list[uuid.UUID]:
+    return list((await session.scalars(visible_project_ids(user))).all())
+
+
+async def require_project(
+    session: AsyncSession,
+    user: User,
+    project_id: uuid.UUID,
+    need: MemberRole = MemberRole.VIEWER,
+    *,
+    what: str = "project",
+    for_update: bool = False,
+) -> ProjectAccess:
+    """Return the project and the caller's role, or raise NotFound (not visible) / Forbidden (role too low)."""
+    query = (
+        sa.select(Project, ProjectMember.role)
+        .outerjoin(
+            ProjectMember, sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == user.id)
+        )
+        .where(Project.id == project_id)
+    )
+    if for_update:
+        query = query.with_for_update(of=Project)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFound(f"{what} not found")
+    project, role = row
+    if user.is_admin:
+        role = MemberRole.OWNER
+    elif role is None:
+        raise NotFound(f"{what} not found")
+    access = ProjectAccess(project=project, role=role)
+    if not access.can(need):
+        raise Forbidden(f"this needs the {need.value} role on the project")
+    return access

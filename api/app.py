@@ -1,0 +1,95 @@
+"""The FastAPI application: create_app() wires settings, resources, middleware, errors and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import swagger_ui_bundle
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from api.middleware import RequestContextMiddleware
+from api.resources import Resources
+from api.routes import auth, clients, health, meetings, projects, users
+from core.logs import configure_logging
+from core.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+UPLOAD_PATH_MARKERS = ("/upload",)
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (auth, users, clients, projects, meetings):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(settings: Settings | None = None, *, resources: Resources | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = resources is None
+        app.state.resources = resources or Resources.open(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.resources.close()
+
+    app = FastAPI(
+        title="V1tr0 API",
+        version="0.1.0",
+        summary="Clients, projects and meetings, with an assistant grounded in each project's artifacts.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    if resources is not None:
+        app.state.resources = resources
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_router())
+    _mount_docs(app)
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.http.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.http.max_body_bytes,
+        max_upload_bytes=settings.http.max_upload_bytes,
+        upload_paths=UPLOAD_PATH_MARKERS,
+        hsts=settings.http.hsts,
+    )
+    return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI from the swagger-ui-bundle package, so /docs works with no CDN."""
+    app.mount(
+        "/static/swagger", StaticFiles(directory=Path(swagger_ui_bundle.swagger_ui_path)), name="swagger"
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="V1tr0 API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )

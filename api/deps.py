@@ -1,0 +1,92 @@
+"""Request dependencies: the per-request transaction, the resources and the authenticated user."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.resources import Resources
+from api.services import users as user_service
+from core.errors import Forbidden, Unauthorized
+from core.models import User
+from core.settings import Settings
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+def get_redis(resources: ResourcesDep) -> Redis:
+    return resources.redis
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+
+
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the route returns, rolled back when it raises."""
+    async with resources.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit happens before the response is sent, so a client that reads right after
+# a 2xx always sees its write.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login or Supabase Auth")
+
+
+async def current_user(
+    session: SessionDep,
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing bearer token")
+    identity = await resources.verifier.verify(credentials.credentials)
+    if identity.provider == "local":
+        try:
+            user = await session.get(User, uuid.UUID(identity.subject))
+        except ValueError:
+            raise Unauthorized("invalid token") from None
+        if user is None:
+            raise Unauthorized("unknown user")
+    else:
+        user = await user_service.provision_external_user(
+            session, identity=identity, admin_emails=resources.settings.auth.admin_emails
+        )
+    if not user.is_active:
+        raise Unauthorized("account disabled")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Forbidden("admin only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

@@ -1,0 +1,45 @@
+"""Long-lived resources of one API process, created in the lifespan and closed there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.db import create_engine, create_sessionmaker
+from core.identity import TokenVerifier
+from core.settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    http: httpx.AsyncClient
+    verifier: TokenVerifier
+
+    @classmethod
+    def open(cls, settings: Settings, *, http: httpx.AsyncClient | None = None) -> Resources:
+        if not settings.redis_url:
+            raise ValueError("no Redis URL: set REDIS_URL or start the embedded server first")
+        engine = create_engine(settings)
+        client = http or httpx.AsyncClient(timeout=10.0)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            redis=Redis.from_url(
+                settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
+            ),
+            http=client,
+            verifier=TokenVerifier(settings, client),
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.redis.aclose()
+        await self.engine.dispose()

@@ -1,0 +1,53 @@
+"""Local identity provider: register, login, refresh (rotating), logout, me."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
+from api.schemas.auth import LoginIn, RefreshIn, RegisterIn, TokenPair
+from api.schemas.users import UserRead
+from api.services import users as service
+from core import ratelimit
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
+async def register(body: RegisterIn, session: SessionDep, settings: SettingsDep) -> object:
+    return await service.register(
+        session, email=body.email, password=body.password, full_name=body.full_name, settings=settings
+    )
+
+
+@router.post("/login", response_model=TokenPair)
+async def login(
+    body: LoginIn, request: Request, session: SessionDep, settings: SettingsDep, redis: RedisDep
+) -> object:
+    client_ip = request.client.host if request.client else "unknown"
+    await ratelimit.hit(
+        redis,
+        f"login:{client_ip}:{body.email.lower()}",
+        limit=settings.auth.login_rate_limit,
+        window_seconds=settings.auth.login_rate_window,
+    )
+    user = await service.authenticate(session, email=body.email, password=body.password)
+    tokens = await service.issue_tokens(session, user=user, settings=settings)
+    return TokenPair(**tokens.__dict__)
+
+
+@router.post("/refresh", response_model=TokenPair)
+async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> object:
+    tokens = await service.rotate_refresh_token(session, token=body.refresh_token, settings=settings)
+    return TokenPair(**tokens.__dict__)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(body: RefreshIn, session: SessionDep) -> None:
+    """Revoke the refresh token and every token rotated from the same login."""
+    await service.logout(session, token=body.refresh_token)
+
+
+@router.get("/me", response_model=UserRead)
+async def me(user: CurrentUser) -> object:
+    return user

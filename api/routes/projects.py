@@ -1,0 +1,181 @@
+"""Projects, their members, stats and documents."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+
+from api.deps import CurrentUser, SessionDep
+from api.schemas.common import Page, PageParams
+from api.schemas.documents import DocumentCreate, DocumentRead, DocumentSummary, DocumentUpdate
+from api.schemas.projects import (
+    MemberAdd,
+    MemberRead,
+    ProjectCreate,
+    ProjectRead,
+    ProjectStats,
+    ProjectUpdate,
+)
+from api.services import documents as document_service
+from api.services import projects as service
+from core.models import Priority, ProjectStatus
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+
+@router.get("", response_model=Page[ProjectRead])
+async def list_projects(
+    session: SessionDep,
+    user: CurrentUser,
+    page: Annotated[PageParams, Query()],
+    status_: Annotated[ProjectStatus | None, Query(alias="status")] = None,
+    priority: Priority | None = None,
+    client_id: uuid.UUID | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="title contains")] = None,
+) -> object:
+    items, total = await service.list_projects(
+        session,
+        actor=user,
+        limit=page.limit,
+        offset=page.offset,
+        sort=page.sort,
+        status=status_,
+        priority=priority,
+        client_id=client_id,
+        q=q,
+    )
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectRead)
+async def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser) -> object:
+    return await service.create_project(session, actor=user, data=body)
+
+
+@router.get("/documents/{document_id}", response_model=DocumentRead, tags=["documents"])
+async def get_document(document_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
+    return await document_service.get_document(session, actor=user, document_id=document_id)
+
+
+@router.put("/documents/{document_id}", response_model=DocumentRead, tags=["documents"])
+async def update_document(
+    document_id: uuid.UUID, body: DocumentUpdate, session: SessionDep, user: CurrentUser
+) -> object:
+    return await document_service.update_document(
+        session, actor=user, document_id=document_id, title=body.title, content=body.content
+    )
+
+
+@router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["documents"])
+async def delete_document(document_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> None:
+    await document_service.delete_document(session, actor=user, document_id=document_id)
+
+
+@router.get("/{project_id}", response_model=ProjectRead)
+async def get_project(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
+    return await service.get_project(session, actor=user, project_id=project_id)
+
+
+@router.put("/{project_id}", response_model=ProjectRead)
+async def update_project(
+    project_id: uuid.UUID, body: ProjectUpdate, session: SessionDep, user: CurrentUser
+) -> object:
+    return await service.update_project(session, actor=user, project_id=project_id, data=body)
+
+
+@router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_project(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> None:
+    await service.delete_project(session, actor=user, project_id=project_id)
+
+
+@router.get("/{project_id}/stats", response_model=ProjectStats)
+async def project_stats(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
+    return await service.project_stats(session, actor=user, project_id=project_id)
+
+
+@router.get("/{project_id}/members", response_model=list[MemberRead], tags=["members"])
+async def list_members(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
+    return await service.list_members(session, actor=user, project_id=project_id)
+
+
+@router.post(
+    "/{project_id}/members",
+    response_model=MemberRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["members"],
+    responses={200: {"model": MemberRead, "description": "role of an existing member changed"}},
+)
+async def add_member(
+    project_id: uuid.UUID, body: MemberAdd, session: SessionDep, user: CurrentUser, response: Response
+) -> object:
+    member, created = await service.add_member(session, actor=user, project_id=project_id, data=body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return member
+
+
+@router.delete(
+    "/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["members"]
+)
+async def remove_member(
+    project_id: uuid.UUID, user_id: uuid.UUID, session: SessionDep, user: CurrentUser
+) -> None:
+    await service.remove_member(session, actor=user, project_id=project_id, user_id=user_id)
+
+
+@router.get("/{project_id}/documents", response_model=Page[DocumentSummary], tags=["documents"])
+async def list_documents(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    page: Annotated[PageParams, Query()],
+    q: Annotated[str | None, Query(max_length=200, description="title contains")] = None,
+) -> object:
+    items, total = await document_service.list_documents(
+        session, actor=user, project_id=project_id, limit=page.limit, offset=page.offset, sort=page.sort, q=q
+    )
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "/{project_id}/documents",
+    response_model=DocumentRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["documents"],
+)
+async def create_document(
+    project_id: uuid.UUID, body: DocumentCreate, session: SessionDep, user: CurrentUser
+) -> object:
+    return await document_service.create_document(
+        session, actor=user, project_id=project_id, title=body.title, content=body.content
+    )
+
+
+@router.post(
+    "/{project_id}/documents/upload",
+    response_model=DocumentRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["documents"],
+    summary="Upload a .txt or .md file as a project document",
+)
+async def upload_document(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    file: Annotated[UploadFile, File(description="UTF-8 .txt or .md")],
+    title: Annotated[str | None, Form(max_length=300)] = None,
+) -> object:
+    raw = await file.read()
+    text, mime_type = document_service.decode_text_upload(file.filename, file.content_type, raw)
+    return await document_service.create_document(
+        session,
+        actor=user,
+        project_id=project_id,
+        title=(title or file.filename or "document").strip()[:300] or "document",
+        content=text,
+        source_filename=file.filename,
+        mime_type=mime_type,
+    )

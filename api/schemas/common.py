@@ -1,0 +1,37 @@
+"""Schema building blocks shared by every domain: strict input models, pages, money as numbers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+T = TypeVar("T")
+
+
+class StrictInput(BaseModel):
+    """Request bodies reject unknown fields, so a typo or a mass-assignment attempt is a 422."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+Hours = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="matching rows, ignoring limit/offset")
+    limit: int
+    offset: int
+
+
+class PageParams(BaseModel):
+    limit: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=1_000_000)
+    sort: str | None = Field(None, description="a field name, '-' in front for descending")

@@ -1,0 +1,44 @@
+"""User bodies. Only admins may set is_admin / is_active; passwords and hashes never leave the API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import EmailStr, Field, HttpUrl
+
+from api.schemas.common import Output, StrictInput
+
+
+class UserRead(Output):
+    id: uuid.UUID
+    email: str
+    full_name: str
+    avatar_url: str | None
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserCreate(StrictInput):
+    email: EmailStr
+    password: str | None = Field(None, min_length=8, max_length=256)
+    full_name: str = Field("", max_length=200)
+    is_admin: bool = False
+
+
+class UserUpdate(StrictInput):
+    full_name: str | None = Field(None, max_length=200)
+    avatar_url: HttpUrl | None = None
+    password: str | None = Field(None, min_length=8, max_length=256)
+    is_admin: bool | None = Field(None, description="admins only")
+    is_active: bool | None = Field(None, description="admins only")
+
+
+class UserStats(Output):
+    user_id: uuid.UUID
+    projects: int
+    projects_owned: int
+    meetings_attended: int
+    chat_messages: int

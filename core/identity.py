@@ -1,0 +1,145 @@
+"""Bearer token verification: our own local tokens, and Supabase Auth tokens (HS256 secret or JWKS)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from core.errors import Unauthorized
+from core.security import LOCAL_ISSUER, decode_local_token
+from core.settings import Settings
+
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token says the caller is."""
+
+    provider: str  # "local" or "supabase"
+    subject: str
+    email: str | None
+    name: str | None = None
+    avatar_url: str | None = None
+
+
+class JWKSCache:
+    """Keys of the Supabase project, fetched over HTTP, cached, and refetched on an unknown `kid`."""
+
+    def __init__(self, url: str, client: httpx.AsyncClient, ttl: float) -> None:
+        self.url = url
+        self.client = client
+        self.ttl = ttl
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._min_refetch_interval = 5.0
+
+    async def key(self, kid: str) -> Any:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            unknown = kid not in self._keys
+            # Refetch when the cache is old, or for an unknown kid (key rotation), at most every few seconds.
+            if age >= self.ttl or (unknown and age >= self._min_refetch_interval):
+                await self._refresh()
+        if kid not in self._keys:
+            raise Unauthorized("unknown signing key")
+        return self._keys[kid]
+
+    async def _refresh(self) -> None:
+        try:
+            response = await self.client.get(self.url, timeout=5.0)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            if self._keys:
+                return  # keep serving the keys we have
+            raise Unauthorized("cannot fetch signing keys") from exc
+        keys: dict[str, Any] = {}
+        for jwk in document.get("keys", []):
+            kid = jwk.get("kid")
+            kty = jwk.get("kty")
+            if not kid:
+                continue
+            if kty == "RSA":
+                keys[kid] = RSAAlgorithm.from_jwk(json.dumps(jwk))
+            elif kty == "EC":
+                keys[kid] = ECAlgorithm.from_jwk(json.dumps(jwk))
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.local_secret = settings.token_secret()
+        jwks_url = settings.auth.supabase_jwks_url
+        self.jwks = JWKSCache(jwks_url, http, settings.auth.jwks_cache_ttl) if jwks_url else None
+
+    async def verify(self, token: str) -> Identity:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            raise Unauthorized("malformed token") from None
+        if unverified.get("iss") == LOCAL_ISSUER:
+            try:
+                claims = decode_local_token(token, secret=self.local_secret)
+            except jwt.InvalidTokenError as exc:
+                raise Unauthorized(_reason(exc)) from None
+            if claims.get("typ", "access") != "access":
+                raise Unauthorized("not an access token")
+            return Identity(provider="local", subject=claims["sub"], email=None)
+        return await self._verify_supabase(token, header)
+
+    async def _verify_supabase(self, token: str, header: dict[str, Any]) -> Identity:
+        auth = self.settings.auth
+        issuer = auth.supabase_expected_issuer
+        algorithm = header.get("alg")
+        key: Any
+        if algorithm == "HS256" and auth.supabase_jwt_secret is not None:
+            key = auth.supabase_jwt_secret.get_secret_value()
+        elif algorithm in ASYMMETRIC_ALGORITHMS and self.jwks is not None:
+            key = await self.jwks.key(str(header.get("kid", "")))
+        else:
+            raise Unauthorized("token issuer not accepted")
+        required = ["exp", "sub", "aud"] + (["iss"] if issuer else [])
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=auth.supabase_audience,
+                issuer=issuer,
+                options={"require": required},
+                leeway=5,
+            )
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(_reason(exc)) from None
+        metadata = claims.get("user_metadata") or {}
+        return Identity(
+            provider="supabase",
+            subject=str(claims["sub"]),
+            email=(claims.get("email") or None),
+            name=metadata.get("full_name") or metadata.get("name"),
+            avatar_url=metadata.get("avatar_url"),
+        )
+
+
+def _reason(exc: jwt.InvalidTokenError) -> str:
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "token expired"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "token audience not accepted"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "token issuer not accepted"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "token signature invalid"
+    return "invalid token"

@@ -1,0 +1,389 @@
+"""SQLAlchemy ORM models: every table of the data model (SPEC §4)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: sa.DateTime(timezone=True), dict[str, Any]: JSONB}
+
+
+class Timestamped:
+    # Fetch server-generated values (timestamps, identities) with INSERT/UPDATE ... RETURNING, so that
+    # reading them never needs a lazy load (which async sessions forbid).
+    __mapper_args__ = {"eager_defaults": True}
+
+    created_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=sa.func.now(), onupdate=sa.func.now())
+
+
+class Entity(Timestamped):
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+def str_enum(cls: type[enum.StrEnum], name: str) -> sa.Enum:
+    """A checked VARCHAR holding the enum's values (not its names)."""
+    return sa.Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class ClientStatus(enum.StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    PROSPECT = "prospect"
+
+
+class Priority(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class ProjectStatus(enum.StrEnum):
+    PLANNED = "planned"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    ON_HOLD = "on-hold"
+    CANCELLED = "cancelled"
+
+
+class MemberRole(enum.StrEnum):
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    OWNER = "owner"
+
+    @property
+    def rank(self) -> int:
+        return {"viewer": 1, "editor": 2, "owner": 3}[self.value]
+
+
+class MeetingStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class ProcessingStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class MessageType(enum.StrEnum):
+    CHAT = "chat"
+    QUESTION = "question"
+    COMMAND = "command"
+
+
+class SourceType(enum.StrEnum):
+    PROJECT = "project"
+    DOCUMENT = "document"
+    MEETING = "meeting"
+    TRANSCRIPT = "transcript"
+    SUMMARY = "summary"
+    KEY_POINTS = "key_points"
+    COMMITMENTS = "commitments"
+    CHAT = "chat"
+
+
+class OutboxAction(enum.StrEnum):
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class User(Entity, Base):
+    __tablename__ = "users"
+
+    supabase_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    full_name: Mapped[str] = mapped_column(sa.String(200), server_default="")
+    avatar_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    is_active: Mapped[bool] = mapped_column(server_default=sa.true())
+    is_admin: Mapped[bool] = mapped_column(server_default=sa.false())
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    last_login_at: Mapped[datetime | None]
+
+
+class RefreshToken(Entity, Base):
+    """A rotating refresh token; only its hash is stored. A family shares one login."""
+
+    __tablename__ = "refresh_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
+
+
+class Client(Entity, Base):
+    __tablename__ = "clients"
+
+    name: Mapped[str] = mapped_column(sa.String(200))
+    company: Mapped[str | None] = mapped_column(sa.String(200))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    phone: Mapped[str | None] = mapped_column(sa.String(50))
+    address: Mapped[str | None] = mapped_column(sa.String(500))
+    city: Mapped[str | None] = mapped_column(sa.String(100))
+    country: Mapped[str | None] = mapped_column(sa.String(100))
+    status: Mapped[ClientStatus] = mapped_column(
+        str_enum(ClientStatus, "client_status"), server_default=ClientStatus.PROSPECT.value
+    )
+    priority: Mapped[Priority] = mapped_column(
+        str_enum(Priority, "client_priority"), server_default=Priority.MEDIUM.value
+    )
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class Project(Entity, Base):
+    __tablename__ = "projects"
+    __table_args__ = (
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
+        sa.CheckConstraint("budget IS NULL OR budget >= 0", name="budget_nonnegative"),
+        sa.CheckConstraint("hourly_rate IS NULL OR hourly_rate >= 0", name="rate_nonnegative"),
+        sa.CheckConstraint("estimated_hours IS NULL OR estimated_hours >= 0", name="estimate_nonnegative"),
+        sa.CheckConstraint("actual_hours >= 0", name="actual_nonnegative"),
+        sa.CheckConstraint(
+            "end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="dates_ordered"
+        ),
+    )
+
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, server_default="")
+    status: Mapped[ProjectStatus] = mapped_column(
+        str_enum(ProjectStatus, "project_status"), server_default=ProjectStatus.PLANNED.value, index=True
+    )
+    progress: Mapped[int] = mapped_column(server_default="0")
+    priority: Mapped[Priority] = mapped_column(
+        str_enum(Priority, "project_priority"), server_default=Priority.MEDIUM.value
+    )
+    start_date: Mapped[date | None]
+    end_date: Mapped[date | None]
+    deadline: Mapped[date | None]
+    budget: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
+    hourly_rate: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
+    estimated_hours: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
+    actual_hours: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), server_default="0")
+    client_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="SET NULL"), index=True
+    )
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+
+class ProjectMember(Entity, Base):
+    __tablename__ = "project_members"
+    __table_args__ = (sa.UniqueConstraint("project_id", "user_id"),)
+
+    project_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[MemberRole] = mapped_column(str_enum(MemberRole, "member_role"))
+
+    user: Mapped[User] = relationship(lazy="raise")
+
+
+class Document(Entity, Base):
+    __tablename__ = "documents"
+
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(sa.String(300))
+    content: Mapped[str] = mapped_column(sa.Text)
+    source_filename: Mapped[str | None] = mapped_column(sa.String(300))
+    mime_type: Mapped[str] = mapped_column(sa.String(100), server_default="text/plain")
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    size: Mapped[int] = column_property(sa.func.char_length(content))
+
+
+class Meeting(Entity, Base):
+    __tablename__ = "meetings"
+    __table_args__ = (
+        sa.CheckConstraint("end_time IS NULL OR start_time IS NULL OR end_time >= start_time", name="times"),
+    )
+
+    title: Mapped[str] = mapped_column(sa.String(300))
+    description: Mapped[str] = mapped_column(sa.Text, server_default="")
+    room_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    start_time: Mapped[datetime | None] = mapped_column(index=True)
+    end_time: Mapped[datetime | None]
+    status: Mapped[MeetingStatus] = mapped_column(
+        str_enum(MeetingStatus, "meeting_status"), server_default=MeetingStatus.SCHEDULED.value
+    )
+    recording_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    recording_status: Mapped[str | None] = mapped_column(sa.String(32))
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class MeetingParticipant(Entity, Base):
+    __tablename__ = "meeting_participants"
+
+    meeting_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+    left_at: Mapped[datetime | None]
+
+
+class Transcription(Entity, Base):
+    __tablename__ = "transcriptions"
+    __table_args__ = (
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
+        sa.CheckConstraint(
+            "confidence_score IS NULL OR confidence_score BETWEEN 0 AND 1", name="confidence_range"
+        ),
+    )
+
+    meeting_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    source_kind: Mapped[str] = mapped_column(sa.String(16), server_default="audio")
+    audio_path: Mapped[str | None] = mapped_column(sa.String(1024))
+    audio_mime: Mapped[str | None] = mapped_column(sa.String(100))
+    language: Mapped[str | None] = mapped_column(sa.String(16))
+    duration_seconds: Mapped[float | None]
+    transcript_text: Mapped[str] = mapped_column(sa.Text, server_default="")
+    segments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    summary: Mapped[str | None] = mapped_column(sa.Text)
+    key_points: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    decisions: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    commitments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    next_steps: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    processing_status: Mapped[ProcessingStatus] = mapped_column(
+        str_enum(ProcessingStatus, "transcription_status"),
+        server_default=ProcessingStatus.PENDING.value,
+        index=True,
+    )
+    progress: Mapped[int] = mapped_column(server_default="0")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    confidence_score: Mapped[float | None]
+    provider: Mapped[str | None] = mapped_column(sa.String(64))
+    model: Mapped[str | None] = mapped_column(sa.String(128))
+    prompt_name: Mapped[str | None] = mapped_column(sa.String(64))
+    prompt_version: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class ChatMessage(Entity, Base):
+    __tablename__ = "chat_messages"
+
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    conversation_id: Mapped[uuid.UUID] = mapped_column(index=True, default=uuid.uuid4)
+    message: Mapped[str] = mapped_column(sa.Text)
+    ai_response: Mapped[str] = mapped_column(sa.Text, server_default="")
+    message_type: Mapped[MessageType] = mapped_column(
+        str_enum(MessageType, "message_type"), server_default=MessageType.CHAT.value
+    )
+    context_used: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    processing_status: Mapped[str] = mapped_column(sa.String(32), server_default="pending")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    provider: Mapped[str | None] = mapped_column(sa.String(64))
+    model: Mapped[str | None] = mapped_column(sa.String(128))
+    prompt_name: Mapped[str | None] = mapped_column(sa.String(64))
+    prompt_version: Mapped[str | None] = mapped_column(sa.String(64))
+    usage: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+TSV_EXPRESSION = (
+    "CASE language WHEN 'es' THEN to_tsvector('spanish'::regconfig, content) "
+    "WHEN 'en' THEN to_tsvector('english'::regconfig, content) "
+    "ELSE to_tsvector('simple'::regconfig, content) END"
+)
+
+
+class Chunk(Timestamped, Base):
+    """One embedded piece of a project artifact. `embedding` is an untyped vector so that several models
+    (and dimensions) live side by side; each model has its own partial HNSW index on a cast expression."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (
+        sa.UniqueConstraint("embedding_model", "source_type", "source_id", "chunk_index"),
+        sa.Index("ix_chunks_source", "source_type", "source_id"),
+        sa.Index("ix_chunks_project_model", "project_id", "embedding_model"),
+        sa.Index("ix_chunks_tsv", "tsv", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("projects.id", ondelete="CASCADE"))
+    source_type: Mapped[SourceType] = mapped_column(str_enum(SourceType, "chunk_source_type"))
+    source_id: Mapped[uuid.UUID]
+    chunk_index: Mapped[int]
+    content: Mapped[str] = mapped_column(sa.Text)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    token_count: Mapped[int]
+    language: Mapped[str] = mapped_column(sa.String(8), server_default="simple")
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
+    embedding: Mapped[Any] = mapped_column(Vector())
+    embedding_model: Mapped[str] = mapped_column(sa.String(128))
+    tsv: Mapped[Any] = mapped_column(TSVECTOR, sa.Computed(TSV_EXPRESSION, persisted=True))
+
+
+class Outbox(Timestamped, Base):
+    """Durable record of an artifact change, written in the same transaction as the change."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_status_available", "status", "available_at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    project_id: Mapped[uuid.UUID | None]
+    source_type: Mapped[SourceType] = mapped_column(str_enum(SourceType, "outbox_source_type"))
+    source_id: Mapped[uuid.UUID]
+    action: Mapped[OutboxAction] = mapped_column(str_enum(OutboxAction, "outbox_action"))
+    status: Mapped[OutboxStatus] = mapped_column(
+        str_enum(OutboxStatus, "outbox_status"), server_default=OutboxStatus.PENDING.value
+    )
+    attempts: Mapped[int] = mapped_column(server_default="0")
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    available_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
+    enqueued_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))
+    embedding_model: Mapped[str | None] = mapped_column(sa.String(128))

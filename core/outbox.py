@@ -1,0 +1,31 @@
+"""Recording artifact changes in the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.logs import request_id_var
+from core.models import Outbox, OutboxAction, SourceType
+
+
+async def record_change(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID | None,
+    source_type: SourceType,
+    source_id: uuid.UUID,
+    action: OutboxAction = OutboxAction.UPSERT,
+) -> Outbox:
+    """Add an outbox row; it commits (or rolls back) with the change that caused it."""
+    row = Outbox(
+        project_id=project_id,
+        source_type=source_type,
+        source_id=source_id,
+        action=action,
+        request_id=request_id_var.get(),
+    )
+    session.add(row)
+    session.info.setdefault("outbox_written", True)
+    return row

