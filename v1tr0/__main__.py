@@ -1,0 +1,3 @@
+from v1tr0.cli import main
+
+raise SystemExit(main())

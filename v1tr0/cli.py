@@ -1,0 +1,111 @@
+"""The `v1tr0` command: run the whole stack, or one part of it (API, worker, migrations, reindex)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from core.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("v1tr0")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"v1tr0: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from v1tr0.supervisor import run_stack
+
+    return run_stack(_settings(), with_worker=not args.no_worker, workers=args.workers)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from v1tr0.supervisor import run_stack
+
+    return run_stack(_settings(), with_worker=False, workers=args.workers, migrate=args.migrate)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from v1tr0.supervisor import with_services
+
+    def start(settings: Settings) -> int:
+        from ingestion.worker import run_worker
+
+        return run_worker(settings)
+
+    return with_services(_settings(), start)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from core.migrate import downgrade, upgrade
+    from v1tr0.supervisor import with_services
+
+    def migrate(settings: Settings) -> int:
+        assert settings.database_url
+        if args.downgrade:
+            downgrade(settings.database_url, args.downgrade)
+        else:
+            upgrade(settings.database_url, args.revision)
+        print("migrations applied", file=sys.stderr)
+        return 0
+
+    return with_services(_settings(), migrate)
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from v1tr0.supervisor import with_services
+
+    def reindex(settings: Settings) -> int:
+        from ingestion.reindex import reindex_command
+
+        return asyncio.run(
+            reindex_command(settings, project_id=args.project, model=args.model, failed_only=args.failed)
+        )
+
+    return with_services(_settings(), reindex)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="v1tr0", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="embedded servers (unless configured) + migrations + API + worker")
+    run.add_argument("--no-worker", action="store_true", help="do not start an ingestion worker")
+    run.add_argument("--workers", type=int, default=None, help="uvicorn worker processes")
+    run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="the API alone (uvicorn)")
+    serve.add_argument("--workers", type=int, default=None, help="uvicorn worker processes")
+    serve.add_argument("--no-migrate", dest="migrate", action="store_false", help="skip migrations")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="the arq worker (ingestion, transcription, summaries)")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.add_argument("--downgrade", metavar="REV", help="downgrade to REV instead")
+    migrate.set_defaults(func=cmd_migrate)
+
+    reindex = sub.add_parser("reindex", help="rebuild chunks (all, one project, a new model, or failed)")
+    reindex.add_argument("--project", help="only this project id")
+    reindex.add_argument("--model", help="embedding model to build (switches serving when complete)")
+    reindex.add_argument("--failed", action="store_true", help="retry dead-lettered outbox rows only")
+    reindex.set_defaults(func=cmd_reindex)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+    return func(args)

@@ -1,0 +1,153 @@
+"""Starts what the configuration lacks (embedded PostgreSQL and Redis), then the API and a worker as child
+processes, and stops all of it on Ctrl-C or SIGTERM, leaving no server behind."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+from core.embedded import EmbeddedServices
+from core.logs import configure_logging
+from core.migrate import upgrade
+from core.settings import Settings
+
+log = logging.getLogger("v1tr0.supervisor")
+
+
+@contextlib.contextmanager
+def services(settings: Settings) -> Iterator[Settings]:
+    """Yield settings with database and Redis URLs, starting embedded servers for whichever is unset.
+
+    When another supervisor (e.g. `make run`) already runs the embedded servers on this data dir, they
+    are used as they are and left running."""
+    if settings.database_url and settings.redis_url:
+        yield settings
+        return
+    embedded = EmbeddedServices(settings.data_dir, redis_port=settings.redis.embedded_port)
+    running = embedded.running_urls()
+    if running is not None:
+        database_url, redis_url = running
+        yield settings.model_copy(
+            update={"database_url": settings.database_url or database_url, "redis_url": settings.redis_url or redis_url}
+        )
+        return
+    embedded.start()
+    try:
+        yield settings.model_copy(
+            update={
+                "database_url": settings.database_url or embedded.database_url,
+                "redis_url": settings.redis_url or embedded.redis_url,
+            }
+        )
+    finally:
+        embedded.stop()
+
+
+def with_services(settings: Settings, func: Callable[[Settings], int]) -> int:
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    with _stop_on_sigterm(), services(settings) as ready:
+        _export(ready)
+        return func(ready)
+
+
+def _export(settings: Settings) -> None:
+    """Children (and code that reads settings afresh) see the URLs that are actually in use."""
+    assert settings.database_url and settings.redis_url
+    os.environ["DATABASE_URL"] = settings.database_url
+    os.environ["REDIS_URL"] = settings.redis_url
+    from core.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into an exception so that `finally` blocks (server shutdown) run."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_stack(
+    settings: Settings, *, with_worker: bool, workers: int | None = None, migrate: bool = True
+) -> int:
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    old_int = signal.signal(signal.SIGINT, request_stop)
+    old_term = signal.signal(signal.SIGTERM, request_stop)
+    code = 0
+    try:
+        with services(settings) as ready:
+            _export(ready)
+            assert ready.database_url
+            if migrate:
+                upgrade(ready.database_url)
+                log.info("database migrated")
+            env = dict(os.environ)
+            if with_worker:
+                children.append(_spawn([sys.executable, "-m", "v1tr0", "worker"], env))
+            children.append(
+                _spawn(
+                    [
+                        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+                        "--host", ready.host, "--port", str(ready.port),
+                        "--workers", str(workers or ready.web_concurrency),
+                        "--no-access-log", "--timeout-graceful-shutdown", "10",
+                    ],
+                    env,
+                )
+            )
+            log.info("serving", extra={"url": f"http://{ready.host}:{ready.port}", "docs": "/docs"})
+            while not stopping:
+                exited = [child for child in children if child.poll() is not None]
+                if exited:
+                    code = exited[0].returncode or 1
+                    log.error("a child process exited; stopping", extra={"args": exited[0].args[2:4]})
+                    break
+                time.sleep(0.2)
+            _stop_children(children)
+    finally:
+        _stop_children(children)
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    return code
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    # Own process group: a Ctrl-C reaches the supervisor, which then stops the children in order.
+    return subprocess.Popen(args, env=env, start_new_session=True)  # noqa: S603
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children:
+        remaining = max(deadline - time.monotonic(), 0.1)
+        try:
+            child.wait(remaining)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
