@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
-export TIKTOKEN_CACHE_DIR ?= $(abspath $(VENV))/tiktoken-cache
 export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
@@ -15,7 +14,6 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	@mkdir -p $(TIKTOKEN_CACHE_DIR) && cp -n $$($(BIN)/python -c "import llama_index.core, pathlib; print(pathlib.Path(llama_index.core.__file__).parent / '_static' / 'tiktoken_cache')")/* $(TIKTOKEN_CACHE_DIR)/ 2>/dev/null || true
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -6,15 +6,20 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import asyncio
+import logging
+
+from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.resources import Resources
 from api.services import users as user_service
 from core.errors import Forbidden, Unauthorized
-from core.models import User
+from core.models import Outbox, User
+from core.outbox import written_rows
+from ingestion.dispatcher import enqueue
 from core.settings import Settings
 
 
@@ -30,16 +35,21 @@ def get_settings(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
-def get_redis(resources: ResourcesDep) -> Redis:
+def get_redis(resources: ResourcesDep) -> ArqRedis:
     return resources.redis
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RedisDep = Annotated[Redis, Depends(get_redis)]
+RedisDep = Annotated[ArqRedis, Depends(get_redis)]
+log = logging.getLogger("v1tr0.api")
+NUDGE_TIMEOUT = 0.5
 
 
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the route returns, rolled back when it raises."""
+    """One transaction per request: committed when the route returns, rolled back when it raises.
+
+    After a commit that wrote outbox rows, their jobs are enqueued at once (the worker's sweep would
+    find them within a second anyway, and does when Redis is unreachable now)."""
     async with resources.sessionmaker() as session:
         try:
             yield session
@@ -47,6 +57,16 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+        rows = written_rows(session)
+        if rows:
+            await nudge_dispatcher(resources.redis, rows)
+
+
+async def nudge_dispatcher(redis: ArqRedis, rows: list[Outbox]) -> None:
+    try:
+        await asyncio.wait_for(enqueue(redis, [(row.id, row.dispatches or 0) for row in rows]), NUDGE_TIMEOUT)
+    except Exception:  # the outbox keeps the rows; the worker's sweep enqueues them
+        log.warning("could not enqueue ingestion jobs now; the worker will pick them up", exc_info=True)
 
 
 # scope="function": the commit happens before the response is sent, so a client that reads right after

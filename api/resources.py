@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from redis.asyncio import Redis
+from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db import create_engine, create_sessionmaker
@@ -18,7 +18,7 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    redis: Redis
+    redis: ArqRedis
     http: httpx.AsyncClient
     verifier: TokenVerifier
 
@@ -32,7 +32,7 @@ class Resources:
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
-            redis=Redis.from_url(
+            redis=ArqRedis.from_url(
                 settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
             ),
             http=client,

@@ -366,6 +366,23 @@ class Chunk(Timestamped, Base):
     tsv: Mapped[Any] = mapped_column(TSVECTOR, sa.Computed(TSV_EXPRESSION, persisted=True))
 
 
+class ModelStatus(enum.StrEnum):
+    BUILDING = "building"  # chunks being built; not searched yet
+    SERVING = "serving"  # the model searches use
+    RETIRED = "retired"
+
+
+class EmbeddingModel(Timestamped, Base):
+    """Which embedding model serves searches. A new model is built beside the serving one and takes over
+    only once every artifact has its chunks, so a switch never leaves an empty index."""
+
+    __tablename__ = "embedding_models"
+
+    name: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    dimensions: Mapped[int]
+    status: Mapped[ModelStatus] = mapped_column(str_enum(ModelStatus, "model_status"))
+
+
 class Outbox(Timestamped, Base):
     """Durable record of an artifact change, written in the same transaction as the change."""
 
@@ -381,6 +398,7 @@ class Outbox(Timestamped, Base):
         str_enum(OutboxStatus, "outbox_status"), server_default=OutboxStatus.PENDING.value
     )
     attempts: Mapped[int] = mapped_column(server_default="0")
+    dispatches: Mapped[int] = mapped_column(server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     available_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
     enqueued_at: Mapped[datetime | None]

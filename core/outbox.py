@@ -10,6 +10,9 @@ from core.logs import request_id_var
 from core.models import Outbox, OutboxAction, SourceType
 
 
+PENDING_KEY = "v1tr0_outbox_rows"
+
+
 async def record_change(
     session: AsyncSession,
     *,
@@ -27,5 +30,11 @@ async def record_change(
         request_id=request_id_var.get(),
     )
     session.add(row)
-    session.info.setdefault("outbox_written", True)
+    session.info.setdefault(PENDING_KEY, []).append(row)
     return row
+
+
+def written_rows(session: AsyncSession) -> list[Outbox]:
+    """Outbox rows this session wrote (and its commit made durable); cleared once read."""
+    rows: list[Outbox] = session.info.pop(PENDING_KEY, [])
+    return rows

@@ -127,6 +127,11 @@ class IngestionSettings(BaseModel):
     chunk_tokens: int = Field(400, ge=32, le=4096)
     chunk_overlap: int = Field(60, ge=0, le=1024)
     dispatch_interval: float = Field(1.0, gt=0, description="seconds between outbox sweeps")
+    requeue_after: float = Field(
+        300.0, gt=0, description="seconds after which an enqueued but unfinished outbox row is enqueued again"
+    )
+    retry_backoff: float = Field(2.0, gt=0, description="first retry delay in seconds; doubles per attempt")
+    max_jobs: int = Field(4, ge=1, le=64, description="concurrent jobs per worker")
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestionSettings:

@@ -13,6 +13,8 @@ from api.services.listing import fetch_page, order_by
 from core.errors import Invalid, NotFound, UnsupportedMediaType
 from core.models import Document, MemberRole, OutboxAction, SourceType, User
 from core.outbox import record_change
+from ingestion.artifacts import OWNED_TYPES
+from ingestion.indexer import delete_chunks
 
 DOCUMENT_SORTS = {"title": Document.title, "created_at": Document.created_at, "updated_at": Document.updated_at}
 TEXT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
@@ -123,5 +125,7 @@ async def delete_document(session: AsyncSession, *, actor: User, document_id: uu
         source_id=document.id,
         action=OutboxAction.DELETE,
     )
+    # Out of the index in this same transaction; the outbox job re-checks (and covers races).
+    await delete_chunks(session, source_id=document.id, source_types=OWNED_TYPES[SourceType.DOCUMENT])
     await session.delete(document)
     await session.flush()

@@ -15,6 +15,7 @@ from api.services.listing import fetch_page, order_by
 from core.errors import Conflict, Invalid, NotFound
 from core.models import Meeting, MeetingStatus, MemberRole, OutboxAction, SourceType, User
 from core.outbox import record_change
+from ingestion.indexer import delete_meeting_chunks
 
 MEETING_SORTS = {
     "start_time": Meeting.start_time,
@@ -48,10 +49,12 @@ async def list_meetings(
     starts_before: datetime | None = None,
 ) -> tuple[list[Meeting], int]:
     query = sa.select(Meeting)
-    if not actor.is_admin:
-        query = query.where(Meeting.project_id.in_(visible_project_ids(actor)))
     if project_id:
+        # Filtering by a project the caller may not see is a 404, as for any other project route.
+        await require_project(session, actor, project_id)
         query = query.where(Meeting.project_id == project_id)
+    elif not actor.is_admin:
+        query = query.where(Meeting.project_id.in_(visible_project_ids(actor)))
     if status:
         query = query.where(Meeting.status == status)
     if starts_after:
@@ -130,5 +133,6 @@ async def delete_meeting(session: AsyncSession, *, actor: User, meeting_id: uuid
         source_id=meeting.id,
         action=OutboxAction.DELETE,
     )
+    await delete_meeting_chunks(session, meeting_id=meeting.id)
     await session.delete(meeting)
     await session.flush()

@@ -44,6 +44,7 @@ def upgrade() -> None:
     sa.Column('action', sa.Enum('upsert', 'delete', name='outbox_action', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('status', sa.Enum('pending', 'processing', 'done', 'failed', name='outbox_status', native_enum=False, create_constraint=True, length=32), server_default='pending', nullable=False),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('dispatches', sa.Integer(), server_default='0', nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('available_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('enqueued_at', sa.DateTime(timezone=True), nullable=True),
@@ -55,6 +56,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
     )
     op.create_index('ix_outbox_status_available', 'outbox', ['status', 'available_at'], unique=False)
+    op.create_table('embedding_models',
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('dimensions', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('building', 'serving', 'retired', name='model_status', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_embedding_models'))
+    )
     op.create_table('users',
     sa.Column('supabase_id', sa.String(length=255), nullable=True),
     sa.Column('email', sa.String(length=320), nullable=False),
@@ -320,4 +329,5 @@ def downgrade() -> None:
     op.drop_table('clients')
     op.drop_table('users')
     op.drop_index('ix_outbox_status_available', table_name='outbox')
+    op.drop_table('embedding_models')
     op.drop_table('outbox')

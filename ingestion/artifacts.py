@@ -1,0 +1,136 @@
+"""Re-reading an artifact by id and turning it into chunk drafts (jobs take ids, never objects)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import ChatMessage, Document, Meeting, Project, SourceType, Transcription
+from core.settings import IngestionSettings
+from ingestion.chunkers import ChunkDraft, chunk_chat_turn, chunk_items, chunk_prose, chunk_transcript
+
+# The chunk source types one artifact owns: its chunks are replaced (or deleted) together.
+OWNED_TYPES: dict[SourceType, tuple[SourceType, ...]] = {
+    SourceType.PROJECT: (SourceType.PROJECT,),
+    SourceType.DOCUMENT: (SourceType.DOCUMENT,),
+    SourceType.MEETING: (SourceType.MEETING,),
+    SourceType.TRANSCRIPT: (
+        SourceType.TRANSCRIPT,
+        SourceType.SUMMARY,
+        SourceType.KEY_POINTS,
+        SourceType.COMMITMENTS,
+    ),
+    SourceType.SUMMARY: (SourceType.SUMMARY, SourceType.KEY_POINTS, SourceType.COMMITMENTS),
+    SourceType.KEY_POINTS: (SourceType.KEY_POINTS,),
+    SourceType.COMMITMENTS: (SourceType.COMMITMENTS,),
+    SourceType.CHAT: (SourceType.CHAT,),
+}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    project_id: uuid.UUID
+    drafts: list[ChunkDraft]
+
+
+def _date(value: object) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else "—"
+
+
+async def load_artifact(
+    session: AsyncSession, source_type: SourceType, source_id: uuid.UUID, config: IngestionSettings
+) -> Artifact | None:
+    """The artifact's current chunks, or None when it no longer exists."""
+    size, overlap = config.chunk_tokens, config.chunk_overlap
+    if source_type == SourceType.PROJECT:
+        project = await session.get(Project, source_id)
+        if project is None:
+            return None
+        facts = (
+            f"Estado: {project.status.value}. Progreso: {project.progress}%. Prioridad: {project.priority.value}. "
+            f"Inicio: {_date(project.start_date)}. Fin: {_date(project.end_date)}. "
+            f"Fecha límite: {_date(project.deadline)}."
+        )
+        text = f"{facts}\n\n{project.description}"
+        return Artifact(
+            project.id,
+            chunk_prose(text, source_type=source_type, title=project.title, context="Proyecto",
+                        max_tokens=size, overlap=overlap),
+        )
+    if source_type == SourceType.DOCUMENT:
+        document = await session.get(Document, source_id)
+        if document is None:
+            return None
+        return Artifact(
+            document.project_id,
+            chunk_prose(document.content, source_type=source_type, title=document.title, context="Documento",
+                        max_tokens=size, overlap=overlap, meta={"filename": document.source_filename}),
+        )
+    if source_type == SourceType.MEETING:
+        meeting = await session.get(Meeting, source_id)
+        if meeting is None:
+            return None
+        text = (
+            f"Reunión «{meeting.title}». Estado: {meeting.status.value}. "
+            f"Inicio: {_date(meeting.start_time)}. Fin: {_date(meeting.end_time)}.\n\n{meeting.description}"
+        )
+        return Artifact(
+            meeting.project_id,
+            chunk_prose(text, source_type=source_type, title=meeting.title, context="Reunión",
+                        max_tokens=size, overlap=overlap, meta={"meeting_id": str(meeting.id)}),
+        )
+    if source_type in (SourceType.TRANSCRIPT, SourceType.SUMMARY, SourceType.KEY_POINTS, SourceType.COMMITMENTS):
+        return await _load_transcription(session, source_type, source_id, config)
+    if source_type == SourceType.CHAT:
+        message = await session.get(ChatMessage, source_id)
+        if message is None or message.processing_status != "completed":
+            return None
+        return Artifact(
+            message.project_id,
+            chunk_chat_turn(message.message, message.ai_response, max_tokens=size, overlap=overlap,
+                            meta={"conversation_id": str(message.conversation_id)}),
+        )
+    raise ValueError(f"unknown source type {source_type}")
+
+
+async def _load_transcription(
+    session: AsyncSession, source_type: SourceType, source_id: uuid.UUID, config: IngestionSettings
+) -> Artifact | None:
+    transcription = await session.get(Transcription, source_id)
+    if transcription is None:
+        return None
+    meeting = await session.get(Meeting, transcription.meeting_id)
+    if meeting is None:
+        return None
+    meeting_id, title = str(meeting.id), meeting.title
+    common = {"meeting_id": meeting_id, "transcription_id": str(transcription.id)}
+    drafts: list[ChunkDraft] = []
+    if source_type == SourceType.TRANSCRIPT:
+        drafts += chunk_transcript(
+            transcription.segments, meeting_id=meeting_id, meeting_title=title,
+            max_tokens=config.chunk_tokens, meta=common,
+        )
+    if transcription.summary:
+        drafts += chunk_prose(
+            transcription.summary, source_type=SourceType.SUMMARY, title=title, context="Resumen",
+            max_tokens=config.chunk_tokens, overlap=config.chunk_overlap, meta=common,
+        )
+    for label, items in (
+        ("Punto clave", transcription.key_points),
+        ("Decisión", transcription.decisions),
+        ("Próximo paso", transcription.next_steps),
+    ):
+        drafts += chunk_items(items, source_type=SourceType.KEY_POINTS, label=label, meeting_id=meeting_id,
+                              meeting_title=title, max_tokens=config.chunk_tokens, meta={**common, "kind": label})
+    drafts += chunk_items(transcription.commitments, source_type=SourceType.COMMITMENTS, label="Compromiso",
+                          meeting_id=meeting_id, meeting_title=title, max_tokens=config.chunk_tokens, meta=common)
+    # Chunk indexes are per source type (the unique key is model, type, id, index).
+    counters: dict[SourceType, int] = {}
+    numbered = []
+    for draft in drafts:
+        index = counters.get(draft.source_type, 0)
+        counters[draft.source_type] = index + 1
+        numbered.append(ChunkDraft(draft.source_type, index, draft.content, draft.meta, draft.lang))
+    return Artifact(meeting.project_id, numbered)

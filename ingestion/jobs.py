@@ -1,0 +1,189 @@
+"""The ingestion job: apply one outbox row to the index. Takes an id, re-reads everything, idempotent."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.events import publish
+from core.logs import request_id_var
+from core.models import EmbeddingModel, ModelStatus, Outbox, OutboxAction, OutboxStatus, SourceType
+from core.providers.embeddings import Embedder, create_embedder
+from core.settings import Settings
+from core.vectors import active_models
+from ingestion.artifacts import OWNED_TYPES, load_artifact
+from ingestion.batching import BatchingEmbedder
+from ingestion.indexer import delete_chunks, delete_meeting_chunks, replace_chunks
+
+log = logging.getLogger("v1tr0.ingestion")
+
+ERROR_LIMIT = 2000
+
+
+@dataclass
+class Runtime:
+    """What jobs share inside one worker process."""
+
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    embedders: dict[str, Embedder] = field(default_factory=dict)
+
+    def embedder(self, name: str) -> Embedder:
+        if name not in self.embedders:
+            self.embedders[name] = BatchingEmbedder(
+                create_embedder(self.settings, name=name), max_batch=self.settings.embedding.batch_size
+            )
+        return self.embedders[name]
+
+
+
+
+def _source_lock_key(source_type: SourceType, source_id: uuid.UUID) -> int:
+    return (uuid.uuid5(source_id, source_type.value).int & ((1 << 63) - 1)) or 1
+
+
+async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:
+    """Apply the row; on failure record the error and schedule a retry (or dead-letter it)."""
+    try:
+        async with runtime.sessionmaker() as session, session.begin():
+            result = await _apply(session, runtime, outbox_id)
+    except Exception as exc:
+        log.exception("ingestion failed", extra={"outbox_id": outbox_id})
+        await _record_failure(runtime, outbox_id, exc)
+        return "failed"
+    project_id = result.pop("project_id", None)
+    if project_id:
+        await _publish_quietly(runtime, project_id, "indexed", result)
+    if result.get("switch_model"):
+        await _finish_model_switch(runtime, result["switch_model"])
+    return str(result.get("status", "done"))
+
+
+async def _publish_quietly(runtime: Runtime, project_id: Any, event: str, data: dict[str, Any]) -> None:
+    """Progress events are best effort: the stored status is the truth, an event only saves a poll."""
+    try:
+        await publish(runtime.redis, project_id, event, **data)
+    except Exception:
+        log.warning("could not publish %s event", event, exc_info=True)
+
+
+async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dict[str, Any]:
+    row = await session.get(Outbox, outbox_id, with_for_update=True)
+    if row is None or row.status in (OutboxStatus.DONE, OutboxStatus.FAILED):
+        return {"status": "skipped"}
+    request_id_var.set(row.request_id)
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_source_lock_key(row.source_type, row.source_id))))
+    owned = OWNED_TYPES[row.source_type]
+    chunks = embedded = 0
+    project_id = row.project_id
+    artifact = None
+    if row.action == OutboxAction.UPSERT:
+        artifact = await load_artifact(session, row.source_type, row.source_id, runtime.settings.ingestion)
+    if artifact is None:
+        # Deleted (or gone before we got to it): its chunks leave the index for every model.
+        if row.source_type == SourceType.MEETING:
+            await delete_meeting_chunks(session, meeting_id=row.source_id)
+        else:
+            await delete_chunks(session, source_id=row.source_id, source_types=owned)
+    else:
+        project_id = artifact.project_id
+        models = (
+            [row.embedding_model]
+            if row.embedding_model
+            else [model.name for model in await active_models(session)]
+        )
+        if not models:
+            raise RuntimeError("no embedding model is registered; start a worker first")
+        for name in models:
+            drafts = [draft for draft in artifact.drafts if draft.source_type in owned]
+            count, new = await replace_chunks(
+                session,
+                embedder=runtime.embedder(name),
+                project_id=artifact.project_id,
+                source_id=row.source_id,
+                source_types=owned,
+                drafts=drafts,
+            )
+            chunks, embedded = chunks + count, embedded + new
+    now = datetime.now(UTC)
+    row.status, row.processed_at, row.attempts, row.last_error = OutboxStatus.DONE, now, row.attempts + 1, None
+    # Older pending rows of the same artifact are covered by this run, which read its latest state.
+    await session.execute(
+        sa.update(Outbox)
+        .where(
+            Outbox.source_type == row.source_type,
+            Outbox.source_id == row.source_id,
+            Outbox.status == OutboxStatus.PENDING,
+            Outbox.id < row.id,
+            Outbox.embedding_model.is_not_distinct_from(row.embedding_model),
+        )
+        .values(status=OutboxStatus.DONE, processed_at=now, last_error="superseded by a later change")
+    )
+    return {
+        "status": "done",
+        "project_id": str(project_id) if project_id else None,
+        "outbox_id": row.id,
+        "source_type": row.source_type.value,
+        "source_id": str(row.source_id),
+        "action": row.action.value,
+        "chunks": chunks,
+        "embedded": embedded,
+        "switch_model": row.embedding_model,
+    }
+
+
+async def _record_failure(runtime: Runtime, outbox_id: int, exc: Exception) -> None:
+    config = runtime.settings.ingestion
+    message = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+    async with runtime.sessionmaker() as session, session.begin():
+        row = await session.get(Outbox, outbox_id, with_for_update=True)
+        if row is None or row.status == OutboxStatus.DONE:
+            return
+        row.attempts += 1
+        row.last_error = message
+        row.dispatches += 1
+        row.enqueued_at = None
+        if row.attempts >= config.max_attempts:
+            row.status = OutboxStatus.FAILED
+        else:
+            delay = min(config.retry_backoff * 2 ** (row.attempts - 1), 600.0)
+            row.available_at = datetime.now(UTC) + timedelta(seconds=delay)
+        project_id = row.project_id
+        status = row.status
+    if project_id:
+        event = "failed" if status == OutboxStatus.FAILED else "retrying"
+        await _publish_quietly(runtime, project_id, event, {"outbox_id": outbox_id, "error": message})
+
+
+async def _finish_model_switch(runtime: Runtime, name: str) -> None:
+    """When every row of a model rebuild is done, the new model serves and the old one's chunks go."""
+    from core.models import Chunk
+
+    async with runtime.sessionmaker() as session, session.begin():
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(0x7631_6D6F)))
+        model = await session.get(EmbeddingModel, name)
+        if model is None or model.status != ModelStatus.BUILDING:
+            return
+        unfinished = await session.scalar(
+            sa.select(sa.func.count()).select_from(Outbox).where(
+                Outbox.embedding_model == name, Outbox.status != OutboxStatus.DONE
+            )
+        )
+        if unfinished:
+            return
+        await session.execute(
+            sa.update(EmbeddingModel)
+            .where(EmbeddingModel.status == ModelStatus.SERVING)
+            .values(status=ModelStatus.RETIRED)
+        )
+        model.status = ModelStatus.SERVING
+        await session.execute(sa.delete(Chunk).where(Chunk.embedding_model != name))
+    log.info("embedding model switched", extra={"model": name})

@@ -1,0 +1,107 @@
+"""The arq worker: ingestion jobs, the outbox dispatcher loop and a heartbeat that /health/ready reads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+
+from core.db import create_engine, create_sessionmaker
+from core.logs import configure_logging
+from core.providers.embeddings import model_spec
+from core.settings import Settings, get_settings
+from core.tokens import ensure_offline_cache
+from core.vectors import register_model, serving_model
+from ingestion.dispatcher import INGEST_JOB, dispatch_pending
+from ingestion.jobs import Runtime, process_outbox_row
+
+log = logging.getLogger("v1tr0.worker")
+
+HEARTBEAT_KEY = "v1tr0:worker:heartbeat"
+HEARTBEAT_TTL = 30
+
+
+async def ingest_outbox(ctx: dict[str, Any], outbox_id: int) -> str:
+    runtime: Runtime = ctx["runtime"]
+    return await process_outbox_row(runtime, outbox_id)
+
+
+async def _dispatch_loop(runtime: Runtime) -> None:
+    interval = runtime.settings.ingestion.dispatch_interval
+    while True:
+        try:
+            await runtime.redis.set(HEARTBEAT_KEY, str(time.time()), ex=HEARTBEAT_TTL)
+            await dispatch_pending(
+                runtime.sessionmaker, runtime.redis, requeue_after=runtime.settings.ingestion.requeue_after  # type: ignore[arg-type]
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Database or Redis briefly away: the rows wait in the outbox and go on a later sweep.
+            log.warning("outbox sweep failed; will retry", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ensure_offline_cache()
+    engine = create_engine(settings, pool_size=max(settings.ingestion.max_jobs, 2) + 1)
+    sessionmaker = create_sessionmaker(engine)
+    spec = model_spec(settings)
+    async with sessionmaker() as session, session.begin():
+        current = await serving_model(session)
+        if current is None:
+            await register_model(session, name=spec.name, dimensions=spec.dimensions)
+            log.info("embedding model registered", extra={"model": spec.name})
+        elif current.name != spec.name:
+            log.warning(
+                "configured embedding model differs from the serving one; run `v1tr0 reindex --model %s`",
+                spec.name,
+                extra={"serving": current.name},
+            )
+    runtime = Runtime(settings=settings, sessionmaker=sessionmaker, redis=ctx["redis"])
+    ctx["engine"] = engine
+    ctx["runtime"] = runtime
+    ctx["dispatcher"] = asyncio.create_task(_dispatch_loop(runtime))
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    task: asyncio.Task[None] | None = ctx.get("dispatcher")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    engine = ctx.get("engine")
+    if engine is not None:
+        await engine.dispose()
+
+
+def build_worker(settings: Settings, **overrides: Any) -> Worker:
+    assert settings.redis_url, "REDIS_URL is not set"
+    options: dict[str, Any] = {
+        "functions": [func(ingest_outbox, name=INGEST_JOB, max_tries=1)],
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": {"settings": settings},
+        "max_jobs": settings.ingestion.max_jobs,
+        "job_timeout": 3600,
+        "keep_result": 3600,
+        "poll_delay": 0.1,
+        "handle_signals": True,
+    }
+    options.update(overrides)
+    return Worker(**options)
+
+
+def run_worker(settings: Settings | None = None) -> int:
+    settings = settings or get_settings()
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    worker = build_worker(settings)
+    worker.run()
+    return 0
