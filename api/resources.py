@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from arq.connections import ArqRedis
@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db import create_engine, create_sessionmaker
 from core.identity import TokenVerifier
+from core.providers.embeddings import Embedder, create_embedder
+from core.providers.llm import ChatModel, create_chat_model
 from core.settings import Settings
+from prompts.loader import PromptLibrary, default_library
 
 
 @dataclass
@@ -21,6 +24,15 @@ class Resources:
     redis: ArqRedis
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    prompts: PromptLibrary
+    chat_model: ChatModel
+    embedders: dict[str, Embedder] = field(default_factory=dict)
+
+    def embedder(self, name: str) -> Embedder:
+        """The query embedder for the index's model, created once per process."""
+        if name not in self.embedders:
+            self.embedders[name] = create_embedder(self.settings, name=name, http=self.http)
+        return self.embedders[name]
 
     @classmethod
     def open(cls, settings: Settings, *, http: httpx.AsyncClient | None = None) -> Resources:
@@ -37,6 +49,8 @@ class Resources:
             ),
             http=client,
             verifier=TokenVerifier(settings, client),
+            prompts=default_library(),
+            chat_model=create_chat_model(settings, http=client),
         )
 
     async def close(self) -> None:

@@ -27,20 +27,23 @@ def create_engine(settings: Settings, url: str | None = None, **overrides: Any) 
     if not target:
         raise ValueError("no database URL: set DATABASE_URL or start the embedded server first")
     connect_args: dict[str, Any] = {"application_name": "v1tr0"}
+    # HNSW: read enough candidates, and keep scanning when filters (project scope) drop some (pgvector 0.8).
+    options = [f"-c hnsw.ef_search={settings.retrieval.ef_search}", "-c hnsw.iterative_scan=relaxed_order"]
     if settings.db.statement_timeout_ms:
-        connect_args["options"] = f"-c statement_timeout={settings.db.statement_timeout_ms}"
+        options.append(f"-c statement_timeout={settings.db.statement_timeout_ms}")
+    connect_args["options"] = " ".join(options)
     if settings.db.pgbouncer:
         # Transaction pooling cannot keep server-side prepared statements between transactions.
         connect_args["prepare_threshold"] = None
-    options: dict[str, Any] = {
+    engine_options: dict[str, Any] = {
         "pool_size": settings.db.pool_size,
         "max_overflow": settings.db.max_overflow,
         "pool_timeout": settings.db.pool_timeout,
         "pool_pre_ping": True,
         "connect_args": connect_args,
     }
-    options.update(overrides)
-    return create_async_engine(sqlalchemy_url(target), **options)
+    engine_options.update(overrides)
+    return create_async_engine(sqlalchemy_url(target), **engine_options)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import jwt
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from core.errors import Unauthorized
 from core.security import LOCAL_ISSUER, decode_local_token
@@ -37,17 +35,21 @@ class JWKSCache:
         self.url = url
         self.client = client
         self.ttl = ttl
-        self._keys: dict[str, Any] = {}
+        self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._kid_refetched_at = float("-inf")
         self._lock = asyncio.Lock()
-        self._min_refetch_interval = 5.0
+        self._kid_refetch_interval = 5.0
 
-    async def key(self, kid: str) -> Any:
+    async def key(self, kid: str) -> jwt.PyJWK:
         async with self._lock:
-            age = time.monotonic() - self._fetched_at
-            unknown = kid not in self._keys
-            # Refetch when the cache is old, or for an unknown kid (key rotation), at most every few seconds.
-            if age >= self.ttl or (unknown and age >= self._min_refetch_interval):
+            now = time.monotonic()
+            if now - self._fetched_at >= self.ttl:
+                await self._refresh()
+            elif kid not in self._keys and now - self._kid_refetched_at >= self._kid_refetch_interval:
+                # A key rotation: refetch at once, but however many unknown kids arrive (a forger can send
+                # any), at most once every few seconds.
+                self._kid_refetched_at = now
                 await self._refresh()
         if kid not in self._keys:
             raise Unauthorized("unknown signing key")
@@ -62,18 +64,24 @@ class JWKSCache:
             if self._keys:
                 return  # keep serving the keys we have
             raise Unauthorized("cannot fetch signing keys") from exc
-        keys: dict[str, Any] = {}
-        for jwk in document.get("keys", []):
-            kid = jwk.get("kid")
-            kty = jwk.get("kty")
-            if not kid:
-                continue
-            if kty == "RSA":
-                keys[kid] = RSAAlgorithm.from_jwk(json.dumps(jwk))
-            elif kty == "EC":
-                keys[kid] = ECAlgorithm.from_jwk(json.dumps(jwk))
-        self._keys = keys
+        self._keys = _signing_keys(document)
         self._fetched_at = time.monotonic()
+
+
+def _signing_keys(document: Any) -> dict[str, jwt.PyJWK]:
+    """The usable signing keys of a JWKS document by `kid`; a key we cannot read is skipped, not fatal."""
+    entries = document.get("keys") if isinstance(document, dict) else None
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kid"), str):
+            continue
+        if entry.get("use", "sig") != "sig":
+            continue
+        try:
+            keys[entry["kid"]] = jwt.PyJWK(entry)
+        except jwt.PyJWTError:
+            continue
+    return keys
 
 
 class TokenVerifier:
@@ -107,7 +115,11 @@ class TokenVerifier:
         if algorithm == "HS256" and auth.supabase_jwt_secret is not None:
             key = auth.supabase_jwt_secret.get_secret_value()
         elif algorithm in ASYMMETRIC_ALGORITHMS and self.jwks is not None:
-            key = await self.jwks.key(str(header.get("kid", "")))
+            jwk = await self.jwks.key(str(header.get("kid", "")))
+            # The key decides the algorithm: an RS256 key must not verify a token that claims ES256.
+            if jwk.algorithm_name != algorithm:
+                raise Unauthorized("token algorithm does not match its signing key")
+            key = jwk.key
         else:
             raise Unauthorized("token issuer not accepted")
         required = ["exp", "sub", "aud"] + (["iss"] if issuer else [])

@@ -140,6 +140,20 @@ class IngestionSettings(BaseModel):
         return self
 
 
+class RetrievalSettings(BaseModel):
+    rrf_k: int = Field(20, ge=1, le=1000, description="reciprocal rank fusion constant")
+    candidates: int = Field(100, ge=10, le=1000, description="candidates per side (vector, full text) before fusion")
+    ef_search: int = Field(200, ge=10, le=1000, description="pgvector hnsw.ef_search")
+    min_similarity: float | None = Field(
+        None, ge=-1, le=1, description="cosine below which a chunk is not relevant (default per model)"
+    )
+    context_tokens: int = Field(3000, ge=200, le=100_000, description="retrieved context budget per answer")
+    history_tokens: int = Field(1000, ge=0, le=100_000, description="chat history budget per turn")
+    answer_chunks: int = Field(8, ge=1, le=50, description="chunks considered for an answer")
+    query_cache_ttl: int = Field(86_400, ge=0, description="seconds a query embedding stays cached")
+    insights_cache_ttl: int = Field(3600, ge=0, description="seconds insights stay cached")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -173,6 +187,7 @@ class Settings(BaseSettings):
     openai: OpenAISettings = OpenAISettings()
     jitsi: JitsiSettings = JitsiSettings()
     ingestion: IngestionSettings = IngestionSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -38,7 +38,12 @@ async def login(
 
 @router.post("/refresh", response_model=TokenPair)
 async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep) -> object:
-    tokens = await service.rotate_refresh_token(session, token=body.refresh_token, settings=settings)
+    """Trade a refresh token for a new pair; a reused one revokes every token of its login."""
+    try:
+        tokens = await service.rotate_refresh_token(session, token=body.refresh_token, settings=settings)
+    except service.RefreshTokenReused:
+        await session.commit()  # the revocation must outlive this failed request
+        raise
     return TokenPair(**tokens.__dict__)
 
 

@@ -18,7 +18,9 @@ from api.schemas.projects import (
     ProjectStats,
     ProjectUpdate,
 )
+from api.schemas.indexing import IndexStatus, RetryResult
 from api.services import documents as document_service
+from api.services import indexing as indexing_service
 from api.services import projects as service
 from core.models import Priority, ProjectStatus
 
@@ -94,6 +96,18 @@ async def delete_project(project_id: uuid.UUID, session: SessionDep, user: Curre
 @router.get("/{project_id}/stats", response_model=ProjectStats)
 async def project_stats(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
     return await service.project_stats(session, actor=user, project_id=project_id)
+
+
+@router.get("/{project_id}/index-status", response_model=IndexStatus, tags=["indexing"])
+async def index_status(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
+    """What of the project is searchable: indexed chunks, pending and failed changes, the model."""
+    return await indexing_service.index_status(session, actor=user, project_id=project_id)
+
+
+@router.post("/{project_id}/index/retry", response_model=RetryResult, tags=["indexing"])
+async def retry_index(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
+    """Put the project's dead-lettered changes back in the queue (like `v1tr0 reindex --failed`)."""
+    return {"retried": await indexing_service.retry_failed_changes(session, actor=user, project_id=project_id)}
 
 
 @router.get("/{project_id}/members", response_model=list[MemberRead], tags=["members"])

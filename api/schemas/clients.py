@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import EmailStr, Field
 
-from api.schemas.common import Output, StrictInput
+from api.schemas.common import Output, PartialUpdate, StrictInput
 from core.models import ClientStatus, Priority
 
 
@@ -34,7 +34,9 @@ class ClientCreate(ClientBase):
     }
 
 
-class ClientUpdate(ClientBase):
+class ClientUpdate(ClientBase, PartialUpdate):
+    not_nullable = frozenset({"name", "status", "priority"})
+
     name: str | None = Field(None, min_length=1, max_length=200)
 
 

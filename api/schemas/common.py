@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, ClassVar, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -14,6 +15,25 @@ class StrictInput(BaseModel):
     """Request bodies reject unknown fields, so a typo or a mass-assignment attempt is a 422."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PartialUpdate(StrictInput):
+    """An update body: absent fields stay as they are, and null clears a field only where it may be empty.
+
+    `null` for a field listed in `not_nullable` is a 422 rather than being ignored, so that a client
+    never believes it cleared something that was left unchanged.
+    """
+
+    not_nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_for_required_fields(self) -> Self:
+        nulls = sorted(name for name in self.model_fields_set & self.not_nullable if getattr(self, name) is None)
+        if nulls:
+            raise PydanticCustomError(
+                "null_not_allowed", "{fields} cannot be null", {"fields": ", ".join(nulls)}
+            )
+        return self
 
 
 class Output(BaseModel):

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from api.schemas.common import Output, StrictInput
+from api.schemas.common import Output, PartialUpdate, StrictInput
 
 MAX_DOCUMENT_CHARS = 10_000_000
 
@@ -23,7 +23,9 @@ class DocumentCreate(StrictInput):
     }
 
 
-class DocumentUpdate(StrictInput):
+class DocumentUpdate(PartialUpdate):
+    not_nullable = frozenset({"title", "content"})
+
     title: str | None = Field(None, min_length=1, max_length=300)
     content: str | None = Field(None, max_length=MAX_DOCUMENT_CHARS)
 

@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import AwareDatetime, Field, HttpUrl, model_validator
 
-from api.schemas.common import Output, StrictInput
+from api.schemas.common import Output, PartialUpdate, StrictInput
 from core.models import MeetingStatus
 
 
@@ -42,7 +42,9 @@ class MeetingCreate(MeetingFields):
     }
 
 
-class MeetingUpdate(MeetingFields):
+class MeetingUpdate(MeetingFields, PartialUpdate):
+    not_nullable = frozenset({"title", "description", "status"})
+
     title: str | None = Field(None, min_length=1, max_length=300)
     status: MeetingStatus | None = Field(None, description="moves only forward: scheduled → in-progress → completed")
     recording_url: HttpUrl | None = None

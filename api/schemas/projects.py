@@ -9,7 +9,7 @@ from typing import Self
 
 from pydantic import EmailStr, Field, model_validator
 
-from api.schemas.common import Hours, Money, Output, StrictInput
+from api.schemas.common import Hours, Money, Output, PartialUpdate, StrictInput
 from core.models import MemberRole, Priority, ProjectStatus
 
 
@@ -56,7 +56,9 @@ class ProjectCreate(ProjectFields):
     }
 
 
-class ProjectUpdate(ProjectFields):
+class ProjectUpdate(ProjectFields, PartialUpdate):
+    not_nullable = frozenset({"title", "description", "status", "progress", "priority", "actual_hours"})
+
     title: str | None = Field(None, min_length=1, max_length=200)
 
 

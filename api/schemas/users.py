@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import EmailStr, Field, HttpUrl
 
-from api.schemas.common import Output, StrictInput
+from api.schemas.common import Output, PartialUpdate, StrictInput
 
 
 class UserRead(Output):
@@ -28,7 +28,9 @@ class UserCreate(StrictInput):
     is_admin: bool = False
 
 
-class UserUpdate(StrictInput):
+class UserUpdate(PartialUpdate):
+    not_nullable = frozenset({"full_name", "password", "is_admin", "is_active"})
+
     full_name: str | None = Field(None, max_length=200)
     avatar_url: HttpUrl | None = None
     password: str | None = Field(None, min_length=8, max_length=256)

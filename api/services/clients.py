@@ -53,8 +53,9 @@ async def list_clients(
     if priority:
         query = query.where(Client.priority == priority)
     if q:
-        pattern = f"%{q}%"
-        query = query.where(sa.or_(Client.name.ilike(pattern), Client.company.ilike(pattern)))
+        query = query.where(
+            sa.or_(Client.name.icontains(q, autoescape=True), Client.company.icontains(q, autoescape=True))
+        )
     return await fetch_page(
         session, query, limit=limit, offset=offset, ordering=order_by(sort, CLIENT_SORTS, Client.id)
     )
@@ -78,8 +79,6 @@ async def update_client(
     client = await get_client(session, actor=actor, client_id=client_id)
     _may_edit(actor, client)
     for field, value in data.model_dump(exclude_unset=True).items():
-        if value is None and field in {"name", "status", "priority"}:
-            continue
         setattr(client, field, value)
     await session.flush()
     return client
@@ -99,4 +98,4 @@ async def client_projects(
 ) -> tuple[list[Project], int]:
     await get_client(session, actor=actor, client_id=client_id)
     query = sa.select(Project).where(Project.client_id == client_id, Project.id.in_(visible_project_ids(actor)))
-    return await fetch_page(session, query, limit=limit, offset=offset, ordering=[Project.created_at.desc()])
+    return await fetch_page(session, query, limit=limit, offset=offset, ordering=[Project.created_at.desc(), Project.id])

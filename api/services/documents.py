@@ -35,8 +35,8 @@ async def list_documents(
         sa.select(Document).where(Document.project_id == project_id).options(defer(Document.content, raiseload=True))
     )
     if q:
-        query = query.where(Document.title.ilike(f"%{q}%"))
-    ordering = order_by(sort, DOCUMENT_SORTS, Document.id) if sort else [Document.created_at.desc()]
+        query = query.where(Document.title.icontains(q, autoescape=True))
+    ordering = order_by(sort, DOCUMENT_SORTS, Document.id) if sort else [Document.created_at.desc(), Document.id]
     return await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
 
 

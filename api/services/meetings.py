@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import require_project, visible_project_ids
 from api.schemas.meetings import MeetingCreate, MeetingUpdate
+from api.services.changes import apply_changes
 from api.services.listing import fetch_page, order_by
 from core.errors import Conflict, Invalid, NotFound
 from core.models import Meeting, MeetingStatus, MemberRole, OutboxAction, SourceType, User
@@ -105,18 +106,13 @@ async def update_meeting(
     meeting = await get_meeting(session, actor=actor, meeting_id=meeting_id, need=MemberRole.EDITOR)
     changes = data.model_dump(exclude_unset=True)
     if "status" in changes:
-        if changes["status"] is None:
-            raise Invalid("status cannot be null")
         check_transition(meeting.status, changes["status"])
-    if "recording_url" in changes and changes["recording_url"] is not None:
+    if changes.get("recording_url") is not None:
         changes["recording_url"] = str(changes["recording_url"])
-    if "title" in changes and changes["title"] is None:
-        raise Invalid("title cannot be null")
-    for field, value in changes.items():
-        setattr(meeting, field, "" if field == "description" and value is None else value)
+    changed = apply_changes(meeting, changes)
     if meeting.start_time and meeting.end_time and meeting.end_time < meeting.start_time:
         raise Invalid("end_time must not be before start_time")
-    if {"title", "description", "start_time"} & changes.keys():
+    if changed:
         await record_change(
             session, project_id=meeting.project_id, source_type=SourceType.MEETING, source_id=meeting.id
         )

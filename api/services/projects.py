@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.access import require_project, visible_project_ids
 from api.schemas.projects import MemberAdd, ProjectCreate, ProjectUpdate
 from api.services.clients import get_client
+from api.services.changes import apply_changes
 from api.services.listing import fetch_page, order_by
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import (
@@ -40,7 +41,6 @@ PROJECT_SORTS = {
     "status": Project.status,
     "start_date": Project.start_date,
 }
-INDEXED_FIELDS = {"title", "description", "status", "deadline", "start_date", "end_date"}
 
 
 async def list_projects(
@@ -65,7 +65,7 @@ async def list_projects(
     if client_id:
         query = query.where(Project.client_id == client_id)
     if q:
-        query = query.where(Project.title.ilike(f"%{q}%"))
+        query = query.where(Project.title.icontains(q, autoescape=True))
     ordering = order_by(sort, PROJECT_SORTS, Project.id) if sort else [Project.created_at.desc(), Project.id]
     return await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
 
@@ -86,9 +86,6 @@ async def create_project(session: AsyncSession, *, actor: User, data: ProjectCre
     return project
 
 
-NOT_NULLABLE = {"title", "status", "progress", "priority", "actual_hours", "description"}
-
-
 async def update_project(
     session: AsyncSession, *, actor: User, project_id: uuid.UUID, data: ProjectUpdate
 ) -> Project:
@@ -96,13 +93,11 @@ async def update_project(
     changes = data.model_dump(exclude_unset=True)
     if changes.get("client_id") is not None:
         await get_client(session, actor=actor, client_id=changes["client_id"])
-    for field, value in changes.items():
-        if value is None and field in NOT_NULLABLE:
-            raise Invalid(f"{field} cannot be null", details=[{"loc": ["body", field], "msg": "null"}])
-        setattr(project, field, value)
+    changed = apply_changes(project, changes)
     if project.start_date and project.end_date and project.end_date < project.start_date:
         raise Invalid("end_date must not be before start_date")
-    if INDEXED_FIELDS & changes.keys():
+    if changed:
+        # Any change, not only indexed text: insights and stats read the numbers too.
         await record_change(
             session, project_id=project.id, source_type=SourceType.PROJECT, source_id=project.id
         )

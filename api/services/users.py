@@ -24,8 +24,13 @@ from core.security import (
 )
 from core.settings import Settings
 
-# Serialises "is this the first user?" so that exactly one first user becomes admin.
-_FIRST_USER_LOCK = 0x7631_7430
+# Serialises user creation (until commit), so that exactly one first user becomes admin and concurrent
+# first requests of one Supabase user provision one row.
+_USER_CREATION_LOCK = 0x7631_7430
+
+
+class RefreshTokenReused(Unauthorized):
+    """A spent or revoked refresh token came back: its family is revoked, and that must be committed."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,14 @@ class IssuedTokens:
     expires_in: int
 
 
+async def _lock_user_creation(session: AsyncSession) -> None:
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_USER_CREATION_LOCK)))
+
+
 async def _becomes_admin(session: AsyncSession, email: str, admin_emails: list[str]) -> bool:
+    """Whether a new user is admin; the caller holds the user-creation lock."""
     if email in admin_emails:
         return True
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_FIRST_USER_LOCK)))
     return not await session.scalar(sa.select(sa.exists().where(User.id.is_not(None))))
 
 
@@ -53,8 +62,9 @@ async def register(
     email = email.lower()
     if len(password) < settings.auth.password_min_length:
         raise Invalid(f"password must have at least {settings.auth.password_min_length} characters")
-    is_admin = await _becomes_admin(session, email, settings.auth.admin_emails)
+    await _lock_user_creation(session)
     await _ensure_email_free(session, email)
+    is_admin = await _becomes_admin(session, email, settings.auth.admin_emails)
     user = User(email=email, full_name=full_name, password_hash=hash_password(password), is_admin=is_admin)
     session.add(user)
     await session.flush()
@@ -100,7 +110,7 @@ async def rotate_refresh_token(session: AsyncSession, *, token: str, settings: S
         raise Unauthorized("invalid refresh token")
     if row.used_at is not None or row.revoked_at is not None:
         await revoke_family(session, family_id=row.family_id)
-        raise Unauthorized("refresh token already used or revoked")
+        raise RefreshTokenReused("refresh token already used or revoked")
     if row.expires_at <= now:
         raise Unauthorized("refresh token expired")
     user = await session.get(User, row.user_id)
@@ -133,7 +143,12 @@ async def provision_external_user(
 
     A user an admin created beforehand (same email, no Supabase id yet) is linked instead of duplicated.
     """
-    user = await session.scalar(sa.select(User).where(User.supabase_id == identity.subject))
+    by_subject = sa.select(User).where(User.supabase_id == identity.subject)
+    user = await session.scalar(by_subject)
+    if user is not None:
+        return user
+    await _lock_user_creation(session)
+    user = await session.scalar(by_subject)  # a concurrent first request may have just created it
     if user is not None:
         return user
     email = (identity.email or f"{identity.subject}@users.supabase.invalid").lower()
@@ -176,7 +191,9 @@ async def list_users(
 ) -> tuple[list[User], int]:
     query = sa.select(User)
     if q:
-        query = query.where(sa.or_(User.email.ilike(f"%{q}%"), User.full_name.ilike(f"%{q}%")))
+        query = query.where(
+            sa.or_(User.email.icontains(q, autoescape=True), User.full_name.icontains(q, autoescape=True))
+        )
     if is_active is not None:
         query = query.where(User.is_active == is_active)
     ordering = order_by(sort, USER_SORTS, User.id) if sort else [User.created_at, User.id]
@@ -205,15 +222,12 @@ async def update_user(session: AsyncSession, *, actor: User, user_id: uuid.UUID,
     if actor.id == user.id and (changes.get("is_admin") is False or changes.get("is_active") is False):
         raise Conflict("admins cannot demote or deactivate themselves")
     if "password" in changes:
-        password = changes.pop("password")
-        if password is not None:
-            user.password_hash = hash_password(password)
-            await revoke_all_tokens(session, user_id=user.id)
-    if "avatar_url" in changes and changes["avatar_url"] is not None:
+        user.password_hash = hash_password(changes.pop("password"))
+        await revoke_all_tokens(session, user_id=user.id)
+    if changes.get("avatar_url") is not None:
         changes["avatar_url"] = str(changes["avatar_url"])
     for field, value in changes.items():
-        if value is not None:
-            setattr(user, field, value)
+        setattr(user, field, value)
     await session.flush()
     return user
 

@@ -130,6 +130,25 @@ def model_spec(settings: Settings) -> ModelSpec:
     return ModelSpec(name, dims or OpenAIEmbedder.DEFAULT_DIMENSIONS.get(model, 1536))
 
 
+def model_spec_for(settings: Settings, name: str) -> ModelSpec:
+    """Name and size of a model given by name (`static/tokenlearn-64`, `e5/multilingual-e5-small`,
+    `openai/MODEL[@DIMS]`; `static`, `e5` and `openai` are accepted as short names)."""
+    short = {"static": STATIC_MODEL, "e5": E5_MODEL}
+    name = short.get(name, name)
+    if name == STATIC_MODEL:
+        return ModelSpec(name, StaticEmbedder.dimensions)
+    if name == E5_MODEL:
+        return ModelSpec(name, E5Embedder.dimensions)
+    if name == "openai":
+        return model_spec(settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"provider": "openai"})}))
+    if name.startswith(OPENAI_PREFIX):
+        model, _, dims = name[len(OPENAI_PREFIX) :].partition("@")
+        if dims and not dims.isdigit():
+            raise ValueError(f"invalid dimensions in {name!r}")
+        return ModelSpec(name, int(dims) if dims else OpenAIEmbedder.DEFAULT_DIMENSIONS.get(model, 1536))
+    raise ValueError(f"unknown embedding model {name!r}; use static, e5 or openai/MODEL[@DIMS]")
+
+
 def create_embedder(
     settings: Settings, *, name: str | None = None, http: httpx.AsyncClient | None = None
 ) -> Embedder:

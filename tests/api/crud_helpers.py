@@ -58,18 +58,13 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 async def snapshot(resources: Resources) -> dict[str, tuple[int, str | None]]:
     """Row count and a content digest of every table, to prove a request changed nothing."""
-    state: dict[str, tuple[int, str | None]] = {}
+    per_table = [
+        f"SELECT '{table.name}', count(*), md5(string_agg(t::text, ',' ORDER BY t::text)) FROM \"{table.name}\" t"
+        for table in Base.metadata.sorted_tables
+    ]
     async with resources.engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            row = (
-                await conn.execute(
-                    sa.text(
-                        f'SELECT count(*), md5(string_agg(t::text, \',\' ORDER BY t::text)) FROM "{table.name}" t'  # noqa: S608
-                    )
-                )
-            ).one()
-            state[table.name] = (int(row[0]), row[1])
-    return state
+        rows = (await conn.execute(sa.text(" UNION ALL ".join(per_table)))).all()  # noqa: S608
+    return {name: (int(total), digest) for name, total, digest in rows}
 
 
 async def outbox_rows(resources: Resources) -> list[Outbox]:

@@ -1,0 +1,113 @@
+"""The AI routes' services: scoped search and grounded answers. Scope comes from api.access, always."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.access import allowed_project_ids, require_project
+from api.resources import Resources
+from core.models import User
+from retrieval.answer import (
+    NO_ANSWER,
+    answer_from_sources,
+    answer_language,
+    build_generation,
+    number_sources,
+    relevant_hits,
+)
+from retrieval.retriever import HybridRetriever, current_model
+from retrieval.search import Hit, Mode, SearchFilters, min_similarity
+
+
+async def make_retriever(
+    session: AsyncSession,
+    resources: Resources,
+    *,
+    project_ids: list[uuid.UUID],
+    mode: Mode = "hybrid",
+    filters: SearchFilters | None = None,
+) -> HybridRetriever:
+    model = await current_model(session)
+    return HybridRetriever(
+        session=session,
+        project_ids=project_ids,
+        embedder=resources.embedder(model.name),
+        model=model,
+        config=resources.settings.retrieval,
+        redis=resources.redis,
+        mode=mode,
+        filters=filters,
+    )
+
+
+async def search_project(
+    session: AsyncSession,
+    resources: Resources,
+    *,
+    actor: User,
+    project_id: uuid.UUID,
+    query: str,
+    limit: int,
+    offset: int,
+    mode: Mode,
+    filters: SearchFilters,
+) -> tuple[list[Hit], str]:
+    await require_project(session, actor, project_id)
+    retriever = await make_retriever(session, resources, project_ids=[project_id], mode=mode, filters=filters)
+    return await retriever.search(query, limit=limit, offset=offset), retriever.model.name
+
+
+async def search_everywhere(
+    session: AsyncSession,
+    resources: Resources,
+    *,
+    actor: User,
+    query: str,
+    limit: int,
+    offset: int,
+    mode: Mode,
+    filters: SearchFilters,
+) -> tuple[list[Hit], str]:
+    project_ids = await allowed_project_ids(session, actor)
+    retriever = await make_retriever(session, resources, project_ids=project_ids, mode=mode, filters=filters)
+    return await retriever.search(query, limit=limit, offset=offset), retriever.model.name
+
+
+async def ask(
+    session: AsyncSession,
+    resources: Resources,
+    *,
+    actor: User,
+    project_id: uuid.UUID,
+    question: str,
+    prompt_name: str = "answer",
+) -> dict[str, Any]:
+    access = await require_project(session, actor, project_id)
+    config = resources.settings.retrieval
+    prompt = resources.prompts.get(prompt_name)
+    retriever = await make_retriever(session, resources, project_ids=[project_id])
+    hits = await retriever.search(question, limit=config.answer_chunks)
+    relevant = relevant_hits(hits, min_similarity=min_similarity(retriever.model.name, config))
+    language = answer_language(question)
+    model = resources.chat_model
+    result: dict[str, Any] = {
+        "provider": model.provider,
+        "model": model.model,
+        "prompt_name": prompt.name,
+        "prompt_version": prompt.version,
+    }
+    if not relevant:
+        return {**result, "answer": NO_ANSWER[language], "citations": [], "grounded": False}
+    sources = number_sources(relevant, token_budget=config.context_tokens)
+    generation = build_generation(
+        prompt,
+        question=question,
+        sources=sources,
+        token_budget=config.context_tokens,
+        extra={"project_title": access.project.title},
+    )
+    answer = await answer_from_sources(model, generation, sources, language=language)
+    return {**result, "answer": answer.text, "citations": answer.citations, "grounded": answer.grounded}

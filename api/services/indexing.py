@@ -1,0 +1,74 @@
+"""A project's view of the index: what is indexed, what waits, what failed (and retrying it)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.access import require_project
+from core.models import Chunk, EmbeddingModel, MemberRole, ModelStatus, Outbox, OutboxStatus, User
+from ingestion.reindex import retry_failed
+
+FAILURES_SHOWN = 50
+
+
+async def index_status(session: AsyncSession, *, actor: User, project_id: uuid.UUID) -> dict[str, Any]:
+    await require_project(session, actor, project_id)
+    models = {m.status: m.name for m in (await session.scalars(sa.select(EmbeddingModel))).all()}
+    serving = models.get(ModelStatus.SERVING)
+    counts = dict(
+        (
+            await session.execute(
+                sa.select(Outbox.status, sa.func.count())
+                .where(Outbox.project_id == project_id, Outbox.status != OutboxStatus.DONE)
+                .group_by(Outbox.status)
+            )
+        ).all()
+    )
+    failures = (
+        await session.scalars(
+            sa.select(Outbox)
+            .where(Outbox.project_id == project_id, Outbox.status == OutboxStatus.FAILED)
+            .order_by(Outbox.updated_at.desc())
+            .limit(FAILURES_SHOWN)
+        )
+    ).all()
+    chunks = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Chunk)
+        .where(Chunk.project_id == project_id, Chunk.embedding_model == serving)
+    )
+    last = await session.scalar(
+        sa.select(sa.func.max(Outbox.processed_at)).where(
+            Outbox.project_id == project_id, Outbox.status == OutboxStatus.DONE
+        )
+    )
+    return {
+        "project_id": project_id,
+        "embedding_model": serving,
+        "building_model": models.get(ModelStatus.BUILDING),
+        "indexed_chunks": chunks or 0,
+        "pending": counts.get(OutboxStatus.PENDING, 0) + counts.get(OutboxStatus.PROCESSING, 0),
+        "failed": counts.get(OutboxStatus.FAILED, 0),
+        "failures": [
+            {
+                "outbox_id": row.id,
+                "source_type": row.source_type,
+                "source_id": row.source_id,
+                "action": row.action,
+                "attempts": row.attempts,
+                "error": row.last_error,
+                "failed_at": row.updated_at,
+            }
+            for row in failures
+        ],
+        "last_indexed_at": last,
+    }
+
+
+async def retry_failed_changes(session: AsyncSession, *, actor: User, project_id: uuid.UUID) -> int:
+    await require_project(session, actor, project_id, MemberRole.EDITOR)
+    return await retry_failed(session, project_id=project_id)

@@ -1,0 +1,159 @@
+"""Grounded answers: choose the relevant retrieved chunks, number them, prompt, generate, and map the [n]
+markers of the answer back to the chunks they cite (dropping any marker that cites nothing)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
+from core.tokens import count_tokens, truncate_tokens
+from prompts.loader import Prompt
+from retrieval.search import Hit
+
+CITATION = re.compile(r"\[(\d{1,3})\]")
+STRONG_TEXT_RANK = 0.05
+NO_ANSWER = {
+    "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
+    "en": "I can't find anything about that in the project's documents, meetings or conversations.",
+}
+_ENGLISH = re.compile(r"\b(what|who|when|where|which|how|why|is|are|does|did|the|of)\b", re.IGNORECASE)
+
+
+def answer_language(question: str) -> str:
+    return "en" if len(_ENGLISH.findall(question)) >= 2 else "es"
+
+
+def relevant_hits(hits: list[Hit], *, min_similarity: float) -> list[Hit]:
+    """Chunks that say something about the question: close in meaning, or a strong full-text match."""
+    return [
+        hit
+        for hit in hits
+        if (hit.similarity is not None and hit.similarity >= min_similarity)
+        or (hit.text_rank is not None and hit.text_rank >= STRONG_TEXT_RANK)
+    ]
+
+
+@dataclass(frozen=True)
+class Source:
+    n: int
+    hit: Hit
+
+
+def number_sources(hits: list[Hit], *, token_budget: int) -> list[Source]:
+    """Number the chunks [1..n] in rank order until the context budget is spent."""
+    sources: list[Source] = []
+    used = 0
+    for hit in hits:
+        cost = count_tokens(hit.content) + 8
+        if sources and used + cost > token_budget:
+            break
+        used += cost
+        sources.append(Source(len(sources) + 1, hit))
+    return sources
+
+
+def format_context(sources: list[Source], *, token_budget: int) -> str:
+    """Numbered passages, each fenced as data."""
+    per_source = max(token_budget // max(len(sources), 1), 64)
+    blocks = []
+    for source in sources:
+        text = truncate_tokens(source.hit.content, per_source)
+        blocks.append(f'<source n="{source.n}" type="{source.hit.source_type.value}">\n{text}\n</source>')
+    return "\n".join(blocks)
+
+
+def build_generation(
+    prompt: Prompt,
+    *,
+    question: str,
+    sources: list[Source],
+    token_budget: int,
+    extra: dict[str, str] | None = None,
+) -> Generation:
+    values = {"question": question, "context": format_context(sources, token_budget=token_budget), **(extra or {})}
+    system, user = prompt.render(**values)
+    return Generation(
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+        question=question,
+        passages=[ContextPassage(source.n, source.hit.content) for source in sources],
+    )
+
+
+def cited_numbers(answer: str) -> list[int]:
+    seen: list[int] = []
+    for match in CITATION.finditer(answer):
+        n = int(match.group(1))
+        if n not in seen:
+            seen.append(n)
+    return seen
+
+
+def strip_unknown_citations(answer: str, known: set[int]) -> str:
+    return CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in known else "", answer)
+
+
+def citation_payload(source: Source) -> dict[str, Any]:
+    hit = source.hit
+    payload: dict[str, Any] = {
+        "n": source.n,
+        "chunk_id": hit.chunk_id,
+        "project_id": str(hit.project_id),
+        "source_type": hit.source_type.value,
+        "source_id": str(hit.source_id),
+        "title": hit.title,
+        "snippet": hit.snippet,
+    }
+    if hit.meeting_id:
+        payload["meeting_id"] = hit.meeting_id
+    for key in ("start", "end"):
+        if key in hit.meta:
+            payload[key] = hit.meta[key]
+    if hit.meta.get("speakers"):
+        payload["speakers"] = hit.meta["speakers"]
+    return payload
+
+
+def citations_for(answer: str, sources: list[Source]) -> list[dict[str, Any]]:
+    by_number = {source.n: source for source in sources}
+    return [citation_payload(by_number[n]) for n in cited_numbers(answer) if n in by_number]
+
+
+@dataclass
+class Answer:
+    text: str
+    citations: list[dict[str, Any]]
+    usage: Usage
+    grounded: bool
+
+
+async def stream_answer(
+    model: ChatModel, generation: Generation, usage: Usage, *, known: set[int]
+) -> AsyncIterator[str]:
+    """The model's text as it streams, with citation markers to unknown sources removed on the fly."""
+    pending = ""
+    async for delta in model.stream(generation, usage):
+        pending += delta
+        # Hold back a possible unfinished marker ("[1" or "[") until it closes.
+        cut = pending.rfind("[")
+        if cut != -1 and "]" not in pending[cut:] and len(pending) - cut <= 5:
+            ready, pending = pending[:cut], pending[cut:]
+        else:
+            ready, pending = pending, ""
+        if ready:
+            yield strip_unknown_citations(ready, known)
+    if pending:
+        yield strip_unknown_citations(pending, known)
+
+
+async def answer_from_sources(
+    model: ChatModel, generation: Generation, sources: list[Source], *, language: str
+) -> Answer:
+    usage = Usage()
+    known = {source.n for source in sources}
+    text = "".join([delta async for delta in stream_answer(model, generation, usage, known=known)]).strip()
+    if not text:
+        return Answer(NO_ANSWER[language], [], usage, grounded=False)
+    return Answer(text, citations_for(text, sources), usage, grounded=True)

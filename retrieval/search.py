@@ -1,0 +1,243 @@
+"""Hybrid search over the chunks table: pgvector kNN and Postgres full text, fused with reciprocal rank
+fusion in one SQL statement, always restricted to the projects the caller may see.
+
+Full text: every chunk's tsvector is built with its own language's configuration (Spanish, English or
+simple); the query's lexemes under the Spanish and English configurations are OR-ed (an AND of every word
+matches almost nothing for natural questions) and ranked with length-normalised ts_rank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import SourceType
+from core.providers.embeddings import STATIC_MODEL, Embedder
+from core.settings import RetrievalSettings
+from core.vectors import embedding_cast
+
+Mode = Literal["hybrid", "vector", "text"]
+MAX_QUERY_CHARS = 2000
+MARK_START, MARK_END = "\u0002", "\u0003"
+# Cosine similarity below which a chunk says nothing about the question, per model (e5 similarities
+# crowd into 0.7–0.9; the static model's spread wider). Measured on the eval sets; see docs/evals.md.
+DEFAULT_MIN_SIMILARITY = {STATIC_MODEL: 0.35, "e5/multilingual-e5-small": 0.80}
+FALLBACK_MIN_SIMILARITY = 0.3
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    source_types: tuple[SourceType, ...] = ()
+    meeting_id: uuid.UUID | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    project_id: uuid.UUID
+    source_type: SourceType
+    source_id: uuid.UUID
+    chunk_index: int
+    content: str
+    meta: dict[str, Any]
+    score: float
+    similarity: float | None
+    text_rank: float | None
+    snippet: str = ""
+    highlights: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return str(self.meta.get("title") or "")
+
+    @property
+    def meeting_id(self) -> str | None:
+        if self.source_type == SourceType.MEETING:
+            return str(self.source_id)
+        value = self.meta.get("meeting_id")
+        return str(value) if value else None
+
+
+def clean_query(text: str) -> str:
+    return " ".join(text.split())[:MAX_QUERY_CHARS]
+
+
+def min_similarity(model: str, config: RetrievalSettings) -> float:
+    if config.min_similarity is not None:
+        return config.min_similarity
+    return DEFAULT_MIN_SIMILARITY.get(model, FALLBACK_MIN_SIMILARITY)
+
+
+async def query_vector(redis: Redis | None, embedder: Embedder, text: str, *, ttl: int) -> list[float]:
+    """The query's embedding, cached in Redis (a repeated question skips the model)."""
+    key = f"v1tr0:qemb:{embedder.name}:{hashlib.sha256(text.encode()).hexdigest()}"
+    if redis is not None and ttl:
+        try:
+            cached = await redis.get(key)
+        except Exception:  # a cache, not a dependency: fall through to the model
+            cached = None
+        if cached:
+            vector: list[float] = np.frombuffer(cached, dtype=np.float32).tolist()
+            return vector
+    vector = await embedder.embed_query(text)
+    if redis is not None and ttl:
+        try:
+            await redis.set(key, np.asarray(vector, dtype=np.float32).tobytes(), ex=ttl)
+        except Exception:  # noqa: S110  caching is best effort
+            pass
+    return vector
+
+
+def _filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
+    clauses = []
+    if filters.source_types:
+        params["source_types"] = [t.value for t in filters.source_types]
+        clauses.append("c.source_type = ANY(:source_types)")
+    if filters.meeting_id:
+        params["meeting_id"] = str(filters.meeting_id)
+        clauses.append(
+            "(c.metadata->>'meeting_id' = :meeting_id OR (c.source_type = 'meeting' AND c.source_id = "
+            "CAST(:meeting_id AS uuid)))"
+        )
+    if filters.date_from:
+        params["date_from"] = filters.date_from
+        clauses.append("COALESCE((c.metadata->>'date')::timestamptz, c.created_at) >= :date_from")
+    if filters.date_to:
+        params["date_to"] = filters.date_to
+        clauses.append("COALESCE((c.metadata->>'date')::timestamptz, c.created_at) < :date_to")
+    return "".join(f" AND {clause}" for clause in clauses)
+
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_./@:-]{1,128}$")
+
+
+def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str) -> str:
+    """One statement: the vector side, the text side, RRF fusion, then snippets for the page only.
+
+    The model name and dimension are inlined (validated) so the planner can match the model's partial
+    HNSW index; every user value is a bound parameter."""
+    if not _MODEL_NAME.match(model):
+        raise ValueError(f"invalid model name {model!r}")
+    vec = embedding_cast(dimensions)
+    scope = f"c.embedding_model = '{model}' AND c.project_id = ANY(:project_ids){filter_sql}"
+    tsquery = (
+        "(SELECT string_agg(DISTINCT quote_literal(lexeme), ' | ') "
+        "FROM unnest(tsvector_to_array(to_tsvector('spanish', :q)) || "
+        "tsvector_to_array(to_tsvector('english', :q))) AS lexeme)::tsquery"
+    )
+    vector_side = f"""
+        SELECT id, d, row_number() OVER (ORDER BY d) AS r FROM (
+            SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
+            FROM chunks c WHERE {scope}
+            ORDER BY d LIMIT :candidates) v"""
+    text_side = f"""
+        SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r FROM (
+            SELECT c.id, ts_rank(c.tsv, tq.query, 1) AS rank
+            FROM chunks c, tq WHERE {scope} AND c.tsv @@ tq.query
+            ORDER BY rank DESC LIMIT :candidates) t"""
+    empty_vector = "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r WHERE false"
+    empty_text = "SELECT NULL::bigint AS id, NULL::float4 AS rank, NULL::bigint AS r WHERE false"
+    return f"""
+    WITH tq AS (SELECT {tsquery} AS query),
+    sem AS ({vector_side if mode != "text" else empty_vector}),
+    kw AS ({text_side if mode != "vector" else empty_text}),
+    fused AS (
+        SELECT COALESCE(sem.id, kw.id) AS id,
+               COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0) AS score,
+               1 - sem.d AS similarity, kw.rank AS text_rank
+        FROM sem FULL OUTER JOIN kw ON sem.id = kw.id
+        ORDER BY score DESC, id LIMIT :limit OFFSET :offset
+    )
+    SELECT c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata,
+           f.score, f.similarity, f.text_rank,
+           CASE WHEN tq.query IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
+               CASE c.language WHEN 'es' THEN 'spanish'::regconfig WHEN 'en' THEN 'english'::regconfig
+                    ELSE 'simple'::regconfig END,
+               c.content, tq.query,
+               'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
+           ) END AS headline
+    FROM fused f JOIN chunks c ON c.id = f.id CROSS JOIN tq
+    ORDER BY f.score DESC, c.id"""
+
+
+def render_snippet(headline: str | None, content: str, *, max_chars: int = 300) -> tuple[str, list[str]]:
+    """HTML-safe snippet with <mark> around matched terms, and the list of matched terms."""
+    body = re.sub(r"^\[[^\]]*\]\n", "", content)
+    if not headline or MARK_START not in headline:
+        text = body[:max_chars] + ("…" if len(body) > max_chars else "")
+        return html.escape(text), []
+    headline = re.sub(r"^\[[^\]]*\]\s*", "", headline)
+    terms = sorted({m.lower() for m in re.findall(f"{MARK_START}(.*?){MARK_END}", headline)})
+    escaped = html.escape(headline)
+    return escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"), terms
+
+
+async def search_chunks(
+    session: AsyncSession,
+    *,
+    project_ids: list[uuid.UUID],
+    query: str,
+    query_embedding: list[float] | None,
+    model: str,
+    dimensions: int,
+    config: RetrievalSettings,
+    limit: int = 10,
+    offset: int = 0,
+    mode: Mode = "hybrid",
+    filters: SearchFilters | None = None,
+    snippets: bool = True,
+) -> list[Hit]:
+    """Ranked chunks of `project_ids` only. `project_ids` is required: there is no unscoped search."""
+    if not project_ids:
+        return []
+    query = clean_query(query)
+    if not query:
+        return []
+    if mode != "text" and query_embedding is None:
+        raise ValueError("vector and hybrid search need the query embedding")
+    params: dict[str, Any] = {
+        "project_ids": list(project_ids),
+        "q": query,
+        "qvec": str(list(query_embedding)) if query_embedding is not None else None,
+        "candidates": max(config.candidates, limit + offset),
+        "rrf_k": config.rrf_k,
+        "limit": limit,
+        "offset": offset,
+        "snippets": snippets,
+    }
+    sql = build_search_sql(
+        model=model, dimensions=dimensions, mode=mode, filter_sql=_filter_sql(filters or SearchFilters(), params)
+    )
+    rows = (await session.execute(sa.text(sql), params)).all()
+    hits = []
+    for row in rows:
+        snippet, terms = render_snippet(row.headline, row.content) if snippets else ("", [])
+        hits.append(
+            Hit(
+                chunk_id=row.id,
+                project_id=row.project_id,
+                source_type=SourceType(row.source_type),
+                source_id=row.source_id,
+                chunk_index=row.chunk_index,
+                content=row.content,
+                meta=row.metadata or {},
+                score=float(row.score),
+                similarity=float(row.similarity) if row.similarity is not None else None,
+                text_rank=float(row.text_rank) if row.text_rank is not None else None,
+                snippet=snippet,
+                highlights=terms,
+            )
+        )
+    return hits

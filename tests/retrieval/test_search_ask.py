@@ -1,0 +1,63 @@
+"""Search and ask through the API over chunks a real worker indexed."""
+
+from __future__ import annotations
+
+from tests.ingestion.helpers import drain
+
+DOCS = {
+    "Presupuesto": "El presupuesto total del proyecto es de 12.000 euros. Ana enviará la factura el viernes.",
+    "Diseño": "La web tendrá tres secciones: inicio, servicios y blog. Luis revisará el diseño en la próxima reunión.",
+    "Hosting": "Los servidores se alojarán en Frankfurt. El cliente prefiere PostgreSQL como base de datos.",
+}
+
+
+async def _project_with_docs(client, actor, title="Web Acme"):
+    r = await client.post("/api/v1/projects", json={"title": title}, headers=actor.headers)
+    project_id = r.json()["id"]
+    for doc_title, content in DOCS.items():
+        r = await client.post(
+            f"/api/v1/projects/{project_id}/documents",
+            json={"title": doc_title, "content": content},
+            headers=actor.headers,
+        )
+        assert r.status_code == 201
+    return project_id
+
+
+async def test_search_highlights_and_scopes(client, factory, settings, resources):
+    owner, outsider = await factory.user(), await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    other_id = await _project_with_docs(client, outsider, title="Otro")
+    await drain(settings, resources)
+
+    r = await client.get(f"/api/v1/ai/search/{project_id}", params={"q": "presupuesto factura"}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert results[0]["title"] == "Presupuesto"
+    assert "<mark>" in results[0]["snippet"]
+    assert {res["project_id"] for res in results} == {project_id}
+
+    r = await client.get("/api/v1/search", params={"q": "presupuesto"}, headers=owner.headers)
+    assert {res["project_id"] for res in r.json()["results"]} == {project_id}
+    r = await client.get(f"/api/v1/ai/search/{other_id}", params={"q": "presupuesto"}, headers=owner.headers)
+    assert r.status_code == 404
+
+
+async def test_ask_cites_and_says_when_it_does_not_know(client, factory, settings, resources):
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    await drain(settings, resources)
+
+    r = await client.get(f"/api/v1/ai/ask/{project_id}", params={"q": "¿Quién enviará la factura?"}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["grounded"] is True
+    assert "Ana" in body["answer"] and "[1]" in body["answer"]
+    assert body["citations"][0]["title"] == "Presupuesto"
+    assert body["provider"] == "extractive" and body["prompt_name"] == "answer"
+
+    r = await client.get(
+        f"/api/v1/ai/ask/{project_id}", params={"q": "¿Cuál es la receta de la paella valenciana?"}, headers=owner.headers
+    )
+    body = r.json()
+    assert body["grounded"] is False and body["citations"] == []
