@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import httpx
@@ -27,6 +28,7 @@ class Resources:
     prompts: PromptLibrary
     chat_model: ChatModel
     embedders: dict[str, Embedder] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def embedder(self, name: str) -> Embedder:
         """The query embedder for the index's model, created once per process."""
@@ -54,6 +56,11 @@ class Resources:
         )
 
     async def close(self) -> None:
+        # Answers still streaming end with an error event and are stored as interrupted.
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.aclose()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -152,6 +152,11 @@ class RetrievalSettings(BaseModel):
     answer_chunks: int = Field(8, ge=1, le=50, description="chunks considered for an answer")
     query_cache_ttl: int = Field(86_400, ge=0, description="seconds a query embedding stays cached")
     insights_cache_ttl: int = Field(3600, ge=0, description="seconds insights stay cached")
+    ai_rate_limit: int = Field(30, ge=1, description="AI requests per user per minute")
+    ai_project_rate_limit: int = Field(120, ge=1, description="AI requests per project per minute")
+    chat_detach_grace: float = Field(
+        10.0, ge=0, description="seconds a chat answer keeps generating with no client attached"
+    )
 
 
 class Settings(BaseSettings):

@@ -21,18 +21,24 @@ from core.models import SourceType
 from core.tokens import count_tokens, encoding, truncate_tokens
 
 _WORD = re.compile(r"[a-záéíóúüñ]+")
-SPANISH_HINTS = frozenset(
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+SPANISH_HINTS = _words(
     "el la los las de del que y en un una por con para es se no al lo como más pero sus le ya o este sí "
     "porque esta entre cuando muy sin sobre también me hasta hay donde quien desde todo nos durante "
     "todos uno les ni contra otros ese eso ante ellos e esto mí antes algunos qué unos yo otro otras "
     "otra él tanto esa estos mucho quienes nada muchos cual poco ella estar estas algunas algo nosotros "
-    "está son fue han ser hemos".split()
+    "está son fue han ser hemos"
 )
-ENGLISH_HINTS = frozenset(
+ENGLISH_HINTS = _words(
     "the of and to in is that it for was on are as with be at by this have from or had not but what "
     "all were we when your can said there use an each which she do how their if will up other about out "
     "many then them these so some her would make like him into time has look two more write go see no "
-    "way could people my than first been call who its now find long down did get come made may part".split()
+    "way could people my than first been call who its now find long down did get come made may part"
 )
 
 
@@ -75,8 +81,25 @@ class ChunkDraft:
         return self.lang or detect_language(self.content)
 
 
-def _header(*parts: str | None) -> str:
-    return "[" + " › ".join(part.strip() for part in parts if part and part.strip()) + "]"
+def _header(*parts: str | None, max_tokens: int) -> str:
+    """`[context › title › section]`, cut to at most half the chunk budget (a long title must not
+    leave no room for the text, nor push a chunk over the budget)."""
+    header = "[" + " › ".join(part.strip() for part in parts if part and part.strip()) + "]"
+    limit = max_tokens // 2
+    if count_tokens(header) <= limit:
+        return header
+    return truncate_tokens(header, limit - 2) + "…]"
+
+
+def _body_budget(max_tokens: int, *prefixes: str) -> int:
+    """Tokens left for the text once the header lines (and the newlines after them) are in."""
+    return max(max_tokens - sum(count_tokens(prefix) + 1 for prefix in prefixes), 8)
+
+
+def _split_text(text: str, budget: int, overlap: int) -> list[str]:
+    """Paragraphs, then sentences, then tokens: pieces of at most `budget` tokens, none of them empty."""
+    splitter = _sentence_splitter(budget, min(overlap, budget // 2))
+    return [piece.strip() for piece in splitter.split_text(text) if piece.strip()]
 
 
 @lru_cache(maxsize=8)
@@ -93,24 +116,35 @@ def _sentence_splitter(max_tokens: int, overlap: int) -> Any:
 
 
 def _markdown_sections(text: str) -> list[tuple[str, str]]:
-    """(heading path, body) pairs; text without headings is one section with an empty path."""
+    """(heading path, body) pairs; text without headings is one section with an empty path.
+
+    A heading with no text under it and no subsections (an outline's last level) is kept as its own
+    body, so that no words of the document are dropped."""
     if not re.search(r"(?m)^#{1,6}\s", text):
         return [("", text)]
     from llama_index.core import Document
     from llama_index.core.node_parser import MarkdownNodeParser
 
     nodes = MarkdownNodeParser(include_metadata=True).get_nodes_from_documents([Document(text=text)])
-    sections = []
+    sections: list[tuple[str, str, str]] = []
     for node in nodes:
         parents = [part for part in str(node.metadata.get("header_path", "")).split("/") if part]
         body = node.get_content()
         first, _, rest = body.partition("\n")
         heading = re.match(r"#{1,6}\s+(.*)", first)
+        title = ""
         if heading:
-            parents.append(heading.group(1).strip())
+            title = heading.group(1).strip()
+            parents.append(title)
             body = rest
-        sections.append((" › ".join(parents), body))
-    return sections
+        sections.append((" › ".join(parents), body, title))
+    result = []
+    for position, (path, body, title) in enumerate(sections):
+        following = sections[position + 1][0] if position + 1 < len(sections) else ""
+        if not body.strip() and title and not following.startswith(path + " › "):
+            body = title
+        result.append((path, body))
+    return result
 
 
 def chunk_prose(
@@ -131,20 +165,17 @@ def chunk_prose(
     for path, body in _markdown_sections(text):
         if not body.strip():
             continue
-        header = _header(context, title, path or None)
-        budget = max(max_tokens - count_tokens(header) - 1, 32)
-        splitter = _sentence_splitter(budget, min(overlap, budget // 2))
-        for piece in splitter.split_text(body):
-            if piece.strip():
-                drafts.append(
-                    ChunkDraft(
-                        source_type=source_type,
-                        chunk_index=len(drafts),
-                        content=f"{header}\n{piece.strip()}",
-                        meta={**(meta or {}), "title": title, "section": path or None},
-                        lang=lang,
-                    )
+        header = _header(context, title, path or None, max_tokens=max_tokens)
+        for piece in _split_text(body, _body_budget(max_tokens, header), overlap):
+            drafts.append(
+                ChunkDraft(
+                    source_type=source_type,
+                    chunk_index=len(drafts),
+                    content=f"{header}\n{piece}",
+                    meta={**(meta or {}), "title": title, "section": path or None},
+                    lang=lang,
                 )
+            )
     return drafts
 
 
@@ -155,11 +186,28 @@ def format_timestamp(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-def _segment_line(segment: dict[str, Any]) -> str:
+def _segment_lines(segment: dict[str, Any], budget: int) -> list[str]:
+    """`[mm:ss] Speaker: text`; a segment longer than `budget` tokens becomes several lines, each with
+    the segment's stamp and speaker, so that none of its words are dropped."""
     speaker = segment.get("speaker")
-    text = str(segment.get("text", "")).strip()
-    stamp = format_timestamp(float(segment.get("start", 0)))
-    return f"[{stamp}] {speaker}: {text}" if speaker else f"[{stamp}] {text}"
+    text = str(segment.get("text") or "").strip()
+    stamp = format_timestamp(float(segment.get("start") or 0))
+    prefix = f"[{stamp}] {speaker}: " if speaker else f"[{stamp}] "
+    if count_tokens(prefix + text) <= budget:
+        return [prefix + text]
+    return [prefix + piece for piece in _split_text(text, _body_budget(budget, prefix), 0)]
+
+
+@dataclass(frozen=True)
+class _Line:
+    segment_id: int
+    segment: dict[str, Any]
+    text: str
+    tokens: int
+
+
+def _lines_tokens(lines: Sequence[_Line]) -> int:
+    return sum(line.tokens + 1 for line in lines)
 
 
 def chunk_transcript(
@@ -174,50 +222,49 @@ def chunk_transcript(
     """Group consecutive segments up to `max_tokens`; each chunk keeps start, end, speakers and segment ids.
 
     The last `overlap_segments` segments of a chunk open the next one, so an answer spanning a boundary
-    is still found whole. A single segment longer than the budget is cut on tokens."""
-    header = _header("Transcripción", meeting_title)
-    budget = max(max_tokens - count_tokens(header) - 1, 32)
-    lines: list[tuple[int, dict[str, Any], str, int]] = []
-    for index, segment in enumerate(segments):
-        if not str(segment.get("text", "")).strip():
-            continue
-        line = _segment_line(segment)
-        tokens = count_tokens(line)
-        if tokens > budget:
-            line = truncate_tokens(line, budget)
-            tokens = budget
-        lines.append((index, segment, line, tokens))
-
-    lang = detect_language(" ".join(str(segment.get("text", "")) for segment in segments))
+    is still found whole (unless they would leave no room for anything new). A single segment longer
+    than the budget is cut into several chunks."""
+    header = _header("Transcripción", meeting_title, max_tokens=max_tokens)
+    budget = _body_budget(max_tokens, header)
+    lines = [
+        _Line(index, segment, text, count_tokens(text))
+        for index, segment in enumerate(segments)
+        if str(segment.get("text") or "").strip()
+        for text in _segment_lines(segment, budget)
+    ]
+    lang = detect_language(" ".join(str(segment.get("text") or "") for segment in segments))
     drafts: list[ChunkDraft] = []
     start = 0
     while start < len(lines):
-        end, used = start, 0
-        while end < len(lines) and (used + lines[end][3] <= budget or end == start):
-            used += lines[end][3] + 1
+        end = start + 1
+        while end < len(lines) and _lines_tokens(lines[start : end + 1]) <= budget:
             end += 1
         window = lines[start:end]
-        speakers = sorted({str(seg.get("speaker")) for _, seg, _, _ in window if seg.get("speaker")})
+        first, last = window[0].segment, window[-1].segment
         drafts.append(
             ChunkDraft(
                 source_type=SourceType.TRANSCRIPT,
                 chunk_index=len(drafts),
-                content=header + "\n" + "\n".join(line for _, _, line, _ in window),
+                content=header + "\n" + "\n".join(line.text for line in window),
                 meta={
                     **(meta or {}),
                     "meeting_id": meeting_id,
                     "title": meeting_title,
-                    "start": float(window[0][1].get("start", 0)),
-                    "end": float(window[-1][1].get("end", window[-1][1].get("start", 0))),
-                    "speakers": speakers,
-                    "segment_ids": [index for index, _, _, _ in window],
+                    "start": float(first.get("start") or 0),
+                    "end": float(last.get("end") or last.get("start") or 0),
+                    "speakers": sorted(
+                        {str(line.segment["speaker"]) for line in window if line.segment.get("speaker")}
+                    ),
+                    "segment_ids": sorted({line.segment_id for line in window}),
                 },
                 lang=lang,
             )
         )
         if end >= len(lines):
             break
-        start = max(end - overlap_segments, start + 1)
+        overlap_start = max(end - overlap_segments, start + 1)
+        fits_more = _lines_tokens(lines[overlap_start : end + 1]) <= budget
+        start = overlap_start if fits_more else end
     return drafts
 
 
@@ -231,28 +278,31 @@ def chunk_items(
     max_tokens: int,
     meta: dict[str, Any] | None = None,
 ) -> list[ChunkDraft]:
-    """One self-contained chunk per item (key point, commitment, decision...), with its meeting in the header."""
-    header = _header(label, meeting_title)
+    """One self-contained chunk per item (key point, commitment, decision...), with its meeting in the header.
+    An item too long for one chunk (rare) is split rather than cut short."""
+    header = _header(label, meeting_title, max_tokens=max_tokens)
+    budget = _body_budget(max_tokens, header)
     drafts: list[ChunkDraft] = []
     for item in items:
         item_meta: dict[str, Any] = {}
         if isinstance(item, dict):
             text = _describe_item(item)
-            item_meta = {key: item[key] for key in ("segment_ids", "start", "end", "owner", "due") if key in item}
+            item_meta = {key: item[key] for key in ITEM_FIELDS if key in item}
         else:
             text = str(item)
-        if not text.strip():
-            continue
-        content = truncate_tokens(f"{header}\n{text.strip()}", max_tokens)
-        drafts.append(
-            ChunkDraft(
-                source_type=source_type,
-                chunk_index=len(drafts),
-                content=content,
-                meta={**(meta or {}), **item_meta, "meeting_id": meeting_id, "title": meeting_title},
+        for piece in _split_text(text, budget, 0) if text.strip() else []:
+            drafts.append(
+                ChunkDraft(
+                    source_type=source_type,
+                    chunk_index=len(drafts),
+                    content=f"{header}\n{piece}",
+                    meta={**(meta or {}), **item_meta, "meeting_id": meeting_id, "title": meeting_title},
+                )
             )
-        )
     return drafts
+
+
+ITEM_FIELDS = ("segment_ids", "start", "end", "owner", "due")
 
 
 def _describe_item(item: dict[str, Any]) -> str:
@@ -268,19 +318,19 @@ def _describe_item(item: dict[str, Any]) -> str:
 def chunk_chat_turn(
     question: str, answer: str, *, max_tokens: int, overlap: int, meta: dict[str, Any] | None = None
 ) -> list[ChunkDraft]:
-    """A finished chat turn as question+answer pairs (a long answer is split, each part keeping the question)."""
+    """A finished chat turn as question+answer pairs (a long answer is split, each part keeping the
+    question, cut to a quarter of the budget)."""
     if not answer.strip():
         return []
-    header = _header("Chat")
+    header = _header("Chat", max_tokens=max_tokens)
     question_line = "P: " + truncate_tokens(question.strip(), max_tokens // 4)
-    budget = max(max_tokens - count_tokens(header) - count_tokens(question_line) - 2, 32)
-    splitter = _sentence_splitter(budget, min(overlap, budget // 2))
+    budget = _body_budget(max_tokens, header, question_line, "R:")
     return [
         ChunkDraft(
             source_type=SourceType.CHAT,
             chunk_index=index,
-            content=f"{header}\n{question_line}\nR: {piece.strip()}",
+            content=f"{header}\n{question_line}\nR: {piece}",
             meta=dict(meta or {}),
         )
-        for index, piece in enumerate(part for part in splitter.split_text(answer) if part.strip())
+        for index, piece in enumerate(_split_text(answer, budget, overlap))
     ]

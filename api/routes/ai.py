@@ -6,11 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from collections.abc import AsyncIterator
 
-from api.deps import CurrentUser, ResourcesDep, SessionDep
-from api.schemas.ai import AskResponse, SearchResults
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials
+from sse_starlette import EventSourceResponse
+
+from api.deps import CurrentUser, ResourcesDep, SessionDep, bearer, current_user
+from api.resources import Resources
+from api.schemas.ai import AskResponse, ChatMessageRead, ChatRequest, SearchResults, StreamTicket
+from api.schemas.common import Page
 from api.services import ai as service
+from api.services import chat as chat_service
 from core.models import SourceType
 from retrieval.search import Hit, SearchFilters
 
@@ -112,3 +119,103 @@ async def ask(
 ) -> object:
     """A grounded answer with numbered citations, or a plain "I don't know" when nothing relevant is found."""
     return await service.ask(session, resources, actor=user, project_id=project_id, question=q)
+
+
+def _last_event_id(request: Request) -> int:
+    value = request.headers.get("last-event-id", "0")
+    return int(value) if value.isdigit() else 0
+
+
+def _sse(resources: Resources, message_id: uuid.UUID, last_event_id: int) -> EventSourceResponse:
+    async def events() -> AsyncIterator[dict[str, str]]:
+        await chat_service.ensure_started(resources, message_id)
+        async for event in chat_service.relay(resources, message_id, last_event_id=last_event_id):
+            yield event
+
+    return EventSourceResponse(
+        events(), ping=15, headers={"X-Message-Id": str(message_id), "Cache-Control": "no-store"}
+    )
+
+
+SSE_RESPONSE = {200: {"content": {"text/event-stream": {}}, "description": "start, delta…, citations, done | error"}}
+
+
+@router.post("/chat/{project_id}", response_class=EventSourceResponse, responses=SSE_RESPONSE)
+async def chat(
+    project_id: uuid.UUID,
+    body: ChatRequest,
+    request: Request,
+    session: SessionDep,
+    resources: ResourcesDep,
+    user: CurrentUser,
+) -> EventSourceResponse:
+    """Ask in the project's chat; the answer streams as Server-Sent Events. Reconnect to
+    `GET /chat/{project_id}/stream/{message_id}` with `Last-Event-ID` to resume it."""
+    row = await chat_service.start_turn(
+        session, resources, actor=user, project_id=project_id, message=body.message,
+        conversation_id=body.conversation_id,
+    )
+    return _sse(resources, row.id, _last_event_id(request))
+
+
+@router.post("/chat/{project_id}/streams", response_model=StreamTicket, status_code=201)
+async def open_stream(
+    project_id: uuid.UUID, body: ChatRequest, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+) -> object:
+    """For browsers' EventSource (which cannot send headers): create the turn and get a URL with a
+    short-lived token valid for this one stream."""
+    row = await chat_service.start_turn(
+        session, resources, actor=user, project_id=project_id, message=body.message,
+        conversation_id=body.conversation_id,
+    )
+    token = chat_service.stream_token(resources, user=user, message_id=row.id)
+    return {
+        "message_id": row.id,
+        "conversation_id": row.conversation_id,
+        "stream_url": f"/api/v1/ai/chat/{project_id}/stream/{row.id}?token={token}",
+        "expires_in": chat_service.STREAM_TOKEN_TTL,
+    }
+
+
+@router.get("/chat/{project_id}/stream/{message_id}", response_class=EventSourceResponse, responses=SSE_RESPONSE)
+async def stream(
+    project_id: uuid.UUID,
+    message_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[str | None, Query(max_length=2000, description="the stream token")] = None,
+) -> EventSourceResponse:
+    """Follow (or resume, with `Last-Event-ID`) one answer."""
+    if token:
+        user = await chat_service.user_for_stream_token(session, resources, token=token, message_id=message_id)
+    else:
+        user = await current_user(session, resources, credentials)
+    await chat_service.message_for(session, actor=user, project_id=project_id, message_id=message_id)
+    return _sse(resources, message_id, _last_event_id(request))
+
+
+@router.post("/chat/{project_id}/messages/{message_id}/stop", status_code=202)
+async def stop(
+    project_id: uuid.UUID, message_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+) -> dict[str, str]:
+    """Stop generating; what was generated so far is kept with status `stopped`."""
+    await chat_service.request_stop(session, resources, actor=user, project_id=project_id, message_id=message_id)
+    return {"status": "stopping"}
+
+
+@router.get("/chat/{project_id}", response_model=Page[ChatMessageRead])
+async def chat_history(
+    project_id: uuid.UUID,
+    session: SessionDep,
+    user: CurrentUser,
+    conversation_id: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> object:
+    """The caller's chat turns in this project, newest first."""
+    items, total = await chat_service.history(
+        session, actor=user, project_id=project_id, conversation_id=conversation_id, limit=limit, offset=offset
+    )
+    return Page(items=items, total=total, limit=limit, offset=offset)

@@ -28,7 +28,8 @@ class PartialUpdate(StrictInput):
 
     @model_validator(mode="after")
     def _no_null_for_required_fields(self) -> Self:
-        nulls = sorted(name for name in self.model_fields_set & self.not_nullable if getattr(self, name) is None)
+        given = self.model_fields_set & self.not_nullable
+        nulls = sorted(name for name in given if getattr(self, name) is None)
         if nulls:
             raise PydanticCustomError(
                 "null_not_allowed", "{fields} cannot be null", {"fields": ", ".join(nulls)}

@@ -46,7 +46,9 @@ class MeetingUpdate(MeetingFields, PartialUpdate):
     not_nullable = frozenset({"title", "description", "status"})
 
     title: str | None = Field(None, min_length=1, max_length=300)
-    status: MeetingStatus | None = Field(None, description="moves only forward: scheduled → in-progress → completed")
+    status: MeetingStatus | None = Field(
+        None, description="moves only forward: scheduled → in-progress → completed"
+    )
     recording_url: HttpUrl | None = None
 
 

@@ -1,4 +1,4 @@
-"""Partial updates of ORM rows, telling whether anything really changed (an unchanged row records no outbox)."""
+"""Partial updates of ORM rows that tell whether anything changed: an unchanged row records no outbox."""
 
 from __future__ import annotations
 

@@ -97,5 +97,9 @@ async def client_projects(
     session: AsyncSession, *, actor: User, client_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[list[Project], int]:
     await get_client(session, actor=actor, client_id=client_id)
-    query = sa.select(Project).where(Project.client_id == client_id, Project.id.in_(visible_project_ids(actor)))
-    return await fetch_page(session, query, limit=limit, offset=offset, ordering=[Project.created_at.desc(), Project.id])
+    query = sa.select(Project).where(
+        Project.client_id == client_id, Project.id.in_(visible_project_ids(actor))
+    )
+    return await fetch_page(
+        session, query, limit=limit, offset=offset, ordering=[Project.created_at.desc(), Project.id]
+    )

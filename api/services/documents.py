@@ -16,7 +16,11 @@ from core.outbox import record_change
 from ingestion.artifacts import OWNED_TYPES
 from ingestion.indexer import delete_chunks
 
-DOCUMENT_SORTS = {"title": Document.title, "created_at": Document.created_at, "updated_at": Document.updated_at}
+DOCUMENT_SORTS = {
+    "title": Document.title,
+    "created_at": Document.created_at,
+    "updated_at": Document.updated_at,
+}
 TEXT_TYPES = {".txt": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown"}
 
 
@@ -32,11 +36,15 @@ async def list_documents(
 ) -> tuple[list[Document], int]:
     await require_project(session, actor, project_id)
     query = (
-        sa.select(Document).where(Document.project_id == project_id).options(defer(Document.content, raiseload=True))
+        sa.select(Document)
+        .where(Document.project_id == project_id)
+        .options(defer(Document.content, raiseload=True))
     )
     if q:
         query = query.where(Document.title.icontains(q, autoescape=True))
-    ordering = order_by(sort, DOCUMENT_SORTS, Document.id) if sort else [Document.created_at.desc(), Document.id]
+    ordering = (
+        order_by(sort, DOCUMENT_SORTS, Document.id) if sort else [Document.created_at.desc(), Document.id]
+    )
     return await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
 
 
@@ -71,7 +79,9 @@ async def create_document(
     )
     session.add(document)
     await session.flush()
-    await record_change(session, project_id=project_id, source_type=SourceType.DOCUMENT, source_id=document.id)
+    await record_change(
+        session, project_id=project_id, source_type=SourceType.DOCUMENT, source_id=document.id
+    )
     await session.refresh(document, ["size"])
     return document
 

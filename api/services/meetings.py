@@ -82,9 +82,7 @@ async def get_meeting(
 
 async def create_meeting(session: AsyncSession, *, actor: User, data: MeetingCreate) -> Meeting:
     await require_project(session, actor, data.project_id, MemberRole.EDITOR)
-    meeting = Meeting(
-        **data.model_dump(exclude_none=True), room_id=new_room_id(), created_by_id=actor.id
-    )
+    meeting = Meeting(**data.model_dump(exclude_none=True), room_id=new_room_id(), created_by_id=actor.id)
     session.add(meeting)
     await session.flush()
     await record_change(

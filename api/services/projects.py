@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import require_project, visible_project_ids
 from api.schemas.projects import MemberAdd, ProjectCreate, ProjectUpdate
-from api.services.clients import get_client
 from api.services.changes import apply_changes
+from api.services.clients import get_client
 from api.services.listing import fetch_page, order_by
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import (
@@ -148,9 +148,7 @@ async def project_stats(session: AsyncSession, *, actor: User, project_id: uuid.
     members = await session.scalar(
         sa.select(sa.func.count()).select_from(ProjectMember).where(ProjectMember.project_id == project.id)
     )
-    cost = (
-        project.actual_hours * project.hourly_rate if project.hourly_rate is not None else None
-    )
+    cost = project.actual_hours * project.hourly_rate if project.hourly_rate is not None else None
     today = date.today()
     elapsed: float | None = None
     if project.start_date and project.end_date:
@@ -210,7 +208,9 @@ async def add_member(
     if user is None or not user.is_active:
         raise NotFound("user not found")
     member = await session.scalar(
-        sa.select(ProjectMember).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user.id)
+        sa.select(ProjectMember).where(
+            ProjectMember.project_id == project_id, ProjectMember.user_id == user.id
+        )
     )
     created = member is None
     if member is None:
@@ -246,7 +246,9 @@ async def remove_member(
     if user_id != actor.id and not access.can(MemberRole.OWNER):
         raise Forbidden("only owners can remove other members")
     member = await session.scalar(
-        sa.select(ProjectMember).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user_id)
+        sa.select(ProjectMember).where(
+            ProjectMember.project_id == project_id, ProjectMember.user_id == user_id
+        )
     )
     if member is None:
         raise NotFound("member not found")

@@ -145,10 +145,9 @@ async def provision_external_user(
     """
     by_subject = sa.select(User).where(User.supabase_id == identity.subject)
     user = await session.scalar(by_subject)
-    if user is not None:
-        return user
-    await _lock_user_creation(session)
-    user = await session.scalar(by_subject)  # a concurrent first request may have just created it
+    if user is None:
+        await _lock_user_creation(session)
+        user = await session.scalar(by_subject)  # a concurrent first request may have just created it
     if user is not None:
         return user
     email = (identity.email or f"{identity.subject}@users.supabase.invalid").lower()

@@ -33,17 +33,21 @@ class Upload:
 Body = dict[str, Any] | Upload | None
 
 
-def by_role(anonymous: int, non_member: int, viewer: int, editor: int, owner: int, admin: int) -> dict[str, int]:
+def by_role(
+    anonymous: int, non_member: int, viewer: int, editor: int, owner: int, admin: int
+) -> dict[str, int]:
     return dict(zip(ROLES, (anonymous, non_member, viewer, editor, owner, admin), strict=True))
 
 
 NOTE = Upload("notes.md", b"# Notas\nPrimera reunion.", "text/markdown")
+DOCUMENT = {"title": "T", "content": "c"}
+MEETING = {"project_id": "{project}", "title": "Demo"}
 
 # (method, path template, body, expected status per caller). Ids in braces are filled in from the world.
 # Client writes belong to the client's creator (the owner) or an admin; deleting a client that still has
 # a project is a 409 once the caller is allowed to try.
 MATRIX: list[tuple[str, str, Body, dict[str, int]]] = [
-    #                                                                          anon  non  view  edit  own  admin
+    # by_role(anonymous, non-member, viewer, editor, owner, admin)
     ("GET", "/projects/{project}", None, by_role(401, 404, 200, 200, 200, 200)),
     ("PUT", "/projects/{project}", {"progress": 40}, by_role(401, 404, 403, 200, 200, 200)),
     ("DELETE", "/projects/{project}", None, by_role(401, 404, 403, 403, 204, 204)),
@@ -52,13 +56,13 @@ MATRIX: list[tuple[str, str, Body, dict[str, int]]] = [
     ("POST", "/projects/{project}/members", {"user_id": "{outsider}"}, by_role(401, 404, 403, 403, 201, 201)),
     ("DELETE", "/projects/{project}/members/{bystander}", None, by_role(401, 404, 403, 403, 204, 204)),
     ("GET", "/projects/{project}/documents", None, by_role(401, 404, 200, 200, 200, 200)),
-    ("POST", "/projects/{project}/documents", {"title": "T", "content": "c"}, by_role(401, 404, 403, 201, 201, 201)),
+    ("POST", "/projects/{project}/documents", DOCUMENT, by_role(401, 404, 403, 201, 201, 201)),
     ("POST", "/projects/{project}/documents/upload", NOTE, by_role(401, 404, 403, 201, 201, 201)),
     ("GET", "/projects/documents/{document}", None, by_role(401, 404, 200, 200, 200, 200)),
     ("PUT", "/projects/documents/{document}", {"title": "New"}, by_role(401, 404, 403, 200, 200, 200)),
     ("DELETE", "/projects/documents/{document}", None, by_role(401, 404, 403, 204, 204, 204)),
     ("GET", "/meetings?project_id={project}", None, by_role(401, 404, 200, 200, 200, 200)),
-    ("POST", "/meetings", {"project_id": "{project}", "title": "Demo"}, by_role(401, 404, 403, 201, 201, 201)),
+    ("POST", "/meetings", MEETING, by_role(401, 404, 403, 201, 201, 201)),
     ("GET", "/meetings/{meeting}", None, by_role(401, 404, 200, 200, 200, 200)),
     ("PUT", "/meetings/{meeting}", {"status": "in-progress"}, by_role(401, 404, 403, 200, 200, 200)),
     ("DELETE", "/meetings/{meeting}", None, by_role(401, 404, 403, 204, 204, 204)),
@@ -95,7 +99,11 @@ async def build_world(client: httpx.AsyncClient, factory: Factory) -> World:
     document = await make_document(client, owner, project["id"])
     meeting = await make_meeting(client, owner, project["id"])
     members: dict[str, Actor] = {}
-    for name, role in (("viewer", MemberRole.VIEWER), ("editor", MemberRole.EDITOR), ("bystander", MemberRole.VIEWER)):
+    for name, role in (
+        ("viewer", MemberRole.VIEWER),
+        ("editor", MemberRole.EDITOR),
+        ("bystander", MemberRole.VIEWER),
+    ):
         members[name] = await factory.user()
         await factory.member(project["id"], members[name], role)
     stranger, outsider = await factory.user(), await factory.user()

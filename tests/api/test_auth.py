@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,6 +33,7 @@ SUPABASE_URL = "https://project.supabase.test"
 SUPABASE_ISSUER = f"{SUPABASE_URL}/auth/v1"
 SUPABASE_JWKS_URL = f"{SUPABASE_ISSUER}/.well-known/jwks.json"
 SUPABASE_SECRET = "supabase-project-jwt-secret-long-enough-for-hs256-0123456789"
+HOUR_AGO = int(time.time()) - 3600
 
 
 # --- helpers: requests and assertions ---------------------------------------------------------------
@@ -77,7 +78,8 @@ def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"}
     assert set(body["error"]) == {"code", "message", "details"}
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
     error: dict[str, Any] = body["error"]
     return error
 
@@ -227,10 +229,10 @@ def ec_key() -> SigningKey:
 
 
 @pytest.fixture
-def jwks(rsa_key: SigningKey, ec_key: SigningKey) -> Iterator[JWKSEndpoint]:
+def jwks(rsa_key: SigningKey, ec_key: SigningKey) -> JWKSEndpoint:
     endpoint = JWKSEndpoint()
     endpoint.publish(rsa_key, ec_key)
-    yield endpoint
+    return endpoint
 
 
 @pytest.fixture
@@ -292,7 +294,8 @@ async def test_concurrent_registrations_make_exactly_one_admin(client: httpx.Asy
     assert sorted(response.json()["is_admin"] for response in responses) == [False, False, False, True]
 
 
-async def test_email_listed_in_admin_emails_is_admin(servers: Servers, resources: Resources) -> None:
+@pytest.mark.usefixtures("resources")  # clean tables
+async def test_email_listed_in_admin_emails_is_admin(servers: Servers) -> None:
     settings = make_settings(servers, auth=auth_settings(admin_emails="Boss@Example.com"))
     async with app_client(settings) as client:
         first = await register(client, "first@example.com")
@@ -474,10 +477,8 @@ async def test_access_token_signed_in_the_test_is_accepted(
     assert response.json()["id"] == str(actor.id)
 
 
-HOUR_AGO = int(time.time()) - 3600
-
 BAD_ACCESS_TOKENS: list[Any] = [
-    pytest.param(lambda uid: local_token(uid, exp=int(time.time()) - 60), id="expired"),
+    pytest.param(lambda uid: local_token(uid, exp=HOUR_AGO), id="expired"),
     pytest.param(lambda uid: local_token(uid, secret="another-secret-" + "x" * 40), id="forged"),
     pytest.param(lambda uid: local_token(uid, aud="someone-else"), id="wrong-audience"),
     pytest.param(lambda uid: local_token(uid, aud=None), id="missing-audience"),
@@ -600,7 +601,7 @@ async def test_supabase_user_after_the_first_is_not_admin(
         pytest.param(
             lambda: supabase_hs256_token(iss="https://other.supabase.test/auth/v1"), id="wrong-issuer"
         ),
-        pytest.param(lambda: supabase_hs256_token(exp=int(time.time()) - 60), id="expired"),
+        pytest.param(lambda: supabase_hs256_token(exp=HOUR_AGO), id="expired"),
         pytest.param(lambda: supabase_hs256_token(secret="not-the-project-secret-" + "x" * 40), id="forged"),
         pytest.param(lambda: supabase_hs256_token(sub=None), id="missing-sub"),
         pytest.param(lambda: supabase_hs256_token(aud=None), id="missing-audience"),

@@ -122,8 +122,16 @@ CASES = [
     Bad("others-project-delete", "DELETE", "/projects/{bob_project}", 404),
     Bad("others-project-stats", "GET", "/projects/{bob_project}/stats", 404),
     Bad("others-project-members", "POST", "/projects/{bob_project}/members", 404, {"user_id": "{ana}"}),
-    Bad("others-project-new-document", "POST", "/projects/{bob_project}/documents", 404, {"title": "T", "content": "c"}),
-    Bad("others-project-new-meeting", "POST", "/meetings", 404, {"project_id": "{bob_project}", "title": "M"}),
+    Bad(
+        "others-project-new-document",
+        "POST",
+        "/projects/{bob_project}/documents",
+        404,
+        {"title": "T", "content": "c"},
+    ),
+    Bad(
+        "others-project-new-meeting", "POST", "/meetings", 404, {"project_id": "{bob_project}", "title": "M"}
+    ),
     Bad("others-document-update", "PUT", "/projects/documents/{bob_document}", 404, {"title": "mine"}),
     Bad("others-document-delete", "DELETE", "/projects/documents/{bob_document}", 404),
     Bad("others-meeting-update", "PUT", "/meetings/{bob_meeting}", 404, {"status": "cancelled"}),
@@ -159,7 +167,9 @@ CASES = [
 ]
 
 
-async def build_world(client: httpx.AsyncClient, factory: Factory) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+async def build_world(
+    client: httpx.AsyncClient, factory: Factory
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     ana, bob, admin = await factory.user(), await factory.user(), await factory.user(is_admin=True)
     ids = {"ana": str(ana.id), "bob": str(bob.id), "ana_email": ana.user.email, "bob_email": bob.user.email}
     ids["ANA_EMAIL"] = ana.user.email.upper()

@@ -22,7 +22,7 @@ from tests.api.crud_helpers import (
     make_project,
     outbox_rows,
 )
-from tests.conftest import Actor, Factory
+from tests.conftest import Factory
 
 
 async def count(resources: Resources, model: Any, *where: Any) -> int:
@@ -36,16 +36,20 @@ async def count(resources: Resources, model: Any, *where: Any) -> int:
 async def test_client_lifecycle(client: httpx.AsyncClient, factory: Factory) -> None:
     ana = await factory.user()
     created = await make_client(client, ana, company="Acme S.A.", email="hola@acme.es", status="active")
-    assert created["name"] == "Acme" and created["status"] == "active" and created["priority"] == "medium"
+    assert created["name"] == "Acme"
+    assert created["status"] == "active"
+    assert created["priority"] == "medium"
     assert created["created_by_id"] == str(ana.id)
     url = f"{API}/clients/{created['id']}"
 
     r = await client.get(url, headers=ana.headers)
-    assert r.status_code == 200 and r.json() == created
+    assert r.status_code == 200
+    assert r.json() == created
 
     r = await client.put(url, json={"city": "Sevilla", "priority": "high"}, headers=ana.headers)
     assert r.status_code == 200, r.text
-    assert r.json()["city"] == "Sevilla" and r.json()["priority"] == "high"
+    assert r.json()["city"] == "Sevilla"
+    assert r.json()["priority"] == "high"
     assert r.json()["company"] == "Acme S.A."  # untouched fields stay
 
     r = await client.delete(url, headers=ana.headers)
@@ -58,7 +62,9 @@ async def test_client_with_projects_cannot_be_deleted(client: httpx.AsyncClient,
     acme = await make_client(client, ana)
     project = await make_project(client, ana, client_id=acme["id"])
 
-    assert_error(await client.delete(f"{API}/clients/{acme['id']}", headers=ana.headers), 409, "client_in_use")
+    assert_error(
+        await client.delete(f"{API}/clients/{acme['id']}", headers=ana.headers), 409, "client_in_use"
+    )
     r = await client.get(f"{API}/clients/{acme['id']}/projects", headers=ana.headers)
     assert [item["id"] for item in r.json()["items"]] == [project["id"]]
 
@@ -91,19 +97,25 @@ async def test_project_lifecycle(client: httpx.AsyncClient, factory: Factory) ->
         client, ana, description="Rediseño", budget=12000, progress=30, start_date="2026-01-10"
     )
     assert created["owner_id"] == str(ana.id)
-    assert created["budget"] == 12000.0 and created["progress"] == 30 and created["status"] == "planned"
+    assert created["budget"] == 12000.0
+    assert created["progress"] == 30
+    assert created["status"] == "planned"
     url = f"{API}/projects/{created['id']}"
 
     r = await client.get(url, headers=ana.headers)
-    assert r.status_code == 200 and r.json() == created
+    assert r.status_code == 200
+    assert r.json() == created
 
     r = await client.put(url, json={"status": "in-progress", "end_date": "2026-06-30"}, headers=ana.headers)
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "in-progress" and r.json()["end_date"] == "2026-06-30"
-    assert r.json()["description"] == "Rediseño" and r.json()["start_date"] == "2026-01-10"
+    assert r.json()["status"] == "in-progress"
+    assert r.json()["end_date"] == "2026-06-30"
+    assert r.json()["description"] == "Rediseño"
+    assert r.json()["start_date"] == "2026-01-10"
 
     r = await client.put(url, json={"budget": None}, headers=ana.headers)
-    assert r.status_code == 200 and r.json()["budget"] is None  # nullable fields can be cleared
+    assert r.status_code == 200
+    assert r.json()["budget"] is None
 
     r = await client.get(f"{API}/projects/{created['id']}/members", headers=ana.headers)
     assert [(m["user_id"], m["role"]) for m in r.json()] == [(str(ana.id), "owner")]
@@ -160,7 +172,9 @@ async def test_project_list_paginates_filters_and_sorts(client: httpx.AsyncClien
         return [item["title"] for item in body["items"]]
 
     everything = await page("limit=100")
-    assert everything["total"] == 5 and everything["limit"] == 100 and everything["offset"] == 0
+    assert everything["total"] == 5
+    assert everything["limit"] == 100
+    assert everything["offset"] == 0
     assert titles_of(everything) == list(reversed(titles))  # newest first by default
     assert titles_of(await page("sort=-created_at")) == list(reversed(titles))
     assert titles_of(await page("sort=created_at")) == titles
@@ -170,7 +184,8 @@ async def test_project_list_paginates_filters_and_sorts(client: httpx.AsyncClien
     assert titles_of(second) == ["Charlie", "bravo"]
     assert (second["total"], second["limit"], second["offset"]) == (5, 2, 2)
     beyond = await page("limit=2&offset=10")
-    assert beyond["items"] == [] and beyond["total"] == 5
+    assert beyond["items"] == []
+    assert beyond["total"] == 5
 
     assert titles_of(await page("status=in-progress&sort=created_at")) == ["alpha", "bravo"]
     assert titles_of(await page("priority=urgent")) == ["Echo"]
@@ -186,9 +201,7 @@ async def test_project_list_paginates_filters_and_sorts(client: httpx.AsyncClien
 # ---------------------------------------------------------------- project stats
 
 
-async def test_project_stats_are_computed_from_its_data(
-    client: httpx.AsyncClient, factory: Factory
-) -> None:
+async def test_project_stats_are_computed_from_its_data(client: httpx.AsyncClient, factory: Factory) -> None:
     ana = await factory.user()
     today = date.today()
     project = await make_project(
@@ -210,7 +223,9 @@ async def test_project_stats_are_computed_from_its_data(
         meeting = await make_meeting(
             client, ana, project["id"], start_time=start.isoformat(), end_time=end.isoformat()
         )
-        r = await client.put(f"{API}/meetings/{meeting['id']}", json={"status": "completed"}, headers=ana.headers)
+        r = await client.put(
+            f"{API}/meetings/{meeting['id']}", json={"status": "completed"}, headers=ana.headers
+        )
         assert r.status_code == 200, r.text
     await make_meeting(client, ana, project["id"], start_time=future.isoformat())
     cancelled = await make_meeting(client, ana, project["id"], start_time=future.isoformat())
@@ -246,7 +261,8 @@ async def test_stats_without_numbers_are_null(client: httpx.AsyncClient, factory
     ana = await factory.user()
     project = await make_project(client, ana)
     stats = (await client.get(f"{API}/projects/{project['id']}/stats", headers=ana.headers)).json()
-    assert stats["meetings_total"] == 0 and stats["meeting_hours"] == 0
+    assert stats["meetings_total"] == 0
+    assert stats["meeting_hours"] == 0
     for key in ("hours_burn", "cost", "budget_burn", "time_elapsed", "days_to_deadline"):
         assert stats[key] is None, key
 
@@ -258,20 +274,26 @@ async def test_document_lifecycle(client: httpx.AsyncClient, factory: Factory) -
     ana = await factory.user()
     project = await make_project(client, ana)
     created = await make_document(client, ana, project["id"], title="Acta", content="Hola mundo")
-    assert created["content"] == "Hola mundo" and created["size"] == 10 and created["mime_type"] == "text/plain"
+    assert created["content"] == "Hola mundo"
+    assert created["size"] == 10
+    assert created["mime_type"] == "text/plain"
     url = f"{API}/projects/documents/{created['id']}"
 
     r = await client.get(url, headers=ana.headers)
-    assert r.status_code == 200 and r.json() == created
+    assert r.status_code == 200
+    assert r.json() == created
 
     r = await client.put(url, json={"content": "Adiós"}, headers=ana.headers)
     assert r.status_code == 200, r.text
-    assert r.json()["content"] == "Adiós" and r.json()["title"] == "Acta" and r.json()["size"] == 5
+    assert r.json()["content"] == "Adiós"
+    assert r.json()["title"] == "Acta"
+    assert r.json()["size"] == 5
 
     r = await client.get(f"{API}/projects/{project['id']}/documents", headers=ana.headers)
     assert r.json()["total"] == 1
     listed = r.json()["items"][0]
-    assert listed["id"] == created["id"] and "content" not in listed  # lists carry no bodies
+    assert listed["id"] == created["id"]
+    assert "content" not in listed
 
     assert (await client.delete(url, headers=ana.headers)).status_code == 204
     assert_error(await client.get(url, headers=ana.headers), 404)
@@ -296,8 +318,10 @@ async def test_upload_text_document(
 
     assert r.status_code == 201, r.text
     document = r.json()
-    assert document["content"] == text and document["title"] == filename
-    assert document["source_filename"] == filename and document["mime_type"] == mime_type
+    assert document["content"] == text
+    assert document["title"] == filename
+    assert document["source_filename"] == filename
+    assert document["mime_type"] == mime_type
 
 
 async def test_upload_takes_a_title(client: httpx.AsyncClient, factory: Factory) -> None:
@@ -309,7 +333,8 @@ async def test_upload_takes_a_title(client: httpx.AsyncClient, factory: Factory)
         data={"title": "Minuta"},
         headers=ana.headers,
     )
-    assert r.status_code == 201 and r.json()["title"] == "Minuta"
+    assert r.status_code == 201
+    assert r.json()["title"] == "Minuta"
 
 
 @pytest.mark.parametrize(
@@ -345,7 +370,8 @@ async def test_meeting_lifecycle_and_room(client: httpx.AsyncClient, factory: Fa
     first = await make_meeting(client, ana, project["id"], start_time=start, description="Semanal")
     second = await make_meeting(client, ana, project["id"])
 
-    assert first["status"] == "scheduled" and first["created_by_id"] == str(ana.id)
+    assert first["status"] == "scheduled"
+    assert first["created_by_id"] == str(ana.id)
     assert datetime.fromisoformat(first["start_time"]) == datetime.fromisoformat(start)
     for meeting in (first, second):
         # Unguessable: a long random token in a URL-safe alphabet.
@@ -356,7 +382,8 @@ async def test_meeting_lifecycle_and_room(client: httpx.AsyncClient, factory: Fa
     r = await client.put(url, json={"title": "Semanal (movida)", "description": None}, headers=ana.headers)
     assert_error(r, 422)
     r = await client.put(url, json={"title": "Semanal (movida)"}, headers=ana.headers)
-    assert r.status_code == 200 and r.json()["title"] == "Semanal (movida)"
+    assert r.status_code == 200
+    assert r.json()["title"] == "Semanal (movida)"
     assert r.json()["room_id"] == first["room_id"]  # the room stays the same
 
     r = await client.get(f"{API}/meetings?project_id={project['id']}", headers=ana.headers)
@@ -374,7 +401,8 @@ async def test_meeting_status_only_moves_forward(client: httpx.AsyncClient, fact
 
     for target in ("in-progress", "completed"):
         r = await client.put(url, json={"status": target}, headers=ana.headers)
-        assert r.status_code == 200 and r.json()["status"] == target, r.text
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == target
 
     for backwards in ("scheduled", "in-progress", "cancelled"):
         r = await client.put(url, json={"status": backwards}, headers=ana.headers)
@@ -393,12 +421,15 @@ async def test_members_by_email_and_id_and_role_change(client: httpx.AsyncClient
 
     r = await client.post(url, json={"email": "bea@example.COM", "role": "editor"}, headers=ana.headers)
     assert r.status_code == 201, r.text
-    assert r.json()["user_id"] == str(bea.id) and r.json()["role"] == "editor"
+    assert r.json()["user_id"] == str(bea.id)
+    assert r.json()["role"] == "editor"
     r = await client.post(url, json={"user_id": str(carl.id)}, headers=ana.headers)
-    assert r.status_code == 201 and r.json()["role"] == "viewer"
+    assert r.status_code == 201
+    assert r.json()["role"] == "viewer"
 
     r = await client.post(url, json={"user_id": str(carl.id), "role": "owner"}, headers=ana.headers)
-    assert r.status_code == 200 and r.json()["role"] == "owner"
+    assert r.status_code == 200
+    assert r.json()["role"] == "owner"
 
     r = await client.get(url, headers=bea.headers)
     assert {m["user_id"]: m["role"] for m in r.json()} == {
@@ -422,7 +453,8 @@ async def test_the_last_owner_stays(client: httpx.AsyncClient, factory: Factory)
     r = await client.post(url, json={"user_id": str(bea.id), "role": "owner"}, headers=ana.headers)
     assert r.status_code == 200
     r = await client.post(url, json={"user_id": str(ana.id), "role": "viewer"}, headers=ana.headers)
-    assert r.status_code == 200 and r.json()["role"] == "viewer"
+    assert r.status_code == 200
+    assert r.json()["role"] == "viewer"
 
 
 async def test_removed_member_loses_the_project_at_once(client: httpx.AsyncClient, factory: Factory) -> None:
@@ -473,22 +505,28 @@ async def test_admin_manages_users(client: httpx.AsyncClient, factory: Factory, 
     )
     assert r.status_code == 201, r.text
     dana = r.json()
-    assert dana["email"] == "dana@example.com" and dana["is_admin"] is False
+    assert dana["email"] == "dana@example.com"
+    assert dana["is_admin"] is False
     password_hash = await stored_hash(resources, "dana@example.com")
     assert password_hash
     responses = [r]
 
     r = await client.get(f"{API}/users?q=dana", headers=admin.headers)
-    assert r.status_code == 200 and [u["id"] for u in r.json()["items"]] == [dana["id"]]
+    assert r.status_code == 200
+    assert [u["id"] for u in r.json()["items"]] == [dana["id"]]
     responses.append(r)
     r = await client.get(f"{API}/users?limit=1&sort=email", headers=admin.headers)
-    assert r.json()["total"] == 2 and len(r.json()["items"]) == 1
+    assert r.json()["total"] == 2
+    assert len(r.json()["items"]) == 1
     responses.append(r)
     r = await client.put(f"{API}/users/{dana['id']}", json={"is_admin": True}, headers=admin.headers)
-    assert r.status_code == 200 and r.json()["is_admin"] is True
+    assert r.status_code == 200
+    assert r.json()["is_admin"] is True
     responses.append(r)
 
-    r = await client.post(f"{API}/auth/login", json={"email": "dana@example.com", "password": "correct horse"})
+    r = await client.post(
+        f"{API}/auth/login", json={"email": "dana@example.com", "password": "correct horse"}
+    )
     assert r.status_code == 200, r.text
     dana_headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     responses.append(await client.get(f"{API}/auth/me", headers=dana_headers))
@@ -506,21 +544,29 @@ async def test_users_read_and_update_themselves(client: httpx.AsyncClient, facto
     me = f"{API}/users/{eve.id}"
 
     r = await client.get(me, headers=eve.headers)
-    assert r.status_code == 200 and r.json()["full_name"] == "Eve"
+    assert r.status_code == 200
+    assert r.json()["full_name"] == "Eve"
     r = await client.put(
-        me, json={"full_name": "Eve Ruiz", "avatar_url": "https://cdn.example.com/eve.png"}, headers=eve.headers
+        me,
+        json={"full_name": "Eve Ruiz", "avatar_url": "https://cdn.example.com/eve.png"},
+        headers=eve.headers,
     )
     assert r.status_code == 200, r.text
-    assert r.json()["full_name"] == "Eve Ruiz" and r.json()["avatar_url"] == "https://cdn.example.com/eve.png"
+    assert r.json()["full_name"] == "Eve Ruiz"
+    assert r.json()["avatar_url"] == "https://cdn.example.com/eve.png"
     r = await client.put(me, json={"avatar_url": None}, headers=eve.headers)
-    assert r.status_code == 200 and r.json()["avatar_url"] is None
+    assert r.status_code == 200
+    assert r.json()["avatar_url"] is None
     r = await client.get(f"{API}/users/{eve.id}/stats", headers=eve.headers)
-    assert r.status_code == 200 and r.json()["projects"] == 0
+    assert r.status_code == 200
+    assert r.json()["projects"] == 0
 
     assert_error(await client.get(f"{API}/users", headers=eve.headers), 403)
     assert_error(await client.post(f"{API}/users", json={"email": "x@example.com"}, headers=eve.headers), 403)
     assert_error(await client.get(f"{API}/users/{frank.id}", headers=eve.headers), 404)
-    assert_error(await client.put(f"{API}/users/{frank.id}", json={"full_name": "X"}, headers=eve.headers), 404)
+    assert_error(
+        await client.put(f"{API}/users/{frank.id}", json={"full_name": "X"}, headers=eve.headers), 404
+    )
 
 
 async def test_mass_assignment_of_is_admin_is_refused(
@@ -532,13 +578,16 @@ async def test_mass_assignment_of_is_admin_is_refused(
         assert_error(r, 403)
     async with resources.sessionmaker() as session:
         assert (await session.get(User, eve.id)).is_admin is False  # type: ignore[union-attr]
-    r = await client.post(f"{API}/projects", json={"title": "P", "owner_id": str(eve.id)}, headers=eve.headers)
+    r = await client.post(
+        f"{API}/projects", json={"title": "P", "owner_id": str(eve.id)}, headers=eve.headers
+    )
     assert_error(r, 422)
 
 
 async def test_register_response_has_no_password(client: httpx.AsyncClient, resources: Resources) -> None:
     r = await client.post(
-        f"{API}/auth/register", json={"email": "gil@example.com", "password": "correct horse", "full_name": "G"}
+        f"{API}/auth/register",
+        json={"email": "gil@example.com", "password": "correct horse", "full_name": "G"},
     )
     assert r.status_code == 201
     assert_no_secrets(r, await stored_hash(resources, "gil@example.com"))
@@ -582,15 +631,21 @@ async def test_every_artifact_write_leaves_exactly_one_outbox_row(
     await expect_one(r, SourceType.DOCUMENT, OutboxAction.UPSERT)
     r = await client.put(document_url, json={"title": "D2", "content": "c2"}, headers=ana.headers)
     await expect_one(r, SourceType.DOCUMENT, OutboxAction.UPSERT)
-    await expect_one(await client.delete(document_url, headers=ana.headers), SourceType.DOCUMENT, OutboxAction.DELETE)
+    await expect_one(
+        await client.delete(document_url, headers=ana.headers), SourceType.DOCUMENT, OutboxAction.DELETE
+    )
 
-    r = await client.post(f"{API}/meetings", json={"project_id": project_id, "title": "M"}, headers=ana.headers)
+    r = await client.post(
+        f"{API}/meetings", json={"project_id": project_id, "title": "M"}, headers=ana.headers
+    )
     meeting_url = f"{API}/meetings/{r.json()['id']}"
     await expect_one(r, SourceType.MEETING, OutboxAction.UPSERT)
     for change in ({"title": "M2"}, {"status": "in-progress"}, {"end_time": "2030-01-01T10:00:00Z"}):
         r = await client.put(meeting_url, json=change, headers=ana.headers)
         await expect_one(r, SourceType.MEETING, OutboxAction.UPSERT)
-    await expect_one(await client.delete(meeting_url, headers=ana.headers), SourceType.MEETING, OutboxAction.DELETE)
+    await expect_one(
+        await client.delete(meeting_url, headers=ana.headers), SourceType.MEETING, OutboxAction.DELETE
+    )
 
     r = await client.delete(f"{API}/projects/{project_id}", headers=ana.headers)
     await expect_one(r, SourceType.PROJECT, OutboxAction.DELETE)

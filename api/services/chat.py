@@ -1,0 +1,467 @@
+"""Chat turns streamed over SSE, buffered in Redis so a reconnecting client resumes the same answer.
+
+A turn runs as a background task of the API process that appends its events to a Redis stream
+(`start`, `delta`..., `citations`, `done` or `error`, with ids 1, 2, 3...). Any number of SSE responses
+relay that stream, from the start or from a `Last-Event-ID`. When no client has been attached for
+`chat_detach_grace` seconds, or the user presses stop, generation stops and what was generated is stored with
+that status. A finished turn is stored and then ingested like any other artifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.access import require_project
+from api.resources import Resources
+from api.services.ai import make_retriever
+from api.services.listing import fetch_page
+from core import ratelimit
+from core.errors import DomainError, NotFound, Unauthorized
+from core.models import ChatMessage, MessageType, Project, SourceType, User
+from core.outbox import record_change
+from core.providers.llm import Usage
+from core.security import LOCAL_ISSUER, create_access_token, decode_local_token
+from ingestion.dispatcher import enqueue
+from retrieval.answer import (
+    NO_ANSWER,
+    answer_language,
+    citation_payload,
+    citations_for,
+    number_sources,
+    relevant_hits,
+    stream_answer,
+)
+from retrieval.chat import Turn, budget_history, chat_generation, condense_question
+from retrieval.search import min_similarity
+
+log = logging.getLogger("v1tr0.chat")
+
+STREAM_TTL = 3600
+CHECK_INTERVAL = 0.25
+STREAM_AUDIENCE = "v1tr0-stream"
+STREAM_TOKEN_TTL = 120
+FINAL_EVENTS = ("done", "error")
+
+
+def _stream_key(message_id: uuid.UUID) -> str:
+    return f"v1tr0:chat:stream:{message_id}"
+
+
+def _readers_key(message_id: uuid.UUID) -> str:
+    return f"v1tr0:chat:readers:{message_id}"
+
+
+def _detached_key(message_id: uuid.UUID) -> str:
+    return f"v1tr0:chat:detached:{message_id}"
+
+
+def _cancel_key(message_id: uuid.UUID) -> str:
+    return f"v1tr0:chat:cancel:{message_id}"
+
+
+def _started_key(message_id: uuid.UUID) -> str:
+    return f"v1tr0:chat:started:{message_id}"
+
+
+@dataclass
+class TurnPlan:
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    project_id: uuid.UUID
+    project_title: str
+    message: str
+    history: list[Turn] = field(default_factory=list)
+
+
+async def load_plan(session: AsyncSession, message_id: uuid.UUID) -> TurnPlan | None:
+    """Everything a turn needs, re-read from the database (the turn may run in another process)."""
+    row = await session.get(ChatMessage, message_id)
+    if row is None:
+        return None
+    project = await session.get(Project, row.project_id)
+    if project is None:
+        return None
+    earlier = (
+        await session.scalars(
+            sa.select(ChatMessage)
+            .where(
+                ChatMessage.conversation_id == row.conversation_id,
+                ChatMessage.project_id == row.project_id,
+                ChatMessage.user_id == row.user_id,
+                ChatMessage.created_at < row.created_at,
+                ChatMessage.processing_status == "completed",
+            )
+            .order_by(ChatMessage.created_at)
+        )
+    ).all()
+    return TurnPlan(
+        row.id,
+        row.conversation_id,
+        row.project_id,
+        project.title,
+        row.message,
+        [Turn(turn.message, turn.ai_response) for turn in earlier],
+    )
+
+
+async def start_turn(
+    session: AsyncSession,
+    resources: Resources,
+    *,
+    actor: User,
+    project_id: uuid.UUID,
+    message: str,
+    conversation_id: uuid.UUID | None,
+) -> ChatMessage:
+    await require_project(session, actor, project_id)
+    limits = resources.settings.retrieval
+    await ratelimit.hit(resources.redis, f"ai:user:{actor.id}", limit=limits.ai_rate_limit, window_seconds=60)
+    await ratelimit.hit(
+        resources.redis, f"ai:project:{project_id}", limit=limits.ai_project_rate_limit, window_seconds=60
+    )
+    if conversation_id is not None:
+        known = await session.scalar(
+            sa.select(
+                sa.exists().where(
+                    ChatMessage.conversation_id == conversation_id,
+                    ChatMessage.project_id == project_id,
+                    ChatMessage.user_id == actor.id,
+                )
+            )
+        )
+        if not known:
+            raise NotFound("conversation not found")
+    row = ChatMessage(
+        project_id=project_id,
+        user_id=actor.id,
+        conversation_id=conversation_id or uuid.uuid4(),
+        message=message,
+        message_type=MessageType.CHAT,
+        processing_status="streaming",
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def ensure_started(resources: Resources, message_id: uuid.UUID) -> None:
+    """Start generating the turn unless some process already did. Called by the first reader, i.e.
+    after the request that created the message committed."""
+    if not await resources.redis.set(_started_key(message_id), "1", nx=True, ex=STREAM_TTL):
+        return
+    task = asyncio.create_task(_run_by_id(resources, message_id), name=f"chat-{message_id}")
+    resources.tasks.add(task)
+    task.add_done_callback(resources.tasks.discard)
+
+
+async def _run_by_id(resources: Resources, message_id: uuid.UUID) -> None:
+    async with resources.sessionmaker() as session:
+        plan = await load_plan(session, message_id)
+    if plan is not None:
+        await run_turn(resources, plan)
+
+
+class StreamWriter:
+    def __init__(self, resources: Resources, message_id: uuid.UUID) -> None:
+        self.redis = resources.redis
+        self.message_id = message_id
+        self.key = _stream_key(message_id)
+        self.seq = 0
+
+    async def emit(self, event: str, data: dict[str, Any]) -> None:
+        self.seq += 1
+        await self.redis.xadd(
+            self.key, {"event": event, "data": json.dumps(data, default=str)}, id=f"0-{self.seq}"
+        )
+        if self.seq == 1:
+            await self.redis.expire(self.key, STREAM_TTL)
+
+
+class StopReason(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+async def _check_stop(resources: Resources, message_id: uuid.UUID, started: float) -> None:
+    redis = resources.redis
+    cancel, readers, detached = await redis.mget(
+        _cancel_key(message_id), _readers_key(message_id), _detached_key(message_id)
+    )
+    if cancel:
+        raise StopReason("stopped")
+    if int(readers or 0) <= 0:
+        since = float(detached) if detached else started
+        if time.time() - since > resources.settings.retrieval.chat_detach_grace:
+            raise StopReason("interrupted")
+
+
+async def run_turn(resources: Resources, plan: TurnPlan) -> None:
+    writer = StreamWriter(resources, plan.message_id)
+    model = resources.chat_model
+    config = resources.settings.retrieval
+    prompt = resources.prompts.get("chat")
+    usage = Usage()
+    parts: list[str] = []
+    citations: list[dict[str, Any]] = []
+    status, error = "completed", None
+    started = time.time()
+    timings: dict[str, float] = {}
+    try:
+        standalone = await condense_question(model, resources.prompts, message=plan.message, history=plan.history)
+        async with resources.sessionmaker() as session:
+            retriever = await make_retriever(session, resources, project_ids=[plan.project_id])
+            hits = await retriever.search(standalone, limit=config.answer_chunks)
+            threshold = min_similarity(retriever.model.name, config)
+        timings["retrieval_ms"] = round((time.time() - started) * 1000, 1)
+        sources = number_sources(relevant_hits(hits, min_similarity=threshold), token_budget=config.context_tokens)
+        await writer.emit(
+            "start",
+            {
+                "message_id": plan.message_id,
+                "conversation_id": plan.conversation_id,
+                "standalone_question": standalone,
+                "sources": [citation_payload(source) for source in sources],
+            },
+        )
+        if not sources:
+            parts.append(NO_ANSWER[answer_language(plan.message)])
+            await writer.emit("delta", {"text": parts[0]})
+        else:
+            generation = chat_generation(
+                resources.prompts,
+                message=plan.message,
+                standalone=standalone,
+                history=budget_history(plan.history, token_budget=config.history_tokens),
+                sources=sources,
+                project_title=plan.project_title,
+                context_tokens=config.context_tokens,
+            )
+            last_check = time.monotonic()
+            known = {source.n for source in sources}
+            async for delta in stream_answer(model, generation, usage, known=known):
+                if "first_token_ms" not in timings:
+                    timings["first_token_ms"] = round((time.time() - started) * 1000, 1)
+                parts.append(delta)
+                await writer.emit("delta", {"text": delta})
+                if time.monotonic() - last_check >= CHECK_INTERVAL:
+                    last_check = time.monotonic()
+                    await _check_stop(resources, plan.message_id, started)
+            if not "".join(parts).strip():
+                parts = [NO_ANSWER[answer_language(plan.message)]]
+                await writer.emit("delta", {"text": parts[0]})
+        citations = citations_for("".join(parts), sources)
+        await writer.emit("citations", {"citations": citations})
+        timings["total_ms"] = round((time.time() - started) * 1000, 1)
+        await writer.emit(
+            "done",
+            {
+                "message_id": plan.message_id,
+                "status": status,
+                "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
+                "timings": timings,
+                "provider": model.provider,
+                "model": model.model,
+                "prompt_name": prompt.name,
+                "prompt_version": prompt.version,
+            },
+        )
+    except StopReason as stop:
+        status = stop.status
+        await _emit_quietly(writer, "error", {"code": status, "message": f"generation {status}"})
+    except asyncio.CancelledError:
+        status, error = "interrupted", "the server stopped while answering"
+        await _emit_quietly(writer, "error", {"code": "interrupted", "message": error})
+        await _persist(resources, plan, "".join(parts), status, error, citations, usage, prompt.version)
+        raise
+    except DomainError as exc:
+        status, error = "failed", exc.message
+        await _emit_quietly(writer, "error", {"code": exc.code, "message": exc.message})
+    except Exception as exc:
+        log.exception("chat turn failed", extra={"message_id": str(plan.message_id)})
+        status, error = "failed", f"{type(exc).__name__}"
+        await _emit_quietly(writer, "error", {"code": "internal_error", "message": "the answer failed"})
+    await _persist(resources, plan, "".join(parts), status, error, citations, usage, prompt.version)
+
+
+async def _emit_quietly(writer: StreamWriter, event: str, data: dict[str, Any]) -> None:
+    try:
+        await writer.emit(event, data)
+    except Exception:
+        log.warning("could not write the %s event", event, exc_info=True)
+
+
+async def _persist(
+    resources: Resources,
+    plan: TurnPlan,
+    text: str,
+    status: str,
+    error: str | None,
+    citations: list[dict[str, Any]],
+    usage: Usage,
+    prompt_version: str,
+) -> None:
+    model = resources.chat_model
+    async with resources.sessionmaker() as session, session.begin():
+        row = await session.get(ChatMessage, plan.message_id)
+        if row is None:  # the project was deleted meanwhile
+            return
+        row.ai_response = text.strip()
+        row.processing_status = status
+        row.error = error
+        row.context_used = citations
+        row.provider, row.model = model.provider, model.model
+        row.prompt_name, row.prompt_version = "chat", prompt_version
+        row.usage = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+        outbox = None
+        if status == "completed":
+            outbox = await record_change(
+                session, project_id=plan.project_id, source_type=SourceType.CHAT, source_id=row.id
+            )
+    if outbox is not None:
+        try:
+            await enqueue(resources.redis, [(outbox.id, 0)])
+        except Exception:
+            log.warning("chat turn stored; the worker's sweep will index it", exc_info=True)
+
+
+async def relay(resources: Resources, message_id: uuid.UUID, *, last_event_id: int = 0) -> AsyncIterator[dict[str, str]]:
+    """SSE events of one turn from the Redis buffer, from after `last_event_id` to the final event."""
+    redis = resources.redis
+    key = _stream_key(message_id)
+    await redis.incr(_readers_key(message_id))
+    await redis.expire(_readers_key(message_id), STREAM_TTL)
+    cursor = f"0-{last_event_id}"
+    try:
+        while True:
+            entries = await redis.xread({key: cursor}, block=2000, count=200)
+            if not entries:
+                if not await redis.exists(key) and not await _still_running(resources, message_id):
+                    async for event in _replay_from_database(resources, message_id, last_event_id):
+                        yield event
+                    return
+                continue
+            for entry_id, fields in entries[0][1]:
+                cursor = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                event = _text(fields[b"event"])
+                yield {"id": cursor.split("-")[1], "event": event, "data": _text(fields[b"data"])}
+                if event in FINAL_EVENTS:
+                    return
+    finally:
+        try:
+            await redis.decr(_readers_key(message_id))
+            await redis.set(_detached_key(message_id), str(time.time()), ex=STREAM_TTL)
+        except Exception:
+            log.warning("could not record the detach of %s", message_id, exc_info=True)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _still_running(resources: Resources, message_id: uuid.UUID) -> bool:
+    async with resources.sessionmaker() as session:
+        status = await session.scalar(
+            sa.select(ChatMessage.processing_status).where(ChatMessage.id == message_id)
+        )
+    return status == "streaming"
+
+
+async def _replay_from_database(
+    resources: Resources, message_id: uuid.UUID, last_event_id: int
+) -> AsyncIterator[dict[str, str]]:
+    """The buffer expired: rebuild the turn's events from what was stored."""
+    async with resources.sessionmaker() as session:
+        row = await session.get(ChatMessage, message_id)
+    if row is None or last_event_id >= 3:
+        return
+    events = [
+        ("start", {"message_id": row.id, "conversation_id": row.conversation_id, "sources": row.context_used}),
+        ("delta", {"text": row.ai_response}),
+        ("done", {"message_id": row.id, "status": row.processing_status, "replayed": True}),
+    ]
+    for index, (event, data) in enumerate(events, start=1):
+        if index > last_event_id:
+            yield {"id": str(index), "event": event, "data": json.dumps(data, default=str)}
+
+
+async def request_stop(
+    session: AsyncSession, resources: Resources, *, actor: User, project_id: uuid.UUID, message_id: uuid.UUID
+) -> None:
+    await require_project(session, actor, project_id)
+    owned = await session.scalar(
+        sa.select(sa.exists().where(
+            ChatMessage.id == message_id, ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id
+        ))
+    )
+    if not owned:
+        raise NotFound("message not found")
+    await resources.redis.set(_cancel_key(message_id), "1", ex=STREAM_TTL)
+
+
+def stream_token(resources: Resources, *, user: User, message_id: uuid.UUID) -> str:
+    """A short-lived token good for one stream only (EventSource cannot send an Authorization header)."""
+    return create_access_token(
+        user_id=user.id,
+        secret=resources.settings.token_secret(),
+        ttl_seconds=STREAM_TOKEN_TTL,
+        extra={"aud": STREAM_AUDIENCE, "typ": "stream", "msg": str(message_id)},
+    )
+
+
+async def user_for_stream_token(
+    session: AsyncSession, resources: Resources, *, token: str, message_id: uuid.UUID
+) -> User:
+    try:
+        claims = decode_local_token(token, secret=resources.settings.token_secret(), audience=STREAM_AUDIENCE)
+    except jwt.InvalidTokenError:
+        raise Unauthorized("invalid or expired stream token") from None
+    if claims.get("iss") != LOCAL_ISSUER or claims.get("typ") != "stream" or claims.get("msg") != str(message_id):
+        raise Unauthorized("this token is for another stream")
+    user = await session.get(User, uuid.UUID(claims["sub"]))
+    if user is None or not user.is_active:
+        raise Unauthorized("unknown user")
+    return user
+
+
+async def message_for(
+    session: AsyncSession, *, actor: User, project_id: uuid.UUID, message_id: uuid.UUID
+) -> ChatMessage:
+    await require_project(session, actor, project_id)
+    row = await session.scalar(
+        sa.select(ChatMessage).where(
+            ChatMessage.id == message_id, ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id
+        )
+    )
+    if row is None:
+        raise NotFound("message not found")
+    return row
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    actor: User,
+    project_id: uuid.UUID,
+    conversation_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[ChatMessage], int]:
+    await require_project(session, actor, project_id)
+    query = sa.select(ChatMessage).where(ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id)
+    if conversation_id:
+        query = query.where(ChatMessage.conversation_id == conversation_id)
+    return await fetch_page(
+        session, query, limit=limit, offset=offset, ordering=[ChatMessage.created_at.desc(), ChatMessage.id]
+    )
