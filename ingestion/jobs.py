@@ -62,6 +62,10 @@ async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:
     project_id = result.pop("project_id", None)
     if project_id:
         await _publish_quietly(runtime, project_id, "indexed", result)
+        try:  # cached insights of the project are now stale
+            await runtime.redis.incr(f"v1tr0:index-generation:{project_id}")
+        except Exception:
+            log.warning("could not bump the index generation", exc_info=True)
     if result.get("switch_model"):
         await _finish_model_switch(runtime, result["switch_model"])
     return str(result.get("status", "done"))

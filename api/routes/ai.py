@@ -18,6 +18,7 @@ from api.schemas.ai import AskResponse, ChatMessageRead, ChatRequest, SearchResu
 from api.schemas.common import Page
 from api.services import ai as service
 from api.services import chat as chat_service
+from api.services import insights as insights_service
 from core.models import SourceType
 from retrieval.search import Hit, SearchFilters
 
@@ -219,3 +220,18 @@ async def chat_history(
         session, actor=user, project_id=project_id, conversation_id=conversation_id, limit=limit, offset=offset
     )
     return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/insights/{project_id}")
+async def insights(
+    project_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+) -> dict[str, Any]:
+    """Health from the project's numbers, plus open commitments, decisions, risks and next steps from its
+    meetings and documents, each with citations. Cached until the project or its index changes."""
+    return await insights_service.insights(session, resources, actor=user, project_id=project_id)
+
+
+@router.get("/suggestions/{project_id}")
+async def suggestions(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    """A few questions this project's content can answer (for the empty chat box)."""
+    return {"suggestions": await insights_service.suggestions(session, actor=user, project_id=project_id)}

@@ -12,10 +12,14 @@ class RegisterIn(StrictInput):
     password: str = Field(min_length=8, max_length=256)
     full_name: str = Field("", max_length=200)
 
+    # Passwords keep their spaces: whitespace is part of a password.
     model_config = StrictInput.model_config | {
+        "str_strip_whitespace": False,
         "json_schema_extra": {
-            "examples": [{"email": "ana@example.com", "password": "correct horse battery", "full_name": "Ana"}]
-        }
+            "examples": [
+                {"email": "ana@example.com", "password": "correct horse battery", "full_name": "Ana"}
+            ]
+        },
     }
 
 
@@ -24,7 +28,10 @@ class LoginIn(StrictInput):
     password: str = Field(min_length=1, max_length=256)
 
     model_config = StrictInput.model_config | {
-        "json_schema_extra": {"examples": [{"email": "ana@example.com", "password": "correct horse battery"}]}
+        "str_strip_whitespace": False,
+        "json_schema_extra": {
+            "examples": [{"email": "ana@example.com", "password": "correct horse battery"}]
+        },
     }
 
 
@@ -35,5 +42,5 @@ class RefreshIn(StrictInput):
 class TokenPair(Output):
     access_token: str
     refresh_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (the OAuth2 token type, not a secret)
     expires_in: int = Field(description="seconds until the access token expires")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import EmailStr, Field, HttpUrl
+from pydantic import EmailStr, Field, HttpUrl, StringConstraints
 
 from api.schemas.common import Output, PartialUpdate, StrictInput
+
+
+# Whitespace is part of a password, so it is kept (other strings are stripped).
+Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=8, max_length=256)]
 
 
 class UserRead(Output):
@@ -23,7 +28,7 @@ class UserRead(Output):
 
 class UserCreate(StrictInput):
     email: EmailStr
-    password: str | None = Field(None, min_length=8, max_length=256)
+    password: Password | None = None
     full_name: str = Field("", max_length=200)
     is_admin: bool = False
 
@@ -33,7 +38,7 @@ class UserUpdate(PartialUpdate):
 
     full_name: str | None = Field(None, max_length=200)
     avatar_url: HttpUrl | None = None
-    password: str | None = Field(None, min_length=8, max_length=256)
+    password: Password | None = None
     is_admin: bool | None = Field(None, description="admins only")
     is_active: bool | None = Field(None, description="admins only")
 

@@ -1,0 +1,166 @@
+"""Project insights: health from the CRUD numbers, plus commitments, decisions, risks and next steps drawn
+from the project's meetings and documents, every item with the chunks it came from."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from core.models import SourceType
+from core.providers.llm import ChatModel, ExtractiveModel, Generation, complete, split_sentences
+from prompts.loader import Prompt
+from retrieval.answer import Source, citation_payload, format_context
+from retrieval.retriever import HybridRetriever
+from retrieval.search import Hit, SearchFilters
+
+RISK_QUERY = "riesgo retraso bloqueo problema preocupación dependencia risk delay blocker issue concern"
+RISK_WORDS = re.compile(
+    r"\b(riesgo|retras|bloque|problema|preocup|depend|peligr|urgente|risk|delay|block|issue|concern)\w*",
+    re.IGNORECASE,
+)
+MAX_ITEMS = 8
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str  # on_track, at_risk, off_track, unknown
+    reasons: list[str]
+
+
+def assess_health(stats: dict[str, Any]) -> Health:
+    """A plain reading of the numbers: schedule variance, budget and hours burn against progress,
+    deadline slack."""
+    reasons: list[str] = []
+    score = 0
+    progress = stats["progress"] / 100
+    variance = stats.get("schedule_variance")
+    if variance is not None and variance < -0.25:
+        score += 2
+        reasons.append(f"progress is {abs(variance):.0%} behind the time elapsed")
+    elif variance is not None and variance < -0.1:
+        score += 1
+        reasons.append(f"progress is {abs(variance):.0%} behind the time elapsed")
+    for key, label in (("budget_burn", "budget"), ("hours_burn", "estimated hours")):
+        burn = stats.get(key)
+        if burn is None:
+            continue
+        if burn > 1:
+            score += 2
+            reasons.append(f"{burn:.0%} of the {label} is spent")
+        elif burn - progress > 0.2:
+            score += 1
+            reasons.append(f"{burn:.0%} of the {label} is spent at {progress:.0%} progress")
+    days = stats.get("days_to_deadline")
+    if days is not None and progress < 1:
+        if days < 0:
+            score += 2
+            reasons.append(f"the deadline passed {-days} days ago")
+        elif days <= 7 and progress < 0.8:
+            score += 1
+            reasons.append(f"{days} days to the deadline at {progress:.0%} progress")
+    known = any(stats.get(k) is not None for k in ("schedule_variance", "budget_burn", "hours_burn", "days_to_deadline"))
+    if not known:
+        return Health("unknown", ["no dates, budget or estimates to judge by"])
+    status = "off_track" if score >= 3 else "at_risk" if score >= 1 else "on_track"
+    return Health(status, reasons or ["progress, time and budget are in line"])
+
+
+def _item(source: Source, text: str | None = None) -> dict[str, Any]:
+    body = text or re.sub(r"^\[[^\]]*\]\n", "", source.hit.content).strip()
+    return {"text": body, "citations": [citation_payload(source)]}
+
+
+async def _hits(retriever: HybridRetriever, query: str, source_types: tuple[SourceType, ...]) -> list[Hit]:
+    retriever.filters = SearchFilters(source_types=source_types)
+    return await retriever.search(query, limit=MAX_ITEMS)
+
+
+def _numbered(hits: list[Hit], start: int) -> list[Source]:
+    return [Source(start + i, hit) for i, hit in enumerate(hits)]
+
+
+async def gather_sources(retriever: HybridRetriever) -> dict[str, list[Source]]:
+    """Retrieved evidence per section, numbered across sections so citations stay unique."""
+    sections: dict[str, list[Source]] = {}
+    plan = (
+        ("commitments", "compromiso tarea responsable fecha entrega commitment task owner due", (SourceType.COMMITMENTS,)),
+        ("decisions", "decisión acordamos decidimos aprobado decision agreed", (SourceType.KEY_POINTS,)),
+        ("next_steps", "próximos pasos siguiente paso next steps", (SourceType.KEY_POINTS,)),
+        ("risks", RISK_QUERY, (SourceType.TRANSCRIPT, SourceType.DOCUMENT, SourceType.KEY_POINTS, SourceType.SUMMARY)),
+    )
+    number = 1
+    for name, query, types in plan:
+        hits = await _hits(retriever, query, types)
+        if name == "decisions":
+            hits = [h for h in hits if h.meta.get("kind") == "Decisión"]
+        elif name == "next_steps":
+            hits = [h for h in hits if h.meta.get("kind") == "Próximo paso"]
+        sections[name] = _numbered(hits, number)
+        number += len(hits)
+    return sections
+
+
+def extractive_items(sections: dict[str, list[Source]]) -> dict[str, list[dict[str, Any]]]:
+    items: dict[str, list[dict[str, Any]]] = {}
+    for name, sources in sections.items():
+        if name != "risks":
+            items[name] = [_item(source) for source in sources]
+            continue
+        risks = []
+        for source in sources:
+            for sentence in split_sentences(source.hit.content):
+                if RISK_WORDS.search(sentence):
+                    risks.append(_item(source, sentence))
+                    break
+        items[name] = risks[:MAX_ITEMS]
+    return items
+
+
+async def llm_items(
+    model: ChatModel, prompt: Prompt, *, project_title: str, health: str, sections: dict[str, list[Source]],
+    context_tokens: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """Ask the model for the four lists as JSON; fall back to the extractive items if it answers badly."""
+    sources = [source for group in sections.values() for source in group]
+    system, user = prompt.render(
+        project_title=project_title, health=health, context=format_context(sources, token_budget=context_tokens)
+    )
+    text, _ = await complete(
+        model,
+        Generation(
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            question="insights",
+            json_mode=True,
+            max_tokens=900,
+        ),
+    )
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return extractive_items(sections)
+    by_number = {source.n: source for source in sources}
+    items: dict[str, list[dict[str, Any]]] = {}
+    for name in ("commitments", "decisions", "risks", "next_steps"):
+        entries = data.get(name) if isinstance(data, dict) else None
+        items[name] = []
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or not str(entry.get("text", "")).strip():
+                continue
+            cited = [by_number[n] for n in entry.get("citations", []) if isinstance(n, int) and n in by_number]
+            items[name].append({"text": str(entry["text"]).strip(), "citations": [citation_payload(s) for s in cited]})
+    return items
+
+
+async def build_items(
+    retriever: HybridRetriever, model: ChatModel, prompt: Prompt, *, project_title: str, health: Health,
+    context_tokens: int,
+) -> dict[str, list[dict[str, Any]]]:
+    sections = await gather_sources(retriever)
+    if isinstance(model, ExtractiveModel) or not any(sections.values()):
+        return extractive_items(sections)
+    return await llm_items(
+        model, prompt, project_title=project_title, health=f"{health.status}: {'; '.join(health.reasons)}",
+        sections=sections, context_tokens=context_tokens,
+    )
