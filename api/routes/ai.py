@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep, bearer, current_user
 from api.resources import Resources
-from api.schemas.ai import AskResponse, ChatMessageRead, ChatRequest, SearchResults, StreamTicket
+from api.schemas.ai import AskResponse, ChatMessageRead, ChatRequest, ChunkRead, SearchResults, StreamTicket
 from api.schemas.common import Page
 from api.services import ai as service
 from api.services import chat as chat_service
@@ -112,6 +112,12 @@ async def search_everywhere(
         filters=_filters(source_type, None, date_from, date_to),
     )
     return {"query": q, "results": [_result(hit) for hit in hits], "model": model, "mode": mode}
+
+
+@router.get("/chunks/{chunk_id}", response_model=ChunkRead, response_model_by_alias=True)
+async def get_chunk(chunk_id: int, session: SessionDep, user: CurrentUser) -> object:
+    """The full text of a cited chunk (citations carry its id)."""
+    return await service.get_chunk(session, actor=user, chunk_id=chunk_id)
 
 
 @router.get("/ask/{project_id}", response_model=AskResponse)

@@ -114,3 +114,16 @@ class StreamTicket(Output):
     conversation_id: uuid.UUID
     stream_url: str = Field(description="GET it with EventSource; the token in it is valid for one stream")
     expires_in: int
+
+
+class ChunkRead(Output):
+    id: int
+    project_id: uuid.UUID
+    source_type: SourceType
+    source_id: uuid.UUID
+    chunk_index: int
+    content: str
+    meta: dict[str, Any] = Field(serialization_alias="metadata")
+    embedding_model: str
+    token_count: int
+    created_at: datetime

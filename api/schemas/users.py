@@ -10,7 +10,6 @@ from pydantic import EmailStr, Field, HttpUrl, StringConstraints
 
 from api.schemas.common import Output, PartialUpdate, StrictInput
 
-
 # Whitespace is part of a password, so it is kept (other strings are stripped).
 Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=8, max_length=256)]
 

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import allowed_project_ids, require_project
 from api.resources import Resources
-from core.models import User
+from core.errors import NotFound
+from core.models import Chunk, User
 from retrieval.answer import (
     NO_ANSWER,
     answer_from_sources,
@@ -74,6 +75,15 @@ async def search_everywhere(
     project_ids = await allowed_project_ids(session, actor)
     retriever = await make_retriever(session, resources, project_ids=project_ids, mode=mode, filters=filters)
     return await retriever.search(query, limit=limit, offset=offset), retriever.model.name
+
+
+async def get_chunk(session: AsyncSession, *, actor: User, chunk_id: int) -> Chunk:
+    """One cited chunk, if its project is visible to the caller (else 404, like a missing one)."""
+    chunk = await session.get(Chunk, chunk_id)
+    if chunk is None:
+        raise NotFound("chunk not found")
+    await require_project(session, actor, chunk.project_id, what="chunk")
+    return chunk
 
 
 async def ask(

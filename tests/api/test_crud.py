@@ -497,6 +497,7 @@ async def stored_hash(resources: Resources, email: str) -> str | None:
 
 
 async def test_admin_manages_users(client: httpx.AsyncClient, factory: Factory, resources: Resources) -> None:
+    # The password's spaces are part of it: logging in with them must work.
     admin = await factory.user(is_admin=True)
     r = await client.post(
         f"{API}/users",

@@ -55,7 +55,9 @@ def test_prose_splits_on_headings_then_sentences_with_overlap_and_a_header():
     long_section = [chunk for chunk in chunks if chunk.meta["section"] == "Plazos"]
     for chunk in long_section:
         # Whole sentences: the splitter cut between them, never inside one.
-        assert re.fullmatch(r"(Frase \d+: el equipo revisa el alcance con el cliente\.\s*)+", body(chunk.content))
+        assert re.fullmatch(
+            r"(Frase \d+: el equipo revisa el alcance con el cliente\.\s*)+", body(chunk.content)
+        )
     for previous, current in zip(long_section, long_section[1:], strict=False):
         # Overlap: each chunk opens with the end of the one before.
         assert min(sentence_numbers(current.content)) <= max(sentence_numbers(previous.content))
@@ -147,7 +149,9 @@ def test_transcripts_are_grouped_along_segments_with_one_segment_of_overlap():
     for previous, current in zip(chunks, chunks[1:], strict=False):
         assert current.meta["segment_ids"][0] == previous.meta["segment_ids"][-1]
     assert {i for chunk in chunks for i in chunk.meta["segment_ids"]} == set(range(30))
-    [with_fifth] = [chunk for chunk in chunks if chunk.meta["segment_ids"][0] == 5 or 5 in chunk.meta["segment_ids"][1:]][:1]
+    [with_fifth] = [
+        chunk for chunk in chunks if chunk.meta["segment_ids"][0] == 5 or 5 in chunk.meta["segment_ids"][1:]
+    ][:1]
     assert "\n[00:25] Marta: Intervención 5: hablamos del presupuesto" in with_fifth.content
 
 
@@ -155,7 +159,10 @@ def test_a_segment_longer_than_the_budget_is_cut_into_several_chunks():
     source = segments(3)
     words = [f"w{n}" for n in range(600)]
     source.append({"start": 15.0, "end": 95.0, "speaker": "Ana", "text": " ".join(words)})
-    source += [{**segment, "start": 100.0 + segment["start"], "end": 100.0 + segment["end"]} for segment in segments(2)]
+    source += [
+        {**segment, "start": 100.0 + segment["start"], "end": 100.0 + segment["end"]}
+        for segment in segments(2)
+    ]
 
     chunks = chunk_transcript(source, **TRANSCRIPT)
 

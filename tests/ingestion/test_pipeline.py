@@ -1,44 +1,463 @@
-"""Artifacts written through the API end up chunked and embedded by a real arq worker."""
+"""Artifacts written through the API (or by the services) end up chunked and embedded by a real arq worker,
+stay in step with every change and deletion, and bad input is refused or stored without harm."""
 
 from __future__ import annotations
 
-from core.models import OutboxStatus, SourceType
-from tests.ingestion.helpers import chunk_rows, drain, outbox_rows
+import asyncio
+import uuid
+
+import sqlalchemy as sa
+
+from api.deps import get_session
+from api.services import documents as document_service
+from core.errors import Invalid
+from core.models import (
+    ChatMessage,
+    Chunk,
+    Document,
+    Outbox,
+    OutboxAction,
+    OutboxStatus,
+    SourceType,
+    Transcription,
+)
+from core.outbox import record_change
+from core.providers.embeddings import STATIC_MODEL
+from core.tokens import count_tokens
+from ingestion.jobs import Runtime, process_outbox_row
+from tests.ingestion.helpers import (
+    CountingEmbedder,
+    chunk_rows,
+    chunk_view,
+    drain,
+    numbered_document,
+    outbox_rows,
+    sentence_numbers,
+)
+
+SEGMENTS = [
+    {"start": 0.0, "end": 4.0, "speaker": "Ana", "text": "Buenos días, revisamos el presupuesto de la web."},
+    {"start": 4.0, "end": 9.5, "speaker": "Luis", "text": "El hosting costará cuarenta euros al mes."},
+    {"start": 9.5, "end": 15.0, "speaker": "Ana", "text": "Entonces cerramos el alcance el viernes."},
+]
 
 
-async def _project(client, actor, **fields):
+async def _project(client, actor, **fields) -> str:
     r = await client.post("/api/v1/projects", json={"title": "Web Acme", **fields}, headers=actor.headers)
     assert r.status_code == 201, r.text
-    return r.json()["id"]
+    return str(r.json()["id"])
+
+
+async def _document(client, actor, project_id, content, title="Acta") -> str:
+    r = await client.post(
+        f"/api/v1/projects/{project_id}/documents",
+        json={"title": title, "content": content},
+        headers=actor.headers,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _meeting(client, actor, project_id, **fields) -> str:
+    body = {"project_id": project_id, "title": "Revisión semanal", "description": "Seguimiento.", **fields}
+    r = await client.post("/api/v1/meetings", json=body, headers=actor.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _transcription(resources, project_id, meeting_id) -> uuid.UUID:
+    """A finished transcription, stored the way the transcription job will store it (row + outbox)."""
+    async with resources.sessionmaker() as session, session.begin():
+        transcription = Transcription(
+            meeting_id=uuid.UUID(meeting_id),
+            source_kind="audio",
+            transcript_text=" ".join(segment["text"] for segment in SEGMENTS),
+            segments=SEGMENTS,
+            summary="Se revisó el presupuesto y el alcance de la web.",
+            key_points=["El hosting cuesta 40 € al mes"],
+            commitments=[{"text": "Cerrar el alcance", "owner": "Ana", "due": "2026-12-04"}],
+            processing_status="completed",
+        )
+        session.add(transcription)
+        await session.flush()
+        await record_change(
+            session,
+            project_id=uuid.UUID(project_id),
+            source_type=SourceType.TRANSCRIPT,
+            source_id=transcription.id,
+        )
+    return transcription.id
+
+
+async def _chat_turn(resources, project_id, user_id) -> uuid.UUID:
+    async with resources.sessionmaker() as session, session.begin():
+        message = ChatMessage(
+            project_id=uuid.UUID(project_id),
+            user_id=user_id,
+            message="¿Cuánto cuesta el hosting?",
+            ai_response="Cuarenta euros al mes, según la reunión del lunes.",
+            processing_status="completed",
+        )
+        session.add(message)
+        await session.flush()
+        await record_change(
+            session, project_id=uuid.UUID(project_id), source_type=SourceType.CHAT, source_id=message.id
+        )
+    return message.id
+
+
+async def _all_artifacts(client, resources, owner) -> dict[str, str]:
+    project_id = await _project(client, owner, description="Rediseño de la web corporativa de Acme.")
+    document_id = await _document(client, owner, project_id, "# Alcance\n\nTres secciones y un blog.")
+    meeting_id = await _meeting(client, owner, project_id)
+    transcription_id = await _transcription(resources, project_id, meeting_id)
+    chat_id = await _chat_turn(resources, project_id, owner.id)
+    return {
+        "project": project_id,
+        "document": document_id,
+        "meeting": meeting_id,
+        "transcription": str(transcription_id),
+        "chat": str(chat_id),
+    }
 
 
 async def test_document_is_chunked_embedded_and_replaced(client, factory, settings, resources):
     owner = await factory.user()
     project_id = await _project(client, owner, description="Rediseño de la web corporativa de Acme.")
     text = "# Alcance\n\nLa web tendrá tres secciones y un blog.\n\n# Plazos\n\nEntrega el viernes 12."
-    r = await client.post(
-        f"/api/v1/projects/{project_id}/documents", json={"title": "Acta", "content": text}, headers=owner.headers
-    )
-    doc_id = r.json()["id"]
+    doc_id = await _document(client, owner, project_id, text)
     await drain(settings, resources)
 
     chunks = await chunk_rows(resources, source_type=SourceType.DOCUMENT)
     assert [c.meta["section"] for c in chunks] == ["Alcance", "Plazos"]
-    assert all(c.embedding_model == "static/tokenlearn-64" and len(c.embedding) == 64 for c in chunks)
-    assert all(c.language == "es" and c.token_count > 0 for c in chunks)
+    assert all(c.embedding_model == STATIC_MODEL and len(c.embedding) == 64 for c in chunks)
+    assert all(c.language == "es" and c.token_count == count_tokens(c.content) for c in chunks)
     assert "[Documento › Acta › Plazos]" in chunks[1].content
     assert all(row.status == OutboxStatus.DONE for row in await outbox_rows(resources))
 
     r = await client.put(
-        f"/api/v1/projects/documents/{doc_id}", json={"content": "Solo una línea nueva."}, headers=owner.headers
+        f"/api/v1/projects/documents/{doc_id}",
+        json={"content": "Solo una línea nueva."},
+        headers=owner.headers,
     )
     assert r.status_code == 200
     await drain(settings, resources)
     chunks = await chunk_rows(resources, source_type=SourceType.DOCUMENT)
-    assert len(chunks) == 1 and "Solo una línea nueva." in chunks[0].content
+    assert len(chunks) == 1
+    assert "Solo una línea nueva." in chunks[0].content
 
     r = await client.delete(f"/api/v1/projects/documents/{doc_id}", headers=owner.headers)
     assert r.status_code == 204
     assert await chunk_rows(resources, source_type=SourceType.DOCUMENT) == []
     await drain(settings, resources)
     assert await chunk_rows(resources, source_type=SourceType.DOCUMENT) == []
+
+
+async def test_every_kind_of_artifact_is_chunked_by_the_worker(client, factory, settings, resources):
+    owner = await factory.user()
+    ids = await _all_artifacts(client, resources, owner)
+
+    await drain(settings, resources)
+
+    chunks = await chunk_rows(resources)
+    by_type: dict[SourceType, list[Chunk]] = {}
+    for chunk in chunks:
+        by_type.setdefault(chunk.source_type, []).append(chunk)
+    assert set(by_type) == set(SourceType)
+    assert {str(chunk.project_id) for chunk in chunks} == {ids["project"]}
+    assert all(chunk.embedding_model == STATIC_MODEL and len(chunk.embedding) == 64 for chunk in chunks)
+    assert all(
+        row.status == OutboxStatus.DONE and row.last_error is None for row in await outbox_rows(resources)
+    )
+
+    [project] = by_type[SourceType.PROJECT]
+    assert project.content.startswith("[Proyecto › Web Acme]\n")
+    assert "Rediseño de la web corporativa de Acme." in project.content
+    assert str(project.source_id) == ids["project"]
+    [document] = by_type[SourceType.DOCUMENT]
+    assert document.content == "[Documento › Acta › Alcance]\nTres secciones y un blog."
+    [meeting] = by_type[SourceType.MEETING]
+    assert meeting.meta["meeting_id"] == ids["meeting"]
+    assert "Seguimiento." in meeting.content
+
+    [transcript] = by_type[SourceType.TRANSCRIPT]
+    assert str(transcript.source_id) == ids["transcription"]
+    assert transcript.meta["meeting_id"] == ids["meeting"]
+    assert transcript.meta["title"] == "Revisión semanal"
+    assert transcript.meta["start"] == 0.0
+    assert transcript.meta["end"] == 15.0
+    assert transcript.meta["speakers"] == ["Ana", "Luis"]
+    assert transcript.meta["segment_ids"] == [0, 1, 2]
+    assert "[00:04] Luis: El hosting costará cuarenta euros al mes." in transcript.content
+    [summary] = by_type[SourceType.SUMMARY]
+    assert summary.meta["meeting_id"] == ids["meeting"]
+    assert "Se revisó el presupuesto" in summary.content
+    [key_point] = by_type[SourceType.KEY_POINTS]
+    assert key_point.content == "[Punto clave › Revisión semanal]\nEl hosting cuesta 40 € al mes"
+    [commitment] = by_type[SourceType.COMMITMENTS]
+    assert commitment.content == "[Compromiso › Revisión semanal]\nAna: Cerrar el alcance (fecha: 2026-12-04)"
+    assert commitment.meta["owner"] == "Ana"
+    assert commitment.meta["due"] == "2026-12-04"
+    [chat] = by_type[SourceType.CHAT]
+    assert str(chat.source_id) == ids["chat"]
+    assert chat.content == (
+        "[Chat]\nP: ¿Cuánto cuesta el hosting?\nR: Cuarenta euros al mes, según la reunión del lunes."
+    )
+
+
+async def test_running_jobs_again_leaves_the_same_chunks(client, factory, settings, resources):
+    owner = await factory.user()
+    await _all_artifacts(client, resources, owner)
+    await drain(settings, resources)
+    before = chunk_view(await chunk_rows(resources))
+    assert len(before) == len(SourceType)
+
+    # Every job delivered once more (as after a lost acknowledgement): same chunks, nothing re-embedded.
+    async with resources.sessionmaker() as session, session.begin():
+        await session.execute(
+            sa.update(Outbox).values(
+                status=OutboxStatus.PENDING, enqueued_at=None, dispatches=Outbox.dispatches + 1
+            )
+        )
+    counter = CountingEmbedder()
+    await drain(settings, resources, embedders={STATIC_MODEL: counter})
+    assert chunk_view(await chunk_rows(resources)) == before
+    assert counter.texts == []
+    assert all(row.status == OutboxStatus.DONE for row in await outbox_rows(resources))
+
+    # Nothing pending: another drain changes nothing at all (not even row ids).
+    ids_after = {chunk.id for chunk in await chunk_rows(resources)}
+    await drain(settings, resources, embedders={STATIC_MODEL: counter})
+    assert {chunk.id for chunk in await chunk_rows(resources)} == ids_after
+    assert chunk_view(await chunk_rows(resources)) == before
+    assert counter.texts == []
+
+
+async def test_the_same_job_run_twice_at_once_is_applied_once(client, factory, settings, resources):
+    owner = await factory.user()
+    project_id = await _project(client, owner)
+    await _document(client, owner, project_id, "# Uno\n\nPrimera parte.\n\n# Dos\n\nSegunda parte.")
+    document_row = [row for row in await outbox_rows(resources) if row.source_type == SourceType.DOCUMENT][0]
+    runtime = Runtime(settings=settings, sessionmaker=resources.sessionmaker, redis=resources.redis)
+    counter = CountingEmbedder()
+    runtime.embedders[STATIC_MODEL] = counter
+
+    results = await asyncio.gather(
+        process_outbox_row(runtime, document_row.id), process_outbox_row(runtime, document_row.id)
+    )
+
+    assert sorted(results) == ["done", "skipped"]
+    assert len(counter.texts) == 2
+    chunks = await chunk_rows(resources, source_type=SourceType.DOCUMENT)
+    assert [chunk.chunk_index for chunk in chunks] == [0, 1]
+
+
+async def test_only_chunks_whose_text_changed_are_embedded_again(client, factory, settings, resources):
+    owner = await factory.user()
+    project_id = await _project(client, owner)
+    sections = {
+        "Alcance": "Tres secciones y un blog.",
+        "Plazos": "Entrega el viernes.",
+        "Equipo": "Ana y Luis.",
+    }
+    text = "\n\n".join(f"# {name}\n\n{body}" for name, body in sections.items())
+    doc_id = await _document(client, owner, project_id, text)
+    counter = CountingEmbedder()
+    await drain(settings, resources, embedders={STATIC_MODEL: counter})
+    assert len([t for t in counter.texts if t.startswith("[Documento")]) == 3
+    before = {c.chunk_index: c for c in await chunk_rows(resources, source_type=SourceType.DOCUMENT)}
+
+    counter.texts.clear()
+    edited = text.replace("Entrega el viernes.", "Entrega el lunes 15.")
+    r = await client.put(
+        f"/api/v1/projects/documents/{doc_id}", json={"content": edited}, headers=owner.headers
+    )
+    assert r.status_code == 200
+    await drain(settings, resources, embedders={STATIC_MODEL: counter})
+
+    assert counter.texts == ["[Documento › Acta › Plazos]\nEntrega el lunes 15."]
+    after = {c.chunk_index: c for c in await chunk_rows(resources, source_type=SourceType.DOCUMENT)}
+    assert after[1].content == "[Documento › Acta › Plazos]\nEntrega el lunes 15."
+    for index in (0, 2):  # untouched sections keep their text and their vector
+        assert after[index].content == before[index].content
+        assert list(after[index].embedding) == list(before[index].embedding)
+
+    # A change that leaves the text as it was (same content PUT again) records nothing to do.
+    outbox_before = len(await outbox_rows(resources))
+    r = await client.put(
+        f"/api/v1/projects/documents/{doc_id}", json={"content": edited}, headers=owner.headers
+    )
+    assert r.status_code == 200
+    assert len(await outbox_rows(resources)) == outbox_before
+
+
+async def test_deletions_reach_the_index(client, factory, settings, resources):
+    owner = await factory.user()
+    ids = await _all_artifacts(client, resources, owner)
+    other = await _all_artifacts(client, resources, owner)
+    second_meeting = await _meeting(client, owner, ids["project"], title="Otra reunión")
+    second_transcription = await _transcription(resources, ids["project"], second_meeting)
+    await drain(settings, resources)
+
+    async def sources(project_id: str) -> set[tuple[SourceType, str]]:
+        chunks = await chunk_rows(resources, project_id=uuid.UUID(project_id))
+        return {(chunk.source_type, str(chunk.source_id)) for chunk in chunks}
+
+    assert (SourceType.TRANSCRIPT, str(second_transcription)) in await sources(ids["project"])
+
+    # A document.
+    r = await client.delete(f"/api/v1/projects/documents/{ids['document']}", headers=owner.headers)
+    assert r.status_code == 204
+    await drain(settings, resources)
+    assert not [s for s in await sources(ids["project"]) if s[1] == ids["document"]]
+
+    # A transcription on its own: its transcript, summary, key points and commitments go; the meeting stays.
+    async with resources.sessionmaker() as session, session.begin():
+        await session.execute(sa.delete(Transcription).where(Transcription.id == second_transcription))
+        await record_change(
+            session,
+            project_id=uuid.UUID(ids["project"]),
+            source_type=SourceType.TRANSCRIPT,
+            source_id=second_transcription,
+            action=OutboxAction.DELETE,
+        )
+    await drain(settings, resources)
+    remaining = await sources(ids["project"])
+    assert not [s for s in remaining if s[1] == str(second_transcription)]
+    assert (SourceType.MEETING, second_meeting) in remaining
+
+    # A meeting with its transcription.
+    r = await client.delete(f"/api/v1/meetings/{ids['meeting']}", headers=owner.headers)
+    assert r.status_code == 204
+    await drain(settings, resources)
+    remaining = await sources(ids["project"])
+    assert not [s for s in remaining if s[1] in (ids["meeting"], ids["transcription"])]
+    assert remaining == {
+        (SourceType.PROJECT, ids["project"]),
+        (SourceType.CHAT, ids["chat"]),
+        (SourceType.MEETING, second_meeting),
+    }
+
+    # A project: everything of it, and nothing of the other project.
+    other_before = await sources(other["project"])
+    r = await client.delete(f"/api/v1/projects/{ids['project']}", headers=owner.headers)
+    assert r.status_code == 204
+    await drain(settings, resources)
+    assert await sources(ids["project"]) == set()
+    assert await sources(other["project"]) == other_before
+    assert len(other_before) == len(SourceType)
+    assert all(row.status == OutboxStatus.DONE for row in await outbox_rows(resources))
+
+
+async def test_a_write_that_rolls_back_leaves_no_outbox_row_and_enqueues_nothing(
+    client, factory, resources, redis_client
+):
+    owner = await factory.user()
+    project_id = await _project(client, owner)
+    await redis_client.delete("arq:queue")
+    async with resources.sessionmaker() as session, session.begin():
+        await session.execute(sa.delete(Outbox))
+
+    # The request's own session dependency: the service flushed its rows, then the request failed.
+    dependency = get_session(resources)
+    session = await anext(dependency)
+    document = await document_service.create_document(
+        session, actor=owner.user, project_id=uuid.UUID(project_id), title="Acta", content="Texto."
+    )
+    assert document.id is not None
+    assert (await session.scalar(sa.select(sa.func.count()).select_from(Outbox))) == 1  # flushed
+    try:
+        await dependency.athrow(Invalid("the request failed after the service ran"))
+    except Invalid:
+        pass
+    else:
+        raise AssertionError("get_session swallowed the error")
+
+    assert await outbox_rows(resources) == []
+    async with resources.sessionmaker() as check:
+        assert await check.scalar(sa.select(sa.func.count()).select_from(Document)) == 0
+    assert await redis_client.zcard("arq:queue") == 0
+
+    # A request that fails validation after changing the row records and enqueues nothing either.
+    meeting_id = await _meeting(client, owner, project_id, start_time="2026-12-01T10:00:00+00:00")
+    async with resources.sessionmaker() as session, session.begin():
+        await session.execute(sa.delete(Outbox))
+    await redis_client.delete("arq:queue")
+    r = await client.put(
+        f"/api/v1/meetings/{meeting_id}",
+        json={"title": "Nuevo título", "end_time": "2026-12-01T09:00:00+00:00"},
+        headers=owner.headers,
+    )
+    assert r.status_code == 422
+    assert await outbox_rows(resources) == []
+    assert await redis_client.zcard("arq:queue") == 0
+
+    # While a write that commits is enqueued at once.
+    await _document(client, owner, project_id, "Texto.")
+    assert len(await outbox_rows(resources)) == 1
+    assert await redis_client.zcard("arq:queue") == 1
+
+
+async def test_empty_and_whitespace_documents_are_stored_without_chunks(client, factory, settings, resources):
+    owner = await factory.user()
+    project_id = await _project(client, owner)
+    empty = await _document(client, owner, project_id, "", title="Vacío")
+    blank = await _document(client, owner, project_id, "  \n\n\t  \n", title="En blanco")
+
+    await drain(settings, resources)
+
+    for doc_id, content in ((empty, ""), (blank, "  \n\n\t  \n")):
+        r = await client.get(f"/api/v1/projects/documents/{doc_id}", headers=owner.headers)
+        assert r.status_code == 200
+        assert r.json()["content"] == content
+        assert await chunk_rows(resources, source_id=uuid.UUID(doc_id)) == []
+    rows = await outbox_rows(resources)
+    assert [row.status for row in rows] == [OutboxStatus.DONE] * 3
+    assert all(row.last_error is None for row in rows)
+
+
+async def test_a_five_megabyte_document_is_stored_and_chunked_whole(client, factory, settings, resources):
+    owner = await factory.user()
+    project_id = await _project(client, owner)
+    text, sentences = numbered_document(5 * 1024 * 1024)
+
+    doc_id = await _document(client, owner, project_id, text, title="Grande")
+    await drain(settings, resources)
+
+    r = await client.get(f"/api/v1/projects/documents/{doc_id}", headers=owner.headers)
+    assert r.json()["size"] == len(text)
+    chunks = await chunk_rows(resources, source_id=uuid.UUID(doc_id))
+    assert set().union(*(sentence_numbers(chunk.content) for chunk in chunks)) == set(range(sentences))
+    assert max(chunk.token_count for chunk in chunks) <= settings.ingestion.chunk_tokens
+    assert [chunk.chunk_index for chunk in chunks] == list(range(len(chunks)))
+
+
+async def test_binary_or_badly_encoded_uploads_are_refused_and_nothing_is_stored(client, factory, resources):
+    owner = await factory.user()
+    project_id = await _project(client, owner)
+    outbox_before = len(await outbox_rows(resources))
+    url = f"/api/v1/projects/{project_id}/documents/upload"
+
+    r = await client.post(
+        url,
+        files={"file": ("foto.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "text/plain")},
+        headers=owner.headers,
+    )
+    assert r.status_code == 415, r.text
+    r = await client.post(
+        url, files={"file": ("acta.md", "café".encode("latin-1"), "text/markdown")}, headers=owner.headers
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_encoding"
+    r = await client.post(url, files={"file": ("foto.png", b"\x89PNG", "image/png")}, headers=owner.headers)
+    assert r.status_code == 415, r.text
+
+    r = await client.get(f"/api/v1/projects/{project_id}/documents", headers=owner.headers)
+    assert r.json()["total"] == 0
+    assert len(await outbox_rows(resources)) == outbox_before
+
+    r = await client.post(
+        url, files={"file": ("acta.md", "# Acta\n\nCafé.".encode(), "text/markdown")}, headers=owner.headers
+    )
+    assert r.status_code == 201
+    assert r.json()["content"] == "# Acta\n\nCafé."
