@@ -8,7 +8,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: run test test-models lint format bench bench-crud bench-ingest clean install
+.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat clean install
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,13 +39,23 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-crud bench-ingest
+bench: bench-crud bench-ingest bench-retrieval bench-search bench-chat
 
 bench-crud: $(STAMP)
 	$(BIN)/python bench/crud.py
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+bench-retrieval: $(STAMP)
+	$(BIN)/python bench/retrieval.py --dataset ../shared/data/scifact --split train
+	$(BIN)/python bench/retrieval.py --dataset ../shared/data/xquad_es
+
+bench-search: $(STAMP)
+	$(BIN)/python bench/search.py
+
+bench-chat: $(STAMP)
+	$(BIN)/python bench/chat.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -93,6 +93,7 @@ def make_settings(servers: Servers, **overrides: Any) -> Settings:
         "auth": {"secret_key": TEST_SECRET, "login_rate_limit": 5, "login_rate_window": 60},
         "log": {"level": "WARNING", "json_format": True},
         "embedding": {"provider": "static"},
+        "retrieval": {"ai_rate_limit": 1000, "ai_project_rate_limit": 1000},
     }
     values.update(overrides)
     return Settings(**values)

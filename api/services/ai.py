@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import allowed_project_ids, require_project
 from api.resources import Resources
+from core import ratelimit
 from core.errors import NotFound
 from core.models import Chunk, User
 from retrieval.answer import (
@@ -86,6 +87,15 @@ async def get_chunk(session: AsyncSession, *, actor: User, chunk_id: int) -> Chu
     return chunk
 
 
+async def limit_ai_use(resources: Resources, *, actor: User, project_id: uuid.UUID) -> None:
+    """AI routes cost model time: a per-user and a per-project budget per minute (429 past it)."""
+    limits = resources.settings.retrieval
+    await ratelimit.hit(resources.redis, f"ai:user:{actor.id}", limit=limits.ai_rate_limit, window_seconds=60)
+    await ratelimit.hit(
+        resources.redis, f"ai:project:{project_id}", limit=limits.ai_project_rate_limit, window_seconds=60
+    )
+
+
 async def ask(
     session: AsyncSession,
     resources: Resources,
@@ -96,6 +106,7 @@ async def ask(
     prompt_name: str = "answer",
 ) -> dict[str, Any]:
     access = await require_project(session, actor, project_id)
+    await limit_ai_use(resources, actor=actor, project_id=project_id)
     config = resources.settings.retrieval
     prompt = resources.prompts.get(prompt_name)
     retriever = await make_retriever(session, resources, project_ids=[project_id])

@@ -24,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import require_project
 from api.resources import Resources
-from api.services.ai import make_retriever
+from api.services.ai import limit_ai_use, make_retriever
 from api.services.listing import fetch_page
-from core import ratelimit
 from core.errors import DomainError, NotFound, Unauthorized
 from core.models import ChatMessage, MessageType, Project, SourceType, User
 from core.outbox import record_change
@@ -125,11 +124,7 @@ async def start_turn(
     conversation_id: uuid.UUID | None,
 ) -> ChatMessage:
     await require_project(session, actor, project_id)
-    limits = resources.settings.retrieval
-    await ratelimit.hit(resources.redis, f"ai:user:{actor.id}", limit=limits.ai_rate_limit, window_seconds=60)
-    await ratelimit.hit(
-        resources.redis, f"ai:project:{project_id}", limit=limits.ai_project_rate_limit, window_seconds=60
-    )
+    await limit_ai_use(resources, actor=actor, project_id=project_id)
     if conversation_id is not None:
         known = await session.scalar(
             sa.select(

@@ -24,6 +24,7 @@ from core.models import (
 from core.outbox import record_change
 from core.providers.embeddings import STATIC_MODEL
 from core.tokens import count_tokens
+from core.vectors import register_model
 from ingestion.jobs import Runtime, process_outbox_row
 from tests.ingestion.helpers import (
     CountingEmbedder,
@@ -238,6 +239,8 @@ async def test_the_same_job_run_twice_at_once_is_applied_once(client, factory, s
     project_id = await _project(client, owner)
     await _document(client, owner, project_id, "# Uno\n\nPrimera parte.\n\n# Dos\n\nSegunda parte.")
     document_row = [row for row in await outbox_rows(resources) if row.source_type == SourceType.DOCUMENT][0]
+    async with resources.sessionmaker() as session, session.begin():
+        await register_model(session, name=STATIC_MODEL, dimensions=64)
     runtime = Runtime(settings=settings, sessionmaker=resources.sessionmaker, redis=resources.redis)
     counter = CountingEmbedder()
     runtime.embedders[STATIC_MODEL] = counter
@@ -364,8 +367,8 @@ async def test_a_write_that_rolls_back_leaves_no_outbox_row_and_enqueues_nothing
     document = await document_service.create_document(
         session, actor=owner.user, project_id=uuid.UUID(project_id), title="Acta", content="Texto."
     )
-    assert document.id is not None
-    assert (await session.scalar(sa.select(sa.func.count()).select_from(Outbox))) == 1  # flushed
+    await session.flush()
+    assert await session.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 1  # in the transaction
     try:
         await dependency.athrow(Invalid("the request failed after the service ran"))
     except Invalid:
@@ -402,11 +405,18 @@ async def test_empty_and_whitespace_documents_are_stored_without_chunks(client, 
     owner = await factory.user()
     project_id = await _project(client, owner)
     empty = await _document(client, owner, project_id, "", title="Vacío")
-    blank = await _document(client, owner, project_id, "  \n\n\t  \n", title="En blanco")
+    blank_text = "  \n\n\t  \n"
+    r = await client.post(
+        f"/api/v1/projects/{project_id}/documents/upload",
+        files={"file": ("blanco.txt", blank_text.encode(), "text/plain")},
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    blank = r.json()["id"]
 
     await drain(settings, resources)
 
-    for doc_id, content in ((empty, ""), (blank, "  \n\n\t  \n")):
+    for doc_id, content in ((empty, ""), (blank, blank_text)):
         r = await client.get(f"/api/v1/projects/documents/{doc_id}", headers=owner.headers)
         assert r.status_code == 200
         assert r.json()["content"] == content
