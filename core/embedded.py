@@ -121,7 +121,7 @@ class EmbeddedServices:
             # pgserver never stops a server whose handle list names a dead pid; prune them first.
             alive = [pid for pid in json.loads(handles.read_text() or "[]") if psutil.pid_exists(pid)]
             handles.write_text(json.dumps(alive))
-        self._pg = pgserver.get_server(self.pgdata, cleanup_mode=None)
+        self._pg = pgserver.get_server(self.pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
         if already_running:
             log.info("reusing embedded postgres left running in %s", self.pgdata)
         self.database_url = self._pg.get_uri()
@@ -205,7 +205,7 @@ class EmbeddedServices:
     def stop_postgres(self) -> None:
         if not (self.pgdata / "postmaster.pid").exists():
             return
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         user = "pgserver" if os.geteuid() == 0 else None
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):

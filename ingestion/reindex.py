@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from arq.connections import ArqRedis
@@ -47,8 +48,10 @@ async def retry_failed(session: AsyncSession, *, project_id: uuid.UUID | None = 
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _artifact_selects(project_id: uuid.UUID | None) -> list[sa.Select[tuple[object, ...]]]:
-    def scoped(select: sa.Select[tuple[object, ...]], column: sa.ColumnElement[uuid.UUID]) -> sa.Select[tuple[object, ...]]:
+def _artifact_selects(project_id: uuid.UUID | None) -> list[sa.Select[Any]]:
+    """(project id, source type, source id) of every artifact, optionally of one project."""
+
+    def scoped(select: sa.Select[Any], column: Any) -> sa.Select[Any]:
         return select.where(column == project_id) if project_id else select
 
     return [

@@ -123,7 +123,7 @@ def run_stack(
                 exited = [child for child in children if child.poll() is not None]
                 if exited:
                     code = exited[0].returncode or 1
-                    log.error("a child process exited; stopping", extra={"args": exited[0].args[2:4]})
+                    log.error("a child process exited; stopping", extra={"command": str(exited[0].args)})
                     break
                 time.sleep(0.2)
             _stop_children(children)

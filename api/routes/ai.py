@@ -144,7 +144,7 @@ def _sse(resources: Resources, message_id: uuid.UUID, last_event_id: int) -> Eve
     )
 
 
-SSE_RESPONSE = {200: {"content": {"text/event-stream": {}}, "description": "start, delta…, citations, done | error"}}
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "start, delta…, citations, done | error"}}
 
 
 @router.post("/chat/{project_id}", response_class=EventSourceResponse, responses=SSE_RESPONSE)

@@ -343,15 +343,15 @@ async def relay(resources: Resources, message_id: uuid.UUID, *, last_event_id: i
             entries = await redis.xread({key: cursor}, block=2000, count=200)
             if not entries:
                 if not await redis.exists(key) and not await _still_running(resources, message_id):
-                    async for event in _replay_from_database(resources, message_id, last_event_id):
-                        yield event
+                    async for replayed in _replay_from_database(resources, message_id, last_event_id):
+                        yield replayed
                     return
                 continue
             for entry_id, fields in entries[0][1]:
                 cursor = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-                event = _text(fields[b"event"])
-                yield {"id": cursor.split("-")[1], "event": event, "data": _text(fields[b"data"])}
-                if event in FINAL_EVENTS:
+                name = _text(fields[b"event"])
+                yield {"id": cursor.split("-")[1], "event": name, "data": _text(fields[b"data"])}
+                if name in FINAL_EVENTS:
                     return
     finally:
         try:

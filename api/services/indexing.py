@@ -19,15 +19,12 @@ async def index_status(session: AsyncSession, *, actor: User, project_id: uuid.U
     await require_project(session, actor, project_id)
     models = {m.status: m.name for m in (await session.scalars(sa.select(EmbeddingModel))).all()}
     serving = models.get(ModelStatus.SERVING)
-    counts = dict(
-        (
-            await session.execute(
-                sa.select(Outbox.status, sa.func.count())
-                .where(Outbox.project_id == project_id, Outbox.status != OutboxStatus.DONE)
-                .group_by(Outbox.status)
-            )
-        ).all()
+    rows = await session.execute(
+        sa.select(Outbox.status, sa.func.count())
+        .where(Outbox.project_id == project_id, Outbox.status != OutboxStatus.DONE)
+        .group_by(Outbox.status)
     )
+    counts: dict[OutboxStatus, int] = {status: count for status, count in rows.tuples()}
     failures = (
         await session.scalars(
             sa.select(Outbox)

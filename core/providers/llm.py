@@ -106,7 +106,7 @@ class OpenAIChatModel:
                 if usage.completion_tokens:
                     raise ProviderUnavailable(f"the model stream broke off ({last_error})") from None
             if attempt < self.http.max_retries:
-                await asyncio.sleep(self.http._delay(attempt, None))
+                await asyncio.sleep(self.http.delay(attempt, None))
         raise ProviderUnavailable(f"the model failed after retries ({last_error})")
 
     async def _deltas(self, response: httpx.Response, usage: Usage) -> AsyncIterator[str]:

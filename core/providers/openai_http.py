@@ -36,12 +36,13 @@ class OpenAIHTTP:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
 
-    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+    def delay(self, attempt: int, response: httpx.Response | None) -> float:
         if response is not None:
             retry_after = response.headers.get("retry-after")
             if retry_after and retry_after.replace(".", "", 1).isdigit():
                 return min(float(retry_after), 30.0)
-        return self.backoff_base * (2**attempt) * (0.5 + random.random() / 2)  # noqa: S311
+        jitter = 0.5 + random.random() / 2
+        return float(self.backoff_base * (2**attempt) * jitter)
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         last: str = "no attempt made"
@@ -64,7 +65,7 @@ class OpenAIHTTP:
                 if response.status_code not in RETRY_STATUSES:
                     raise ProviderUnavailable(f"the provider refused the request ({last})")
             if attempt < self.max_retries:
-                await asyncio.sleep(self._delay(attempt, response))
+                await asyncio.sleep(self.delay(attempt, response))
         raise ProviderUnavailable(f"the provider failed after {self.max_retries + 1} attempts ({last})")
 
     async def aclose(self) -> None:

@@ -239,7 +239,7 @@ def numbered_document(size: int) -> tuple[str, int]:
         parts.append(sentence)
         total += len(sentence.encode()) + (16 if count % 400 == 0 else 0)
         count += 1
-    return "".join(parts), count
+    return "".join(parts).strip(), count
 
 
 def sentence_numbers(text: str) -> set[int]:
