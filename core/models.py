@@ -272,6 +272,13 @@ class MeetingParticipant(Entity, Base):
 class Transcription(Entity, Base):
     __tablename__ = "transcriptions"
     __table_args__ = (
+        # One transcription in flight per meeting: a second concurrent upload is a conflict.
+        sa.Index(
+            "uq_transcriptions_meeting_active",
+            "meeting_id",
+            unique=True,
+            postgresql_where=sa.text("processing_status IN ('pending', 'processing')"),
+        ),
         sa.CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
         sa.CheckConstraint(
             "confidence_score IS NULL OR confidence_score BETWEEN 0 AND 1", name="confidence_range"
@@ -305,6 +312,49 @@ class Transcription(Entity, Base):
     model: Mapped[str | None] = mapped_column(sa.String(128))
     prompt_name: Mapped[str | None] = mapped_column(sa.String(64))
     prompt_version: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class CommitmentStatus(enum.StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    DROPPED = "dropped"
+
+
+class Commitment(Entity, Base):
+    """Who promised what, by when: one row per commitment heard in a meeting (the commitment ledger)."""
+
+    __tablename__ = "commitments"
+    __table_args__ = (sa.Index("ix_commitments_project_status", "project_id", "status"),)
+
+    project_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("projects.id", ondelete="CASCADE"))
+    meeting_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    transcription_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("transcriptions.id", ondelete="SET NULL"), index=True
+    )
+    owner_name: Mapped[str | None] = mapped_column(sa.String(200))
+    owner_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    task: Mapped[str] = mapped_column(sa.Text)
+    due_date: Mapped[date | None]
+    status: Mapped[CommitmentStatus] = mapped_column(
+        str_enum(CommitmentStatus, "commitment_status"), server_default=CommitmentStatus.OPEN.value
+    )
+    source_segments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class WebhookEvent(Entity, Base):
+    """Meeting-provider webhooks already applied (idempotency on the provider's event id)."""
+
+    __tablename__ = "webhook_events"
+
+    provider: Mapped[str] = mapped_column(sa.String(32))
+    event_id: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    event_type: Mapped[str] = mapped_column(sa.String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
 
 
 class ChatMessage(Entity, Base):

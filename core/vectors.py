@@ -7,7 +7,10 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import EmbeddingModel, ModelStatus
+from core.models import Chunk, EmbeddingModel, ModelStatus, Outbox, OutboxStatus
+
+# Serialises model registration and switches (two workers finishing a rebuild at once, a reindex meanwhile).
+MODEL_SWITCH_LOCK = 0x7631_6D6F
 
 
 def hnsw_index_name(model: str) -> str:
@@ -49,7 +52,7 @@ async def active_models(session: AsyncSession) -> list[EmbeddingModel]:
 
 async def register_model(session: AsyncSession, *, name: str, dimensions: int) -> EmbeddingModel:
     """Make sure `name` is known; it serves at once when nothing serves yet, else it starts as building."""
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(0x7631_6D6F)))
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(MODEL_SWITCH_LOCK)))
     model = await session.get(EmbeddingModel, name)
     current = await serving_model(session)
     if model is None:
@@ -61,3 +64,43 @@ async def register_model(session: AsyncSession, *, name: str, dimensions: int) -
     await ensure_model_index(session, name=name, dimensions=dimensions)
     await session.flush()
     return model
+
+
+async def promote_if_built(session: AsyncSession, name: str) -> bool:
+    """When nothing of a building model's rebuild is left to do, it serves: the serving model retires and
+    its chunks go. Until then searches keep using the serving model and all of its chunks."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(MODEL_SWITCH_LOCK)))
+    model = await session.get(EmbeddingModel, name, populate_existing=True)
+    if model is None or model.status != ModelStatus.BUILDING:
+        return False
+    unfinished = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Outbox)
+        .where(Outbox.embedding_model == name, Outbox.status != OutboxStatus.DONE)
+    )
+    if unfinished:
+        return False
+    retired = (
+        await session.scalars(
+            sa.update(EmbeddingModel)
+            .where(EmbeddingModel.status == ModelStatus.SERVING)
+            .values(status=ModelStatus.RETIRED)
+            .returning(EmbeddingModel.name)
+        )
+    ).all()
+    model.status = ModelStatus.SERVING
+    # Only the retired model's chunks: another model may be building beside this one.
+    await session.execute(sa.delete(Chunk).where(Chunk.embedding_model.in_(list(retired))))
+    await session.flush()
+    return True
+
+
+async def promote_built_models(session: AsyncSession) -> list[str]:
+    """`promote_if_built` for every building model (a switch whose last step failed, or a rebuild of
+    nothing); returns the models that now serve."""
+    building = (
+        await session.scalars(
+            sa.select(EmbeddingModel.name).where(EmbeddingModel.status == ModelStatus.BUILDING)
+        )
+    ).all()
+    return [name for name in building if await promote_if_built(session, name)]

@@ -56,8 +56,14 @@ async def load_artifact(
         text = f"{facts}\n\n{project.description}"
         return Artifact(
             project.id,
-            chunk_prose(text, source_type=source_type, title=project.title, context="Proyecto",
-                        max_tokens=size, overlap=overlap),
+            chunk_prose(
+                text,
+                source_type=source_type,
+                title=project.title,
+                context="Proyecto",
+                max_tokens=size,
+                overlap=overlap,
+            ),
         )
     if source_type == SourceType.DOCUMENT:
         document = await session.get(Document, source_id)
@@ -65,8 +71,15 @@ async def load_artifact(
             return None
         return Artifact(
             document.project_id,
-            chunk_prose(document.content, source_type=source_type, title=document.title, context="Documento",
-                        max_tokens=size, overlap=overlap, meta={"filename": document.source_filename}),
+            chunk_prose(
+                document.content,
+                source_type=source_type,
+                title=document.title,
+                context="Documento",
+                max_tokens=size,
+                overlap=overlap,
+                meta={"filename": document.source_filename},
+            ),
         )
     if source_type == SourceType.MEETING:
         meeting = await session.get(Meeting, source_id)
@@ -78,10 +91,22 @@ async def load_artifact(
         )
         return Artifact(
             meeting.project_id,
-            chunk_prose(text, source_type=source_type, title=meeting.title, context="Reunión",
-                        max_tokens=size, overlap=overlap, meta={"meeting_id": str(meeting.id)}),
+            chunk_prose(
+                text,
+                source_type=source_type,
+                title=meeting.title,
+                context="Reunión",
+                max_tokens=size,
+                overlap=overlap,
+                meta={"meeting_id": str(meeting.id)},
+            ),
         )
-    if source_type in (SourceType.TRANSCRIPT, SourceType.SUMMARY, SourceType.KEY_POINTS, SourceType.COMMITMENTS):
+    if source_type in (
+        SourceType.TRANSCRIPT,
+        SourceType.SUMMARY,
+        SourceType.KEY_POINTS,
+        SourceType.COMMITMENTS,
+    ):
         return await _load_transcription(session, source_type, source_id, config)
     if source_type == SourceType.CHAT:
         message = await session.get(ChatMessage, source_id)
@@ -89,8 +114,13 @@ async def load_artifact(
             return None
         return Artifact(
             message.project_id,
-            chunk_chat_turn(message.message, message.ai_response, max_tokens=size, overlap=overlap,
-                            meta={"conversation_id": str(message.conversation_id)}),
+            chunk_chat_turn(
+                message.message,
+                message.ai_response,
+                max_tokens=size,
+                overlap=overlap,
+                meta={"conversation_id": str(message.conversation_id)},
+            ),
         )
     raise ValueError(f"unknown source type {source_type}")
 
@@ -109,23 +139,45 @@ async def _load_transcription(
     drafts: list[ChunkDraft] = []
     if source_type == SourceType.TRANSCRIPT:
         drafts += chunk_transcript(
-            transcription.segments, meeting_id=meeting_id, meeting_title=title,
-            max_tokens=config.chunk_tokens, meta=common,
+            transcription.segments,
+            meeting_id=meeting_id,
+            meeting_title=title,
+            max_tokens=config.chunk_tokens,
+            meta=common,
         )
     if transcription.summary:
         drafts += chunk_prose(
-            transcription.summary, source_type=SourceType.SUMMARY, title=title, context="Resumen",
-            max_tokens=config.chunk_tokens, overlap=config.chunk_overlap, meta=common,
+            transcription.summary,
+            source_type=SourceType.SUMMARY,
+            title=title,
+            context="Resumen",
+            max_tokens=config.chunk_tokens,
+            overlap=config.chunk_overlap,
+            meta=common,
         )
     for label, items in (
         ("Punto clave", transcription.key_points),
         ("Decisión", transcription.decisions),
         ("Próximo paso", transcription.next_steps),
     ):
-        drafts += chunk_items(items, source_type=SourceType.KEY_POINTS, label=label, meeting_id=meeting_id,
-                              meeting_title=title, max_tokens=config.chunk_tokens, meta={**common, "kind": label})
-    drafts += chunk_items(transcription.commitments, source_type=SourceType.COMMITMENTS, label="Compromiso",
-                          meeting_id=meeting_id, meeting_title=title, max_tokens=config.chunk_tokens, meta=common)
+        drafts += chunk_items(
+            items,
+            source_type=SourceType.KEY_POINTS,
+            label=label,
+            meeting_id=meeting_id,
+            meeting_title=title,
+            max_tokens=config.chunk_tokens,
+            meta={**common, "kind": label},
+        )
+    drafts += chunk_items(
+        transcription.commitments,
+        source_type=SourceType.COMMITMENTS,
+        label="Compromiso",
+        meeting_id=meeting_id,
+        meeting_title=title,
+        max_tokens=config.chunk_tokens,
+        meta=common,
+    )
     # Chunk indexes are per source type (the unique key is model, type, id, index).
     counters: dict[SourceType, int] = {}
     numbered = []

@@ -62,6 +62,9 @@ async def dispatch_pending(
         await enqueue(redis, batch)
         await session.execute(
             sa.update(Outbox),
-            [{"id": outbox_id, "dispatches": dispatches, "enqueued_at": now} for outbox_id, dispatches in batch],
+            [
+                {"id": outbox_id, "dispatches": dispatches, "enqueued_at": now}
+                for outbox_id, dispatches in batch
+            ],
         )
     return len(rows)

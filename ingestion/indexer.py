@@ -45,7 +45,9 @@ async def replace_chunks(
         vectors = await embedder.embed_passages(list(missing.values()))
         for digest, vector in zip(missing, vectors, strict=True):
             if len(vector) != embedder.dimensions:
-                raise ValueError(f"{embedder.name} returned {len(vector)} dimensions, not {embedder.dimensions}")
+                raise ValueError(
+                    f"{embedder.name} returned {len(vector)} dimensions, not {embedder.dimensions}"
+                )
             known[digest] = vector
     await session.execute(sa.delete(Chunk).where(*scope))
     if drafts:

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.events import publish
 from core.logs import request_id_var
-from core.models import EmbeddingModel, ModelStatus, Outbox, OutboxAction, OutboxStatus, SourceType
+from core.models import Outbox, OutboxAction, OutboxStatus, SourceType
 from core.providers.embeddings import Embedder, create_embedder
 from core.settings import Settings
-from core.vectors import active_models
+from core.vectors import active_models, promote_if_built
 from ingestion.artifacts import OWNED_TYPES, load_artifact
 from ingestion.batching import BatchingEmbedder
 from ingestion.indexer import delete_chunks, delete_meeting_chunks, replace_chunks
@@ -42,8 +42,6 @@ class Runtime:
                 create_embedder(self.settings, name=name), max_batch=self.settings.embedding.batch_size
             )
         return self.embedders[name]
-
-
 
 
 def _source_lock_key(source_type: SourceType, source_id: uuid.UUID) -> int:
@@ -84,7 +82,9 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
     if row is None or row.status in (OutboxStatus.DONE, OutboxStatus.FAILED):
         return {"status": "skipped"}
     request_id_var.set(row.request_id)
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_source_lock_key(row.source_type, row.source_id))))
+    await session.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(_source_lock_key(row.source_type, row.source_id)))
+    )
     owned = OWNED_TYPES[row.source_type]
     chunks = embedded = 0
     project_id = row.project_id
@@ -118,7 +118,12 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
             )
             chunks, embedded = chunks + count, embedded + new
     now = datetime.now(UTC)
-    row.status, row.processed_at, row.attempts, row.last_error = OutboxStatus.DONE, now, row.attempts + 1, None
+    row.status, row.processed_at, row.attempts, row.last_error = (
+        OutboxStatus.DONE,
+        now,
+        row.attempts + 1,
+        None,
+    )
     # Older pending rows of the same artifact are covered by this run, which read its latest state.
     await session.execute(
         sa.update(Outbox)
@@ -169,25 +174,7 @@ async def _record_failure(runtime: Runtime, outbox_id: int, exc: Exception) -> N
 
 async def _finish_model_switch(runtime: Runtime, name: str) -> None:
     """When every row of a model rebuild is done, the new model serves and the old one's chunks go."""
-    from core.models import Chunk
-
     async with runtime.sessionmaker() as session, session.begin():
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(0x7631_6D6F)))
-        model = await session.get(EmbeddingModel, name)
-        if model is None or model.status != ModelStatus.BUILDING:
-            return
-        unfinished = await session.scalar(
-            sa.select(sa.func.count()).select_from(Outbox).where(
-                Outbox.embedding_model == name, Outbox.status != OutboxStatus.DONE
-            )
-        )
-        if unfinished:
-            return
-        await session.execute(
-            sa.update(EmbeddingModel)
-            .where(EmbeddingModel.status == ModelStatus.SERVING)
-            .values(status=ModelStatus.RETIRED)
-        )
-        model.status = ModelStatus.SERVING
-        await session.execute(sa.delete(Chunk).where(Chunk.embedding_model != name))
-    log.info("embedding model switched", extra={"model": name})
+        switched = await promote_if_built(session, name)
+    if switched:
+        log.info("embedding model switched", extra={"model": name})

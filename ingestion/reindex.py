@@ -25,7 +25,7 @@ from core.models import (
 )
 from core.providers.embeddings import model_spec_for
 from core.settings import Settings
-from core.vectors import register_model
+from core.vectors import promote_if_built, register_model
 from ingestion.dispatcher import dispatch_pending
 
 
@@ -56,8 +56,14 @@ def _artifact_selects(project_id: uuid.UUID | None) -> list[sa.Select[Any]]:
 
     return [
         scoped(sa.select(Project.id, sa.literal(SourceType.PROJECT.value), Project.id), Project.id),
-        scoped(sa.select(Document.project_id, sa.literal(SourceType.DOCUMENT.value), Document.id), Document.project_id),
-        scoped(sa.select(Meeting.project_id, sa.literal(SourceType.MEETING.value), Meeting.id), Meeting.project_id),
+        scoped(
+            sa.select(Document.project_id, sa.literal(SourceType.DOCUMENT.value), Document.id),
+            Document.project_id,
+        ),
+        scoped(
+            sa.select(Meeting.project_id, sa.literal(SourceType.MEETING.value), Meeting.id),
+            Meeting.project_id,
+        ),
         scoped(
             sa.select(Meeting.project_id, sa.literal(SourceType.TRANSCRIPT.value), Transcription.id).join(
                 Meeting, Meeting.id == Transcription.meeting_id
@@ -82,12 +88,13 @@ async def enqueue_rebuild(
         rows = select.add_columns(
             sa.literal(OutboxAction.UPSERT.value), sa.literal(model, type_=sa.String(128))
         )
-        result = await session.execute(
-            sa.insert(Outbox).from_select(
-                ["project_id", "source_type", "source_id", "action", "embedding_model"], rows
-            )
+        # Counted from RETURNING: an ORM-enabled INSERT ... SELECT reports no rowcount (-1).
+        inserted = await session.scalars(
+            sa.insert(Outbox)
+            .from_select(["project_id", "source_type", "source_id", "action", "embedding_model"], rows)
+            .returning(Outbox.id)
         )
-        total += int(getattr(result, "rowcount", 0) or 0)
+        total += len(inserted.all())
     return total
 
 
@@ -105,6 +112,8 @@ async def reindex(
     if project_id is not None:
         raise ValueError("switching the embedding model rebuilds every project; leave out --project")
     count = await enqueue_rebuild(session, model=spec.name)
+    if await promote_if_built(session, spec.name):  # nothing to rebuild
+        return count, f"{spec.name} serves now (there was nothing to index)"
     return count, f"building {spec.name}; it serves once all {count} artifacts are indexed"
 
 
@@ -125,7 +134,9 @@ async def reindex_command(
         try:
             await dispatch_pending(sessionmaker, redis, requeue_after=settings.ingestion.requeue_after)
         except Exception as exc:  # the worker's own sweep will enqueue them
-            print(f"queued in the outbox; the worker will pick them up ({type(exc).__name__})", file=sys.stderr)
+            print(
+                f"queued in the outbox; the worker will pick them up ({type(exc).__name__})", file=sys.stderr
+            )
         finally:
             await redis.aclose()
     except ValueError as exc:

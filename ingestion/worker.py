@@ -16,7 +16,7 @@ from core.logs import configure_logging
 from core.providers.embeddings import model_spec
 from core.settings import Settings, get_settings
 from core.tokens import ensure_offline_cache
-from core.vectors import register_model, serving_model
+from core.vectors import promote_built_models, register_model, serving_model
 from ingestion.dispatcher import INGEST_JOB, dispatch_pending
 from ingestion.jobs import Runtime, process_outbox_row
 
@@ -37,8 +37,10 @@ async def _dispatch_loop(runtime: Runtime) -> None:
         try:
             await runtime.redis.set(HEARTBEAT_KEY, str(time.time()), ex=HEARTBEAT_TTL)
             await dispatch_pending(
-                runtime.sessionmaker, runtime.redis, requeue_after=runtime.settings.ingestion.requeue_after  # type: ignore[arg-type]
+                runtime.sessionmaker, runtime.redis, requeue_after=runtime.settings.ingestion.requeue_after
             )
+            async with runtime.sessionmaker() as session, session.begin():
+                await promote_built_models(session)
         except asyncio.CancelledError:
             raise
         except Exception:

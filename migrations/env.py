@@ -15,7 +15,10 @@ target_metadata = Base.metadata
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    # Tables that are not ours (e.g. left by other tools) are never proposed for dropping.
+    # Tables that are not ours (e.g. left by other tools) are never proposed for dropping, and the
+    # per-model HNSW indexes are managed by migrations and core.vectors, not by the ORM metadata.
+    if type_ == "index" and name and name.startswith("ix_chunks_hnsw_"):
+        return False
     return not (type_ == "table" and reflected and compare_to is None)
 
 

@@ -26,7 +26,12 @@ from ingestion.worker import build_worker, startup
 
 
 async def drain(
-    settings: Settings, resources: Resources, *, embedders: dict[str, Any] | None = None, **overrides: Any
+    settings: Settings,
+    resources: Resources,
+    *,
+    embedders: dict[str, Any] | None = None,
+    requeue_after: float = 3600,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Sweep the outbox and run a burst worker until the queue is empty; return the worker's ctx.
 
@@ -37,7 +42,7 @@ async def drain(
         await startup(ctx)
         ctx["runtime"].embedders.update(embedders or {})
 
-    await dispatch_pending(resources.sessionmaker, resources.redis, requeue_after=3600)
+    await dispatch_pending(resources.sessionmaker, resources.redis, requeue_after=requeue_after)
     worker = build_worker(
         settings, burst=True, handle_signals=False, on_startup=startup_with_embedders, **overrides
     )
