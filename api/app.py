@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.resources import Resources
-from api.routes import ai, auth, clients, health, meetings, projects, users
+from api.routes import ai, auth, clients, health, meetings, projects, transcriptions, users
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 
@@ -26,9 +26,11 @@ UPLOAD_PATH_MARKERS = ("/upload",)
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, clients, projects, meetings, ai):
+    for module in (auth, users, clients, projects, meetings, transcriptions, ai):
         router.include_router(module.router)
     router.include_router(ai.search_router)
+    router.include_router(transcriptions.ledger_router)
+    router.include_router(transcriptions.events_router)
     return router
 
 

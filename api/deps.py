@@ -18,7 +18,7 @@ from api.resources import Resources
 from api.services import users as user_service
 from core.errors import Forbidden, Unauthorized
 from core.models import Outbox, User
-from core.outbox import written_rows
+from core.outbox import pop_after_commit, written_rows
 from ingestion.dispatcher import enqueue
 from core.settings import Settings
 
@@ -60,6 +60,11 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
         rows = written_rows(session)
         if rows:
             await nudge_dispatcher(resources.redis, rows)
+        for action in pop_after_commit(session):
+            try:
+                await asyncio.wait_for(action(), NUDGE_TIMEOUT)
+            except Exception:  # best effort by contract; the worker's sweeps catch up
+                log.warning("an after-commit action failed", exc_info=True)
 
 
 async def nudge_dispatcher(redis: ArqRedis, rows: list[Outbox]) -> None:

@@ -306,12 +306,16 @@ class Transcription(Entity, Base):
         index=True,
     )
     progress: Mapped[int] = mapped_column(server_default="0")
+    stage: Mapped[str] = mapped_column(sa.String(32), server_default="queued")  # queued, transcribing, ...
+    attempts: Mapped[int] = mapped_column(server_default="0")
     error: Mapped[str | None] = mapped_column(sa.Text)
     confidence_score: Mapped[float | None]
     provider: Mapped[str | None] = mapped_column(sa.String(64))
     model: Mapped[str | None] = mapped_column(sa.String(128))
     prompt_name: Mapped[str | None] = mapped_column(sa.String(64))
     prompt_version: Mapped[str | None] = mapped_column(sa.String(64))
+    summary_provider: Mapped[str | None] = mapped_column(sa.String(64))
+    summary_model: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class CommitmentStatus(enum.StrEnum):

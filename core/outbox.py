@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +12,18 @@ from core.models import Outbox, OutboxAction, SourceType
 
 
 PENDING_KEY = "v1tr0_outbox_rows"
+AFTER_COMMIT_KEY = "v1tr0_after_commit"
+
+
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run `action` once the request's transaction has committed (never for a rolled-back one). Best
+    effort: durable state must not depend on it (the worker's sweeps catch up)."""
+    session.info.setdefault(AFTER_COMMIT_KEY, []).append(action)
+
+
+def pop_after_commit(session: AsyncSession) -> list[Callable[[], Awaitable[None]]]:
+    actions: list[Callable[[], Awaitable[None]]] = session.info.pop(AFTER_COMMIT_KEY, [])
+    return actions
 
 
 async def record_change(

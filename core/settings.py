@@ -159,6 +159,21 @@ class RetrievalSettings(BaseModel):
     )
 
 
+class TranscriptionSettings(BaseModel):
+    provider: Literal["local", "openai"] = Field(
+        "local", description="local faster-whisper, or the OpenAI-compatible /audio/transcriptions"
+    )
+    whisper_model: str = Field("base", description="local model: 'base' (shipped) or a CTranslate2 model dir")
+    compute_type: str = Field("int8", description="faster-whisper compute type on CPU")
+    threads: int = Field(2, ge=1, le=64, description="CPU threads for local transcription")
+    beam_size: int = Field(5, ge=1, le=10, description="1 is ~2x faster, slightly less accurate")
+    vad_filter: bool = Field(True, description="skip silence with the bundled Silero VAD")
+    language: str | None = Field(None, description="force a language (e.g. 'es'); default: detect")
+    max_audio_seconds: int = Field(4 * 3600, ge=1, description="longest accepted recording")
+    openai_model: str = "whisper-1"
+    openai_max_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="split larger files on silence")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -193,6 +208,7 @@ class Settings(BaseSettings):
     jitsi: JitsiSettings = JitsiSettings()
     ingestion: IngestionSettings = IngestionSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    transcription: TranscriptionSettings = TranscriptionSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,44 +46,50 @@ def _date(value: object) -> str:
 async def load_artifact(
     session: AsyncSession, source_type: SourceType, source_id: uuid.UUID, config: IngestionSettings
 ) -> Artifact | None:
-    """The artifact's current chunks, or None when it no longer exists."""
-    size, overlap = config.chunk_tokens, config.chunk_overlap
+    """The artifact's current chunks, or None when it no longer exists.
+
+    Chunking is CPU-bound (seconds for a large document), so it runs in a thread: meanwhile the worker's
+    other jobs, its outbox sweep and its heartbeat go on."""
+    source = await _read(session, source_type, source_id, config)
+    if source is None:
+        return None
+    project_id, make_drafts = source
+    return Artifact(project_id, await asyncio.to_thread(make_drafts))
+
+
+Drafts = Callable[[], list[ChunkDraft]]
+
+
+async def _read(
+    session: AsyncSession, source_type: SourceType, source_id: uuid.UUID, config: IngestionSettings
+) -> tuple[uuid.UUID, Drafts] | None:
+    """The artifact's project and how to chunk it (plain values only: the chunking runs in a thread)."""
+    prose = partial(chunk_prose, max_tokens=config.chunk_tokens, overlap=config.chunk_overlap)
     if source_type == SourceType.PROJECT:
         project = await session.get(Project, source_id)
         if project is None:
             return None
         facts = (
-            f"Estado: {project.status.value}. Progreso: {project.progress}%. Prioridad: {project.priority.value}. "
+            f"Estado: {project.status.value}. Progreso: {project.progress}%. "
+            f"Prioridad: {project.priority.value}. "
             f"Inicio: {_date(project.start_date)}. Fin: {_date(project.end_date)}. "
             f"Fecha límite: {_date(project.deadline)}."
         )
         text = f"{facts}\n\n{project.description}"
-        return Artifact(
-            project.id,
-            chunk_prose(
-                text,
-                source_type=source_type,
-                title=project.title,
-                context="Proyecto",
-                max_tokens=size,
-                overlap=overlap,
-            ),
+        return project.id, partial(
+            prose, text, source_type=source_type, title=project.title, context="Proyecto"
         )
     if source_type == SourceType.DOCUMENT:
         document = await session.get(Document, source_id)
         if document is None:
             return None
-        return Artifact(
-            document.project_id,
-            chunk_prose(
-                document.content,
-                source_type=source_type,
-                title=document.title,
-                context="Documento",
-                max_tokens=size,
-                overlap=overlap,
-                meta={"filename": document.source_filename},
-            ),
+        return document.project_id, partial(
+            prose,
+            document.content,
+            source_type=source_type,
+            title=document.title,
+            context="Documento",
+            meta={"filename": document.source_filename},
         )
     if source_type == SourceType.MEETING:
         meeting = await session.get(Meeting, source_id)
@@ -89,65 +99,83 @@ async def load_artifact(
             f"Reunión «{meeting.title}». Estado: {meeting.status.value}. "
             f"Inicio: {_date(meeting.start_time)}. Fin: {_date(meeting.end_time)}.\n\n{meeting.description}"
         )
-        return Artifact(
-            meeting.project_id,
-            chunk_prose(
-                text,
-                source_type=source_type,
-                title=meeting.title,
-                context="Reunión",
-                max_tokens=size,
-                overlap=overlap,
-                meta={"meeting_id": str(meeting.id)},
-            ),
+        return meeting.project_id, partial(
+            prose,
+            text,
+            source_type=source_type,
+            title=meeting.title,
+            context="Reunión",
+            meta={"meeting_id": str(meeting.id)},
         )
-    if source_type in (
-        SourceType.TRANSCRIPT,
-        SourceType.SUMMARY,
-        SourceType.KEY_POINTS,
-        SourceType.COMMITMENTS,
-    ):
-        return await _load_transcription(session, source_type, source_id, config)
+    if source_type in TRANSCRIPTION_TYPES:
+        return await _read_transcription(session, source_type, source_id, config)
     if source_type == SourceType.CHAT:
         message = await session.get(ChatMessage, source_id)
         if message is None or message.processing_status != "completed":
             return None
-        return Artifact(
-            message.project_id,
-            chunk_chat_turn(
-                message.message,
-                message.ai_response,
-                max_tokens=size,
-                overlap=overlap,
-                meta={"conversation_id": str(message.conversation_id)},
-            ),
+        return message.project_id, partial(
+            chunk_chat_turn,
+            message.message,
+            message.ai_response,
+            max_tokens=config.chunk_tokens,
+            overlap=config.chunk_overlap,
+            meta={"conversation_id": str(message.conversation_id)},
         )
     raise ValueError(f"unknown source type {source_type}")
 
 
-async def _load_transcription(
+TRANSCRIPTION_TYPES = frozenset(
+    {SourceType.TRANSCRIPT, SourceType.SUMMARY, SourceType.KEY_POINTS, SourceType.COMMITMENTS}
+)
+
+
+async def _read_transcription(
     session: AsyncSession, source_type: SourceType, source_id: uuid.UUID, config: IngestionSettings
-) -> Artifact | None:
+) -> tuple[uuid.UUID, Drafts] | None:
     transcription = await session.get(Transcription, source_id)
     if transcription is None:
         return None
     meeting = await session.get(Meeting, transcription.meeting_id)
     if meeting is None:
         return None
-    meeting_id, title = str(meeting.id), meeting.title
-    common = {"meeting_id": meeting_id, "transcription_id": str(transcription.id)}
+    return meeting.project_id, partial(
+        _transcription_drafts,
+        with_transcript=source_type == SourceType.TRANSCRIPT,
+        segments=list(transcription.segments),
+        summary=transcription.summary,
+        items=[
+            ("Punto clave", list(transcription.key_points)),
+            ("Decisión", list(transcription.decisions)),
+            ("Próximo paso", list(transcription.next_steps)),
+        ],
+        commitments=list(transcription.commitments),
+        meeting_id=str(meeting.id),
+        title=meeting.title,
+        common={"meeting_id": str(meeting.id), "transcription_id": str(transcription.id)},
+        config=config,
+    )
+
+
+def _transcription_drafts(
+    *,
+    with_transcript: bool,
+    segments: list[dict[str, Any]],
+    summary: str | None,
+    items: list[tuple[str, list[Any]]],
+    commitments: list[Any],
+    meeting_id: str,
+    title: str,
+    common: dict[str, Any],
+    config: IngestionSettings,
+) -> list[ChunkDraft]:
     drafts: list[ChunkDraft] = []
-    if source_type == SourceType.TRANSCRIPT:
+    if with_transcript:
         drafts += chunk_transcript(
-            transcription.segments,
-            meeting_id=meeting_id,
-            meeting_title=title,
-            max_tokens=config.chunk_tokens,
-            meta=common,
+            segments, meeting_id=meeting_id, meeting_title=title, max_tokens=config.chunk_tokens, meta=common
         )
-    if transcription.summary:
+    if summary:
         drafts += chunk_prose(
-            transcription.summary,
+            summary,
             source_type=SourceType.SUMMARY,
             title=title,
             context="Resumen",
@@ -155,13 +183,9 @@ async def _load_transcription(
             overlap=config.chunk_overlap,
             meta=common,
         )
-    for label, items in (
-        ("Punto clave", transcription.key_points),
-        ("Decisión", transcription.decisions),
-        ("Próximo paso", transcription.next_steps),
-    ):
+    for label, entries in items:
         drafts += chunk_items(
-            items,
+            entries,
             source_type=SourceType.KEY_POINTS,
             label=label,
             meeting_id=meeting_id,
@@ -170,7 +194,7 @@ async def _load_transcription(
             meta={**common, "kind": label},
         )
     drafts += chunk_items(
-        transcription.commitments,
+        commitments,
         source_type=SourceType.COMMITMENTS,
         label="Compromiso",
         meeting_id=meeting_id,
@@ -185,4 +209,4 @@ async def _load_transcription(
         index = counters.get(draft.source_type, 0)
         counters[draft.source_type] = index + 1
         numbered.append(ChunkDraft(draft.source_type, index, draft.content, draft.meta, draft.lang))
-    return Artifact(meeting.project_id, numbered)
+    return numbered

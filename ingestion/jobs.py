@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from redis.asyncio import Redis
+from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.events import publish
+from core.events import publish, publish_meeting
 from core.logs import request_id_var
-from core.models import Outbox, OutboxAction, OutboxStatus, SourceType
+from core.models import Outbox, OutboxAction, OutboxStatus, SourceType, Transcription
 from core.providers.embeddings import Embedder, create_embedder
 from core.settings import Settings
 from core.vectors import active_models, promote_if_built
-from ingestion.artifacts import OWNED_TYPES, load_artifact
+from ingestion.artifacts import OWNED_TYPES, TRANSCRIPTION_TYPES, load_artifact
 from ingestion.batching import BatchingEmbedder
 from ingestion.indexer import delete_chunks, delete_meeting_chunks, replace_chunks
 
@@ -33,7 +33,7 @@ class Runtime:
 
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
-    redis: Redis
+    redis: ArqRedis
     embedders: dict[str, Embedder] = field(default_factory=dict)
 
     def embedder(self, name: str) -> Embedder:
@@ -48,6 +48,21 @@ def _source_lock_key(source_type: SourceType, source_id: uuid.UUID) -> int:
     return (uuid.uuid5(source_id, source_type.value).int & ((1 << 63) - 1)) or 1
 
 
+async def _lock_source(session: AsyncSession, source_type: SourceType, source_id: uuid.UUID) -> None:
+    """Jobs of one artifact run one at a time. A transcription's jobs also hold its meeting's lock: the
+    meeting's deletion job removes the transcription's chunks, so it must not run while they are written
+    (it would finish first and leave the new chunks behind)."""
+    keys = [_source_lock_key(source_type, source_id)]
+    if source_type in TRANSCRIPTION_TYPES:
+        meeting_id = await session.scalar(
+            sa.select(Transcription.meeting_id).where(Transcription.id == source_id)
+        )
+        if meeting_id is not None:
+            keys.append(_source_lock_key(SourceType.MEETING, meeting_id))
+    for key in keys:  # always the artifact first, then its meeting: no lock cycles
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
 async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:
     """Apply the row; on failure record the error and schedule a retry (or dead-letter it)."""
     try:
@@ -58,6 +73,12 @@ async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:
         await _record_failure(runtime, outbox_id, exc)
         return "failed"
     project_id = result.pop("project_id", None)
+    meeting_id = result.pop("meeting_id", None)
+    if meeting_id:
+        try:
+            await publish_meeting(runtime.redis, meeting_id, "indexed", chunks=result.get("chunks", 0))
+        except Exception:
+            log.warning("could not publish the indexed event", exc_info=True)
     if project_id:
         await _publish_quietly(runtime, project_id, "indexed", result)
         try:  # cached insights of the project are now stale
@@ -82,9 +103,7 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
     if row is None or row.status in (OutboxStatus.DONE, OutboxStatus.FAILED):
         return {"status": "skipped"}
     request_id_var.set(row.request_id)
-    await session.execute(
-        sa.select(sa.func.pg_advisory_xact_lock(_source_lock_key(row.source_type, row.source_id)))
-    )
+    await _lock_source(session, row.source_type, row.source_id)
     owned = OWNED_TYPES[row.source_type]
     chunks = embedded = 0
     project_id = row.project_id
@@ -117,6 +136,12 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
                 drafts=drafts,
             )
             chunks, embedded = chunks + count, embedded + new
+    meeting_id = None
+    if artifact is not None and row.source_type == SourceType.TRANSCRIPT:
+        transcription = await session.get(Transcription, row.source_id)
+        if transcription is not None:
+            transcription.stage = "indexed"
+            meeting_id = str(transcription.meeting_id)
     now = datetime.now(UTC)
     row.status, row.processed_at, row.attempts, row.last_error = (
         OutboxStatus.DONE,
@@ -146,6 +171,7 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
         "chunks": chunks,
         "embedded": embedded,
         "switch_model": row.embedding_model,
+        "meeting_id": meeting_id,
     }
 
 

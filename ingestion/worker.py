@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from typing import Any
 
 from arq.connections import RedisSettings
@@ -19,6 +20,7 @@ from core.tokens import ensure_offline_cache
 from core.vectors import promote_built_models, register_model, serving_model
 from ingestion.dispatcher import INGEST_JOB, dispatch_pending
 from ingestion.jobs import Runtime, process_outbox_row
+from ingestion.transcription import TRANSCRIBE_JOB, MeetingRuntime, process_transcription, requeue_stale
 
 log = logging.getLogger("v1tr0.worker")
 
@@ -31,6 +33,11 @@ async def ingest_outbox(ctx: dict[str, Any], outbox_id: int) -> str:
     return await process_outbox_row(runtime, outbox_id)
 
 
+async def process_transcription_job(ctx: dict[str, Any], transcription_id: str, summary_only: bool = False) -> str:
+    meetings: MeetingRuntime = ctx["meetings"]
+    return await process_transcription(meetings, uuid.UUID(transcription_id), summary_only)
+
+
 async def _dispatch_loop(runtime: Runtime) -> None:
     interval = runtime.settings.ingestion.dispatch_interval
     while True:
@@ -41,6 +48,12 @@ async def _dispatch_loop(runtime: Runtime) -> None:
             )
             async with runtime.sessionmaker() as session, session.begin():
                 await promote_built_models(session)
+            await requeue_stale(
+                runtime.sessionmaker,
+                runtime.redis,
+                stale_after=runtime.settings.ingestion.requeue_after,
+                max_attempts=runtime.settings.ingestion.max_attempts,
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -69,6 +82,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     runtime = Runtime(settings=settings, sessionmaker=sessionmaker, redis=ctx["redis"])
     ctx["engine"] = engine
     ctx["runtime"] = runtime
+    ctx["meetings"] = MeetingRuntime(settings, sessionmaker, ctx["redis"])
     ctx["dispatcher"] = asyncio.create_task(_dispatch_loop(runtime))
 
 
@@ -86,7 +100,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
     assert settings.redis_url, "REDIS_URL is not set"
     options: dict[str, Any] = {
-        "functions": [func(ingest_outbox, name=INGEST_JOB, max_tries=1)],
+        "functions": [
+            func(ingest_outbox, name=INGEST_JOB, max_tries=1),
+            func(process_transcription_job, name=TRANSCRIBE_JOB, max_tries=1, timeout=6 * 3600),
+        ],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import httpx
 
@@ -80,9 +80,14 @@ class E5Embedder:
 class OpenAIEmbedder:
     """Any OpenAI-compatible /embeddings endpoint; batches inputs, retries 429/5xx, honours `dimensions`."""
 
-    DEFAULT_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072}
+    DEFAULT_DIMENSIONS: ClassVar[dict[str, int]] = {
+        "text-embedding-3-small": 1536,
+        "text-embedding-3-large": 3072,
+    }
 
-    def __init__(self, http: OpenAIHTTP, *, model: str, dimensions: int | None, batch_size: int = 256) -> None:
+    def __init__(
+        self, http: OpenAIHTTP, *, model: str, dimensions: int | None, batch_size: int = 256
+    ) -> None:
         self.http = http
         self.model = model
         self.requested_dimensions = dimensions
@@ -104,10 +109,17 @@ class OpenAIEmbedder:
         if self.requested_dimensions:
             payload["dimensions"] = self.requested_dimensions
         body = await self.http.post_json("/embeddings", payload)
-        rows = sorted(body.get("data", []), key=lambda item: item.get("index", 0))
-        vectors = [row["embedding"] for row in rows]
+        try:
+            rows = sorted(body["data"], key=lambda item: int(item.get("index", 0)))
+            vectors: list[Vector] = [[float(x) for x in row["embedding"]] for row in rows]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ProviderUnavailable("the embedding provider answered without embeddings") from None
         if len(vectors) != len(batch) or any(len(vector) != self.dimensions for vector in vectors):
-            raise ProviderUnavailable("the embedding provider returned the wrong number or size of vectors")
+            raise ProviderUnavailable(
+                f"the embedding provider returned {len(vectors)} vectors of "
+                f"{sorted({len(v) for v in vectors})} dimensions for {len(batch)} texts "
+                f"(expected {self.dimensions} dimensions)"
+            )
         return vectors
 
 
@@ -140,7 +152,11 @@ def model_spec_for(settings: Settings, name: str) -> ModelSpec:
     if name == E5_MODEL:
         return ModelSpec(name, E5Embedder.dimensions)
     if name == "openai":
-        return model_spec(settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"provider": "openai"})}))
+        return model_spec(
+            settings.model_copy(
+                update={"embedding": settings.embedding.model_copy(update={"provider": "openai"})}
+            )
+        )
     if name.startswith(OPENAI_PREFIX):
         model, _, dims = name[len(OPENAI_PREFIX) :].partition("@")
         if dims and not dims.isdigit():
@@ -169,6 +185,9 @@ def create_embedder(
             client=http,
         )
         return OpenAIEmbedder(
-            client, model=model, dimensions=int(dims) if dims else None, batch_size=settings.embedding.batch_size
+            client,
+            model=model,
+            dimensions=int(dims) if dims else None,
+            batch_size=settings.embedding.batch_size,
         )
     raise ValueError(f"unknown embedding model {name!r}")

@@ -153,7 +153,7 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def _terms(text: str) -> list[str]:
+def content_terms(text: str) -> list[str]:
     """Lower-cased, accent-folded content words, cut to a 5-letter prefix (a crude shared stemmer)."""
     return [word[:5] for word in _TOKEN.findall(_fold(text)) if word not in STOPWORDS and len(word) > 1]
 
@@ -173,15 +173,15 @@ class Extract:
 def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extract]:
     """Score every sentence of the passages by overlap with the question (IDF-weighted over the passages),
     with a prior for passages retrieval ranked higher."""
-    query = set(_terms(question))
+    query = set(content_terms(question))
     sentences = [(p.n, rank, s) for rank, p in enumerate(passages) for s in split_sentences(p.text)]
     if not query or not sentences:
         return []
-    document_frequency = Counter(term for _, _, s in sentences for term in set(_terms(s)))
+    document_frequency = Counter(term for _, _, s in sentences for term in set(content_terms(s)))
     total = len(sentences)
     extracts = []
     for n, rank, sentence in sentences:
-        terms = set(_terms(sentence))
+        terms = set(content_terms(sentence))
         overlap = query & terms
         if not overlap:
             continue

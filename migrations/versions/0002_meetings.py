@@ -56,11 +56,19 @@ def upgrade() -> None:
     op.create_index(op.f('ix_commitments_owner_user_id'), 'commitments', ['owner_user_id'], unique=False)
     op.create_index('ix_commitments_project_status', 'commitments', ['project_id', 'status'], unique=False)
     op.create_index(op.f('ix_commitments_transcription_id'), 'commitments', ['transcription_id'], unique=False)
+    op.add_column('transcriptions', sa.Column('attempts', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('transcriptions', sa.Column('stage', sa.String(length=32), server_default='queued', nullable=False))
+    op.add_column('transcriptions', sa.Column('summary_provider', sa.String(length=64), nullable=True))
+    op.add_column('transcriptions', sa.Column('summary_model', sa.String(length=128), nullable=True))
     op.create_index('uq_transcriptions_meeting_active', 'transcriptions', ['meeting_id'], unique=True, postgresql_where=sa.text("processing_status IN ('pending', 'processing')"))
 
 
 def downgrade() -> None:
     op.drop_index('uq_transcriptions_meeting_active', table_name='transcriptions', postgresql_where=sa.text("processing_status IN ('pending', 'processing')"))
+    op.drop_column('transcriptions', 'summary_model')
+    op.drop_column('transcriptions', 'summary_provider')
+    op.drop_column('transcriptions', 'stage')
+    op.drop_column('transcriptions', 'attempts')
     op.drop_index(op.f('ix_commitments_transcription_id'), table_name='commitments')
     op.drop_index('ix_commitments_project_status', table_name='commitments')
     op.drop_index(op.f('ix_commitments_owner_user_id'), table_name='commitments')

@@ -3,6 +3,7 @@ Redis and database, embedders that count or fail, a private redis-server, and te
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -136,6 +137,20 @@ class FailingEmbedder(CountingEmbedder):
         if not self.healthy:
             self.failures += 1
             raise ProviderUnavailable(self.error)
+        return await super().embed_passages(texts)
+
+
+class GatedEmbedder(CountingEmbedder):
+    """Holds every call until `.release` is set, so a test can act while a job is in the middle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def embed_passages(self, texts: list[str]) -> list[Vector]:
+        self.entered.set()
+        await self.release.wait()
         return await super().embed_passages(texts)
 
 

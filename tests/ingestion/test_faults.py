@@ -142,7 +142,9 @@ async def test_writes_succeed_while_redis_is_unreachable_and_are_indexed_later(
     offline = Resources.open(unreachable)
     try:
         app = create_app(unreachable, resources=offline)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as client:
             project_id, document_id = await _project_with_document(client, owner)
             r = await client.get(f"/api/v1/projects/documents/{document_id}", headers=owner.headers)
             assert r.status_code == 200
@@ -169,7 +171,9 @@ async def test_a_redis_restart_between_dispatch_and_processing_loses_nothing(
     own = Resources.open(restartable)
     try:
         app = create_app(restartable, resources=own)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as client:
             project_id, first = await _project_with_document(client, owner)
             r = await client.post(
                 f"/api/v1/projects/{project_id}/documents",

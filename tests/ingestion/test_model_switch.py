@@ -55,7 +55,9 @@ async def test_switching_the_model_keeps_the_old_one_serving_until_the_new_one_i
     assert what.startswith(f"building {NEW_MODEL}")
     assert await _models(resources) == {STATIC_MODEL: ModelStatus.SERVING, NEW_MODEL: ModelStatus.BUILDING}
     async with resources.sessionmaker() as session:
-        indexes = (await session.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE tablename='chunks'"))).all()
+        indexes = (
+            await session.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE tablename='chunks'"))
+        ).all()
     assert hnsw_index_name(NEW_MODEL) in indexes
 
     # Part of the rebuild done: searches still use the static model, all of whose chunks are there.

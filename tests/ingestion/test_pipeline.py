@@ -28,6 +28,7 @@ from core.vectors import register_model
 from ingestion.jobs import Runtime, process_outbox_row
 from tests.ingestion.helpers import (
     CountingEmbedder,
+    GatedEmbedder,
     chunk_rows,
     chunk_view,
     drain,
@@ -350,6 +351,65 @@ async def test_deletions_reach_the_index(client, factory, settings, resources):
     assert await sources(other["project"]) == other_before
     assert len(other_before) == len(SourceType)
     assert all(row.status == OutboxStatus.DONE for row in await outbox_rows(resources))
+
+
+async def test_a_meeting_deleted_while_its_transcript_is_being_indexed_leaves_no_chunks(
+    client, factory, settings, resources
+):
+    owner = await factory.user()
+    ids = await _all_artifacts(client, resources, owner)
+    await drain(settings, resources)
+    transcription_id = uuid.UUID(ids["transcription"])
+    async with resources.sessionmaker() as session, session.begin():
+        transcription = await session.get(Transcription, transcription_id)
+        transcription.summary = "Resumen corregido: el hosting cuesta 45 € al mes."
+        update = await record_change(
+            session,
+            project_id=uuid.UUID(ids["project"]),
+            source_type=SourceType.SUMMARY,
+            source_id=transcription_id,
+        )
+    gated = GatedEmbedder()
+    runtime = Runtime(settings=settings, sessionmaker=resources.sessionmaker, redis=resources.redis)
+    runtime.embedders[STATIC_MODEL] = gated
+    reindexing = asyncio.create_task(process_outbox_row(runtime, update.id))
+    await asyncio.wait_for(gated.entered.wait(), 10)
+
+    # While the summary job embeds, the meeting (and with it the transcription) is deleted and its job runs.
+    r = await client.delete(f"/api/v1/meetings/{ids['meeting']}", headers=owner.headers)
+    assert r.status_code == 204
+    [deletion] = [row for row in await outbox_rows(resources) if row.action == OutboxAction.DELETE]
+    other = Runtime(settings=settings, sessionmaker=resources.sessionmaker, redis=resources.redis)
+    deleting = asyncio.create_task(process_outbox_row(other, deletion.id))
+    await _finished_or_waiting_for_a_lock(resources, deleting)
+    gated.release.set()
+
+    assert await asyncio.wait_for(asyncio.gather(reindexing, deleting), 20) == ["done", "done"]
+    async with resources.sessionmaker() as session:
+        left = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Chunk)
+            .where(
+                sa.or_(
+                    Chunk.source_id.in_([transcription_id, uuid.UUID(ids["meeting"])]),
+                    Chunk.meta["meeting_id"].astext == ids["meeting"],
+                )
+            )
+        )
+    assert left == 0
+
+
+async def _finished_or_waiting_for_a_lock(resources, task: asyncio.Task) -> None:
+    deadline = asyncio.get_running_loop().time() + 10
+    while not task.done():
+        async with resources.engine.connect() as conn:
+            waiting = await conn.scalar(
+                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            )
+        if waiting:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the deletion job neither ran nor waited"
+        await asyncio.sleep(0.01)
 
 
 async def test_a_write_that_rolls_back_leaves_no_outbox_row_and_enqueues_nothing(

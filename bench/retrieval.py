@@ -1,0 +1,362 @@
+"""Retrieval quality (nDCG@10, recall@100, MRR@10) of vector, text and hybrid search on a BEIR dataset.
+
+A fresh project on embedded PostgreSQL gets one chunk per BEIR document (`[title]` header + text, written by
+ingestion.indexer.replace_chunks with the product's language detection, hashes and token counts); every
+query then goes through the same HybridRetriever the API uses, in each mode. Passage and query embeddings
+are cached under .v1tr0/bench-cache (the SciFact e5 passages take ~40 minutes once).
+
+    python bench/retrieval.py --dataset ../shared/data/scifact [--split train] [--model e5|static]
+        [--limit-queries N] [--rrf-k 10,20,60] [--candidates 100] [--json out.json]
+    python bench/retrieval.py --dataset ../shared/data/xquad_es
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    MODELS,
+    BeirSet,
+    cached_embeddings,
+    create_database,
+    embedded_services,
+    load_beir,
+    make_embedder,
+    median,
+    percentile,
+    write_json,
+)
+
+from core.models import Project, SourceType  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from ingestion.chunkers import ChunkDraft, detect_language  # noqa: E402
+
+TARGET_NDCG = 0.70
+MODES = ("vector", "text", "hybrid")
+DOC_NAMESPACE = uuid.UUID("5c1f4a53-8f1e-4a4c-9a57-0c9d35b0b7e1")
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+
+def ndcg_at(ranked: list[str], relevant: set[str], k: int = 10) -> float:
+    """Binary-gain nDCG@k (BEIR / pytrec_eval convention)."""
+    dcg = sum(1.0 / math.log2(i + 2) for i, doc in enumerate(ranked[:k]) if doc in relevant)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(relevant), k)))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_at(ranked: list[str], relevant: set[str], k: int = 100) -> float:
+    return len(set(ranked[:k]) & relevant) / len(relevant) if relevant else 0.0
+
+
+def mrr_at(ranked: list[str], relevant: set[str], k: int = 10) -> float:
+    for i, doc in enumerate(ranked[:k]):
+        if doc in relevant:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    rrf_k: int
+    candidates: int
+    queries: int
+    ndcg10: float
+    recall100: float
+    mrr10: float
+    recall1: float
+    p50_ms: float
+    p95_ms: float
+
+
+@dataclass
+class Report:
+    dataset: str
+    model: str
+    documents: int
+    queries: int
+    load_seconds: float
+    query_embedding_p50_ms: float
+    results: list[ModeResult] = field(default_factory=list)
+    sweep: list[ModeResult] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+class LookupEmbedder:
+    """The real model's name and size, answering from precomputed (cached) vectors.
+
+    Lets replace_chunks and HybridRetriever run their real code without re-running a 40-minute model."""
+
+    def __init__(self, name: str, dimensions: int, vectors: dict[str, list[float]]) -> None:
+        self.name = name
+        self.dimensions = dimensions
+        self.vectors = vectors
+
+    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        return [self.vectors[text] for text in texts]
+
+    async def embed_query(self, text: str) -> list[float]:
+        return self.vectors[text]
+
+
+async def load_corpus(resources: Any, data: BeirSet, embedder: LookupEmbedder) -> uuid.UUID:
+    """One project, one chunk per document through ingestion.indexer.replace_chunks."""
+    from core.vectors import register_model
+    from ingestion.indexer import replace_chunks
+
+    async with resources.sessionmaker() as session, session.begin():
+        project = Project(title=f"bench {data.name}")
+        session.add(project)
+        await session.flush()
+        await register_model(session, name=embedder.name, dimensions=embedder.dimensions)
+        project_id = project.id
+    batch = 500
+    for lo in range(0, len(data.docs), batch):
+        async with resources.sessionmaker() as session, session.begin():
+            for doc in data.docs[lo : lo + batch]:
+                draft = ChunkDraft(
+                    source_type=SourceType.DOCUMENT,
+                    chunk_index=0,
+                    content=doc.content,
+                    meta={"title": doc.title, "beir_id": doc.id},
+                    lang=detect_language(doc.text),
+                )
+                await replace_chunks(
+                    session,
+                    embedder=embedder,
+                    project_id=project_id,
+                    source_id=uuid.uuid5(DOC_NAMESPACE, doc.id),
+                    source_types=[SourceType.DOCUMENT],
+                    drafts=[draft],
+                )
+        print(f"\rloading chunks: {min(lo + batch, len(data.docs)):,}/{len(data.docs):,}", end="", flush=True)
+    print(flush=True)
+    async with resources.engine.connect() as conn:
+        await conn.exec_driver_sql("ANALYZE chunks")
+    return project_id
+
+
+# --------------------------------------------------------------------------------------------- running
+
+
+async def run_mode(
+    resources: Any,
+    *,
+    project_id: uuid.UUID,
+    embedder: LookupEmbedder,
+    model: Any,
+    config: Any,
+    mode: str,
+    queries: list[tuple[str, str]],
+    qrels: dict[str, set[str]],
+) -> ModeResult:
+    from retrieval.retriever import HybridRetriever
+
+    ndcg, recall, mrr, r1, times = [], [], [], [], []
+    async with resources.sessionmaker() as session:
+        for qid, text in queries:
+            retriever = HybridRetriever(
+                session=session,
+                project_ids=[project_id],
+                embedder=embedder,
+                model=model,
+                config=config,
+                redis=None,
+                mode=mode,  # type: ignore[arg-type]
+                top_k=100,
+            )
+            started = time.perf_counter()
+            hits = await retriever.search(text, limit=100, snippets=False)
+            times.append((time.perf_counter() - started) * 1000)
+            ranked = [str(hit.meta.get("beir_id")) for hit in hits]
+            relevant = qrels[qid]
+            ndcg.append(ndcg_at(ranked, relevant))
+            recall.append(recall_at(ranked, relevant))
+            mrr.append(mrr_at(ranked, relevant))
+            r1.append(recall_at(ranked, relevant, 1))
+    return ModeResult(
+        mode,
+        config.rrf_k,
+        config.candidates,
+        len(queries),
+        float(np.mean(ndcg)),
+        float(np.mean(recall)),
+        float(np.mean(mrr)),
+        float(np.mean(r1)),
+        median(times),
+        percentile(times, 95),
+    )
+
+
+def measure_query_embedding(model: str, texts: list[str], n: int = 30) -> float:
+    """p50 of the real query embedder (threads=1, as the API process uses it)."""
+    embedder = make_embedder(model, threads=1)
+    times = []
+    loop = asyncio.new_event_loop()
+    try:
+        for text in texts[:n]:
+            started = time.perf_counter()
+            loop.run_until_complete(embedder.embed_query(text))
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        loop.close()
+    return median(times)
+
+
+def embed_all(model: str, data: BeirSet, queries: list[tuple[str, str]]) -> LookupEmbedder:
+    """Passage and query vectors (cached on disk) behind the LookupEmbedder the bench hands the product."""
+    passages = cached_embeddings(model, [d.content for d in data.docs], label=data.name)
+    qvectors = cached_embeddings(model, [t for _, t in queries], kind="query", threads=1, label="queries")
+    lookup: dict[str, list[float]] = {d.content: v.tolist() for d, v in zip(data.docs, passages, strict=True)}
+    lookup.update({t: v.tolist() for (_, t), v in zip(queries, qvectors, strict=True)})
+    return LookupEmbedder(MODELS[model], int(passages.shape[1]), lookup)
+
+
+async def evaluate(
+    args: argparse.Namespace,
+    settings: Settings,
+    data: BeirSet,
+    embedder: LookupEmbedder,
+    queries: list[tuple[str, str]],
+    report: Report,
+) -> None:
+    from api.resources import Resources
+    from retrieval.retriever import current_model
+
+    resources = Resources.open(settings)
+    try:
+        started = time.perf_counter()
+        project_id = await load_corpus(resources, data, embedder)
+        report.load_seconds = time.perf_counter() - started
+        async with resources.sessionmaker() as session:
+            model = await current_model(session)
+        base = settings.retrieval
+        modes = [m for m in MODES if m in args.modes.split(",")]
+        for mode in modes:
+            result = await run_mode(
+                resources, project_id=project_id, embedder=embedder, model=model, config=base,
+                mode=mode, queries=queries, qrels=data.qrels,
+            )  # fmt: skip
+            report.results.append(result)
+            print(f"  {mode:<7} nDCG@10 {result.ndcg10:.4f}", flush=True)
+        sweep_ks = [int(k) for k in args.rrf_k.split(",") if k] if args.rrf_k else []
+        sweep_cands = [int(c) for c in args.sweep_candidates.split(",") if c] if args.sweep_candidates else []
+        for k in sweep_ks or [base.rrf_k]:
+            for cands in sweep_cands or [base.candidates]:
+                if k == base.rrf_k and cands == base.candidates:
+                    continue
+                config = base.model_copy(update={"rrf_k": k, "candidates": cands})
+                result = await run_mode(
+                    resources, project_id=project_id, embedder=embedder, model=model, config=config,
+                    mode="hybrid", queries=queries, qrels=data.qrels,
+                )  # fmt: skip
+                report.sweep.append(result)
+                print(f"  hybrid k={k} candidates={cands} nDCG@10 {result.ndcg10:.4f}", flush=True)
+    finally:
+        await resources.close()
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def print_table(title: str, rows: list[ModeResult], baseline: ModeResult | None = None) -> None:
+    print(title)
+    header = (
+        f"{'mode':<8} {'rrf_k':>5} {'cands':>5} {'queries':>7} {'nDCG@10':>8} {'R@100':>7} {'MRR@10':>7} "
+        f"{'R@1':>6} {'p50 ms':>7} {'p95 ms':>7}" + ("  vs default" if baseline else "")
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        delta = f"  {r.ndcg10 - baseline.ndcg10:+.4f}" if baseline else ""
+        print(
+            f"{r.mode:<8} {r.rrf_k:>5} {r.candidates:>5} {r.queries:>7} {r.ndcg10:>8.4f} {r.recall100:>7.4f} "
+            f"{r.mrr10:>7.4f} {r.recall1:>6.3f} {r.p50_ms:>7.2f} {r.p95_ms:>7.2f}{delta}"
+        )
+
+
+def print_report(report: Report) -> None:
+    print()
+    print(
+        f"dataset {report.dataset}: {report.documents:,} documents, {report.queries:,} queries; "
+        f"model {report.model}; corpus loaded through replace_chunks in {report.load_seconds:.1f} s"
+    )
+    print("latency: HybridRetriever.search(limit=100, snippets=False) with the query vector precomputed")
+    print(f"query embedding p50 (real model, 1 thread): {report.query_embedding_p50_ms:.1f} ms")
+    print()
+    print_table("through HybridRetriever, default settings:", report.results)
+    by_mode = {r.mode: r for r in report.results}
+    if "hybrid" in by_mode:
+        hybrid = by_mode["hybrid"]
+        for other in ("vector", "text"):
+            if other in by_mode and by_mode[other].ndcg10:
+                print(f"hybrid / {other} nDCG@10: {hybrid.ndcg10 / by_mode[other].ndcg10:.3f}")
+        print(f"hybrid nDCG@10 / target {TARGET_NDCG}: {hybrid.ndcg10 / TARGET_NDCG:.3f}")
+    if report.sweep:
+        print()
+        print_table("hybrid sweep:", report.sweep, by_mode.get("hybrid"))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, required=True, help="a BEIR folder")
+    parser.add_argument("--split", default=None, help="queries_SPLIT.jsonl / qrels_SPLIT.tsv (default train)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="e5")
+    parser.add_argument("--limit-queries", type=int, default=0, metavar="N", help="first N judged queries")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma separated: vector,text,hybrid")
+    parser.add_argument("--rrf-k", default="", help="also run hybrid with these RRF constants (e.g. 10,30,60)")
+    parser.add_argument("--sweep-candidates", default="", help="also run hybrid with these candidate counts")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    split = args.split
+    if split is None and (args.dataset / "queries_train.jsonl").exists():
+        split = "train"
+    data = load_beir(args.dataset, split)
+    queries = list(data.queries.items())
+    if args.limit_queries:
+        queries = queries[: args.limit_queries]
+    embedder = embed_all(args.model, data, queries)
+    report = Report(data.name, MODELS[args.model], len(data.docs), len(queries), 0.0, 0.0)
+    with embedded_services("bench-retrieval") as (services, workdir):
+        database_url = create_database(services.database_url, "v1tr0_bench_retrieval")
+        settings = Settings(
+            environment="test",
+            database_url=database_url,
+            redis_url=services.redis_url,
+            data_dir=workdir / "app",
+            log={"level": "WARNING"},
+            embedding={"provider": args.model},
+        )
+        try:
+            asyncio.run(evaluate(args, settings, data, embedder, queries, report))
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping everything the bench started", file=sys.stderr)
+            return 130
+    report.query_embedding_p50_ms = measure_query_embedding(args.model, list(data.queries.values()))
+    print_report(report)
+    write_json(args.json, asdict(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

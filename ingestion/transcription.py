@@ -1,0 +1,221 @@
+"""Transcription jobs: audio -> segments -> structured summary -> commitment ledger -> index.
+
+Jobs take a transcription id and re-read everything. Each stage is saved as it completes, so a job that
+dies (worker killed) is re-enqueued by the worker's sweep and redoes only what was not saved; after
+`max_attempts` it is marked failed with the reason, never left "processing"."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.events import publish_meeting
+from core.models import Meeting, ProcessingStatus, SourceType, Transcription
+from core.outbox import record_change
+from core.providers.llm import ChatModel, create_chat_model
+from core.providers.stt import Transcriber, create_transcriber
+from ingestion.ledger import sync_ledger
+from ingestion.summarize import SummaryFailed, summarize
+from prompts.loader import default_library
+
+log = logging.getLogger("v1tr0.transcription")
+
+TRANSCRIBE_JOB = "process_transcription"
+PROGRESS_EVERY = 0.05
+
+
+def transcription_job_id(transcription_id: uuid.UUID, attempts: int, summary_only: bool = False) -> str:
+    return f"{'summary' if summary_only else 'transcription'}:{transcription_id}:{attempts}"
+
+
+async def enqueue_transcription(
+    redis: ArqRedis, transcription_id: uuid.UUID, *, attempts: int, summary_only: bool = False
+) -> None:
+    await redis.enqueue_job(
+        TRANSCRIBE_JOB,
+        str(transcription_id),
+        summary_only,
+        _job_id=transcription_job_id(transcription_id, attempts, summary_only),
+    )
+
+
+class MeetingRuntime:
+    """Models a worker needs for meetings, created on first use."""
+
+    def __init__(self, settings: Any, sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.redis = redis
+        self._transcriber: Transcriber | None = None
+        self._chat: ChatModel | None = None
+
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            self._transcriber = create_transcriber(self.settings)
+        return self._transcriber
+
+    @property
+    def chat_model(self) -> ChatModel:
+        if self._chat is None:
+            self._chat = create_chat_model(self.settings)
+        return self._chat
+
+
+async def _event(runtime: MeetingRuntime, meeting_id: uuid.UUID, event: str, **data: Any) -> None:
+    try:
+        await publish_meeting(runtime.redis, meeting_id, event, **data)
+    except Exception:
+        log.warning("could not publish %s", event, exc_info=True)
+
+
+async def _update(runtime: MeetingRuntime, transcription_id: uuid.UUID, **values: Any) -> None:
+    async with runtime.sessionmaker() as session, session.begin():
+        await session.execute(
+            sa.update(Transcription).where(Transcription.id == transcription_id).values(**values)
+        )
+
+
+async def process_transcription(runtime: MeetingRuntime, transcription_id: uuid.UUID, summary_only: bool) -> str:
+    async with runtime.sessionmaker() as session, session.begin():
+        row = await session.get(Transcription, transcription_id, with_for_update=True)
+        if row is None:
+            return "gone"
+        if row.processing_status not in (ProcessingStatus.PENDING, ProcessingStatus.PROCESSING):
+            return "skipped"
+        meeting = await session.get(Meeting, row.meeting_id)
+        if meeting is None:
+            return "gone"
+        row.processing_status = ProcessingStatus.PROCESSING
+        row.attempts += 1
+        meeting_id, project_id = meeting.id, meeting.project_id
+        meeting_title = meeting.title
+        meeting_date = (meeting.start_time or row.created_at).date()
+        needs_audio = not summary_only and not row.segments and row.audio_path is not None
+        audio_path = Path(row.audio_path) if row.audio_path else None
+        language = row.language
+    try:
+        if needs_audio:
+            assert audio_path is not None
+            await _transcribe(runtime, transcription_id, meeting_id, audio_path, language)
+        await _summarize(runtime, transcription_id, meeting_id, project_id, meeting_title, meeting_date)
+    except asyncio.CancelledError:
+        raise  # worker shutting down: the sweep re-enqueues it
+    except Exception as exc:
+        reason = exc.args[0] if isinstance(exc, SummaryFailed) else f"{type(exc).__name__}: {exc}"
+        log.exception("transcription failed", extra={"transcription_id": str(transcription_id)})
+        await _update(runtime, transcription_id, processing_status=ProcessingStatus.FAILED, stage="failed",
+                      error=str(reason)[:2000])
+        await _event(runtime, meeting_id, "failed", transcription_id=str(transcription_id), reason=str(reason))
+        return "failed"
+    return "completed"
+
+
+async def _transcribe(
+    runtime: MeetingRuntime, transcription_id: uuid.UUID, meeting_id: uuid.UUID, path: Path, language: str | None
+) -> None:
+    await _update(runtime, transcription_id, stage="transcribing", progress=0)
+    await _event(runtime, meeting_id, "transcribing", transcription_id=str(transcription_id), percent=0)
+    loop = asyncio.get_running_loop()
+    reported = {"fraction": 0.0, "at": time.monotonic()}
+
+    def progress(fraction: float) -> None:
+        if fraction - reported["fraction"] >= PROGRESS_EVERY or fraction >= 1.0:
+            reported["fraction"] = fraction
+            percent = int(fraction * 100)
+            asyncio.run_coroutine_threadsafe(_progress(runtime, transcription_id, meeting_id, percent), loop)
+
+    result = await runtime.transcriber.transcribe(path, language=language, progress=progress)
+    await _update(
+        runtime,
+        transcription_id,
+        segments=result.segments,
+        transcript_text="\n".join(segment["text"] for segment in result.segments),
+        language=result.language,
+        duration_seconds=result.duration,
+        confidence_score=result.confidence,
+        provider=result.provider,
+        model=result.model,
+        progress=100,
+    )
+
+
+async def _progress(runtime: MeetingRuntime, transcription_id: uuid.UUID, meeting_id: uuid.UUID, percent: int) -> None:
+    await _update(runtime, transcription_id, progress=min(percent, 99))  # also the job's heartbeat
+    await _event(runtime, meeting_id, "transcribing", transcription_id=str(transcription_id), percent=percent)
+
+
+async def _summarize(
+    runtime: MeetingRuntime,
+    transcription_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    project_id: uuid.UUID,
+    meeting_title: str,
+    meeting_date: Any,
+) -> None:
+    await _update(runtime, transcription_id, stage="summarising")
+    await _event(runtime, meeting_id, "summarising", transcription_id=str(transcription_id))
+    async with runtime.sessionmaker() as session:
+        segments = list((await session.get(Transcription, transcription_id) or Transcription()).segments or [])
+    prompt = default_library().get("summarize_meeting")
+    model = runtime.chat_model
+    summary = await summarize(segments, model=model, prompt=prompt, meeting_title=meeting_title,
+                              meeting_date=meeting_date)
+    async with runtime.sessionmaker() as session, session.begin():
+        row = await session.get(Transcription, transcription_id, with_for_update=True)
+        if row is None:
+            return
+        dumped = summary.model_dump(mode="json")
+        row.summary = summary.summary
+        row.key_points = dumped["key_points"]
+        row.decisions = dumped["decisions"]
+        row.commitments = dumped["commitments"]
+        row.next_steps = dumped["next_steps"]
+        row.prompt_name, row.prompt_version = prompt.name, prompt.version
+        if not row.provider:
+            row.provider, row.model = "import", row.source_kind
+        row.summary_provider, row.summary_model = model.provider, model.model
+        ledger = await sync_ledger(session, transcription=row, project_id=project_id, summary=summary,
+                                   segments=segments)
+        row.processing_status = ProcessingStatus.COMPLETED
+        row.stage = "indexing"
+        row.progress = 100
+        row.error = None
+        await record_change(session, project_id=project_id, source_type=SourceType.TRANSCRIPT, source_id=row.id)
+    await _event(runtime, meeting_id, "summarised", transcription_id=str(transcription_id), **ledger)
+
+
+async def requeue_stale(
+    sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis, *, stale_after: float, max_attempts: int
+) -> int:
+    """Transcriptions stuck pending/processing (their worker died) go again, or fail after max_attempts."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=stale_after)
+    async with sessionmaker() as session, session.begin():
+        rows = (
+            await session.scalars(
+                sa.select(Transcription)
+                .where(
+                    Transcription.processing_status.in_([ProcessingStatus.PENDING, ProcessingStatus.PROCESSING]),
+                    Transcription.updated_at < cutoff,
+                )
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for row in rows:
+            if row.attempts >= max_attempts:
+                row.processing_status = ProcessingStatus.FAILED
+                row.stage = "failed"
+                row.error = f"gave up after {row.attempts} attempts (the worker stopped while processing)"
+                continue
+            row.updated_at = datetime.now(UTC)
+            await enqueue_transcription(redis, row.id, attempts=row.attempts, summary_only=row.stage == "summarising")
+    return len(rows)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the test suite uses: espeak-ng (speech for transcription tests). Installed only when
+# missing; needs root (CI runs as root). Everything else comes from PyPI.
+set -euo pipefail
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "system-deps: missing ${missing[*]}; install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+  apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+}
