@@ -38,6 +38,24 @@ async def allowed_project_ids(session: AsyncSession, user: User) -> list[uuid.UU
     return list((await session.scalars(visible_project_ids(user))).all())
 
 
+def _project_access_query(*, for_update: bool) -> sa.Select[tuple[Project, MemberRole]]:
+    query = (
+        sa.select(Project, ProjectMember.role)
+        .outerjoin(
+            ProjectMember,
+            sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == sa.bindparam("user_id")),
+        )
+        .where(Project.id == sa.bindparam("project_id"))
+    )
+    return query.with_for_update(of=Project) if for_update else query
+
+
+# Built once, with bound parameters: every call then reuses their cache keys and compiled SQL instead of
+# building a new statement (this check runs on every project-scoped request).
+_PROJECT_ACCESS = _project_access_query(for_update=False)
+_PROJECT_ACCESS_FOR_UPDATE = _project_access_query(for_update=True)
+
+
 async def require_project(
     session: AsyncSession,
     user: User,
@@ -48,16 +66,8 @@ async def require_project(
     for_update: bool = False,
 ) -> ProjectAccess:
     """Return the project and the caller's role, or raise NotFound (not visible) / Forbidden (role too low)."""
-    query = (
-        sa.select(Project, ProjectMember.role)
-        .outerjoin(
-            ProjectMember, sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == user.id)
-        )
-        .where(Project.id == project_id)
-    )
-    if for_update:
-        query = query.with_for_update(of=Project)
-    row = (await session.execute(query)).first()
+    query = _PROJECT_ACCESS_FOR_UPDATE if for_update else _PROJECT_ACCESS
+    row = (await session.execute(query, {"user_id": user.id, "project_id": project_id})).first()
     if row is None:
         raise NotFound(f"{what} not found")
     project, role = row

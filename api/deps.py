@@ -9,6 +9,7 @@ from typing import Annotated
 import asyncio
 import logging
 
+import sqlalchemy as sa
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,7 +24,7 @@ from ingestion.dispatcher import enqueue
 from core.settings import Settings
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
@@ -31,11 +32,11 @@ def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings(resources: ResourcesDep) -> Settings:
+async def get_settings(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
-def get_redis(resources: ResourcesDep) -> ArqRedis:
+async def get_redis(resources: ResourcesDep) -> ArqRedis:
     return resources.redis
 
 
@@ -78,6 +79,9 @@ async def nudge_dispatcher(redis: ArqRedis, rows: list[Outbox]) -> None:
 # a 2xx always sees its write.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+# Built once, so every request reuses its cache key and compiled SQL (session.get rebuilds both).
+USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
+
 bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login or Supabase Auth")
 
 
@@ -91,7 +95,7 @@ async def current_user(
     identity = await resources.verifier.verify(credentials.credentials)
     if identity.provider == "local":
         try:
-            user = await session.get(User, uuid.UUID(identity.subject))
+            user = await session.scalar(USER_BY_ID, {"user_id": uuid.UUID(identity.subject)})
         except ValueError:
             raise Unauthorized("invalid token") from None
         if user is None:

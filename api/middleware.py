@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, security headers, body size limit, metrics and the last-resort 500."""
+"""ASGI middleware: request id, security headers, body size limit, metrics, the last-resort 500 and CORS."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logs import request_id_var
@@ -46,8 +49,49 @@ def error_body(status: int, code: str, message: str, details: Any = None) -> byt
     return json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
 
 
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in the error shape rather than plain text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-length", "content-type")
+        }
+        reason = bytes(response.body).decode()  # e.g. "Disallowed CORS origin"
+        return Response(
+            error_body(response.status_code, "cors_refused", reason),
+            status_code=response.status_code,
+            headers=headers,
+            media_type="application/json",
+        )
+
+
 class BodyTooLarge(Exception):
     pass
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/api/v1/projects/{project_id}`), never the raw ids.
+
+    A route included into the app with a prefix may keep only its own path (FastAPI >= 0.16x does), so
+    the prefix is taken from the request path: whatever comes before the route's own part."""
+    template = getattr(scope.get("route"), "path_format", None)
+    if not isinstance(template, str):
+        return "unmatched"
+    try:
+        own_part = template.format_map(
+            {name: str(value) for name, value in scope.get("path_params", {}).items()}
+        )
+    except (KeyError, ValueError, IndexError):
+        return template
+    path: str = scope["path"]
+    if own_part and path.endswith(own_part):
+        return path[: len(path) - len(own_part)] + template
+    return template
 
 
 class RequestContextMiddleware:
@@ -84,23 +128,30 @@ class RequestContextMiddleware:
         path: str = scope["path"]
         docs = path.startswith(("/docs", "/redoc", "/static/swagger"))
         limit = self._limit_for(scope)
-        status_holder = {"status": 500, "started": False}
+        state = {"status": 500, "started": False, "too_large": False}
 
         extra_headers = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
         extra_headers.append((b"content-security-policy", DOCS_CSP if docs else STRICT_CSP))
         if self.hsts:
             extra_headers.append(HSTS)
 
-        async def send_wrapper(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                status_holder["started"] = True
+                state["status"] = message["status"]
+                state["started"] = True
                 message["headers"] = list(message.get("headers", [])) + extra_headers
             await send(message)
 
+        async def send_wrapper(message: Message) -> None:
+            # Once the body is over the limit, whatever the app makes of the cut-short body (FastAPI
+            # answers 400 "error parsing the body") is dropped for the 413 sent below.
+            if state["too_large"] and not state["started"]:
+                return
+            await send_with_headers(message)
+
         async def respond_error(status: int, code: str, message: str) -> None:
             body = error_body(status, code, message)
-            await send_wrapper(
+            await send_with_headers(
                 {
                     "type": "http.response.start",
                     "status": status,
@@ -125,23 +176,25 @@ class RequestContextMiddleware:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:
+                        state["too_large"] = True
                         raise BodyTooLarge
                 return message
 
             await self.app(scope, receive_wrapper, send_wrapper)
         except BodyTooLarge:
-            if not status_holder["started"]:
-                await respond_error(413, "payload_too_large", f"request body exceeds {limit} bytes")
+            pass
         except Exception:
-            REQUESTS_IN_ERROR.inc()
-            log.exception("unhandled error", extra={"path": path, "method": scope["method"]})
-            if not status_holder["started"]:
-                await respond_error(500, "internal_error", "internal server error")
+            if not state["too_large"]:
+                REQUESTS_IN_ERROR.inc()
+                log.exception("unhandled error", extra={"path": path, "method": scope["method"]})
+                if not state["started"]:
+                    await respond_error(500, "internal_error", "internal server error")
         finally:
+            if state["too_large"] and not state["started"]:
+                await respond_error(413, "payload_too_large", f"request body exceeds {limit} bytes")
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
-            status = int(status_holder["status"])
+            template = route_template(scope)
+            status = int(state["status"])
             REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)
             log.info(
                 "request",

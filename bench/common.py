@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 CACHE_DIR = ROOT / ".v1tr0" / "bench-cache"
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The project root goes first: bench/retrieval.py must not shadow the `retrieval` package.
+while str(ROOT) in sys.path:
+    sys.path.remove(str(ROOT))
+sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
@@ -74,7 +77,10 @@ def load_beir(folder: Path, split: str | None = None) -> BeirSet:
     queries_path, qrels_path = folder / f"queries{suffix}.jsonl", folder / f"qrels{suffix}.tsv"
     if not queries_path.exists():  # a dataset without splits (xquad_es)
         queries_path, qrels_path = folder / "queries.jsonl", folder / "qrels.tsv"
-    docs = [Doc(str(d["_id"]), str(d.get("title") or "").strip(), str(d["text"])) for d in _read_jsonl(folder / "corpus.jsonl")]
+    docs = [
+        Doc(str(d["_id"]), str(d.get("title") or "").strip(), str(d["text"]))
+        for d in _read_jsonl(folder / "corpus.jsonl")
+    ]
     qrels: dict[str, set[str]] = {}
     with qrels_path.open(encoding="utf-8") as handle:
         for n, line in enumerate(handle):
@@ -109,7 +115,8 @@ def cached_embeddings(
     threads: int = 2,
     batch: int = 32,
     label: str = "",
-) -> np.ndarray:
+    cache_only: bool = False,
+) -> np.ndarray | None:
     """Passage (or query) embeddings of `texts`, cached in .v1tr0/bench-cache keyed by model + texts hash.
 
     The e5 run is long (tens of minutes for SciFact), so partial progress is checkpointed every few
@@ -127,6 +134,8 @@ def cached_embeddings(
         vectors = np.load(final)
         print(f"embeddings: {len(texts):,} {model} {kind} vectors from cache {final.name}", flush=True)
         return vectors
+    if cache_only:
+        return None
     done: list[np.ndarray] = []
     start = 0
     if partial.exists():
@@ -135,7 +144,7 @@ def cached_embeddings(
         print(f"embeddings: resuming {model} at {start:,}/{len(texts):,} from {partial.name}", flush=True)
     embedder = make_embedder(model, threads=threads)
     loop = asyncio.new_event_loop()
-    began, last_save = time.monotonic(), time.monotonic()
+    began = last_save = last_print = time.monotonic()
     for lo in range(start, len(texts), batch):
         chunk = list(texts[lo : lo + batch])
         if kind == "query":
@@ -144,22 +153,76 @@ def cached_embeddings(
             vectors = loop.run_until_complete(embedder.embed_passages(chunk))
         done.append(np.asarray(vectors, dtype=np.float32))
         n = lo + len(chunk)
-        rate = (n - start) / max(time.monotonic() - began, 1e-9)
-        eta = (len(texts) - n) / rate if rate else 0.0
-        print(
-            f"\rembeddings {label or model}: {n:,}/{len(texts):,} ({rate:.1f}/s, eta {eta / 60:.1f} min)   ",
-            end="",
-            flush=True,
-        )
+        if time.monotonic() - last_print > 10 or n == len(texts):
+            last_print = time.monotonic()
+            rate = (n - start) / max(time.monotonic() - began, 1e-9)
+            eta = (len(texts) - n) / rate if rate else 0.0
+            print(
+                f"embeddings {label or model} ({model} {kind}): {n:,}/{len(texts):,} "
+                f"({rate:.1f}/s, eta {eta / 60:.1f} min)",
+                flush=True,
+            )
         if time.monotonic() - last_save > 60 or n == len(texts):
             np.save(partial, np.concatenate(done))
             last_save = time.monotonic()
     loop.close()
-    print(flush=True)
     vectors = np.concatenate(done) if done else np.zeros((0, embedder.dimensions), np.float32)
     np.save(final, vectors)
     partial.unlink(missing_ok=True)
     return vectors
+
+
+class LookupEmbedder:
+    """The real model's name and size, answering from precomputed (cached) vectors.
+
+    Lets replace_chunks and HybridRetriever run their real code without re-running a 40-minute model."""
+
+    def __init__(self, name: str, dimensions: int, vectors: dict[str, list[float]]) -> None:
+        self.name = name
+        self.dimensions = dimensions
+        self.vectors = vectors
+
+    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        return [self.vectors[text] for text in texts]
+
+    async def embed_query(self, text: str) -> list[float]:
+        return self.vectors[text]
+
+
+DOC_NAMESPACE = uuid.UUID("5c1f4a53-8f1e-4a4c-9a57-0c9d35b0b7e1")
+
+
+async def index_documents(
+    resources: Any, project_id: uuid.UUID, docs: Sequence[Doc], embedder: Any, *, batch: int = 500
+) -> None:
+    """One chunk per document (`[title]` header + text, the document's detected language, the product's
+    hash and token count) written through ingestion.indexer.replace_chunks; then ANALYZE."""
+    from core.models import SourceType
+    from ingestion.chunkers import ChunkDraft, detect_language
+    from ingestion.indexer import replace_chunks
+
+    for lo in range(0, len(docs), batch):
+        async with resources.sessionmaker() as session, session.begin():
+            for doc in docs[lo : lo + batch]:
+                draft = ChunkDraft(
+                    source_type=SourceType.DOCUMENT,
+                    chunk_index=0,
+                    content=doc.content,
+                    meta={"title": doc.title, "beir_id": doc.id},
+                    lang=detect_language(doc.text),
+                )
+                await replace_chunks(
+                    session,
+                    embedder=embedder,
+                    project_id=project_id,
+                    source_id=uuid.uuid5(DOC_NAMESPACE, doc.id),
+                    source_types=[SourceType.DOCUMENT],
+                    drafts=[draft],
+                )
+        if len(docs) > batch:
+            print(f"loading chunks: {min(lo + batch, len(docs)):,}/{len(docs):,}", flush=True)
+    async with resources.engine.connect() as conn:
+        await conn.exec_driver_sql("ANALYZE chunks")
 
 
 # --------------------------------------------------------------------------------------------- servers

@@ -35,6 +35,7 @@ from types import FrameType
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -514,6 +515,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_cpu_us: float  # CPU time of the server process per answered request
 
 
 @dataclass
@@ -522,6 +524,8 @@ class Report:
     duration_s: float
     warmup_s: float
     concurrency: int
+    load_average_before: float  # 1-minute load average: other work on the machine skews every number
+    load_average_after: float = 0.0
     rows: list[Row] = field(default_factory=list)
     ratios: dict[str, float] = field(default_factory=dict)
     targets: list[dict[str, Any]] = field(default_factory=list)
@@ -565,7 +569,7 @@ def measure_all(args: argparse.Namespace, workdir: Path, embedded: EmbeddedServi
     server_core, load_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
     use_wrk = not args.python_load and ensure_wrk()
     load = LoadGenerator(concurrency=args.concurrency, core=load_core, workdir=workdir, use_wrk=use_wrk)
-    report = Report(load.description, args.duration, args.warmup, args.concurrency)
+    report = Report(load.description, args.duration, args.warmup, args.concurrency, os.getloadavg()[0])
 
     print("creating, migrating and seeding the database ...", flush=True)
     database_url = create_database(embedded.database_url)
@@ -614,16 +618,24 @@ def measure_all(args: argparse.Namespace, workdir: Path, embedded: EmbeddedServi
                 )
                 if args.warmup > 0:
                     load.run(server.base_url, paths, token, args.warmup)
+                cpu_before = _cpu_seconds(server.process.pid)
                 m = load.run(server.base_url, paths, token, args.duration)
+                cpu_us = (_cpu_seconds(server.process.pid) - cpu_before) * 1e6 / max(m.requests, 1)
                 report.rows.append(
-                    Row(endpoint, name, template, m.requests, m.rps, m.p50_ms, m.p99_ms, m.errors)
+                    Row(endpoint, name, template, m.requests, m.rps, m.p50_ms, m.p99_ms, m.errors, cpu_us)
                 )
                 if name == "app" and endpoint == SINGLE and args.profile:
                     profile(server, load, paths, token, out=args.profile, seconds=args.duration)
             if server.process.poll() is not None:
                 raise RuntimeError(f"{name} died during the run:\n{server.log_tail()}")
+    report.load_average_after = os.getloadavg()[0]
     _judge(report)
     return report
+
+
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def _judge(report: Report) -> None:
@@ -650,16 +662,21 @@ def print_report(report: Report) -> None:
         f"servers: one uvicorn worker each, pinned to one core; PostgreSQL and Redis unpinned; "
         f"{report.warmup_s:g} s warm-up then {report.duration_s:g} s per endpoint"
     )
+    print(
+        f"machine load average (1 min): {report.load_average_before:.2f} before, "
+        f"{report.load_average_after:.2f} after (other processes on these cores lower every number)"
+    )
     print()
     header = (
-        f"{'endpoint':<22} {'server':<9} {'path':<34} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f"{'endpoint':<22} {'server':<9} {'path':<34} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'cpu us/req':>10}"
     )
     print(header)
     print("-" * len(header))
     for r in report.rows:
         print(
             f"{r.endpoint:<22} {r.server:<9} {'GET ' + r.path:<34} {r.rps:>9,.0f} "
-            f"{r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7}"
+            f"{r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>7} {r.server_cpu_us:>10,.0f}"
         )
     print()
     for endpoint, ratio in report.ratios.items():
@@ -667,6 +684,10 @@ def print_report(report: Report) -> None:
     print()
     for target in report.targets:
         print(f"  {'PASS' if target['pass'] else 'MISS'}  {target['target']:<42} {target['measured']}")
+    print(
+        f"\n(with {report.concurrency} connections in a closed loop, p50 ~ {report.concurrency} / rps: "
+        f"p50 < {TARGET_P50_MS:g} ms needs about {report.concurrency * 1000 / TARGET_P50_MS:,.0f} rps)"
+    )
     errors = sum(r.errors for r in report.rows)
     if errors:
         print(f"\nINVALID RUN: {errors} non-200 answers or socket errors (see the errors column)")

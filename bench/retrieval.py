@@ -26,12 +26,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     MODELS,
     BeirSet,
+    LookupEmbedder,
     cached_embeddings,
     create_database,
     embedded_services,
+    index_documents,
     load_beir,
     make_embedder,
     median,
@@ -39,13 +41,12 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from core.models import Project, SourceType  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from ingestion.chunkers import ChunkDraft, detect_language  # noqa: E402
+from core.models import Project
+from core.settings import Settings
+from retrieval.search import clean_query
 
 TARGET_NDCG = 0.70
 MODES = ("vector", "text", "hybrid")
-DOC_NAMESPACE = uuid.UUID("5c1f4a53-8f1e-4a4c-9a57-0c9d35b0b7e1")
 
 
 # --------------------------------------------------------------------------------------------- metrics
@@ -98,27 +99,9 @@ class Report:
 # --------------------------------------------------------------------------------------------- loading
 
 
-class LookupEmbedder:
-    """The real model's name and size, answering from precomputed (cached) vectors.
-
-    Lets replace_chunks and HybridRetriever run their real code without re-running a 40-minute model."""
-
-    def __init__(self, name: str, dimensions: int, vectors: dict[str, list[float]]) -> None:
-        self.name = name
-        self.dimensions = dimensions
-        self.vectors = vectors
-
-    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
-        return [self.vectors[text] for text in texts]
-
-    async def embed_query(self, text: str) -> list[float]:
-        return self.vectors[text]
-
-
 async def load_corpus(resources: Any, data: BeirSet, embedder: LookupEmbedder) -> uuid.UUID:
     """One project, one chunk per document through ingestion.indexer.replace_chunks."""
     from core.vectors import register_model
-    from ingestion.indexer import replace_chunks
 
     async with resources.sessionmaker() as session, session.begin():
         project = Project(title=f"bench {data.name}")
@@ -126,29 +109,7 @@ async def load_corpus(resources: Any, data: BeirSet, embedder: LookupEmbedder) -
         await session.flush()
         await register_model(session, name=embedder.name, dimensions=embedder.dimensions)
         project_id = project.id
-    batch = 500
-    for lo in range(0, len(data.docs), batch):
-        async with resources.sessionmaker() as session, session.begin():
-            for doc in data.docs[lo : lo + batch]:
-                draft = ChunkDraft(
-                    source_type=SourceType.DOCUMENT,
-                    chunk_index=0,
-                    content=doc.content,
-                    meta={"title": doc.title, "beir_id": doc.id},
-                    lang=detect_language(doc.text),
-                )
-                await replace_chunks(
-                    session,
-                    embedder=embedder,
-                    project_id=project_id,
-                    source_id=uuid.uuid5(DOC_NAMESPACE, doc.id),
-                    source_types=[SourceType.DOCUMENT],
-                    drafts=[draft],
-                )
-        print(f"\rloading chunks: {min(lo + batch, len(data.docs)):,}/{len(data.docs):,}", end="", flush=True)
-    print(flush=True)
-    async with resources.engine.connect() as conn:
-        await conn.exec_driver_sql("ANALYZE chunks")
+    await index_documents(resources, project_id, data.docs, embedder)
     return project_id
 
 
@@ -222,9 +183,11 @@ def measure_query_embedding(model: str, texts: list[str], n: int = 30) -> float:
 def embed_all(model: str, data: BeirSet, queries: list[tuple[str, str]]) -> LookupEmbedder:
     """Passage and query vectors (cached on disk) behind the LookupEmbedder the bench hands the product."""
     passages = cached_embeddings(model, [d.content for d in data.docs], label=data.name)
-    qvectors = cached_embeddings(model, [t for _, t in queries], kind="query", threads=1, label="queries")
+    # The retriever embeds the cleaned query (whitespace collapsed), so that is what is embedded here too.
+    texts = [clean_query(t) for _, t in queries]
+    qvectors = cached_embeddings(model, texts, kind="query", threads=1, label="queries")
     lookup: dict[str, list[float]] = {d.content: v.tolist() for d, v in zip(data.docs, passages, strict=True)}
-    lookup.update({t: v.tolist() for (_, t), v in zip(queries, qvectors, strict=True)})
+    lookup.update({t: v.tolist() for t, v in zip(texts, qvectors, strict=True)})
     return LookupEmbedder(MODELS[model], int(passages.shape[1]), lookup)
 
 
@@ -320,7 +283,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", choices=sorted(MODELS), default="e5")
     parser.add_argument("--limit-queries", type=int, default=0, metavar="N", help="first N judged queries")
     parser.add_argument("--modes", default=",".join(MODES), help="comma separated: vector,text,hybrid")
-    parser.add_argument("--rrf-k", default="", help="also run hybrid with these RRF constants (e.g. 10,30,60)")
+    parser.add_argument(
+        "--rrf-k", default="", help="also run hybrid with these RRF constants (e.g. 10,30,60)"
+    )
     parser.add_argument("--sweep-candidates", default="", help="also run hybrid with these candidate counts")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     return parser.parse_args(argv)

@@ -39,7 +39,7 @@ def probe_audio(path: Path) -> AudioInfo:
             last_time = 0.0
             for frame in container.decode(stream):
                 decoded += 1
-                if frame.time is not None:
+                if isinstance(frame, av.AudioFrame) and frame.time is not None:
                     last_time = float(frame.time) + frame.samples / (frame.sample_rate or 16000)
                 if duration is not None and decoded >= 20:
                     break
@@ -58,13 +58,15 @@ def probe_audio(path: Path) -> AudioInfo:
 
 def decode_mono_16k(path: Path) -> np.ndarray:
     """The whole file as 16 kHz mono float32 samples."""
-    from faster_whisper.audio import decode_audio
+    from faster_whisper.audio import decode_audio  # type: ignore[import-untyped]
 
     samples: np.ndarray = decode_audio(str(path), sampling_rate=16000)
     return samples
 
 
-def split_on_silence(samples: np.ndarray, *, max_seconds: float, rate: int = 16000) -> list[tuple[float, np.ndarray]]:
+def split_on_silence(
+    samples: np.ndarray, *, max_seconds: float, rate: int = 16000
+) -> list[tuple[float, np.ndarray]]:
     """Pieces of at most `max_seconds`, cut at the quietest 100 ms window of each piece's last 10%."""
     window = rate // 10
     pieces: list[tuple[float, np.ndarray]] = []

@@ -15,6 +15,7 @@ from core.security import LOCAL_ISSUER, decode_local_token
 from core.settings import Settings
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,18 @@ class TokenVerifier:
         self.local_secret = settings.token_secret()
         jwks_url = settings.auth.supabase_jwks_url
         self.jwks = JWKSCache(jwks_url, http, settings.auth.jwks_cache_ttl) if jwks_url else None
+        # Local access tokens already verified, with their expiry. A client sends the same token on every
+        # request until it expires, and checking its signature and claims again costs more than a cached
+        # read. Only local tokens: their key cannot change while the process runs (JWKS keys can).
+        self._verified_local: dict[str, tuple[Identity, float]] = {}
 
     async def verify(self, token: str) -> Identity:
+        cached = self._verified_local.get(token)
+        if cached is not None:
+            identity, expires_at = cached
+            if time.time() < expires_at:
+                return identity
+            del self._verified_local[token]
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -104,8 +115,15 @@ class TokenVerifier:
                 raise Unauthorized(_reason(exc)) from None
             if claims.get("typ", "access") != "access":
                 raise Unauthorized("not an access token")
-            return Identity(provider="local", subject=claims["sub"], email=None)
+            identity = Identity(provider="local", subject=claims["sub"], email=None)
+            self._remember_local(token, identity, float(claims["exp"]))
+            return identity
         return await self._verify_supabase(token, header)
+
+    def _remember_local(self, token: str, identity: Identity, expires_at: float) -> None:
+        if len(self._verified_local) >= VERIFIED_TOKENS_KEPT:
+            del self._verified_local[next(iter(self._verified_local))]  # the oldest entry
+        self._verified_local[token] = (identity, expires_at)
 
     async def _verify_supabase(self, token: str, header: dict[str, Any]) -> Identity:
         auth = self.settings.auth

@@ -252,6 +252,8 @@ class Meeting(Entity, Base):
     )
     recording_url: Mapped[str | None] = mapped_column(sa.String(2048))
     recording_status: Mapped[str | None] = mapped_column(sa.String(32))
+    transcript_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    transcript_status: Mapped[str | None] = mapped_column(sa.String(32))
     project_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
@@ -267,6 +269,27 @@ class MeetingParticipant(Entity, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     joined_at: Mapped[datetime] = mapped_column(server_default=sa.func.now())
     left_at: Mapped[datetime | None]
+
+
+def _meeting_duration() -> sa.ColumnElement[float]:
+    """Seconds from start_time to end_time; without both, from the first join to the last leave (once
+    everyone has left)."""
+    everyone_left = sa.and_(sa.func.count() > 0, sa.func.count() == sa.func.count(MeetingParticipant.left_at))
+    first_to_last = sa.func.max(MeetingParticipant.left_at) - sa.func.min(MeetingParticipant.joined_at)
+    attended = (
+        sa.select(sa.case((everyone_left, sa.extract("epoch", first_to_last))))
+        .where(MeetingParticipant.meeting_id == Meeting.id)
+        .correlate_except(MeetingParticipant)
+        .scalar_subquery()
+    )
+    scheduled = sa.extract("epoch", Meeting.end_time - Meeting.start_time)
+    both_times = sa.and_(Meeting.start_time.is_not(None), Meeting.end_time.is_not(None))
+    return sa.cast(sa.case((both_times, scheduled), else_=attended), sa.Float)
+
+
+# Added after MeetingParticipant, which it reads. Like any SQL-expression attribute it is expired when the
+# meeting is flushed: refresh it before reading it again (async sessions cannot lazy-load).
+Meeting.__mapper__.add_property("duration_seconds", column_property(_meeting_duration()))
 
 
 class Transcription(Entity, Base):

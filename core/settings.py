@@ -6,6 +6,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -13,6 +14,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -89,6 +91,7 @@ class HttpSettings(BaseModel):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest JSON request body")
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="largest multipart upload")
     hsts: bool = Field(False, description="send Strict-Transport-Security (behind TLS)")
+    console_language: Literal["es", "en"] = Field("es", description="language of the built-in web console")
 
     _split_origins = field_validator("cors_origins", mode="before")(_split_csv)
 
@@ -117,15 +120,31 @@ class OpenAISettings(BaseModel):
 
 
 class JitsiSettings(BaseModel):
-    base_url: str = "https://meet.jit.si"
-    app_id: str | None = None
-    app_secret: SecretStr | None = None
+    base_url: str = Field("https://meet.jit.si", description="rooms are {base_url}/{room_id}")
+    app_id: str | None = Field(None, description="`iss` of Jitsi JWTs; with app_secret, enables them")
+    app_secret: SecretStr | None = Field(None, description="HS256 key of Jitsi JWTs")
+    aud: str = Field("jitsi", description="`aud` of Jitsi JWTs")
+    domain: str | None = Field(None, description="`sub` of Jitsi JWTs; default the host of base_url")
+    token_ttl: int = Field(7200, ge=60, le=7 * 86_400, description="Jitsi JWT lifetime, seconds")
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC key of Jitsi-as-a-Service webhooks; unset rejects every webhook"
+    )
+    webhook_tolerance: int = Field(
+        300, ge=1, le=3600, description="seconds a webhook signature's timestamp stays acceptable"
+    )
+
+    @property
+    def room_domain(self) -> str:
+        return self.domain or urlsplit(self.base_url).hostname or self.base_url
+
+    def room_url(self, room_id: str) -> str:
+        return f"{self.base_url.rstrip('/')}/{room_id}"
 
 
 class IngestionSettings(BaseModel):
     max_attempts: int = Field(5, ge=1, le=50, description="attempts before an outbox row is dead")
     chunk_tokens: int = Field(400, ge=32, le=4096)
-    chunk_overlap: int = Field(60, ge=0, le=1024)
+    chunk_overlap: int = Field(60, ge=0, le=1024, validate_default=True)
     dispatch_interval: float = Field(1.0, gt=0, description="seconds between outbox sweeps")
     requeue_after: float = Field(
         300.0, gt=0, description="seconds after which an enqueued but unfinished outbox row is enqueued again"
@@ -133,16 +152,21 @@ class IngestionSettings(BaseModel):
     retry_backoff: float = Field(2.0, gt=0, description="first retry delay in seconds; doubles per attempt")
     max_jobs: int = Field(4, ge=1, le=64, description="concurrent jobs per worker")
 
-    @model_validator(mode="after")
-    def _overlap_below_size(self) -> IngestionSettings:
-        if self.chunk_overlap >= self.chunk_tokens:
-            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
-        return self
+    # A field validator (run on the default too), not a model one, so the error names the variable.
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, value: int, info: ValidationInfo) -> int:
+        tokens = info.data.get("chunk_tokens")
+        if tokens is not None and value >= tokens:
+            raise ValueError(f"must be smaller than chunk_tokens ({tokens})")
+        return value
 
 
 class RetrievalSettings(BaseModel):
     rrf_k: int = Field(20, ge=1, le=1000, description="reciprocal rank fusion constant")
-    candidates: int = Field(100, ge=10, le=1000, description="candidates per side (vector, full text) before fusion")
+    candidates: int = Field(
+        100, ge=10, le=1000, description="candidates per side (vector, full text) before fusion"
+    )
     ef_search: int = Field(200, ge=10, le=1000, description="pgvector hnsw.ef_search")
     min_similarity: float | None = Field(
         None, ge=-1, le=1, description="cosine below which a chunk is not relevant (default per model)"

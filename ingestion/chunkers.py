@@ -179,6 +179,11 @@ def chunk_prose(
     return drafts
 
 
+def warm_up() -> None:
+    """Load the tokenizer and import LlamaIndex's parsers now (about 2 s), not inside the first job."""
+    chunk_prose("# A\n\nB.", source_type=SourceType.DOCUMENT, title="", max_tokens=64, overlap=8)
+
+
 def format_timestamp(seconds: float) -> str:
     total = int(seconds)
     hours, rest = divmod(total, 3600)

@@ -30,17 +30,53 @@ async def replace_chunks(
     source_types: Sequence[SourceType],
     drafts: Sequence[ChunkDraft],
 ) -> tuple[int, int]:
-    """Make the artifact's chunks for `embedder` exactly `drafts`. Returns (chunks, newly embedded)."""
+    """Make the artifact's chunks for `embedder` exactly `drafts`. Returns (chunks, newly embedded).
+
+    Rows that are already right stay as they are (no write, no HNSW update); a text seen before (a
+    paragraph that moved) reuses its stored vector; only new texts go to the model."""
     scope = _scope(source_id, source_types, embedder.name)
-    known: dict[str, Any] = {
-        row.content_hash: row.embedding
-        for row in (await session.execute(sa.select(Chunk.content_hash, Chunk.embedding).where(*scope))).all()
+    stored = {
+        (row.source_type, row.chunk_index): row
+        for row in (
+            await session.execute(
+                sa.select(
+                    Chunk.id,
+                    Chunk.source_type,
+                    Chunk.chunk_index,
+                    Chunk.content_hash,
+                    Chunk.meta,
+                    Chunk.language,
+                ).where(*scope)
+            )
+        ).all()
     }
-    missing: dict[str, str] = {}
+    keep: set[int] = set()
+    changed: list[ChunkDraft] = []
     for draft in drafts:
-        digest = draft.content_hash
-        if digest not in known and digest not in missing:
-            missing[digest] = draft.content
+        row = stored.get((draft.source_type, draft.chunk_index))
+        if row is not None and (row.content_hash, row.meta, row.language) == (
+            draft.content_hash,
+            draft.meta,
+            draft.language,
+        ):
+            keep.add(row.id)
+        else:
+            changed.append(draft)
+    wanted = {draft.content_hash for draft in changed}
+    reusable = wanted & {row.content_hash for row in stored.values()}
+    known: dict[str, Any] = {}
+    if reusable:
+        known = {
+            row.content_hash: row.embedding
+            for row in (
+                await session.execute(
+                    sa.select(Chunk.content_hash, Chunk.embedding).where(
+                        *scope, Chunk.content_hash.in_(sorted(reusable))
+                    )
+                )
+            ).all()
+        }
+    missing = {draft.content_hash: draft.content for draft in changed if draft.content_hash not in known}
     if missing:
         vectors = await embedder.embed_passages(list(missing.values()))
         for digest, vector in zip(missing, vectors, strict=True):
@@ -49,8 +85,10 @@ async def replace_chunks(
                     f"{embedder.name} returned {len(vector)} dimensions, not {embedder.dimensions}"
                 )
             known[digest] = vector
-    await session.execute(sa.delete(Chunk).where(*scope))
-    if drafts:
+    stale = [row.id for row in stored.values() if row.id not in keep]
+    if stale:
+        await session.execute(sa.delete(Chunk).where(Chunk.id.in_(stale)))
+    if changed:
         await session.execute(
             sa.insert(Chunk),
             [
@@ -67,7 +105,7 @@ async def replace_chunks(
                     "embedding": known[draft.content_hash],
                     "embedding_model": embedder.name,
                 }
-                for draft in drafts
+                for draft in changed
             ],
         )
     return len(drafts), len(missing)

@@ -175,9 +175,16 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
     }
 
 
+def failure_message(exc: Exception) -> str:
+    """What the index status shows of a failure: the error's type and first line. A database error's
+    further lines hold the SQL and its parameters (the chunk texts): those stay in the log."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"[:ERROR_LIMIT]
+
+
 async def _record_failure(runtime: Runtime, outbox_id: int, exc: Exception) -> None:
     config = runtime.settings.ingestion
-    message = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+    message = failure_message(exc)
     async with runtime.sessionmaker() as session, session.begin():
         row = await session.get(Outbox, outbox_id, with_for_update=True)
         if row is None or row.status == OutboxStatus.DONE:

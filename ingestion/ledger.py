@@ -55,16 +55,33 @@ async def sync_ledger(
     summary: MeetingSummary,
     segments: list[Segment],
 ) -> dict[str, int]:
-    """Replace this transcription's open commitments with the summary's, and close earlier commitments
-    the transcript says are done."""
+    """Make the meeting's open commitments those of this summary, and close earlier commitments the
+    transcript says are done.
+
+    A regenerated summary, or a newer transcription of the same meeting, replaces the meeting's open
+    commitments; those already done or dropped stay as they are and are not added again."""
     members = await _member_by_name(session, project_id)
     await session.execute(
         sa.delete(Commitment).where(
-            Commitment.transcription_id == transcription.id, Commitment.status == CommitmentStatus.OPEN
+            Commitment.meeting_id == transcription.meeting_id, Commitment.status == CommitmentStatus.OPEN
         )
     )
+    settled = {
+        (_fold(owner or ""), _fold(task))
+        for owner, task in (
+            await session.execute(
+                sa.select(Commitment.owner_name, Commitment.task).where(
+                    Commitment.meeting_id == transcription.meeting_id
+                )
+            )
+        ).all()
+    }
+    added = 0
     for item in summary.commitments:
         owner = item.owner.strip() if item.owner else None
+        if (_fold(owner or ""), _fold(item.task)) in settled:
+            continue
+        added += 1
         session.add(
             Commitment(
                 project_id=project_id,
@@ -77,10 +94,11 @@ async def sync_ledger(
                 source_segments=item.segment_ids,
             )
         )
-    closed = await close_done_commitments(session, transcription=transcription, project_id=project_id,
-                                          segments=segments)
+    closed = await close_done_commitments(
+        session, transcription=transcription, project_id=project_id, segments=segments
+    )
     await session.flush()
-    return {"commitments": len(summary.commitments), "closed": closed}
+    return {"commitments": added, "closed": closed}
 
 
 async def close_done_commitments(
@@ -94,7 +112,9 @@ async def close_done_commitments(
             sa.select(Commitment).where(
                 Commitment.project_id == project_id,
                 Commitment.status == CommitmentStatus.OPEN,
-                sa.or_(Commitment.transcription_id.is_(None), Commitment.transcription_id != transcription.id),
+                sa.or_(
+                    Commitment.transcription_id.is_(None), Commitment.transcription_id != transcription.id
+                ),
             )
         )
     ).all()

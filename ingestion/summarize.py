@@ -51,21 +51,56 @@ class SummaryFailed(Exception):
 # --- dates ---------------------------------------------------------------------------------------
 
 WEEKDAYS = {
-    "lunes": 0, "martes": 1, "miércoles": 2, "miercoles": 2, "jueves": 3, "viernes": 4, "sábado": 5,
-    "sabado": 5, "domingo": 6, "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4,
-    "saturday": 5, "sunday": 6,
+    "lunes": 0,
+    "martes": 1,
+    "miércoles": 2,
+    "miercoles": 2,
+    "jueves": 3,
+    "viernes": 4,
+    "sábado": 5,
+    "sabado": 5,
+    "domingo": 6,
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
 }
 MONTHS = {
-    "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7, "agosto": 8,
-    "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12, "january": 1,
-    "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8, "september": 9,
-    "october": 10, "november": 11, "december": 12,
+    "enero": 1,
+    "febrero": 2,
+    "marzo": 3,
+    "abril": 4,
+    "mayo": 5,
+    "junio": 6,
+    "julio": 7,
+    "agosto": 8,
+    "septiembre": 9,
+    "setiembre": 9,
+    "octubre": 10,
+    "noviembre": 11,
+    "diciembre": 12,
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
 }
 _WEEKDAY = "|".join(sorted(WEEKDAYS, key=len, reverse=True))
 _MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bpasado mañana\b|\bday after tomorrow\b", re.I), "plus2"),
-    (re.compile(r"\bmañana\b|\btomorrow\b", re.I), "plus1"),
+    # "por la mañana", "esta mañana" are mornings, not tomorrow.
+    (re.compile(r"(?<!la )(?<!esta )\bmañana\b|\btomorrow\b", re.I), "plus1"),
     (re.compile(r"\bhoy\b|\btoday\b|\btonight\b", re.I), "plus0"),
     (re.compile(r"\b(?:la semana que viene|la próxima semana|next week)\b", re.I), "plus7"),
     (re.compile(r"\b(?:en dos semanas|in two weeks)\b", re.I), "plus14"),
@@ -97,9 +132,13 @@ def resolve_due(text: str, reference: date) -> date | None:
                 ahead = (WEEKDAYS[match.group(1).lower()] - reference.weekday()) % 7 or 7
                 return reference + timedelta(days=ahead)
             if kind == "day_month":
-                return _future(date(reference.year, MONTHS[match.group(2).lower()], int(match.group(1))), reference)
+                return _future(
+                    date(reference.year, MONTHS[match.group(2).lower()], int(match.group(1))), reference
+                )
             if kind == "month_day":
-                return _future(date(reference.year, MONTHS[match.group(1).lower()], int(match.group(2))), reference)
+                return _future(
+                    date(reference.year, MONTHS[match.group(1).lower()], int(match.group(2))), reference
+                )
             if kind == "numeric":
                 year = int(match.group(3)) if match.group(3) else reference.year
                 year = year + 2000 if year < 100 else year
@@ -141,21 +180,63 @@ def rank_by_centrality(sentences: list[tuple[int, str | None, str]]) -> list[int
 # --- patterns ------------------------------------------------------------------------------------
 
 FIRST_PERSON = re.compile(
-    r"\b(?:yo\s+)?(?:me encargo de|me comprometo a|me ocupo de|quedo en|voy a|te envío|le envío|te mando|"
-    r"le mando|te paso|lo tendré listo|I(?:'ll| will| am going to|'m going to| can take care of)|let me)\s+"
-    r"(?P<task>.+)",
+    r"\b(?:yo\s+)?(?:me encargo de|me comprometo a|me ocupo de|quedo en|voy a|"
+    r"(?:te|le|les|os)\s+(?P<handover>envío|mando|paso)|lo tendré listo|"
+    r"I(?:'ll| will| am going to|'m going to| can take care of)|let me)\s+(?P<task>.+)",
     re.IGNORECASE,
 )
+# "te mando el acta": the task is "mandar el acta".
+HANDOVER_INFINITIVES = {"envío": "enviar", "mando": "mandar", "paso": "pasar"}
 FIRST_PERSON_FUTURE = re.compile(
     r"\b(?P<verb>enviaré|mandaré|prepararé|revisaré|haré|terminaré|llamaré|escribiré|subiré|actualizaré|"
     r"organizaré|confirmaré)\b(?P<task>.*)",
     re.IGNORECASE,
 )
 NAMED_OWNER = re.compile(
-    r"\b(?P<owner>[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+)\s+(?:se encarga de|se compromete a|se ocupa de|va a|enviará|"
-    r"preparará|revisará|will|is going to)\s+(?P<task>.+)"
+    r"\b(?P<owner>[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+)\s+(?:(?:se encarga de|se compromete a|se ocupa de|va a|will|"
+    r"is going to)\s+(?P<task>.+)|(?P<verb>enviará|preparará|revisará|llamará|hará)\s+(?P<object>.+))"
 )
-NOT_NAMES = {"Yo", "Eso", "Esto", "Ella", "Él", "We", "They", "It", "That", "This", "You", "He", "She", "Nadie"}
+# Capitalised words that can stand where a name does ("Todo va a salir bien", "There will be a demo").
+NOT_NAMES = {
+    "Yo",
+    "Eso",
+    "Esto",
+    "Ella",
+    "Él",
+    "Nadie",
+    "Todo",
+    "Todos",
+    "Nada",
+    "Alguien",
+    "Algo",
+    "Cada",
+    "Mañana",
+    "Hoy",
+    "Luego",
+    "Después",
+    "Entonces",
+    "Aquí",
+    "We",
+    "They",
+    "It",
+    "That",
+    "This",
+    "You",
+    "He",
+    "She",
+    "There",
+    "Everyone",
+    "Everybody",
+    "Someone",
+    "Somebody",
+    "Nobody",
+    "What",
+    "Who",
+    "Which",
+    "Tomorrow",
+    "Today",
+    "Then",
+}
 DECISION = re.compile(
     r"\b(?:decidimos|acordamos|hemos decidido|queda decidido|se decide|se aprueba|aprobamos|vamos con|"
     r"we decided|we agreed|agreed to|let's go with|the decision is)\b",
@@ -168,33 +249,49 @@ NEXT_STEP = re.compile(
 )
 DONE = re.compile(
     r"\b(?:ya (?:envié|mandé|terminé|hice|está|lo)|he (?:enviado|terminado|hecho|mandado)|"
-    r"está (?:hecho|listo|terminado)|I (?:sent|finished|did|completed)|(?:it's|is) done|already (?:sent|done))\b",
+    r"está (?:hecho|listo|terminado)|I (?:sent|finished|did|completed)|(?:it's|is) done|"
+    r"already (?:sent|done))\b",
     re.IGNORECASE,
 )
 _TRAILING_DATE = re.compile(
-    rf"\s+(?:para|antes del?|el|by|on|before)\s+(?:el\s+)?(?:{_WEEKDAY}|mañana|tomorrow|hoy|today|"
-    rf"\d{{1,2}}(?:/\d{{1,2}})?|{_MONTH}|la semana que viene|la próxima semana|next week|fin de mes)\b.*$",
+    rf"\s+(?:para|antes del?|hasta el|el|by|on|before|until)\s+(?:el\s+)?(?:{_WEEKDAY}|mañana|tomorrow|"
+    rf"hoy|today|\d{{1,2}}(?:/\d{{1,2}})?|{_MONTH}|la semana que viene|la próxima semana|next week|"
+    rf"fin de mes)\b.*$",
+    re.IGNORECASE,
+)
+# A date that ends the sentence needs no preposition: "actualizar el roadmap mañana", "...next week".
+_BARE_TRAILING_DATE = re.compile(
+    rf"\s+(?:(?:a|al)\s+)?(?:pasado mañana|mañana|tomorrow|hoy|today|tonight|"
+    rf"(?:este|this|next)\s+(?:{_WEEKDAY})|la semana que viene|la próxima semana|next week|en dos semanas|"
+    rf"in two weeks|"
+    rf"(?:el\s+)?(?:fin|final) de mes|(?:the\s+)?end of (?:the\s+)?month|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?)"
+    rf"[\s.,;:!]*$",
     re.IGNORECASE,
 )
 
 
 def _clean_task(task: str) -> str:
-    task = _TRAILING_DATE.sub("", task.strip())
+    task = _BARE_TRAILING_DATE.sub("", _TRAILING_DATE.sub("", task.strip()))
     return task.strip(" .,;:") or task.strip()
 
 
-def extract_commitment(segment_id: int, speaker: str | None, sentence: str, reference: date) -> CommitmentItem | None:
+def extract_commitment(
+    segment_id: int, speaker: str | None, sentence: str, reference: date
+) -> CommitmentItem | None:
     if sentence.rstrip().endswith("?"):
         return None
     owner: str | None = None
     task: str | None = None
     named = NAMED_OWNER.search(sentence)
     if named and named.group("owner") not in NOT_NAMES:
-        owner, task = named.group("owner"), named.group("task")
+        owner = named.group("owner")
+        task = named.group("task") or f"{named.group('verb')} {named.group('object')}"
     else:
         match = FIRST_PERSON.search(sentence)
         if match:
             owner, task = speaker, match.group("task")
+            if match.group("handover"):
+                task = f"{HANDOVER_INFINITIVES[match.group('handover').lower()]} {task}"
         else:
             future = FIRST_PERSON_FUTURE.search(sentence)
             if future:
@@ -227,7 +324,11 @@ def extractive_summary(segments: list[Segment], *, meeting_date: date) -> Meetin
         elif NEXT_STEP.search(sentence) and not commitment:
             next_steps.append(Item(text=sentence, segment_ids=[segment_id]))
     return MeetingSummary(
-        summary=summary, key_points=key_points, decisions=decisions, commitments=commitments, next_steps=next_steps
+        summary=summary,
+        key_points=key_points,
+        decisions=decisions,
+        commitments=commitments,
+        next_steps=next_steps,
     )
 
 
@@ -240,7 +341,8 @@ def format_transcript(segments: list[Segment], *, limit_chars: int = 60_000) -> 
     lines = []
     for index, segment in enumerate(segments):
         speaker = f" {segment['speaker']}:" if segment.get("speaker") else ""
-        lines.append(f"[{index}] ({format_timestamp(float(segment.get('start', 0)))}){speaker} {segment.get('text', '')}")
+        start = format_timestamp(float(segment.get("start", 0)))
+        lines.append(f"[{index}] ({start}){speaker} {segment.get('text', '')}")
     return "\n".join(lines)[:limit_chars]
 
 
@@ -257,7 +359,9 @@ async def summarize(
     if isinstance(model, ExtractiveModel):
         return extractive_summary(segments, meeting_date=meeting_date)
     system, user = prompt.render(
-        meeting_title=meeting_title, meeting_date=meeting_date.isoformat(), transcript=format_transcript(segments)
+        meeting_title=meeting_title,
+        meeting_date=meeting_date.isoformat(),
+        transcript=format_transcript(segments),
     )
     last_error = "no attempt"
     for _ in range(attempts):

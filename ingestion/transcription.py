@@ -7,8 +7,9 @@ dies (worker killed) is re-enqueued by the worker's sweep and redoes only what w
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from core.models import Meeting, ProcessingStatus, SourceType, Transcription
 from core.outbox import record_change
 from core.providers.llm import ChatModel, create_chat_model
 from core.providers.stt import Transcriber, create_transcriber
+from core.settings import Settings
 from ingestion.ledger import sync_ledger
 from ingestion.summarize import SummaryFailed, summarize
 from prompts.loader import default_library
@@ -51,12 +53,25 @@ async def enqueue_transcription(
 class MeetingRuntime:
     """Models a worker needs for meetings, created on first use."""
 
-    def __init__(self, settings: Any, sessionmaker: async_sessionmaker[AsyncSession], redis: ArqRedis) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis: ArqRedis,
+        *,
+        transcriber: Transcriber | None = None,
+        chat_model: ChatModel | None = None,
+    ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.redis = redis
-        self._transcriber: Transcriber | None = None
-        self._chat: ChatModel | None = None
+        self._transcriber = transcriber
+        self._chat = chat_model
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Often enough that the sweep (`requeue_after`) never takes a live job for a dead one."""
+        return max(min(self.settings.ingestion.requeue_after / 4, 30.0), 0.1)
 
     @property
     def transcriber(self) -> Transcriber:
@@ -85,7 +100,29 @@ async def _update(runtime: MeetingRuntime, transcription_id: uuid.UUID, **values
         )
 
 
-async def process_transcription(runtime: MeetingRuntime, transcription_id: uuid.UUID, summary_only: bool) -> str:
+async def _heartbeat(runtime: MeetingRuntime, transcription_id: uuid.UUID) -> None:
+    """Keep `updated_at` fresh while the job runs: a row that stops changing belongs to a dead worker."""
+    while True:
+        await asyncio.sleep(runtime.heartbeat_interval)
+        try:
+            async with runtime.sessionmaker() as session, session.begin():
+                await session.execute(
+                    sa.update(Transcription)
+                    .where(
+                        Transcription.id == transcription_id,
+                        Transcription.processing_status == ProcessingStatus.PROCESSING,
+                    )
+                    .values(updated_at=sa.func.now())
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("transcription heartbeat failed; will retry", exc_info=True)
+
+
+async def process_transcription(
+    runtime: MeetingRuntime, transcription_id: uuid.UUID, summary_only: bool
+) -> str:
     async with runtime.sessionmaker() as session, session.begin():
         row = await session.get(Transcription, transcription_id, with_for_update=True)
         if row is None:
@@ -103,6 +140,7 @@ async def process_transcription(runtime: MeetingRuntime, transcription_id: uuid.
         needs_audio = not summary_only and not row.segments and row.audio_path is not None
         audio_path = Path(row.audio_path) if row.audio_path else None
         language = row.language
+    heartbeat = asyncio.create_task(_heartbeat(runtime, transcription_id))
     try:
         if needs_audio:
             assert audio_path is not None
@@ -113,28 +151,49 @@ async def process_transcription(runtime: MeetingRuntime, transcription_id: uuid.
     except Exception as exc:
         reason = exc.args[0] if isinstance(exc, SummaryFailed) else f"{type(exc).__name__}: {exc}"
         log.exception("transcription failed", extra={"transcription_id": str(transcription_id)})
-        await _update(runtime, transcription_id, processing_status=ProcessingStatus.FAILED, stage="failed",
-                      error=str(reason)[:2000])
-        await _event(runtime, meeting_id, "failed", transcription_id=str(transcription_id), reason=str(reason))
+        await _update(
+            runtime,
+            transcription_id,
+            processing_status=ProcessingStatus.FAILED,
+            stage="failed",
+            error=str(reason)[:2000],
+        )
+        await _event(
+            runtime, meeting_id, "failed", transcription_id=str(transcription_id), reason=str(reason)
+        )
         return "failed"
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
     return "completed"
 
 
 async def _transcribe(
-    runtime: MeetingRuntime, transcription_id: uuid.UUID, meeting_id: uuid.UUID, path: Path, language: str | None
+    runtime: MeetingRuntime,
+    transcription_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    path: Path,
+    language: str | None,
 ) -> None:
     await _update(runtime, transcription_id, stage="transcribing", progress=0)
     await _event(runtime, meeting_id, "transcribing", transcription_id=str(transcription_id), percent=0)
     loop = asyncio.get_running_loop()
-    reported = {"fraction": 0.0, "at": time.monotonic()}
+    reported = {"fraction": 0.0}
+    pending: list[concurrent.futures.Future[None]] = []
 
     def progress(fraction: float) -> None:
         if fraction - reported["fraction"] >= PROGRESS_EVERY or fraction >= 1.0:
             reported["fraction"] = fraction
             percent = int(fraction * 100)
-            asyncio.run_coroutine_threadsafe(_progress(runtime, transcription_id, meeting_id, percent), loop)
+            update = _progress(runtime, transcription_id, meeting_id, percent)
+            pending.append(asyncio.run_coroutine_threadsafe(update, loop))
 
-    result = await runtime.transcriber.transcribe(path, language=language, progress=progress)
+    try:
+        result = await runtime.transcriber.transcribe(path, language=language, progress=progress)
+    finally:
+        # Progress updates still in flight land before the next stage's, so events stay in order.
+        await asyncio.gather(*(asyncio.wrap_future(future) for future in pending), return_exceptions=True)
     await _update(
         runtime,
         transcription_id,
@@ -149,7 +208,9 @@ async def _transcribe(
     )
 
 
-async def _progress(runtime: MeetingRuntime, transcription_id: uuid.UUID, meeting_id: uuid.UUID, percent: int) -> None:
+async def _progress(
+    runtime: MeetingRuntime, transcription_id: uuid.UUID, meeting_id: uuid.UUID, percent: int
+) -> None:
     await _update(runtime, transcription_id, progress=min(percent, 99))  # also the job's heartbeat
     await _event(runtime, meeting_id, "transcribing", transcription_id=str(transcription_id), percent=percent)
 
@@ -165,11 +226,14 @@ async def _summarize(
     await _update(runtime, transcription_id, stage="summarising")
     await _event(runtime, meeting_id, "summarising", transcription_id=str(transcription_id))
     async with runtime.sessionmaker() as session:
-        segments = list((await session.get(Transcription, transcription_id) or Transcription()).segments or [])
+        segments = list(
+            (await session.get(Transcription, transcription_id) or Transcription()).segments or []
+        )
     prompt = default_library().get("summarize_meeting")
     model = runtime.chat_model
-    summary = await summarize(segments, model=model, prompt=prompt, meeting_title=meeting_title,
-                              meeting_date=meeting_date)
+    summary = await summarize(
+        segments, model=model, prompt=prompt, meeting_title=meeting_title, meeting_date=meeting_date
+    )
     async with runtime.sessionmaker() as session, session.begin():
         row = await session.get(Transcription, transcription_id, with_for_update=True)
         if row is None:
@@ -184,13 +248,16 @@ async def _summarize(
         if not row.provider:
             row.provider, row.model = "import", row.source_kind
         row.summary_provider, row.summary_model = model.provider, model.model
-        ledger = await sync_ledger(session, transcription=row, project_id=project_id, summary=summary,
-                                   segments=segments)
+        ledger = await sync_ledger(
+            session, transcription=row, project_id=project_id, summary=summary, segments=segments
+        )
         row.processing_status = ProcessingStatus.COMPLETED
         row.stage = "indexing"
         row.progress = 100
         row.error = None
-        await record_change(session, project_id=project_id, source_type=SourceType.TRANSCRIPT, source_id=row.id)
+        await record_change(
+            session, project_id=project_id, source_type=SourceType.TRANSCRIPT, source_id=row.id
+        )
     await _event(runtime, meeting_id, "summarised", transcription_id=str(transcription_id), **ledger)
 
 
@@ -204,18 +271,31 @@ async def requeue_stale(
             await session.scalars(
                 sa.select(Transcription)
                 .where(
-                    Transcription.processing_status.in_([ProcessingStatus.PENDING, ProcessingStatus.PROCESSING]),
+                    Transcription.processing_status.in_(
+                        [ProcessingStatus.PENDING, ProcessingStatus.PROCESSING]
+                    ),
                     Transcription.updated_at < cutoff,
                 )
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        failed: list[tuple[uuid.UUID, uuid.UUID, str]] = []
         for row in rows:
             if row.attempts >= max_attempts:
                 row.processing_status = ProcessingStatus.FAILED
                 row.stage = "failed"
                 row.error = f"gave up after {row.attempts} attempts (the worker stopped while processing)"
+                failed.append((row.meeting_id, row.id, row.error))
                 continue
             row.updated_at = datetime.now(UTC)
-            await enqueue_transcription(redis, row.id, attempts=row.attempts, summary_only=row.stage == "summarising")
+            await enqueue_transcription(
+                redis, row.id, attempts=row.attempts, summary_only=row.stage == "summarising"
+            )
+    for meeting_id, transcription_id, reason in failed:
+        try:
+            await publish_meeting(
+                redis, meeting_id, "failed", transcription_id=str(transcription_id), reason=reason
+            )
+        except Exception:
+            log.warning("could not publish the failed event", exc_info=True)
     return len(rows)

@@ -18,6 +18,7 @@ from core.providers.embeddings import model_spec
 from core.settings import Settings, get_settings
 from core.tokens import ensure_offline_cache
 from core.vectors import promote_built_models, register_model, serving_model
+from ingestion.chunkers import warm_up
 from ingestion.dispatcher import INGEST_JOB, dispatch_pending
 from ingestion.jobs import Runtime, process_outbox_row
 from ingestion.transcription import TRANSCRIBE_JOB, MeetingRuntime, process_transcription, requeue_stale
@@ -33,7 +34,9 @@ async def ingest_outbox(ctx: dict[str, Any], outbox_id: int) -> str:
     return await process_outbox_row(runtime, outbox_id)
 
 
-async def process_transcription_job(ctx: dict[str, Any], transcription_id: str, summary_only: bool = False) -> str:
+async def process_transcription_job(
+    ctx: dict[str, Any], transcription_id: str, summary_only: bool = False
+) -> str:
     meetings: MeetingRuntime = ctx["meetings"]
     return await process_transcription(meetings, uuid.UUID(transcription_id), summary_only)
 
@@ -65,6 +68,7 @@ async def _dispatch_loop(runtime: Runtime) -> None:
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     ensure_offline_cache()
+    warm_up()
     engine = create_engine(settings, pool_size=max(settings.ingestion.max_jobs, 2) + 1)
     sessionmaker = create_sessionmaker(engine)
     spec = model_spec(settings)

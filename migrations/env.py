@@ -8,18 +8,11 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from core.db import sqlalchemy_url
+from core.migrate import include_object
 from core.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    # Tables that are not ours (e.g. left by other tools) are never proposed for dropping, and the
-    # per-model HNSW indexes are managed by migrations and core.vectors, not by the ORM metadata.
-    if type_ == "index" and name and name.startswith("ix_chunks_hnsw_"):
-        return False
-    return not (type_ == "table" and reflected and compare_to is None)
 
 
 def _url() -> str:

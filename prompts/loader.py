@@ -8,6 +8,7 @@ hash of the content, so an edited file that forgot to bump its version still rec
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 import tomllib
 from dataclasses import dataclass
@@ -16,10 +17,17 @@ from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 REQUIRED_PROMPTS = ("answer", "condense_question", "chat", "insights", "summarize_meeting")
+# The tags templates fence data with; text put inside a fence must not be able to close or open one.
+_FENCE_TAG = re.compile(r"<(\s*/?\s*(?:context|source|history|transcript)\b)", re.IGNORECASE)
 
 
 class PromptError(ValueError):
     pass
+
+
+def fence_safe(text: str) -> str:
+    """`text` (retrieved passages, history) made unable to break out of the fence it is placed in."""
+    return _FENCE_TAG.sub(r"&lt;\1", text)
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,8 @@ class Prompt:
 
 
 def _fields(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+    """Every replacement field, as written: a positional `{}` shows up as '' (render() fills by name only)."""
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
 
 def load_prompt(path: Path) -> Prompt:
@@ -58,7 +67,10 @@ def load_prompt(path: Path) -> Prompt:
         if key not in data:
             raise PromptError(f"{path.name}: missing key {key!r}")
     declared = tuple(data["variables"])
-    used = _fields(data["system"]) | _fields(data["template"])
+    try:
+        used = _fields(data["system"]) | _fields(data["template"])
+    except ValueError as exc:  # an unbalanced brace
+        raise PromptError(f"{path.name}: {exc}") from None
     if used != set(declared):
         raise PromptError(
             f"{path.name}: declares {sorted(declared)} but uses {sorted(used)}"

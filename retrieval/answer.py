@@ -10,10 +10,13 @@ from typing import Any
 
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
 from core.tokens import count_tokens, truncate_tokens
-from prompts.loader import Prompt
+from prompts.loader import Prompt, fence_safe
 from retrieval.search import Hit
 
-CITATION = re.compile(r"\[(\d{1,3})\]")
+# Any bracketed number reads as a citation to a user, so any is checked (a huge one cites nothing).
+CITATION = re.compile(r"\[(\d+)\]")
+OPEN_CITATION = re.compile(r"\[[\[\d]*$")  # a tail that may still become a marker: "[", "[1", "[[2"
+MAX_CITATION_DIGITS = 4
 STRONG_TEXT_RANK = 0.05
 NO_ANSWER = {
     "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
@@ -60,7 +63,7 @@ def format_context(sources: list[Source], *, token_budget: int) -> str:
     per_source = max(token_budget // max(len(sources), 1), 64)
     blocks = []
     for source in sources:
-        text = truncate_tokens(source.hit.content, per_source)
+        text = fence_safe(truncate_tokens(source.hit.content, per_source))
         blocks.append(f'<source n="{source.n}" type="{source.hit.source_type.value}">\n{text}\n</source>')
     return "\n".join(blocks)
 
@@ -82,17 +85,27 @@ def build_generation(
     )
 
 
+def _number(match: re.Match[str]) -> int:
+    digits = match.group(1)
+    return int(digits) if len(digits) <= MAX_CITATION_DIGITS else -1
+
+
 def cited_numbers(answer: str) -> list[int]:
     seen: list[int] = []
     for match in CITATION.finditer(answer):
-        n = int(match.group(1))
+        n = _number(match)
         if n not in seen:
             seen.append(n)
     return seen
 
 
 def strip_unknown_citations(answer: str, known: set[int]) -> str:
-    return CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in known else "", answer)
+    """Remove markers that cite nothing, until none is left ("[[9]7]" without 9 would leave "[7]")."""
+    while True:
+        stripped = CITATION.sub(lambda m: m.group(0) if _number(m) in known else "", answer)
+        if stripped == answer:
+            return stripped
+        answer = stripped
 
 
 def citation_payload(source: Source) -> dict[str, Any]:
@@ -135,17 +148,16 @@ async def stream_answer(
     """The model's text as it streams, with citation markers to unknown sources removed on the fly."""
     pending = ""
     async for delta in model.stream(generation, usage):
-        pending += delta
-        # Hold back a possible unfinished marker ("[1" or "[") until it closes.
-        cut = pending.rfind("[")
-        if cut != -1 and "]" not in pending[cut:] and len(pending) - cut <= 5:
-            ready, pending = pending[:cut], pending[cut:]
-        else:
-            ready, pending = pending, ""
+        # Hold back a tail that may still become a marker until it closes or turns into text; what is
+        # sent never ends inside one, so no marker can span what was sent and what comes next.
+        pending = strip_unknown_citations(pending + delta, known)
+        opening = OPEN_CITATION.search(pending)
+        cut = opening.start() if opening else len(pending)
+        ready, pending = pending[:cut], pending[cut:]
         if ready:
-            yield strip_unknown_citations(ready, known)
+            yield ready
     if pending:
-        yield strip_unknown_citations(pending, known)
+        yield pending
 
 
 async def answer_from_sources(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from core.providers.llm import ChatModel, ExtractiveModel, Generation, complete
 from core.tokens import count_tokens, truncate_tokens
-from prompts.loader import PromptLibrary
+from prompts.loader import PromptLibrary, fence_safe
 from retrieval.answer import Source, build_generation
 
 _CONTENT_WORD = re.compile(r"\w{3,}", re.UNICODE)
@@ -41,7 +41,7 @@ def format_history(turns: list[Turn]) -> str:
     for turn in turns:
         lines.append(f"Usuario: {turn.question}")
         lines.append(f"Asistente: {truncate_tokens(turn.answer, 300)}")
-    return "\n".join(lines)
+    return fence_safe("\n".join(lines))
 
 
 async def condense_question(

@@ -71,7 +71,8 @@ class Hit:
 
 
 def clean_query(text: str) -> str:
-    return " ".join(text.split())[:MAX_QUERY_CHARS]
+    """One line of at most MAX_QUERY_CHARS, without control characters (Postgres rejects NUL in text)."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:MAX_QUERY_CHARS]
 
 
 def min_similarity(model: str, config: RetrievalSettings) -> float:
@@ -121,6 +122,15 @@ def _filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
 
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_./@:-]{1,128}$")
+# What ts_headline works on: the chunk without its "[type › title]" header line, HTML-escaped first.
+# The parser drops whatever looks like a tag (so "<script>" would silently vanish from the snippet) but
+# keeps entities whole, so escaping before highlighting shows the text as written and stays safe.
+HEADLINE_BODY = (
+    r"replace(replace(replace(replace(replace(regexp_replace(c.content, '^\[[^\]\n]*\]\n', ''), "
+    r"""'&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')"""
+)
+HEADER = re.compile(r"^\[[^\]\n]*\]\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str) -> str:
@@ -165,7 +175,7 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
            CASE WHEN tq.query IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
                CASE c.language WHEN 'es' THEN 'spanish'::regconfig WHEN 'en' THEN 'english'::regconfig
                     ELSE 'simple'::regconfig END,
-               c.content, tq.query,
+               {HEADLINE_BODY}, tq.query,
                'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
            ) END AS headline
     FROM fused f JOIN chunks c ON c.id = f.id CROSS JOIN tq
@@ -173,15 +183,14 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
 
 
 def render_snippet(headline: str | None, content: str, *, max_chars: int = 300) -> tuple[str, list[str]]:
-    """HTML-safe snippet with <mark> around matched terms, and the list of matched terms."""
-    body = re.sub(r"^\[[^\]]*\]\n", "", content)
+    """HTML-safe snippet with <mark> around matched terms, and the list of matched terms. `headline` is
+    ts_headline over HEADLINE_BODY, so it is escaped already."""
     if not headline or MARK_START not in headline:
+        body = HEADER.sub("", content, count=1)
         text = body[:max_chars] + ("…" if len(body) > max_chars else "")
         return html.escape(text), []
-    headline = re.sub(r"^\[[^\]]*\]\s*", "", headline)
-    terms = sorted({m.lower() for m in re.findall(f"{MARK_START}(.*?){MARK_END}", headline)})
-    escaped = html.escape(headline)
-    return escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"), terms
+    terms = sorted({html.unescape(m).lower() for m in re.findall(f"{MARK_START}(.*?){MARK_END}", headline)})
+    return headline.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"), terms
 
 
 async def search_chunks(

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses: espeak-ng (speech for transcription tests). Installed only when
+# Debian packages the test suite uses: espeak-ng (speech for transcription tests) and Chromium (the
+# console's browser test, driven by Playwright with executable_path). Installed only when
 # missing; needs root (CI runs as root). Everything else comes from PyPI.
 set -euo pipefail
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "system-deps: missing ${missing[*]}; install them with: sudo apt-get install -y ${missing[*]}" >&2

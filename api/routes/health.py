@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from api.deps import ResourcesDep
 
@@ -42,12 +43,55 @@ async def _timed(name: str, check: Any) -> tuple[str, dict[str, Any]]:
     return name, {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
+class DependencyCheck(BaseModel):
+    status: Literal["up", "down", "unknown"]
+    latency_ms: float | None = Field(None, description="how long the check took")
+    last_seen: float | None = Field(None, description="the worker's last heartbeat, Unix time")
+    error: str | None = Field(None, description="the kind of failure (an exception class name)")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, DependencyCheck]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "status": "ready",
+                    "checks": {
+                        "database": {"status": "up", "latency_ms": 1.2},
+                        "redis": {"status": "up", "latency_ms": 0.4},
+                        "worker": {"status": "up", "last_seen": 1767225600.0},
+                    },
+                }
+            ]
+        }
+    }
+
+
+class ApiError(BaseModel):
+    code: str = Field(examples=["service_unavailable"])
+    message: str
+    details: Any = Field(None, examples=[{"down": ["redis"]}])
+
+
+class NotReady(BaseModel):
+    """The error shape, plus the checks (so that a probe's log shows which dependency is down)."""
+
+    status: Literal["unavailable"]
+    checks: dict[str, DependencyCheck]
+    error: ApiError
+
+
 @router.get(
     "/health/ready",
-    responses={503: {"description": "a dependency is down"}},
+    response_model=Readiness,
+    response_model_exclude_none=True,
+    responses={503: {"model": NotReady, "description": "the database or Redis is down"}},
     summary="Ready when the database and Redis answer; reports the worker heartbeat",
 )
-async def ready(resources: ResourcesDep) -> JSONResponse:
+async def ready(resources: ResourcesDep) -> Any:
     results = dict(
         await asyncio.gather(
             _timed("database", _check_database(resources)), _timed("redis", _check_redis(resources))
@@ -61,9 +105,20 @@ async def ready(resources: ResourcesDep) -> JSONResponse:
         except Exception as exc:  # the heartbeat is informative; Redis itself was checked above
             worker = {"status": "unknown", "error": type(exc).__name__}
     results["worker"] = worker
-    healthy = results["database"]["status"] == "up" and results["redis"]["status"] == "up"
+    down = [name for name in ("database", "redis") if results[name]["status"] != "up"]
+    if not down:
+        return {"status": "ready", "checks": results}
     return JSONResponse(
-        {"status": "ready" if healthy else "unavailable", "checks": results}, status_code=200 if healthy else 503
+        {
+            "status": "unavailable",
+            "checks": results,
+            "error": {
+                "code": "service_unavailable",
+                "message": f"not ready: {', '.join(down)} down",
+                "details": {"down": down},
+            },
+        },
+        status_code=503,
     )
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from api.schemas.common import Output, StrictInput
 from core.models import SourceType
@@ -90,6 +90,14 @@ class AskResponse(Output):
 class ChatRequest(StrictInput):
     message: str = Field(min_length=1, max_length=10_000)
     conversation_id: uuid.UUID | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # Postgres text cannot hold NUL: refuse it here rather than fail when the turn is stored.
+        if "\x00" in value:
+            raise ValueError("the message contains a NUL character")
+        return value
 
 
 class ChatMessageRead(Output):

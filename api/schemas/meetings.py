@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Self
+from typing import Literal, Self
 
-from pydantic import AwareDatetime, Field, HttpUrl, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
 
 from api.schemas.common import Output, PartialUpdate, StrictInput
 from core.models import MeetingStatus
@@ -63,6 +63,37 @@ class MeetingRead(Output):
     status: MeetingStatus
     recording_url: str | None
     recording_status: str | None
+    transcript_url: str | None = Field(description="the transcript Jitsi uploaded, when it announced one")
+    transcript_status: str | None
+    duration_seconds: float | None = Field(
+        description="from start_time to end_time; without both, from the first join to the last leave"
+    )
     created_by_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+
+class MeetingJoinRead(Output):
+    room_url: str
+    room_id: str
+    jwt: str | None = Field(description="Jitsi JWT for the room; null when no Jitsi app secret is configured")
+    moderator: bool = Field(description="true for the project's owners and editors")
+    participant_id: uuid.UUID
+
+
+class MeetingLeaveRead(Output):
+    participant_id: uuid.UUID
+    left_at: datetime
+    meeting_status: MeetingStatus
+
+
+class AttendanceRead(Output):
+    user_id: uuid.UUID
+    full_name: str
+    joined_at: datetime
+    left_at: datetime | None
+    seconds: float | None = Field(description="time in the meeting; null while still in it")
+
+
+class WebhookAck(BaseModel):
+    status: Literal["processed", "duplicate", "ignored"]

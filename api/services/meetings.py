@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import require_project, visible_project_ids
+from api.access import ProjectAccess, require_project, visible_project_ids
 from api.schemas.meetings import MeetingCreate, MeetingUpdate
 from api.services.changes import apply_changes
 from api.services.listing import fetch_page, order_by
 from core.errors import Conflict, Invalid, NotFound
-from core.models import Meeting, MeetingStatus, MemberRole, OutboxAction, SourceType, User
+from core.jitsi import room_token
+from core.models import Meeting, MeetingParticipant, MeetingStatus, MemberRole, OutboxAction, SourceType, User
 from core.outbox import record_change
+from core.settings import JitsiSettings
 from ingestion.indexer import delete_meeting_chunks
 
 MEETING_SORTS = {
@@ -88,6 +92,7 @@ async def create_meeting(session: AsyncSession, *, actor: User, data: MeetingCre
     await record_change(
         session, project_id=meeting.project_id, source_type=SourceType.MEETING, source_id=meeting.id
     )
+    await session.refresh(meeting, ["duration_seconds"])
     return meeting
 
 
@@ -115,6 +120,7 @@ async def update_meeting(
             session, project_id=meeting.project_id, source_type=SourceType.MEETING, source_id=meeting.id
         )
     await session.flush()
+    await session.refresh(meeting, ["duration_seconds"])
     return meeting
 
 
@@ -130,3 +136,124 @@ async def delete_meeting(session: AsyncSession, *, actor: User, meeting_id: uuid
     await delete_meeting_chunks(session, meeting_id=meeting.id)
     await session.delete(meeting)
     await session.flush()
+
+
+@dataclass(frozen=True)
+class JoinTicket:
+    room_url: str
+    room_id: str
+    jwt: str | None
+    moderator: bool
+    participant_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class LeaveReceipt:
+    participant_id: uuid.UUID
+    left_at: datetime
+    meeting_status: MeetingStatus
+
+
+async def _lock_meeting(
+    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID
+) -> tuple[Meeting, ProjectAccess]:
+    """The meeting, locked until the request commits, so that concurrent joins and leaves see each other
+    (two last participants leaving at once still complete it)."""
+    meeting = await session.scalar(
+        sa.select(Meeting)
+        .where(Meeting.id == meeting_id)
+        .with_for_update(of=Meeting)
+        .execution_options(populate_existing=True)
+    )
+    if meeting is None:
+        raise NotFound("meeting not found")
+    access = await require_project(session, actor, meeting.project_id, what="meeting")
+    return meeting, access
+
+
+def _open_participations(
+    meeting_id: uuid.UUID, user_id: uuid.UUID | None = None
+) -> sa.Select[tuple[MeetingParticipant]]:
+    query = sa.select(MeetingParticipant).where(
+        MeetingParticipant.meeting_id == meeting_id, MeetingParticipant.left_at.is_(None)
+    )
+    if user_id is not None:
+        query = query.where(MeetingParticipant.user_id == user_id)
+    return query.order_by(MeetingParticipant.joined_at, MeetingParticipant.id)
+
+
+async def _move_status(session: AsyncSession, meeting: Meeting, target: MeetingStatus) -> None:
+    check_transition(meeting.status, target)
+    meeting.status = target
+    await record_change(
+        session, project_id=meeting.project_id, source_type=SourceType.MEETING, source_id=meeting.id
+    )
+
+
+async def join_meeting(
+    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID, jitsi: JitsiSettings
+) -> JoinTicket:
+    """Admit any member to the meeting's room: owners and editors (and admins) as moderators. The first
+    join starts a scheduled meeting; a completed or cancelled one cannot be joined (409)."""
+    meeting, access = await _lock_meeting(session, actor=actor, meeting_id=meeting_id)
+    if meeting.status != MeetingStatus.IN_PROGRESS:
+        await _move_status(session, meeting, MeetingStatus.IN_PROGRESS)
+    now = datetime.now(UTC)
+    participant = await session.scalar(_open_participations(meeting.id, actor.id).limit(1))
+    if participant is None:
+        participant = MeetingParticipant(meeting_id=meeting.id, user_id=actor.id, joined_at=now)
+        session.add(participant)
+    await session.flush()
+    moderator = access.can(MemberRole.EDITOR)
+    return JoinTicket(
+        room_url=jitsi.room_url(meeting.room_id),
+        room_id=meeting.room_id,
+        jwt=room_token(jitsi, room_id=meeting.room_id, user=actor, moderator=moderator, now=now),
+        moderator=moderator,
+        participant_id=participant.id,
+    )
+
+
+async def leave_meeting(session: AsyncSession, *, actor: User, meeting_id: uuid.UUID) -> LeaveReceipt:
+    """Record the caller's leave. When the last participant leaves a meeting in progress, it is completed
+    and its end_time set (unless it has one, or its start_time is still ahead)."""
+    meeting, _ = await _lock_meeting(session, actor=actor, meeting_id=meeting_id)
+    mine = list((await session.scalars(_open_participations(meeting.id, actor.id))).all())
+    if not mine:
+        raise NotFound("you are not in this meeting", code="not_in_meeting")
+    now = datetime.now(UTC)
+    for participant in mine:
+        # Never before the join, even if the wall clock stepped back in between.
+        participant.left_at = max(now, participant.joined_at)
+    await session.flush()
+    still_in = await session.scalar(_open_participations(meeting.id).limit(1))
+    if still_in is None and meeting.status == MeetingStatus.IN_PROGRESS:
+        await _move_status(session, meeting, MeetingStatus.COMPLETED)
+        if meeting.end_time is None and (meeting.start_time is None or meeting.start_time <= now):
+            meeting.end_time = now
+        await session.flush()
+    last = mine[-1]
+    assert last.left_at is not None
+    return LeaveReceipt(participant_id=last.id, left_at=last.left_at, meeting_status=meeting.status)
+
+
+async def meeting_attendance(
+    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID
+) -> Sequence[sa.Row[tuple[uuid.UUID, str, datetime, datetime | None, float | None]]]:
+    """Every participation (a user who left and came back has several), with its seconds once it ended."""
+    await get_meeting(session, actor=actor, meeting_id=meeting_id)
+    attended = MeetingParticipant.left_at - MeetingParticipant.joined_at
+    seconds = sa.cast(sa.extract("epoch", attended), sa.Float)
+    query = (
+        sa.select(
+            MeetingParticipant.user_id,
+            User.full_name,
+            MeetingParticipant.joined_at,
+            MeetingParticipant.left_at,
+            seconds.label("seconds"),
+        )
+        .join(User, User.id == MeetingParticipant.user_id)
+        .where(MeetingParticipant.meeting_id == meeting_id)
+        .order_by(MeetingParticipant.joined_at, MeetingParticipant.id)
+    )
+    return (await session.execute(query)).all()

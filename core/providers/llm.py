@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,8 +60,41 @@ async def complete(model: ChatModel, request: Generation) -> tuple[str, Usage]:
     return "".join(parts), usage
 
 
+MALFORMED_CHUNK = "the model sent a malformed stream chunk"
+
+
+def parse_chunk(data: str, usage: Usage) -> list[str]:
+    """The text deltas of one streamed chunk; a usage it reports is copied into `usage`. Anything that is
+    not a chat.completion.chunk (or an error the provider reports mid-stream) is ProviderUnavailable."""
+    try:
+        chunk = json.loads(data)
+        if not isinstance(chunk, dict):
+            raise TypeError(type(chunk).__name__)
+        texts: list[str] = []
+        for choice in chunk.get("choices") or []:
+            content = (choice.get("delta") or {}).get("content")
+            if content is not None and not isinstance(content, str):
+                raise TypeError(type(content).__name__)
+            if content:
+                texts.append(content)
+    except (ValueError, TypeError, AttributeError):
+        raise ProviderUnavailable(MALFORMED_CHUNK) from None
+    if chunk.get("error"):
+        raise ProviderUnavailable("the model reported an error in the middle of its answer")
+    reported = chunk.get("usage")
+    if isinstance(reported, dict):
+        for key in ("prompt_tokens", "completion_tokens"):
+            if isinstance(reported.get(key), int):
+                setattr(usage, key, reported[key])
+    else:
+        usage.completion_tokens += len(texts)
+    return texts
+
+
 class OpenAIChatModel:
-    """Streams /chat/completions with SSE; retries connection errors and 429/5xx before the first token."""
+    """Streams /chat/completions with SSE. Connection errors, 429/5xx answers and a first token that does
+    not come within `first_token_timeout` are retried (with backoff, honouring Retry-After); once text
+    has been streamed, a failure is final."""
 
     provider = "openai-compatible"
 
@@ -83,7 +116,9 @@ class OpenAIChatModel:
             payload["response_format"] = {"type": "json_object"}
         usage.prompt_tokens = sum(count_tokens(m["content"]) for m in request.messages)
         last_error = "no attempt made"
+        streaming = False
         for attempt in range(self.http.max_retries + 1):
+            refused: httpx.Response | None = None
             try:
                 async with self.http.client.stream(
                     "POST",
@@ -97,41 +132,40 @@ class OpenAIChatModel:
                         last_error = f"HTTP {response.status_code}: {body}"
                         if response.status_code not in RETRY_STATUSES:
                             raise ProviderUnavailable(f"the model refused the request ({last_error})")
+                        refused = response
                     else:
-                        async for delta in self._deltas(response, usage):
-                            yield delta
-                        return
+                        deltas = self._deltas(response, usage)
+                        try:
+                            async with asyncio.timeout(self.first_token_timeout):
+                                first = await anext(deltas, None)
+                        except TimeoutError:
+                            last_error = f"no first token within {self.first_token_timeout:g}s"
+                        else:
+                            streaming = True
+                            if first is not None:
+                                yield first
+                                async for delta in deltas:
+                                    yield delta
+                            return
+                        finally:
+                            await deltas.aclose()
             except httpx.TransportError as exc:
                 last_error = f"{type(exc).__name__}"
-                if usage.completion_tokens:
+                if streaming:
                     raise ProviderUnavailable(f"the model stream broke off ({last_error})") from None
             if attempt < self.http.max_retries:
-                await asyncio.sleep(self.http.delay(attempt, None))
+                await asyncio.sleep(self.http.delay(attempt, refused))
         raise ProviderUnavailable(f"the model failed after retries ({last_error})")
 
-    async def _deltas(self, response: httpx.Response, usage: Usage) -> AsyncIterator[str]:
+    async def _deltas(self, response: httpx.Response, usage: Usage) -> AsyncGenerator[str, None]:
         async for line in response.aiter_lines():
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
                 return
-            try:
-                chunk = json.loads(data)
-                choices = chunk.get("choices") or []
-                reported = chunk.get("usage")
-            except (ValueError, AttributeError):
-                raise ProviderUnavailable("the model sent a malformed stream chunk") from None
-            if isinstance(reported, dict):
-                usage.prompt_tokens = int(reported.get("prompt_tokens", usage.prompt_tokens))
-                usage.completion_tokens = int(reported.get("completion_tokens", usage.completion_tokens))
-            for choice in choices:
-                if not isinstance(choice, dict):
-                    raise ProviderUnavailable("the model sent a malformed stream chunk")
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    usage.completion_tokens += 1 if not isinstance(reported, dict) else 0
-                    yield str(text)
+            for text in parse_chunk(data, usage):
+                yield text
 
 
 # --- offline extractive answerer -------------------------------------------------------------------

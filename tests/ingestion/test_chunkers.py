@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -58,7 +59,7 @@ def test_prose_splits_on_headings_then_sentences_with_overlap_and_a_header():
         assert re.fullmatch(
             r"(Frase \d+: el equipo revisa el alcance con el cliente\.\s*)+", body(chunk.content)
         )
-    for previous, current in zip(long_section, long_section[1:], strict=False):
+    for previous, current in itertools.pairwise(long_section):
         # Overlap: each chunk opens with the end of the one before.
         assert min(sentence_numbers(current.content)) <= max(sentence_numbers(previous.content))
     assert set().union(*(sentence_numbers(chunk.content) for chunk in long_section)) == set(range(40))
@@ -146,7 +147,7 @@ def test_transcripts_are_grouped_along_segments_with_one_segment_of_overlap():
         assert chunk.meta["title"] == "Revisión semanal"
         for i in ids:
             assert f"{source[i]['speaker']}: Intervención {i}:" in chunk.content
-    for previous, current in zip(chunks, chunks[1:], strict=False):
+    for previous, current in itertools.pairwise(chunks):
         assert current.meta["segment_ids"][0] == previous.meta["segment_ids"][-1]
     assert {i for chunk in chunks for i in chunk.meta["segment_ids"]} == set(range(30))
     [with_fifth] = [
@@ -175,7 +176,7 @@ def test_a_segment_longer_than_the_budget_is_cut_into_several_chunks():
     assert all("[00:15] Ana: w" in chunk.content for chunk in long_parts)
     found = set(re.findall(r"w\d+", " ".join(chunk.content for chunk in long_parts)))
     assert found == set(words)  # cut, not truncated
-    for previous, current in zip(chunks, chunks[1:], strict=False):
+    for previous, current in itertools.pairwise(chunks):
         # Every chunk brings something new (none is only the previous chunk's overlap again).
         assert set(body(current.content).splitlines()) - set(body(previous.content).splitlines())
 

@@ -3,6 +3,7 @@ retries, giving up, checks), the static test model and the offline default (nano
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
@@ -22,7 +23,8 @@ from core.providers.embeddings import (
 )
 from core.providers.openai_http import OpenAIHTTP
 from core.settings import Settings
-from tests.ingestion.helpers import fake_vector, openai_mock
+from ingestion.batching import BatchingEmbedder
+from tests.ingestion.helpers import CountingEmbedder, FailingEmbedder, fake_vector, openai_mock
 
 TEXTS = [f"texto número {n}" for n in range(5)]
 
@@ -196,6 +198,38 @@ async def test_static_embedder_gives_64_dimensional_vectors():
     assert all(abs(norm(vector) - 1) < 1e-3 for vector in vectors[:2])
     assert await embedder.embed_query("Presupuesto de la web") == vectors[0]
     assert await embedder.embed_passages([]) == []
+
+
+async def test_concurrent_jobs_share_one_model_call():
+    inner = CountingEmbedder()
+    batching = BatchingEmbedder(inner, max_batch=64)
+    requests = [[f"documento {n}, parte {part}" for part in range(2)] for n in range(5)]
+
+    results = await asyncio.gather(*(batching.embed_passages(texts) for texts in requests))
+
+    assert inner.calls == 1
+    assert sorted(inner.texts) == sorted(text for texts in requests for text in texts)
+    for texts, vectors in zip(requests, results, strict=True):
+        assert vectors == await StaticEmbedder().embed_passages(texts)
+
+
+async def test_a_batch_that_fails_fails_every_caller_and_large_calls_go_straight_through():
+    failing = FailingEmbedder()
+    batching = BatchingEmbedder(failing, max_batch=4)
+
+    results = await asyncio.gather(
+        *(batching.embed_passages(["uno"]) for _ in range(3)), return_exceptions=True
+    )
+
+    assert failing.failures == 1
+    assert all(isinstance(result, ProviderUnavailable) for result in results)
+    failing.healthy = True
+    assert len(await batching.embed_passages(["a", "b", "c", "d", "e"])) == 5
+    assert failing.calls == 1
+    # Calls that fill a batch flush it at once, without waiting for the window.
+    together = await asyncio.gather(batching.embed_passages(["a", "b"]), batching.embed_passages(["c", "d"]))
+    assert [len(vectors) for vectors in together] == [2, 2]
+    assert failing.calls == 2
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from ingestion.dispatcher import dispatch_pending
 from ingestion.reindex import reindex_command
 from tests.conftest import make_settings
 from tests.ingestion.helpers import (
+    CountingEmbedder,
     FailingEmbedder,
     PrivateRedis,
     chunk_rows,
@@ -48,7 +49,7 @@ async def _statuses(resources) -> list[OutboxStatus]:
     return [row.status for row in await outbox_rows(resources)]
 
 
-async def _dead_letter_everything(servers, resources, settings, failing) -> None:
+async def _dead_letter_everything(servers, resources, failing) -> None:
     """Let the worker fail against a provider that is down until every row is dead-lettered."""
     patient = make_settings(servers, ingestion={"retry_backoff": 60, "max_attempts": 3})
     await drain(patient, resources, embedders={STATIC_MODEL: failing})
@@ -83,7 +84,7 @@ async def test_a_failing_provider_is_retried_then_dead_lettered_and_retried_from
     project_id, document_id = await _project_with_document(client, owner)
     failing = FailingEmbedder()
 
-    await _dead_letter_everything(servers, resources, settings, failing)
+    await _dead_letter_everything(servers, resources, failing)
 
     r = await client.get(f"/api/v1/projects/{project_id}/index-status", headers=owner.headers)
     assert r.status_code == 200
@@ -121,7 +122,7 @@ async def test_reindex_failed_puts_dead_letters_back(servers, client, factory, s
     owner = await factory.user()
     _, document_id = await _project_with_document(client, owner)
     failing = FailingEmbedder()
-    await _dead_letter_everything(servers, resources, settings, failing)
+    await _dead_letter_everything(servers, resources, failing)
 
     code = await reindex_command(settings, project_id=None, model=None, failed_only=True)
 
@@ -132,6 +133,35 @@ async def test_reindex_failed_puts_dead_letters_back(servers, client, factory, s
     await drain(settings, resources, embedders={STATIC_MODEL: failing})
     assert set(await _statuses(resources)) == {OutboxStatus.DONE}
     assert len(await chunk_rows(resources, source_id=uuid.UUID(document_id))) == 2
+
+
+class NaNEmbedder(CountingEmbedder):
+    """A provider gone wrong: NaN vectors, which the database refuses when the chunks are written."""
+
+    async def embed_passages(self, texts: list[str]) -> list[list[float]]:
+        return [[float("nan")] * self.dimensions for _ in texts]
+
+
+async def test_a_database_error_is_recorded_without_its_sql_or_the_chunk_text(
+    servers, client, factory, resources
+):
+    owner = await factory.user()
+    project_id, _ = await _project_with_document(client, owner)
+    once = make_settings(servers, ingestion={"max_attempts": 1})
+
+    await drain(once, resources, embedders={STATIC_MODEL: NaNEmbedder()})
+
+    rows = await outbox_rows(resources)
+    assert {row.status for row in rows} == {OutboxStatus.FAILED}
+    r = await client.get(f"/api/v1/projects/{project_id}/index-status", headers=owner.headers)
+    errors = {failure["error"] for failure in r.json()["failures"]}
+    assert len(errors) == 1
+    [error] = errors
+    assert error.startswith("DataError: ")
+    assert "NaN" in error
+    assert "\n" not in error
+    assert "SQL" not in error
+    assert "Tres secciones" not in error
 
 
 async def test_writes_succeed_while_redis_is_unreachable_and_are_indexed_later(

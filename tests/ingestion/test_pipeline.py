@@ -4,6 +4,7 @@ stay in step with every change and deletion, and bad input is refused or stored 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from api.deps import get_session
 from api.services import documents as document_service
 from core.errors import Invalid
+from core.events import project_channel
 from core.models import (
     ChatMessage,
     Chunk,
@@ -155,6 +157,33 @@ async def test_document_is_chunked_embedded_and_replaced(client, factory, settin
     assert await chunk_rows(resources, source_type=SourceType.DOCUMENT) == []
 
 
+async def test_job_progress_is_published_on_the_project_channel(
+    client, factory, settings, resources, redis_client
+):
+    owner = await factory.user()
+    project_id = await _project(client, owner, description="Rediseño de la web.")
+    document_id = await _document(client, owner, project_id, "# Uno\n\nPrimera.\n\n# Dos\n\nSegunda.")
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(project_channel(project_id))
+    try:
+        await drain(settings, resources)
+        events = []
+        deadline = asyncio.get_running_loop().time() + 10
+        while len(events) < 2:
+            assert asyncio.get_running_loop().time() < deadline, events
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if message is not None:
+                events.append(json.loads(message["data"]))
+    finally:
+        await pubsub.aclose()
+
+    by_source = {event["source_id"]: event for event in events}
+    assert by_source[document_id]["event"] == "indexed"
+    assert (by_source[document_id]["chunks"], by_source[document_id]["embedded"]) == (2, 2)
+    assert by_source[project_id]["source_type"] == "project"
+    assert {event["project_id"] for event in events} == {project_id}
+
+
 async def test_every_kind_of_artifact_is_chunked_by_the_worker(client, factory, settings, resources):
     owner = await factory.user()
     ids = await _all_artifacts(client, resources, owner)
@@ -211,10 +240,11 @@ async def test_running_jobs_again_leaves_the_same_chunks(client, factory, settin
     owner = await factory.user()
     await _all_artifacts(client, resources, owner)
     await drain(settings, resources)
-    before = chunk_view(await chunk_rows(resources))
+    before = await chunk_rows(resources)
     assert len(before) == len(SourceType)
 
-    # Every job delivered once more (as after a lost acknowledgement): same chunks, nothing re-embedded.
+    # Every job delivered once more (as after a lost acknowledgement): the same chunks, untouched
+    # (same rows), and nothing embedded again.
     async with resources.sessionmaker() as session, session.begin():
         await session.execute(
             sa.update(Outbox).values(
@@ -223,15 +253,17 @@ async def test_running_jobs_again_leaves_the_same_chunks(client, factory, settin
         )
     counter = CountingEmbedder()
     await drain(settings, resources, embedders={STATIC_MODEL: counter})
-    assert chunk_view(await chunk_rows(resources)) == before
+    again = await chunk_rows(resources)
+    assert chunk_view(again) == chunk_view(before)
+    assert [c.id for c in again] == [c.id for c in before]
     assert counter.texts == []
     assert all(row.status == OutboxStatus.DONE for row in await outbox_rows(resources))
 
-    # Nothing pending: another drain changes nothing at all (not even row ids).
-    ids_after = {chunk.id for chunk in await chunk_rows(resources)}
+    # Nothing pending: another drain changes nothing at all.
     await drain(settings, resources, embedders={STATIC_MODEL: counter})
-    assert {chunk.id for chunk in await chunk_rows(resources)} == ids_after
-    assert chunk_view(await chunk_rows(resources)) == before
+    after = await chunk_rows(resources)
+    assert [c.id for c in after] == [c.id for c in before]
+    assert chunk_view(after) == chunk_view(before)
     assert counter.texts == []
 
 
@@ -239,7 +271,7 @@ async def test_the_same_job_run_twice_at_once_is_applied_once(client, factory, s
     owner = await factory.user()
     project_id = await _project(client, owner)
     await _document(client, owner, project_id, "# Uno\n\nPrimera parte.\n\n# Dos\n\nSegunda parte.")
-    document_row = [row for row in await outbox_rows(resources) if row.source_type == SourceType.DOCUMENT][0]
+    document_row = next(row for row in await outbox_rows(resources) if row.source_type == SourceType.DOCUMENT)
     async with resources.sessionmaker() as session, session.begin():
         await register_model(session, name=STATIC_MODEL, dimensions=64)
     runtime = Runtime(settings=settings, sessionmaker=resources.sessionmaker, redis=resources.redis)
@@ -282,7 +314,8 @@ async def test_only_chunks_whose_text_changed_are_embedded_again(client, factory
     assert counter.texts == ["[Documento › Acta › Plazos]\nEntrega el lunes 15."]
     after = {c.chunk_index: c for c in await chunk_rows(resources, source_type=SourceType.DOCUMENT)}
     assert after[1].content == "[Documento › Acta › Plazos]\nEntrega el lunes 15."
-    for index in (0, 2):  # untouched sections keep their text and their vector
+    for index in (0, 2):  # untouched sections are left as they were
+        assert after[index].id == before[index].id
         assert after[index].content == before[index].content
         assert list(after[index].embedding) == list(before[index].embedding)
 
@@ -424,7 +457,7 @@ async def test_a_write_that_rolls_back_leaves_no_outbox_row_and_enqueues_nothing
     # The request's own session dependency: the service flushed its rows, then the request failed.
     dependency = get_session(resources)
     session = await anext(dependency)
-    document = await document_service.create_document(
+    await document_service.create_document(
         session, actor=owner.user, project_id=uuid.UUID(project_id), title="Acta", content="Texto."
     )
     await session.flush()

@@ -1,5 +1,5 @@
-"""A real `python -m v1tr0 worker` process: it indexes what the API writes, reports a heartbeat, and when it
-is killed (SIGKILL) in the middle of a job, a new worker finishes that job with complete, unduplicated chunks."""
+"""A real `python -m v1tr0 worker` process: it indexes what the API writes and reports a heartbeat; when it
+is killed (SIGKILL) in the middle of a job, a new worker finishes the job: chunks complete, none twice."""
 
 from __future__ import annotations
 
@@ -96,17 +96,22 @@ async def outbox_row(resources, source_id: str) -> Outbox:
         return row
 
 
-async def row_locked(resources, outbox_id: int) -> bool:
-    """True while a worker's job holds the row (its transaction is open): the job is in progress."""
+async def job_in_progress(resources, outbox_id: int) -> bool:
+    """True while a worker's job holds the row: the row is locked (its transaction is open) and a job's
+    per-artifact advisory lock is held (the dispatcher's sweep also locks rows, briefly, but takes none)."""
     async with resources.engine.connect() as conn:
         try:
             await conn.execute(
                 sa.text("SELECT id FROM outbox WHERE id = :id FOR UPDATE NOWAIT"), {"id": outbox_id}
             )
         except sa.exc.OperationalError as exc:
-            if isinstance(exc.orig, psycopg.errors.LockNotAvailable):
-                return True
-            raise
+            if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+                raise
+            await conn.rollback()
+            advisory = await conn.scalar(
+                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            )
+            return bool(advisory)
         finally:
             await conn.rollback()
     return False
@@ -144,15 +149,7 @@ async def test_a_killed_worker_s_job_is_finished_by_the_next_worker(
         async def small_indexed() -> bool:
             return len(await chunk_rows(resources, source_id=uuid.UUID(small))) == len(small_expected)
 
-        _t = time.monotonic()
         await eventually(small_indexed, "the document to be indexed", first)
-        print(
-            "WAIT",
-            small_indexed,
-            "the document to be indexed",
-            first[1] if False else "",
-            round(time.monotonic() - _t, 2),
-        )
         chunks = await chunk_rows(resources, source_id=uuid.UUID(small))
         assert [c.content for c in chunks] == small_expected
         assert {c.embedding_model for c in chunks} == {STATIC_MODEL}
@@ -160,21 +157,13 @@ async def test_a_killed_worker_s_job_is_finished_by_the_next_worker(
         async def heartbeat() -> bool:
             return await redis_client.get(HEARTBEAT_KEY) is not None
 
-        _t = time.monotonic()
         await eventually(heartbeat, "the worker heartbeat", first)
-        print(
-            "WAIT",
-            heartbeat,
-            "the worker heartbeat",
-            first[1] if False else "",
-            round(time.monotonic() - _t, 2),
-        )
         r = await client.get("/health/ready")
         assert r.status_code == 200
         assert r.json()["checks"]["worker"]["status"] == "up"
 
         # A large document: kill -9 the worker while its job holds the outbox row.
-        text, _ = numbered_document(2 * 1024 * 1024)
+        text, _ = numbered_document(1024 * 1024)
         r = await client.post(
             f"/api/v1/projects/{project_id}/documents",
             json={"title": "Grande", "content": text},
@@ -185,17 +174,9 @@ async def test_a_killed_worker_s_job_is_finished_by_the_next_worker(
         row = await outbox_row(resources, large)
 
         async def in_progress() -> bool:
-            return await row_locked(resources, row.id)
+            return await job_in_progress(resources, row.id)
 
-        _t = time.monotonic()
         await eventually(in_progress, "the large document's job to start", first)
-        print(
-            "WAIT",
-            in_progress,
-            "the large document's job to start",
-            first[1] if False else "",
-            round(time.monotonic() - _t, 2),
-        )
         first.kill()
 
         row = await outbox_row(resources, large)
@@ -208,18 +189,10 @@ async def test_a_killed_worker_s_job_is_finished_by_the_next_worker(
         async def large_done() -> bool:
             return (await outbox_row(resources, large)).status == OutboxStatus.DONE
 
-        _t = time.monotonic()
         await eventually(large_done, "the large document's job to finish", second)
-        print(
-            "WAIT",
-            large_done,
-            "the large document's job to finish",
-            second[1] if False else "",
-            round(time.monotonic() - _t, 2),
-        )
         expected = await expected_contents(resources, settings, large)
         chunks = await chunk_rows(resources, source_id=uuid.UUID(large))
-        assert len(chunks) == len(expected) > 1000
+        assert len(chunks) == len(expected) > 500
         assert [c.chunk_index for c in chunks] == list(range(len(expected)))
         assert [c.content for c in chunks] == expected
         assert (await outbox_row(resources, large)).dispatches >= 1

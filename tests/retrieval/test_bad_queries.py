@@ -55,7 +55,7 @@ async def test_empty_or_missing_query_is_422(client, indexed):
 
 async def test_query_length_limit_is_10000_characters(client, indexed):
     owner, project_id = indexed
-    words = ("presupuesto factura " * 600)[:10_000]
+    words = ("¿Quién enviará la factura del presupuesto? " * 300)[:10_000]
     one_word = "x" * 10_000
     for url in _urls(project_id):
         for q in (words, one_word):
@@ -121,20 +121,26 @@ async def test_paging_and_filter_parameters_are_validated(client, indexed):
         {"offset": 1001},
         {"mode": "magic"},
         {"source_type": "spreadsheet"},
-        {"meeting_id": "nope"},
         {"date_from": "yesterday"},
     ):
         for target in (url, "/api/v1/search"):
             r = await client.get(target, params={"q": "presupuesto", **params}, headers=owner.headers)
             _assert_error(r, 422, "invalid")
+    r = await client.get(url, params={"q": "presupuesto", "meeting_id": "nope"}, headers=owner.headers)
+    _assert_error(r, 422, "invalid")
     r = await client.get(url, params={"q": "presupuesto", "limit": 50}, headers=owner.headers)
     assert r.status_code == 200
     r = await client.get(url, params={"q": "presupuesto", "limit": 1}, headers=owner.headers)
     assert len(r.json()["results"]) == 1
     r = await client.post(f"/api/v1/ai/chat/{project_id}", json={"message": "x" * 10_001}, headers=owner.headers)
     _assert_error(r, 422, "invalid")
-    r = await client.post(f"/api/v1/ai/chat/{project_id}", json={"message": ""}, headers=owner.headers)
-    _assert_error(r, 422, "invalid")
+    for message in ("", "   ", "hola\x00mundo"):
+        r = await client.post(f"/api/v1/ai/chat/{project_id}", json={"message": message}, headers=owner.headers)
+        _assert_error(r, 422, "invalid")
+        r = await client.post(
+            f"/api/v1/ai/chat/{project_id}/streams", json={"message": message}, headers=owner.headers
+        )
+        _assert_error(r, 422, "invalid")
 
 
 def _assert_markers_cited(body: dict) -> None:
@@ -214,7 +220,7 @@ async def test_snippets_are_html_safe(client, factory, settings, resources):
         'También <img src=x onerror="alert(2)"> y un enlace <a href="javascript:alert(3)">aquí</a> & más.',
     )
     await drain(settings, resources)
-    for q, mode in (("formulario contacto script alert", "hybrid"), ("script", "text"), ("enlace", "vector")):
+    for q, mode in (("formulario contacto script alert", "hybrid"), ("escapar", "text"), ("enlace", "vector")):
         r = await client.get(
             f"/api/v1/ai/search/{project_id}", params={"q": q, "mode": mode}, headers=owner.headers
         )
@@ -223,6 +229,7 @@ async def test_snippets_are_html_safe(client, factory, settings, resources):
         snippet = results[0]["snippet"]
         assert "&lt;script&gt;" in snippet or "&lt;a href=" in snippet, snippet
         assert set(TAG.findall(snippet)) <= {"<mark>", "</mark>"}, snippet
+        assert "Documento ›" not in snippet and "Formulario &lt;b&gt;" not in snippet, "the header is not text"
     r = await client.get("/api/v1/search", params={"q": "<script>alert(1)</script>"}, headers=owner.headers)
     assert r.status_code == 200
     for result in r.json()["results"]:
@@ -257,7 +264,8 @@ async def test_transcript_hits_carry_meeting_and_seconds(client, factory, settin
     top = results[0]
     assert top["meeting_id"] == str(meeting_id) and top["title"] == "Seguimiento semanal"
     assert 0 < top["start"] <= 550.0 < 559.5 <= top["end"], top
-    assert "<mark>" in top["snippet"] and "Ana" in top["speakers"]
+    assert "<mark>Verisign</mark>" in top["snippet"] and "Transcripción ›" not in top["snippet"]
+    assert "Ana" in top["speakers"]
 
     r = await client.get(
         f"/api/v1/ai/search/{project_id}",

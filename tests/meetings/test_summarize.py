@@ -1,0 +1,248 @@
+"""Meeting summaries: the offline extractor (Spanish and English commitments, due dates, decisions, next
+steps) and the LLM path (validated JSON, one retry, then a stored and visible failure)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+
+import pytest
+
+from core.events import meeting_channel
+from ingestion.summarize import SummaryFailed, extractive_summary, resolve_due, summarize
+from prompts.loader import default_library
+from tests.meetings.helpers import (
+    ScriptedChat,
+    drain_meetings,
+    get_transcription,
+    make_meeting,
+    summary_json,
+    upload,
+    vtt,
+)
+
+MEETING_DAY = date(2026, 11, 25)  # a Wednesday
+
+
+@pytest.mark.parametrize(
+    ("text", "due"),
+    [
+        ("para el viernes", date(2026, 11, 27)),
+        ("el viernes por la mañana", date(2026, 11, 27)),
+        ("el miércoles", date(2026, 12, 2)),  # the meeting's own weekday means next week's
+        ("by Monday", date(2026, 11, 30)),
+        ("mañana", date(2026, 11, 26)),
+        ("tomorrow", date(2026, 11, 26)),
+        ("pasado mañana", date(2026, 11, 27)),
+        ("hoy", date(2026, 11, 25)),
+        ("next week", date(2026, 12, 2)),
+        ("la semana que viene", date(2026, 12, 2)),
+        ("a fin de mes", date(2026, 11, 30)),
+        ("by the end of the month", date(2026, 11, 30)),
+        ("antes del 15 de diciembre", date(2026, 12, 15)),
+        ("by December 15th", date(2026, 12, 15)),
+        ("on the 3rd of December", date(2026, 12, 3)),
+        ("el 3/12", date(2026, 12, 3)),
+        ("el 12/3", date(2027, 3, 12)),  # dd/mm already past this year: next year's
+        ("el 3/12/2027", date(2027, 12, 3)),
+        ("el 31/02", None),
+        ("sin fecha", None),
+    ],
+)
+def test_due_dates_resolve_against_the_meeting_date(text: str, due: date | None) -> None:
+    assert resolve_due(text, MEETING_DAY) == due
+
+
+def segments(*lines: tuple[str | None, str]) -> list[dict[str, object]]:
+    return [
+        {"start": index * 5.0, "end": index * 5.0 + 5, "speaker": speaker, "text": text}
+        for index, (speaker, text) in enumerate(lines)
+    ]
+
+
+def test_spanish_and_english_commitments_decisions_and_next_steps() -> None:
+    transcript = segments(
+        ("Ana", "Buenos días a todos, empezamos con el presupuesto del proyecto."),
+        ("Ana", "Me encargo de enviar el presupuesto para el viernes."),
+        ("Marta", "Luis va a revisar el diseño antes del 15 de diciembre."),
+        ("John", "I'll send the contract by Monday."),
+        ("John", "I will update the roadmap tomorrow."),
+        ("Pedro", "Me comprometo a cerrar la factura a fin de mes."),
+        ("Pedro", "Te mando el acta el 3/12."),
+        ("Sara", "Quedo en llamar al proveedor la semana que viene."),
+        ("Sara", "¿Vas a enviar el informe el lunes?"),
+        ("Luis", "Will you send the report by Friday?"),
+        ("Luis", "Todo va a salir bien con el cliente."),
+        ("Luis", "There will be a demo next week."),
+        ("Luis", "Decidimos usar React Native para la aplicación móvil."),
+        ("John", "We agreed to launch the beta in March."),
+        ("Marta", "El siguiente paso es preparar el prototipo con el cliente."),
+        ("John", "Next steps: schedule the user interviews."),
+    )
+    result = extractive_summary(transcript, meeting_date=MEETING_DAY)
+    commitments = [(c.owner, c.task, c.due, c.segment_ids) for c in result.commitments]
+    assert commitments == [
+        ("Ana", "enviar el presupuesto", date(2026, 11, 27), [1]),
+        ("Luis", "revisar el diseño", date(2026, 12, 15), [2]),
+        ("John", "send the contract", date(2026, 11, 30), [3]),
+        ("John", "update the roadmap", date(2026, 11, 26), [4]),
+        ("Pedro", "cerrar la factura", date(2026, 11, 30), [5]),
+        ("Pedro", "mandar el acta", date(2026, 12, 3), [6]),
+        ("Sara", "llamar al proveedor", date(2026, 12, 2), [7]),
+    ]
+    assert [(d.text, d.segment_ids) for d in result.decisions] == [
+        ("Decidimos usar React Native para la aplicación móvil.", [12]),
+        ("We agreed to launch the beta in March.", [13]),
+    ]
+    assert [(n.text, n.segment_ids) for n in result.next_steps] == [
+        ("El siguiente paso es preparar el prototipo con el cliente.", [14]),
+        ("Next steps: schedule the user interviews.", [15]),
+    ]
+    assert result.summary
+    # Every summary sentence and key point is a sentence of the transcript, linked to its segment.
+    for item in result.key_points:
+        (segment_id,) = item.segment_ids
+        assert item.text in str(transcript[segment_id]["text"])
+
+
+def test_questions_and_empty_transcripts_make_no_commitments() -> None:
+    result = extractive_summary(
+        segments(("Ana", "¿Me encargo de enviar el presupuesto para el viernes?"), ("Luis", "Will I send it?")),
+        meeting_date=MEETING_DAY,
+    )
+    assert result.commitments == []
+    assert extractive_summary([], meeting_date=MEETING_DAY).model_dump() == {
+        "summary": "",
+        "key_points": [],
+        "decisions": [],
+        "commitments": [],
+        "next_steps": [],
+    }
+
+
+# --- the LLM path -------------------------------------------------------------------------------
+
+TRANSCRIPT = segments(
+    ("Ana", "Me encargo de enviar el presupuesto para el viernes."),
+    ("Luis", "Decidimos usar React Native."),
+)
+
+
+async def run_summary(servers, chat: ScriptedChat):
+    return await summarize(
+        TRANSCRIPT,
+        model=chat.model(servers),
+        prompt=default_library().get("summarize_meeting"),
+        meeting_title="Kickoff",
+        meeting_date=MEETING_DAY,
+    )
+
+
+async def test_valid_json_is_validated_and_unknown_segments_are_dropped(servers) -> None:
+    chat = ScriptedChat(
+        [
+            summary_json(
+                summary="Presupuesto y stack.",
+                key_points=[{"text": "Stack móvil", "segment_ids": [1, 7]}],
+                decisions=[{"text": "React Native", "segment_ids": [1, -1]}],
+                commitments=[
+                    {"owner": "Ana", "task": "enviar el presupuesto", "due": "2026-11-27", "segment_ids": [0, 99]}
+                ],
+                next_steps=[{"text": "Prototipo", "segment_ids": []}],
+            )
+        ]
+    )
+    result = await run_summary(servers, chat)
+    assert result.model_dump(mode="json") == {
+        "summary": "Presupuesto y stack.",
+        "key_points": [{"text": "Stack móvil", "segment_ids": [1]}],
+        "decisions": [{"text": "React Native", "segment_ids": [1]}],
+        "commitments": [
+            {"owner": "Ana", "task": "enviar el presupuesto", "due": "2026-11-27", "segment_ids": [0]}
+        ],
+        "next_steps": [{"text": "Prototipo", "segment_ids": []}],
+    }
+    (request,) = chat.requests
+    assert request["response_format"] == {"type": "json_object"}
+    assert request["temperature"] == 0.0
+    user = request["messages"][1]["content"]
+    assert "Kickoff (2026-11-25)" in user
+    assert "[0] (00:00) Ana: Me encargo de enviar el presupuesto" in user
+    assert "[1] (00:05) Luis: Decidimos usar React Native." in user
+
+
+async def test_invalid_json_once_then_valid_succeeds(servers) -> None:
+    chat = ScriptedChat(["Claro, aquí tienes el resumen: {summary: ...", summary_json(summary="Segundo intento.")])
+    result = await run_summary(servers, chat)
+    assert result.summary == "Segundo intento."
+    assert len(chat.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        ["no es JSON", "{\"summary\": "],
+        [json.dumps({"key_points": []}), json.dumps({"summary": "x", "commitments": [{"owner": "Ana"}]})],
+    ],
+    ids=["not-json", "json-that-does-not-validate"],
+)
+async def test_invalid_output_twice_fails(servers, replies: list[str]) -> None:
+    chat = ScriptedChat(replies)
+    with pytest.raises(SummaryFailed, match="invalid structured output"):
+        await run_summary(servers, chat)
+    assert len(chat.requests) == 2
+
+
+async def test_summary_failure_is_stored_visible_and_announced(
+    servers, client, factory, settings, resources, redis_client
+) -> None:
+    owner = await factory.user()
+    _, meeting_id = await make_meeting(client, owner)
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(meeting_channel(meeting_id))
+    try:
+        r = await upload(
+            client, owner, meeting_id, "kickoff.vtt", vtt(("Ana", "Me encargo de enviar el presupuesto."))
+        )
+        assert r.status_code == 202, r.text
+        transcription_id = r.json()["id"]
+        chat = ScriptedChat(["esto no es JSON", "esto tampoco"])
+        await drain_meetings(settings, resources, chat_model=chat.model(servers))
+        assert len(chat.requests) == 2
+
+        body = await get_transcription(client, owner, transcription_id)
+        assert body["processing_status"] == "failed"
+        assert body["stage"] == "failed"
+        assert body["error"].startswith("invalid structured output")
+        assert body["summary"] is None and body["commitments"] == []
+        assert body["segments"][0]["text"] == "Me encargo de enviar el presupuesto."  # the transcript is kept
+
+        events = await read_events(pubsub, until="failed")
+        assert [e["event"] for e in events] == ["summarising", "failed"]
+        assert events[-1]["transcription_id"] == transcription_id
+        assert events[-1]["reason"] == body["error"]
+    finally:
+        await pubsub.aclose()
+
+    # Failed is not "in progress": the summary can be asked for again, and a new upload is accepted.
+    r = await client.post(f"/api/v1/transcriptions/{transcription_id}/regenerate-summary", headers=owner.headers)
+    assert r.status_code == 202, r.text
+    chat = ScriptedChat([summary_json(summary="Ahora sí.")])
+    await drain_meetings(settings, resources, chat_model=chat.model(servers))
+    body = await get_transcription(client, owner, transcription_id)
+    assert body["processing_status"] == "completed" and body["error"] is None
+    assert body["summary"] == "Ahora sí." and body["summary_provider"] == "openai-compatible"
+
+
+async def read_events(pubsub, *, until: str, timeout: float = 10.0) -> list[dict[str, object]]:
+    """Messages published on the subscribed channel, up to and including the `until` event."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    events: list[dict[str, object]] = []
+    while not events or events[-1]["event"] != until:
+        assert loop.time() < deadline, f"no {until} event; got {events}"
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            events.append(json.loads(message["data"]))
+    return events
