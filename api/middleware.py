@@ -77,7 +77,7 @@ class BodyTooLarge(Exception):
 def route_template(scope: Scope) -> str:
     """The matched route's path template (`/api/v1/projects/{project_id}`), never the raw ids.
 
-    A route included into the app with a prefix may keep only its own path (FastAPI >= 0.16x does), so
+    A route included into the app with a prefix may keep only its own path (FastAPI 0.165 does), so
     the prefix is taken from the request path: whatever comes before the route's own part."""
     template = getattr(scope.get("route"), "path_format", None)
     if not isinstance(template, str):

@@ -146,6 +146,7 @@ class CpuMeter:
         cores = psutil.cpu_count() or 1
         return {
             "wall_s": round(wall, 2),
+            "ours_cpu_s": round(ours, 2),
             "machine_busy_pct": round(100 * busy / (wall * cores), 1) if wall else 0.0,
             "ours_pct": round(100 * ours / (wall * cores), 1) if wall else 0.0,
             "others_pct": round(max(busy - ours, 0.0) * 100 / (wall * cores), 1) if wall else 0.0,
@@ -722,17 +723,20 @@ def print_report(report: Report) -> None:
         f"({p.chunks / p.documents:.2f} chunks/doc, {p.tokens / max(p.chunks, 1):.0f} tokens/chunk)"
     )
     print()
-    header = f"{'throughput':<44} {'chunks':>7} {'seconds':>9} {'chunks/s':>9} {'CPU ours':>9} {'others':>7}"
+    header = (
+        f"{'throughput':<44} {'chunks':>7} {'seconds':>9} {'chunks/s':>9} {'CPU-s/chunk':>12} "
+        f"{'CPU ours':>9} {'others':>7}"
+    )
     print(header)
     print("-" * len(header))
-    print(
-        f"{f'pipeline (API + worker, {p.clients} clients)':<44} {p.chunks:>7,} {p.elapsed_s:>9.1f} "
-        f"{p.chunks_per_s:>9.2f} {p.cpu['ours_pct']:>8.0f}% {p.cpu['others_pct']:>6.0f}%"
-    )
-    print(
-        f"{f'direct (embed_passages, batches of {d.batch_size})':<44} {d.chunks:>7,} {d.elapsed_s:>9.1f} "
-        f"{d.chunks_per_s:>9.2f} {d.cpu['ours_pct']:>8.0f}% {d.cpu['others_pct']:>6.0f}%"
-    )
+    for label, n, seconds, rate, cpu in (
+        (f"pipeline (API + worker, {p.clients} clients)", p.chunks, p.elapsed_s, p.chunks_per_s, p.cpu),
+        (f"direct (embed_passages, batches of {d.batch_size})", d.chunks, d.elapsed_s, d.chunks_per_s, d.cpu),
+    ):
+        print(
+            f"{label:<44} {n:>7,} {seconds:>9.1f} {rate:>9.2f} {cpu['ours_cpu_s'] / max(n, 1):>12.3f} "
+            f"{cpu['ours_pct']:>8.0f}% {cpu['others_pct']:>6.0f}%"
+        )
     print(f"{'ratio pipeline / direct':<44} {'':>7} {'':>9} {report.ratio:>9.2f}")
     print(f"(all {p.documents:,} POSTs answered within {p.post_s:.1f} s of the first)")
     print()

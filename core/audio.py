@@ -67,20 +67,20 @@ def decode_mono_16k(path: Path) -> np.ndarray:
 def split_on_silence(
     samples: np.ndarray, *, max_seconds: float, rate: int = 16000
 ) -> list[tuple[float, np.ndarray]]:
-    """Pieces of at most `max_seconds`, cut at the quietest 100 ms window of each piece's last 10%."""
+    """Pieces of at most `max_seconds`, each cut at the quietest 100 ms of its tail: the last 10%, but at
+    least 3 s (speech pauses every few seconds) and at most half the piece."""
     window = rate // 10
     pieces: list[tuple[float, np.ndarray]] = []
     start = 0
-    limit = int(max_seconds * rate)
+    limit = max(int(max_seconds * rate), 1)
+    frames = min(max(int(limit * 0.1), 3 * rate), limit // 2) // window
     while start < len(samples):
         end = min(start + limit, len(samples))
-        if end < len(samples):
-            search_from = start + int(limit * 0.9)
-            region = samples[search_from:end]
-            frames = len(region) // window
-            if frames > 0:
-                energy = np.sqrt((region[: frames * window].reshape(frames, window) ** 2).mean(axis=1))
-                end = search_from + int(np.argmin(energy)) * window + window // 2
+        if end < len(samples) and frames > 0:
+            search_from = end - frames * window
+            region = samples[search_from:end].reshape(frames, window)
+            energy = np.sqrt((region**2).mean(axis=1))
+            end = search_from + int(np.argmin(energy)) * window + window // 2
         pieces.append((start / rate, samples[start:end]))
         start = end
     return pieces

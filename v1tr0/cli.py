@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from core.embedded import DataDirBusy
 from core.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("v1tr0")
@@ -31,7 +32,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from v1tr0.supervisor import run_stack
 
-    return run_stack(_settings(), with_worker=False, workers=args.workers, migrate=args.migrate)
+    return run_stack(
+        _settings(), with_worker=False, workers=args.workers, migrate=args.migrate, reuse_running=True
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -83,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None, help="uvicorn worker processes")
     run.set_defaults(func=cmd_run)
 
-    serve = sub.add_parser("serve", help="the API alone (uvicorn)")
+    serve = sub.add_parser("serve", help="the API alone (uvicorn); reuses the servers a `run` started")
     serve.add_argument("--workers", type=int, default=None, help="uvicorn worker processes")
     serve.add_argument("--no-migrate", dest="migrate", action="store_false", help="skip migrations")
     serve.set_defaults(func=cmd_serve)
@@ -108,4 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
-    return func(args)
+    try:
+        return func(args)
+    except DataDirBusy as exc:
+        print(f"v1tr0: {exc}", file=sys.stderr)
+        return 1

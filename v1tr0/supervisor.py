@@ -22,20 +22,23 @@ log = logging.getLogger("v1tr0.supervisor")
 
 
 @contextlib.contextmanager
-def services(settings: Settings) -> Iterator[Settings]:
+def services(settings: Settings, *, reuse_running: bool = True) -> Iterator[Settings]:
     """Yield settings with database and Redis URLs, starting embedded servers for whichever is unset.
 
     When another supervisor (e.g. `make run`) already runs the embedded servers on this data dir, they
-    are used as they are and left running."""
+    are used as they are and left running; without `reuse_running`, that is DataDirBusy instead."""
     if settings.database_url and settings.redis_url:
         yield settings
         return
     embedded = EmbeddedServices(settings.data_dir, redis_port=settings.redis.embedded_port)
-    running = embedded.running_urls()
+    running = embedded.running_urls() if reuse_running else None
     if running is not None:
         database_url, redis_url = running
         yield settings.model_copy(
-            update={"database_url": settings.database_url or database_url, "redis_url": settings.redis_url or redis_url}
+            update={
+                "database_url": settings.database_url or database_url,
+                "redis_url": settings.redis_url or redis_url,
+            }
         )
         return
     embedded.start()
@@ -84,8 +87,15 @@ def _stop_on_sigterm() -> Iterator[None]:
 
 
 def run_stack(
-    settings: Settings, *, with_worker: bool, workers: int | None = None, migrate: bool = True
+    settings: Settings,
+    *,
+    with_worker: bool,
+    workers: int | None = None,
+    migrate: bool = True,
+    reuse_running: bool = False,
 ) -> int:
+    """Serve until Ctrl-C or SIGTERM. A data dir that another supervisor runs is refused (DataDirBusy)
+    unless `reuse_running`: a second whole stack would clash on its port and double the workers."""
     configure_logging(settings.log.level, json_format=settings.log.json_format)
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
@@ -98,7 +108,7 @@ def run_stack(
     old_term = signal.signal(signal.SIGTERM, request_stop)
     code = 0
     try:
-        with services(settings) as ready:
+        with services(settings, reuse_running=reuse_running) as ready:
             _export(ready)
             assert ready.database_url
             if migrate:
@@ -110,10 +120,20 @@ def run_stack(
             children.append(
                 _spawn(
                     [
-                        sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                        "--host", ready.host, "--port", str(ready.port),
-                        "--workers", str(workers or ready.web_concurrency),
-                        "--no-access-log", "--timeout-graceful-shutdown", "10",
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "api.app:create_app",
+                        "--factory",
+                        "--host",
+                        ready.host,
+                        "--port",
+                        str(ready.port),
+                        "--workers",
+                        str(workers or ready.web_concurrency),
+                        "--no-access-log",
+                        "--timeout-graceful-shutdown",
+                        "10",
                     ],
                     env,
                 )

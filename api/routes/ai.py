@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sse_starlette import EventSourceResponse
 
@@ -184,7 +184,11 @@ async def open_stream(
     }
 
 
-@router.get("/chat/{project_id}/stream/{message_id}", response_class=EventSourceResponse, responses=SSE_RESPONSE)
+@router.get(
+    "/chat/{project_id}/stream/{message_id}",
+    response_class=EventSourceResponse,
+    responses={**SSE_RESPONSE, 204: {"description": "the answer is over and the client has its final event"}},
+)
 async def stream(
     project_id: uuid.UUID,
     message_id: uuid.UUID,
@@ -193,14 +197,17 @@ async def stream(
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     token: Annotated[str | None, Query(max_length=2000, description="the stream token")] = None,
-) -> EventSourceResponse:
+) -> Response:
     """Follow (or resume, with `Last-Event-ID`) one answer."""
     if token:
         user = await chat_service.user_for_stream_token(session, resources, token=token, message_id=message_id)
     else:
         user = await current_user(session, resources, credentials)
     await chat_service.message_for(session, actor=user, project_id=project_id, message_id=message_id)
-    return _sse(resources, message_id, _last_event_id(request))
+    last_event_id = _last_event_id(request)
+    if await chat_service.nothing_left(resources, message_id, last_event_id=last_event_id):
+        return Response(status_code=204)  # EventSource stops reconnecting on a 204
+    return _sse(resources, message_id, last_event_id)
 
 
 @router.post("/chat/{project_id}/messages/{message_id}/stop", status_code=202)

@@ -25,8 +25,8 @@ from api.schemas.transcriptions import (
 from api.services import transcriptions as service
 from api.services.chat import STREAM_TOKEN_TTL
 from api.services.meetings import get_meeting
-from core.events import meeting_channel
 from core.errors import Unauthorized
+from core.events import meeting_channel
 from core.models import CommitmentStatus, ProcessingStatus, Transcription, User
 from core.security import create_access_token, decode_local_token
 
@@ -53,8 +53,11 @@ def _accepted(row: Transcription) -> dict[str, Any]:
     "/upload/{meeting_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TranscriptionAccepted,
-    responses={409: {"description": "a transcription of this meeting is in progress"},
-               413: {"description": "file too large"}, 415: {"description": "not audio/video or a transcript"}},
+    responses={
+        409: {"description": "a transcription of this meeting is in progress"},
+        413: {"description": "file too large"},
+        415: {"description": "not audio/video or a transcript"},
+    },
 )
 async def upload(
     meeting_id: uuid.UUID,
@@ -63,7 +66,9 @@ async def upload(
     settings: SettingsDep,
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="audio/video, or a WebVTT/SRT/JSON transcript")],
-    language: Annotated[str | None, Form(pattern=r"^[a-z]{2}$", description="e.g. es; default: detect")] = None,
+    language: Annotated[
+        str | None, Form(pattern=r"^[a-z]{2}$", description="e.g. es; default: detect")
+    ] = None,
 ) -> object:
     """Accept a recording (type checked by content; size and duration limits) or an existing transcript.
     Processing continues in the background: follow `GET /transcriptions/{id}` or the meeting's events."""
@@ -83,7 +88,12 @@ async def list_transcriptions(
     status_: Annotated[ProcessingStatus | None, Query(alias="status")] = None,
 ) -> object:
     items, total = await service.list_transcriptions(
-        session, actor=user, limit=page.limit, offset=page.offset, meeting_id=meeting_id, project_id=project_id,
+        session,
+        actor=user,
+        limit=page.limit,
+        offset=page.offset,
+        meeting_id=meeting_id,
+        project_id=project_id,
         status=status_,
     )
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
@@ -95,8 +105,11 @@ async def get_transcription(transcription_id: uuid.UUID, session: SessionDep, us
     return await service.get_transcription(session, actor=user, transcription_id=transcription_id)
 
 
-@router.post("/{transcription_id}/regenerate-summary", status_code=status.HTTP_202_ACCEPTED,
-             response_model=TranscriptionSummary)
+@router.post(
+    "/{transcription_id}/regenerate-summary",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TranscriptionSummary,
+)
 async def regenerate_summary(
     transcription_id: uuid.UUID, session: SessionDep, redis: RedisDep, user: CurrentUser
 ) -> object:
@@ -115,15 +128,25 @@ async def list_commitments(
     overdue: bool | None = None,
 ) -> object:
     items, total = await service.list_commitments(
-        session, actor=user, project_id=project_id, status=status_, owner=owner, overdue=overdue,
-        limit=page.limit, offset=page.offset,
+        session,
+        actor=user,
+        project_id=project_id,
+        status=status_,
+        owner=owner,
+        overdue=overdue,
+        limit=page.limit,
+        offset=page.offset,
     )
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @ledger_router.patch("/{project_id}/commitments/{commitment_id}", response_model=CommitmentRead)
 async def update_commitment(
-    project_id: uuid.UUID, commitment_id: uuid.UUID, body: CommitmentUpdate, session: SessionDep, user: CurrentUser
+    project_id: uuid.UUID,
+    commitment_id: uuid.UUID,
+    body: CommitmentUpdate,
+    session: SessionDep,
+    user: CurrentUser,
 ) -> object:
     return await service.update_commitment(
         session, actor=user, project_id=project_id, commitment_id=commitment_id, status=body.status
@@ -137,14 +160,19 @@ async def events_token(
     """A short-lived token for `GET /meetings/{id}/events?token=` (EventSource cannot send headers)."""
     await get_meeting(session, actor=user, meeting_id=meeting_id)
     token = create_access_token(
-        user_id=user.id, secret=resources.settings.token_secret(), ttl_seconds=STREAM_TOKEN_TTL,
+        user_id=user.id,
+        secret=resources.settings.token_secret(),
+        ttl_seconds=STREAM_TOKEN_TTL,
         extra={"aud": EVENTS_AUDIENCE, "typ": "stream", "msg": str(meeting_id)},
     )
     return {"token": token, "expires_in": STREAM_TOKEN_TTL}
 
 
-@events_router.get("/{meeting_id}/events", response_class=EventSourceResponse,
-                   responses={200: {"content": {"text/event-stream": {}}}})
+@events_router.get(
+    "/{meeting_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
 async def meeting_events(
     meeting_id: uuid.UUID,
     session: SessionDep,
@@ -156,7 +184,9 @@ async def meeting_events(
     queued, transcribing (percent), summarising, summarised, indexed, failed (with the reason)."""
     if token:
         try:
-            claims = decode_local_token(token, secret=resources.settings.token_secret(), audience=EVENTS_AUDIENCE)
+            claims = decode_local_token(
+                token, secret=resources.settings.token_secret(), audience=EVENTS_AUDIENCE
+            )
         except jwt.InvalidTokenError:
             raise Unauthorized("invalid or expired events token") from None
         if claims.get("msg") != str(meeting_id):
@@ -168,12 +198,20 @@ async def meeting_events(
         user = await current_user(session, resources, credentials)
     await get_meeting(session, actor=user, meeting_id=meeting_id)
     latest = await session.scalar(
-        sa.select(Transcription).where(Transcription.meeting_id == meeting_id).order_by(Transcription.created_at.desc())
+        sa.select(Transcription)
+        .where(Transcription.meeting_id == meeting_id)
+        .order_by(Transcription.created_at.desc())
     )
     current = (
-        {"transcription_id": str(latest.id), "status": latest.processing_status.value, "stage": latest.stage,
-         "percent": latest.progress, "error": latest.error}
-        if latest else {"status": "none"}
+        {
+            "transcription_id": str(latest.id),
+            "status": latest.processing_status.value,
+            "stage": latest.stage,
+            "percent": latest.progress,
+            "error": latest.error,
+        }
+        if latest
+        else {"status": "none"}
     )
 
     async def events() -> AsyncIterator[dict[str, str]]:
@@ -189,6 +227,6 @@ async def meeting_events(
                 yield {"event": payload.pop("event", "message"), "data": json.dumps(payload)}
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     return EventSourceResponse(events(), ping=15)

@@ -84,9 +84,10 @@ class TurnPlan:
 
 
 async def load_plan(session: AsyncSession, message_id: uuid.UUID) -> TurnPlan | None:
-    """Everything a turn needs, re-read from the database (the turn may run in another process)."""
+    """Everything a turn needs, re-read from the database (the turn may run in another process); None
+    when there is nothing to generate (a finished turn is never generated again)."""
     row = await session.get(ChatMessage, message_id)
-    if row is None:
+    if row is None or row.processing_status != "streaming":
         return None
     project = await session.get(Project, row.project_id)
     if project is None:
@@ -126,17 +127,7 @@ async def start_turn(
     await require_project(session, actor, project_id)
     await limit_ai_use(resources, actor=actor, project_id=project_id)
     if conversation_id is not None:
-        known = await session.scalar(
-            sa.select(
-                sa.exists().where(
-                    ChatMessage.conversation_id == conversation_id,
-                    ChatMessage.project_id == project_id,
-                    ChatMessage.user_id == actor.id,
-                )
-            )
-        )
-        if not known:
-            raise NotFound("conversation not found")
+        await require_conversation(session, actor=actor, project_id=project_id, conversation_id=conversation_id)
     row = ChatMessage(
         project_id=project_id,
         user_id=actor.id,
@@ -148,6 +139,23 @@ async def start_turn(
     session.add(row)
     await session.flush()
     return row
+
+
+async def require_conversation(
+    session: AsyncSession, *, actor: User, project_id: uuid.UUID, conversation_id: uuid.UUID
+) -> None:
+    """A conversation is the caller's own, in this project; anyone else's is not found."""
+    known = await session.scalar(
+        sa.select(
+            sa.exists().where(
+                ChatMessage.conversation_id == conversation_id,
+                ChatMessage.project_id == project_id,
+                ChatMessage.user_id == actor.id,
+            )
+        )
+    )
+    if not known:
+        raise NotFound("conversation not found")
 
 
 async def ensure_started(resources: Resources, message_id: uuid.UUID) -> None:
@@ -338,15 +346,20 @@ async def relay(resources: Resources, message_id: uuid.UUID, *, last_event_id: i
     await redis.incr(_readers_key(message_id))
     await redis.expire(_readers_key(message_id), STREAM_TTL)
     cursor = f"0-{last_event_id}"
+    # Once the turn is over, what is left in the buffer is read without waiting, and then the relay ends
+    # (it would otherwise wait for a final event that a client resuming after it will never get).
+    over = not await _still_running(resources, message_id)
     try:
         while True:
-            entries = await redis.xread({key: cursor}, block=2000, count=200)
+            entries = await redis.xread({key: cursor}, block=None if over else 2000, count=200)
             if not entries:
-                if not await redis.exists(key) and not await _still_running(resources, message_id):
+                if not over:
+                    over = not await _still_running(resources, message_id)
+                    continue
+                if not await redis.exists(key):  # the buffer expired: rebuild from what was stored
                     async for replayed in _replay_from_database(resources, message_id, last_event_id):
                         yield replayed
-                    return
-                continue
+                return
             for entry_id, fields in entries[0][1]:
                 cursor = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
                 name = _text(fields[b"event"])
@@ -359,6 +372,15 @@ async def relay(resources: Resources, message_id: uuid.UUID, *, last_event_id: i
             await redis.set(_detached_key(message_id), str(time.time()), ex=STREAM_TTL)
         except Exception:
             log.warning("could not record the detach of %s", message_id, exc_info=True)
+
+
+async def nothing_left(resources: Resources, message_id: uuid.UUID, *, last_event_id: int) -> bool:
+    """The turn is over and the client already has its final event (so it must not reconnect)."""
+    last = await resources.redis.xrevrange(_stream_key(message_id), count=1)
+    if not last:
+        return False
+    entry_id, fields = last[0]
+    return _text(fields[b"event"]) in FINAL_EVENTS and int(_text(entry_id).split("-")[1]) <= last_event_id
 
 
 def _text(value: bytes | str) -> str:
@@ -456,6 +478,7 @@ async def history(
     await require_project(session, actor, project_id)
     query = sa.select(ChatMessage).where(ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id)
     if conversation_id:
+        await require_conversation(session, actor=actor, project_id=project_id, conversation_id=conversation_id)
         query = query.where(ChatMessage.conversation_id == conversation_id)
     return await fetch_page(
         session, query, limit=limit, offset=offset, ordering=[ChatMessage.created_at.desc(), ChatMessage.id]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from datetime import date
 from pathlib import Path
@@ -85,7 +87,7 @@ async def upload(
             row.stage = "queued"
         else:
             try:
-                info = probe_audio(target)
+                info = await asyncio.to_thread(probe_audio, target)
             except AudioError as exc:
                 raise UnsupportedMediaType(
                     f"{exc}; upload audio/video or a .vtt, .srt or JSON transcript", code="unsupported_media"
@@ -111,6 +113,8 @@ async def upload(
             ) from None
     except BaseException:
         target.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            target.parent.rmdir()  # the meeting's folder, when this was its only file
         raise
     after_commit(session, lambda: enqueue_transcription(redis, transcription_id, attempts=0))
     return row
@@ -151,14 +155,20 @@ async def list_transcriptions(
     if status is not None:
         query = query.where(Transcription.processing_status == status)
     return await fetch_page(
-        session, query, limit=limit, offset=offset, ordering=[Transcription.created_at.desc(), Transcription.id]
+        session,
+        query,
+        limit=limit,
+        offset=offset,
+        ordering=[Transcription.created_at.desc(), Transcription.id],
     )
 
 
 async def regenerate_summary(
     session: AsyncSession, redis: ArqRedis, *, actor: User, transcription_id: uuid.UUID
 ) -> Transcription:
-    row = await get_transcription(session, actor=actor, transcription_id=transcription_id, need=MemberRole.EDITOR)
+    row = await get_transcription(
+        session, actor=actor, transcription_id=transcription_id, need=MemberRole.EDITOR
+    )
     if row.processing_status in (ProcessingStatus.PENDING, ProcessingStatus.PROCESSING):
         raise Conflict("the transcription is still being processed", code="transcription_in_progress")
     if not row.segments:
@@ -170,18 +180,36 @@ async def regenerate_summary(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError:
-        raise Conflict("another transcription of this meeting is in progress", code="transcription_in_progress") from None
+        raise Conflict(
+            "another transcription of this meeting is in progress", code="transcription_in_progress"
+        ) from None
     attempts = row.attempts
-    after_commit(session, lambda: enqueue_transcription(redis, transcription_id, attempts=attempts, summary_only=True))
+    after_commit(
+        session, lambda: enqueue_transcription(redis, transcription_id, attempts=attempts, summary_only=True)
+    )
     return row
 
 
 def commitment_payload(row: Commitment) -> dict[str, Any]:
     today = date.today()
-    data = {column: getattr(row, column) for column in (
-        "id", "project_id", "meeting_id", "transcription_id", "owner_name", "owner_user_id", "task", "due_date",
-        "status", "source_segments", "evidence", "created_at", "updated_at",
-    )}
+    data = {
+        column: getattr(row, column)
+        for column in (
+            "id",
+            "project_id",
+            "meeting_id",
+            "transcription_id",
+            "owner_name",
+            "owner_user_id",
+            "task",
+            "due_date",
+            "status",
+            "source_segments",
+            "evidence",
+            "created_at",
+            "updated_at",
+        )
+    }
     data["overdue"] = bool(row.status == CommitmentStatus.OPEN and row.due_date and row.due_date < today)
     return data
 
@@ -208,17 +236,27 @@ async def list_commitments(
             escaped = owner.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(Commitment.owner_name.ilike(f"%{escaped}%", escape="\\"))
     if overdue is not None:
-        late = sa.and_(Commitment.status == CommitmentStatus.OPEN, Commitment.due_date < sa.func.current_date())
+        late = sa.and_(
+            Commitment.status == CommitmentStatus.OPEN, Commitment.due_date < sa.func.current_date()
+        )
         query = query.where(late if overdue else sa.not_(late) | Commitment.due_date.is_(None))
     rows, total = await fetch_page(
-        session, query, limit=limit, offset=offset,
+        session,
+        query,
+        limit=limit,
+        offset=offset,
         ordering=[Commitment.due_date.asc().nulls_last(), Commitment.created_at, Commitment.id],
     )
     return [commitment_payload(row) for row in rows], total
 
 
 async def update_commitment(
-    session: AsyncSession, *, actor: User, project_id: uuid.UUID, commitment_id: uuid.UUID, status: CommitmentStatus
+    session: AsyncSession,
+    *,
+    actor: User,
+    project_id: uuid.UUID,
+    commitment_id: uuid.UUID,
+    status: CommitmentStatus,
 ) -> dict[str, Any]:
     await require_project(session, actor, project_id, MemberRole.EDITOR)
     row = await session.scalar(

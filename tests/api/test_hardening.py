@@ -66,6 +66,7 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 
 @pytest.fixture
 def log_lines() -> Iterator[list[str]]:
+    """The app's log lines (loggers under `v1tr0`, INFO and up) as JsonFormatter writes them."""
     lines: list[str] = []
 
     class Collect(logging.Handler):
@@ -89,7 +90,7 @@ def parsed(lines: list[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
-async def asgi_client(app: FastAPI) -> httpx.AsyncClient:
+def asgi_client(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
@@ -97,7 +98,7 @@ async def asgi_client(app: FastAPI) -> httpx.AsyncClient:
 async def small_client(servers, resources: Resources) -> AsyncIterator[httpx.AsyncClient]:
     """An app whose JSON body limit is SMALL_BODY_LIMIT bytes (sharing the test database and Redis)."""
     app = create_app(make_settings(servers, http={"max_body_bytes": SMALL_BODY_LIMIT}), resources=resources)
-    async with await asgi_client(app) as http:
+    async with asgi_client(app) as http:
         yield http
 
 
@@ -144,7 +145,8 @@ async def test_every_client_error_status_has_the_error_shape(
     assert_error(await client.get(f"/api/v1/projects/{project_id}", headers=stranger.headers), 404)
     assert_error(await client.delete("/health/live"), 405, "method_not_allowed")
     duplicate = await client.post(
-        "/api/v1/auth/register", json={"email": "owner@example.com", "password": "password123", "full_name": "B"}
+        "/api/v1/auth/register",
+        json={"email": "owner@example.com", "password": "password123", "full_name": "B"},
     )
     assert_error(duplicate, 409)
     assert_error(
@@ -161,7 +163,9 @@ async def test_every_client_error_status_has_the_error_shape(
     )
     assert_error(upload, 415, "unsupported_media_type")
     invalid = assert_error(
-        await client.post("/api/v1/projects", json={"title": "x", "progress": 101}, headers=owner), 422, "invalid"
+        await client.post("/api/v1/projects", json={"title": "x", "progress": 101}, headers=owner),
+        422,
+        "invalid",
     )
     assert invalid["details"][0]["loc"] == ["body", "progress"]
 
@@ -199,11 +203,13 @@ def failing_app(settings, resources: Resources) -> FastAPI:
     return app
 
 
-@pytest.mark.parametrize(("path", "logged"), [("/test-only/boom", "hunter2"), ("/test-only/bad-sql", "no_such_table")])
+@pytest.mark.parametrize(
+    ("path", "logged"), [("/test-only/boom", "hunter2"), ("/test-only/bad-sql", "no_such_table")]
+)
 async def test_an_unexpected_error_is_a_500_without_details(
     failing_app: FastAPI, log_lines: list[str], path: str, logged: str
 ) -> None:
-    async with await asgi_client(failing_app) as http:
+    async with asgi_client(failing_app) as http:
         r = await http.get(path, headers={"X-Request-ID": "trace-500-abcdef"})
 
     error = assert_error(r, 500, "internal_error")
@@ -223,8 +229,10 @@ async def test_a_backing_service_error_in_a_route_is_a_503(servers, tmp_path: Pa
     settings = make_settings(servers, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     resources = Resources.open(settings)
     try:
-        async with await asgi_client(create_app(settings, resources=resources)) as http:
-            r = await http.post("/api/v1/auth/login", json={"email": "a@example.com", "password": "password123"})
+        async with asgi_client(create_app(settings, resources=resources)) as http:
+            r = await http.post(
+                "/api/v1/auth/login", json={"email": "a@example.com", "password": "password123"}
+            )
     finally:
         await resources.close()
 
@@ -261,7 +269,9 @@ async def test_successful_responses_carry_the_headers_too(client: httpx.AsyncCli
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
 
-async def test_log_lines_are_json_with_the_request_id(client: httpx.AsyncClient, log_lines: list[str]) -> None:
+async def test_log_lines_are_json_with_the_request_id(
+    client: httpx.AsyncClient, log_lines: list[str]
+) -> None:
     await client.get("/health/live", headers={"X-Request-ID": "trace-log-000001"})
     await client.get(f"/api/v1/projects/{uuid.uuid4()}", headers={"X-Request-ID": "trace-log-000002"})
 
@@ -310,7 +320,7 @@ async def test_cors_from_another_origin_is_not_allowed(client: httpx.AsyncClient
 
 async def test_cors_origins_come_from_settings(servers, resources: Resources) -> None:
     settings = make_settings(servers, http={"cors_origins": ["https://app.example.com"]})
-    async with await asgi_client(create_app(settings, resources=resources)) as http:
+    async with asgi_client(create_app(settings, resources=resources)) as http:
         allowed = await http.options(
             "/api/v1/projects",
             headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"},
@@ -412,7 +422,7 @@ async def test_readiness_is_503_when_a_dependency_is_down(servers, tmp_path: Pat
     settings = make_settings(servers, **overrides)
     resources = Resources.open(settings)
     try:
-        async with await asgi_client(create_app(settings, resources=resources)) as http:
+        async with asgi_client(create_app(settings, resources=resources)) as http:
             ready = await http.get("/health/ready")
             live = await http.get("/health/live")
             token = create_access_token(user_id=uuid.uuid4(), secret=TEST_SECRET, ttl_seconds=60)

@@ -59,7 +59,8 @@ def hnsw_indexes(engine: Engine) -> set[str]:
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "SELECT indexname FROM pg_indexes WHERE tablename = 'chunks' AND indexname LIKE 'ix_chunks_hnsw_%'"
+                "SELECT indexname FROM pg_indexes "
+                "WHERE tablename = 'chunks' AND indexname LIKE 'ix_chunks_hnsw_%'"
             )
         )
         return set(rows.scalars())
@@ -160,7 +161,8 @@ def test_chunks_hold_several_models_and_search_through_the_models_index(
             conn.execute(
                 sa.text(
                     "SELECT embedding_model, min(vector_dims(embedding)) FROM chunks "
-                    "GROUP BY embedding_model HAVING min(vector_dims(embedding)) = max(vector_dims(embedding))"
+                    "GROUP BY embedding_model "
+                    "HAVING min(vector_dims(embedding)) = max(vector_dims(embedding))"
                 )
             ).all()
         )

@@ -163,7 +163,9 @@ def test_settings_can_be_built_in_code() -> None:
 
 def test_the_cli_stops_on_an_invalid_setting(tmp_path: Path) -> None:
     env = {
-        name: value for name, value in os.environ.items() if not name.startswith("V1TR0_") and name not in ALIASES
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("V1TR0_") and name not in ALIASES
     }
     env.update({"V1TR0_DATA_DIR": str(tmp_path / "data"), "V1TR0_AUTH__ACCESS_TOKEN_TTL": "abc"})
 

@@ -1,5 +1,5 @@
-"""Faults: the embedding provider down (retries, dead letter, retry), Redis unreachable while the API
-writes, Redis restarted between dispatch and processing. Nothing written is ever lost."""
+"""Faults: the embedding provider down (retries, dead letter, retry) or answering garbage, Redis unreachable
+while the API writes, Redis restarted between dispatch and processing. Nothing written is ever lost."""
 
 from __future__ import annotations
 

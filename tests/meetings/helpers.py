@@ -23,10 +23,11 @@ from core.models import Commitment, Transcription
 from core.providers.llm import ChatModel, create_chat_model
 from core.providers.stt import Transcriber
 from core.settings import Settings
-from ingestion.transcription import MeetingRuntime
 from ingestion.dispatcher import dispatch_pending
+from ingestion.transcription import MeetingRuntime
 from ingestion.worker import build_worker, startup
 from tests.conftest import Actor, Servers, make_settings
+from tests.ingestion.helpers import pending_count
 
 API = "/api/v1"
 MEETING_DATE = "2026-11-25T10:00:00+01:00"  # a Wednesday
@@ -71,7 +72,11 @@ def vtt(*cues: tuple[str, str]) -> bytes:
     """A WebVTT file of (speaker, text) cues, five seconds each."""
     parts = ["WEBVTT", ""]
     for index, (speaker, text) in enumerate(cues):
-        parts += [f"00:00:{index * 5:02d}.000 --> 00:00:{index * 5 + 5:02d}.000", f"<v {speaker}>{text}</v>", ""]
+        parts += [
+            f"00:00:{index * 5:02d}.000 --> 00:00:{index * 5 + 5:02d}.000",
+            f"<v {speaker}>{text}</v>",
+            "",
+        ]
     return "\n".join(parts).encode()
 
 
@@ -96,9 +101,9 @@ async def commitment_rows(resources: Resources) -> list[Commitment]:
         return list((await session.scalars(query)).all())
 
 
-def stored_uploads(settings: Settings) -> list[Path]:
-    """Every file under data_dir/uploads (rejected uploads must leave none)."""
-    root = settings.data_dir.resolve() / "uploads"
+def stored_uploads(settings: Settings, meeting_id: str) -> list[Path]:
+    """The meeting's files under data_dir/uploads (rejected uploads must leave none)."""
+    root = settings.data_dir.resolve() / "uploads" / meeting_id
     return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []
 
 
@@ -194,21 +199,29 @@ async def drain_meetings(
     chat_model: ChatModel | None = None,
     transcriber: Transcriber | None = None,
 ) -> dict[str, Any]:
-    """`drain` (outbox sweep + burst worker), with the worker's chat model and/or transcriber replaced."""
+    """Outbox sweep + burst worker until the outbox is empty (a transcription's indexing is enqueued by the
+    sweep after its job), with the worker's chat model and/or transcriber replaced."""
 
     async def startup_with_models(ctx: dict[str, Any]) -> None:
         await startup(ctx)
         ctx["meetings"] = MeetingRuntime(
-            settings, ctx["runtime"].sessionmaker, ctx["redis"], transcriber=transcriber, chat_model=chat_model
+            settings,
+            ctx["runtime"].sessionmaker,
+            ctx["redis"],
+            transcriber=transcriber,
+            chat_model=chat_model,
         )
 
-    await dispatch_pending(resources.sessionmaker, resources.redis, requeue_after=3600)
-    worker = build_worker(settings, burst=True, handle_signals=False, on_startup=startup_with_models)
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
-    return worker.ctx
+    for _ in range(3):
+        await dispatch_pending(resources.sessionmaker, resources.redis, requeue_after=3600)
+        worker = build_worker(settings, burst=True, handle_signals=False, on_startup=startup_with_models)
+        try:
+            await worker.main()
+        finally:
+            await worker.close()
+        if not await pending_count(resources):
+            return worker.ctx
+    raise AssertionError("the outbox did not empty")
 
 
 class FailingTranscriber:
@@ -223,3 +236,16 @@ class FailingTranscriber:
     async def transcribe(self, path: Path, *, language: str | None, progress: Callable[[float], None]) -> Any:
         self.calls += 1
         raise AssertionError("the transcriber was called")
+
+
+async def read_events(pubsub: Any, *, until: str, within: float = 10.0) -> list[dict[str, object]]:
+    """Messages published on the subscribed channel, up to and including the `until` event."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    events: list[dict[str, object]] = []
+    while not events or events[-1]["event"] != until:
+        assert loop.time() < deadline, f"no {until} event; got {events}"
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None:
+            events.append(json.loads(message["data"]))
+    return events

@@ -60,7 +60,12 @@ Fin.
 def test_vtt_voice_tags_prefixes_notes_and_hours() -> None:
     assert parse_vtt(VTT) == [
         {"start": 1.0, "end": 4.5, "speaker": "Ana García", "text": "Buenos días a todos."},
-        {"start": 5.0, "end": 9.25, "speaker": "Luis", "text": "Decidimos usar React Native para la app móvil."},
+        {
+            "start": 5.0,
+            "end": 9.25,
+            "speaker": "Luis",
+            "text": "Decidimos usar React Native para la app móvil.",
+        },
         {"start": 3723.5, "end": 3727.0, "speaker": None, "text": "Sin hablante al final."},
     ]
 
@@ -97,26 +102,67 @@ def test_json_segments_as_a_list_or_under_segments() -> None:
     [
         (parse_vtt, "WEBVTTX\n\n00:00:01.000 --> 00:00:02.000\nHola\n", 1, "must start with 'WEBVTT'"),
         (parse_vtt, "1\n00:00:01.000 --> 00:00:02.000\nHola\n", 1, "must start with 'WEBVTT'"),
-        (parse_vtt, "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHola\n\n00:00:0X.000 --> 00:00:04.000\nMal\n", 6,
-         "malformed timing"),
-        (parse_vtt, "WEBVTT\n\nNOTE x\n\n00:00:05.000 --> 00:00:04.000\nAl revés\n", 5, "ends before it starts"),
-        (parse_vtt, "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHola\n\nTexto suelto sin tiempos\n", 6,
-         "expected a timing line"),
-        (parse_vtt, "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHola\n00:00:03.000 --> 00:00:04.000\nOtra\n", 5,
-         "blank line before it missing"),
-        (parse_srt, "1\n00:00:01,000 --> 00:00:02,000\nHola\n\n2\n00:00:03,000 -> 00:00:04,000\nMal\n", 6,
-         "expected a timing line"),
-        (parse_srt, "1\n00:00:01,000 --> 00:00:02,000\nHola\n2\n00:00:03,000 --> 00:00:04,000\nOtra\n", 5,
-         "blank line before it missing"),
-        (parse_json_segments, '[\n  {"start": 0, "end": 1, "text": "a"},\n  {"start": 1 "end": 2}\n]', 3,
-         "Expecting ','"),
-        (parse_json_segments, '[\n  {"start": 0, "end": 1, "text": "a"},\n\n  {"end": 2, "text": "b"}\n]', 4,
-         "segment 1 needs numeric start and end"),
-        (parse_json_segments,
-         '{\n  "language": "es",\n  "segments": [\n    {"start": 0, "end": 1, "text": "a"},\n'
-         '    {"start": 2, "end": 1, "text": "b"}\n  ]\n}', 5, "segment 1 has start/end out of order"),
-        (parse_json_segments, '[{"start": 0, "end": 1, "text": "a"},\n {"start": NaN, "end": 1, "text": "b"}]', 2,
-         "segment 1 needs numeric start and end"),
+        (
+            parse_vtt,
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHola\n\n00:00:0X.000 --> 00:00:04.000\nMal\n",
+            6,
+            "malformed timing",
+        ),
+        (
+            parse_vtt,
+            "WEBVTT\n\nNOTE x\n\n00:00:05.000 --> 00:00:04.000\nAl revés\n",
+            5,
+            "ends before it starts",
+        ),
+        (
+            parse_vtt,
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHola\n\nTexto suelto sin tiempos\n",
+            6,
+            "expected a timing line",
+        ),
+        (
+            parse_vtt,
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHola\n00:00:03.000 --> 00:00:04.000\nOtra\n",
+            5,
+            "blank line before it missing",
+        ),
+        (
+            parse_srt,
+            "1\n00:00:01,000 --> 00:00:02,000\nHola\n\n2\n00:00:03,000 -> 00:00:04,000\nMal\n",
+            6,
+            "expected a timing line",
+        ),
+        (
+            parse_srt,
+            "1\n00:00:01,000 --> 00:00:02,000\nHola\n2\n00:00:03,000 --> 00:00:04,000\nOtra\n",
+            5,
+            "blank line before it missing",
+        ),
+        (
+            parse_json_segments,
+            '[\n  {"start": 0, "end": 1, "text": "a"},\n  {"start": 1 "end": 2}\n]',
+            3,
+            "Expecting ','",
+        ),
+        (
+            parse_json_segments,
+            '[\n  {"start": 0, "end": 1, "text": "a"},\n\n  {"end": 2, "text": "b"}\n]',
+            4,
+            "segment 1 needs numeric start and end",
+        ),
+        (
+            parse_json_segments,
+            '{\n  "language": "es",\n  "segments": [\n    {"start": 0, "end": 1, "text": "a"},\n'
+            '    {"start": 2, "end": 1, "text": "b"}\n  ]\n}',
+            5,
+            "segment 1 has start/end out of order",
+        ),
+        (
+            parse_json_segments,
+            '[{"start": 0, "end": 1, "text": "a"},\n {"start": NaN, "end": 1, "text": "b"}]',
+            2,
+            "segment 1 needs numeric start and end",
+        ),
         (parse_json_segments, '[{"start": 0, "end": 1, "text": 5}]', 1, "segment 0 needs a text string"),
         (parse_json_segments, "[]", 1, "expected a non-empty list of segments"),
     ],
@@ -197,4 +243,3 @@ async def test_transcript_upload_stores_segments_and_no_file(client, factory, se
     assert await transcription_count(resources) == 1
     root = settings.data_dir.resolve() / "uploads" / meeting_id
     assert not root.exists() or not any(root.iterdir())
-

@@ -3,7 +3,6 @@ steps) and the LLM path (validated JSON, one retry, then a stored and visible fa
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date
 
@@ -17,6 +16,7 @@ from tests.meetings.helpers import (
     drain_meetings,
     get_transcription,
     make_meeting,
+    read_events,
     summary_json,
     upload,
     vtt,
@@ -108,7 +108,9 @@ def test_spanish_and_english_commitments_decisions_and_next_steps() -> None:
 
 def test_questions_and_empty_transcripts_make_no_commitments() -> None:
     result = extractive_summary(
-        segments(("Ana", "¿Me encargo de enviar el presupuesto para el viernes?"), ("Luis", "Will I send it?")),
+        segments(
+            ("Ana", "¿Me encargo de enviar el presupuesto para el viernes?"), ("Luis", "Will I send it?")
+        ),
         meeting_date=MEETING_DAY,
     )
     assert result.commitments == []
@@ -147,7 +149,12 @@ async def test_valid_json_is_validated_and_unknown_segments_are_dropped(servers)
                 key_points=[{"text": "Stack móvil", "segment_ids": [1, 7]}],
                 decisions=[{"text": "React Native", "segment_ids": [1, -1]}],
                 commitments=[
-                    {"owner": "Ana", "task": "enviar el presupuesto", "due": "2026-11-27", "segment_ids": [0, 99]}
+                    {
+                        "owner": "Ana",
+                        "task": "enviar el presupuesto",
+                        "due": "2026-11-27",
+                        "segment_ids": [0, 99],
+                    }
                 ],
                 next_steps=[{"text": "Prototipo", "segment_ids": []}],
             )
@@ -173,7 +180,9 @@ async def test_valid_json_is_validated_and_unknown_segments_are_dropped(servers)
 
 
 async def test_invalid_json_once_then_valid_succeeds(servers) -> None:
-    chat = ScriptedChat(["Claro, aquí tienes el resumen: {summary: ...", summary_json(summary="Segundo intento.")])
+    chat = ScriptedChat(
+        ["Claro, aquí tienes el resumen: {summary: ...", summary_json(summary="Segundo intento.")]
+    )
     result = await run_summary(servers, chat)
     assert result.summary == "Segundo intento."
     assert len(chat.requests) == 2
@@ -182,7 +191,7 @@ async def test_invalid_json_once_then_valid_succeeds(servers) -> None:
 @pytest.mark.parametrize(
     "replies",
     [
-        ["no es JSON", "{\"summary\": "],
+        ["no es JSON", '{"summary": '],
         [json.dumps({"key_points": []}), json.dumps({"summary": "x", "commitments": [{"owner": "Ana"}]})],
     ],
     ids=["not-json", "json-that-does-not-validate"],
@@ -226,23 +235,12 @@ async def test_summary_failure_is_stored_visible_and_announced(
         await pubsub.aclose()
 
     # Failed is not "in progress": the summary can be asked for again, and a new upload is accepted.
-    r = await client.post(f"/api/v1/transcriptions/{transcription_id}/regenerate-summary", headers=owner.headers)
+    r = await client.post(
+        f"/api/v1/transcriptions/{transcription_id}/regenerate-summary", headers=owner.headers
+    )
     assert r.status_code == 202, r.text
     chat = ScriptedChat([summary_json(summary="Ahora sí.")])
     await drain_meetings(settings, resources, chat_model=chat.model(servers))
     body = await get_transcription(client, owner, transcription_id)
     assert body["processing_status"] == "completed" and body["error"] is None
     assert body["summary"] == "Ahora sí." and body["summary_provider"] == "openai-compatible"
-
-
-async def read_events(pubsub, *, until: str, timeout: float = 10.0) -> list[dict[str, object]]:
-    """Messages published on the subscribed channel, up to and including the `until` event."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    events: list[dict[str, object]] = []
-    while not events or events[-1]["event"] != until:
-        assert loop.time() < deadline, f"no {until} event; got {events}"
-        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
-        if message is not None:
-            events.append(json.loads(message["data"]))
-    return events

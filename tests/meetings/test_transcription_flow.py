@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 from tests.ingestion.helpers import chunk_rows, drain
+from tests.meetings.helpers import speech_wav
 
 VTT = """WEBVTT
 
@@ -68,8 +67,9 @@ async def test_bad_uploads(client, factory, settings, resources):
     url = f"/api/v1/transcriptions/upload/{meeting_id}"
     r = await client.post(url, files={"file": ("empty.mp3", b"", "audio/mpeg")}, headers=owner.headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "empty_file"
-    r = await client.post(url, files={"file": ("notes.mp3", b"just some text, not audio", "audio/mpeg")},
-                          headers=owner.headers)
+    r = await client.post(
+        url, files={"file": ("notes.mp3", b"just some text, not audio", "audio/mpeg")}, headers=owner.headers
+    )
     assert r.status_code == 415
     bad_vtt = VTT.replace("00:00:05.000 --> 00:00:09.000", "00:00:05.000 --> 00:0X:09.000")
     r = await client.post(url, files={"file": ("a.vtt", bad_vtt.encode(), "text/vtt")}, headers=owner.headers)
@@ -79,16 +79,16 @@ async def test_bad_uploads(client, factory, settings, resources):
 
 
 async def test_spoken_audio_is_transcribed_locally(client, factory, settings, resources, tmp_path: Path):
-    espeak = shutil.which("espeak-ng")
-    assert espeak, "espeak-ng is installed by the test bootstrap"
-    wav = tmp_path / "clip.wav"
-    subprocess.run([espeak, "-v", "es", "-s", "140", "-w", str(wav),
-                    "Me encargo de enviar el presupuesto el viernes."], check=True)
+    wav = await speech_wav(
+        tmp_path / "clip.wav", "Me encargo de enviar el presupuesto el viernes.", words_per_minute=140
+    )
     owner = await factory.user()
     _, meeting_id = await _meeting(client, owner)
-    r = await client.post(f"/api/v1/transcriptions/upload/{meeting_id}",
-                          files={"file": ("grabacion.bin", wav.read_bytes(), "application/octet-stream")},
-                          headers=owner.headers)
+    r = await client.post(
+        f"/api/v1/transcriptions/upload/{meeting_id}",
+        files={"file": ("grabacion.bin", wav.read_bytes(), "application/octet-stream")},
+        headers=owner.headers,
+    )
     assert r.status_code == 202, r.text
     assert r.json()["source_kind"] == "audio"
     await drain(settings, resources)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -59,9 +58,9 @@ async def limited_client(servers, resources) -> AsyncIterator[httpx.AsyncClient]
         yield http
 
 
-async def assert_nothing_stored(resources, settings) -> None:
+async def assert_nothing_stored(resources, settings, meeting_id: str) -> None:
     assert await transcription_count(resources) == 0
-    assert stored_uploads(settings) == []
+    assert stored_uploads(settings, meeting_id) == []
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -88,7 +87,7 @@ async def test_unreadable_uploads_are_refused(
     _, meeting_id = await make_meeting(client, owner)
     r = await upload(client, owner, meeting_id, name, content)
     assert_error(r, status, code)
-    await assert_nothing_stored(resources, settings)
+    await assert_nothing_stored(resources, settings, meeting_id)
 
 
 async def test_corrupt_audio_is_refused_or_processed_without_a_crash(
@@ -98,14 +97,14 @@ async def test_corrupt_audio_is_refused_or_processed_without_a_crash(
     _, meeting_id = await make_meeting(client, owner)
 
     # A RIFF header followed by garbage (no format chunk): nothing decodes, 415.
-    garbage = speech[:12] + os.urandom(30_000)
+    garbage = speech[:12] + np.random.default_rng(8).bytes(30_000)
     r = await upload(client, owner, meeting_id, "garbage.wav", garbage)
     error = assert_error(r, 415, "unsupported_media")
     assert "not a readable audio or video file" in str(error["message"])
     # A complete WAV header with no samples: 415 as well.
     r = await upload(client, owner, meeting_id, "no-samples.wav", speech[:44])
     assert_error(r, 415, "unsupported_media")
-    await assert_nothing_stored(resources, settings)
+    await assert_nothing_stored(resources, settings, meeting_id)
 
     # Cut in half: what is there decodes, so it is accepted and the first half is transcribed.
     r = await upload(client, owner, meeting_id, "cut.wav", speech[: len(speech) // 2])
@@ -122,7 +121,7 @@ async def test_corrupt_audio_is_refused_or_processed_without_a_crash(
     assert body["segments"][-1]["end"] <= 5.5
 
     # A valid header followed by noise: it decodes (as noise), is processed, and does not crash the job.
-    noise = speech[:44] + os.urandom(len(speech) - 44)
+    noise = speech[:44] + np.random.default_rng(7).bytes(len(speech) - 44)
     r = await upload(client, owner, meeting_id, "noise.wav", noise)
     assert r.status_code == 202, r.text
     noise_id = r.json()["id"]
@@ -130,13 +129,15 @@ async def test_corrupt_audio_is_refused_or_processed_without_a_crash(
     body = await get_transcription(client, owner, noise_id)
     assert body["processing_status"] == "completed", body
     assert body["error"] is None and body["provider"] == "faster-whisper"
-    assert {path.stem for path in stored_uploads(settings)} == {cut_id, noise_id}
+    assert {path.stem for path in stored_uploads(settings, meeting_id)} == {cut_id, noise_id}
 
 
 async def test_audio_over_the_duration_limit(limited_client, factory, settings, resources, tmp_path) -> None:
     owner = await factory.user()
     _, meeting_id = await make_meeting(limited_client, owner)
-    long_clip = write_wav(tmp_path / "long.wav", np.concatenate([tone(440, 0.5, 4000), silence(1.5, 4000)]), rate=4000)
+    long_clip = write_wav(
+        tmp_path / "long.wav", np.concatenate([tone(440, 0.5, 4000), silence(1.5, 4000)]), rate=4000
+    )
     r = await upload(limited_client, owner, meeting_id, "long.wav", long_clip.read_bytes())
     assert r.status_code == 202, r.text  # two seconds: under the limit
     r = await limited_client.post(
@@ -145,13 +146,15 @@ async def test_audio_over_the_duration_limit(limited_client, factory, settings, 
     assert r.status_code == 409  # still pending
     await drain_meetings(settings, resources)
 
-    clip = write_wav(tmp_path / "six.wav", np.concatenate([tone(440, 1.0, 4000), silence(5.0, 4000)]), rate=4000)
+    clip = write_wav(
+        tmp_path / "six.wav", np.concatenate([tone(440, 1.0, 4000), silence(5.0, 4000)]), rate=4000
+    )
     assert clip.stat().st_size < 64 * 1024
     r = await upload(limited_client, owner, meeting_id, "six.wav", clip.read_bytes())
     error = assert_error(r, 422, "audio_too_long")
     assert "6 s" in str(error["message"]) and "5 s" in str(error["message"])
     assert await transcription_count(resources) == 1  # only the accepted one
-    assert len(stored_uploads(settings)) == 1
+    assert len(stored_uploads(settings, meeting_id)) == 1
 
 
 async def test_a_file_over_the_upload_limit(limited_client, factory, settings, resources, tmp_path) -> None:
@@ -160,7 +163,7 @@ async def test_a_file_over_the_upload_limit(limited_client, factory, settings, r
     clip = write_wav(tmp_path / "big.wav", tone(440, 3.0))  # 96 KB
     r = await upload(limited_client, owner, meeting_id, "big.wav", clip.read_bytes())
     assert_error(r, 413, "payload_too_large")
-    await assert_nothing_stored(resources, settings)
+    await assert_nothing_stored(resources, settings, meeting_id)
 
 
 async def test_other_users_meeting_is_404_and_viewers_get_403(client, factory, settings, resources) -> None:
@@ -172,7 +175,7 @@ async def test_other_users_meeting_is_404_and_viewers_get_403(client, factory, s
     assert_error(await upload(client, viewer, meeting_id, "a.vtt", content), 403, "forbidden")
     missing = "00000000-0000-4000-8000-000000000000"
     assert_error(await upload(client, owner, missing, "a.vtt", content), 404, "not_found")
-    await assert_nothing_stored(resources, settings)
+    await assert_nothing_stored(resources, settings, meeting_id)
 
 
 async def test_one_transcription_in_flight_per_meeting_and_versions(
@@ -190,7 +193,7 @@ async def test_one_transcription_in_flight_per_meeting_and_versions(
     accepted, refused = (first, second) if first.status_code == 202 else (second, first)
     assert_error(refused, 409, "transcription_in_progress")
     version_1 = accepted.json()["id"]
-    assert [path.stem for path in stored_uploads(settings)] == [version_1]
+    assert [path.stem for path in stored_uploads(settings, meeting_id)] == [version_1]
 
     # While it is pending, any upload (audio or transcript) is a conflict.
     r = await upload(client, owner, meeting_id, "c.vtt", vtt(("Ana", "Hola.")))

@@ -336,3 +336,21 @@ async def test_event_source_flow_with_a_stream_token(project, client):
         assert r.json()["error"]["code"] == "unauthorized" and r.json()["error"]["message"]
     r = await client.get(url)
     assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
+
+async def test_an_expired_buffer_replays_the_stored_answer_without_regenerating(project, open_app, resources):
+    owner, project_id = project
+    mock = await open_app(answering)
+    r = await mock.client.post(f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers)
+    events = parse_sse(r.text)
+    message_id = events[0][2]["message_id"]
+    stored = await settled_message(resources, message_id)
+    # An hour later the Redis buffer and the "started" mark are gone.
+    await resources.redis.delete(f"v1tr0:chat:stream:{message_id}", f"v1tr0:chat:started:{message_id}")
+
+    r = await mock.client.get(f"/api/v1/ai/chat/{project_id}/stream/{message_id}", headers=owner.headers)
+    replayed = parse_sse(r.text)
+    assert [name for _, name, _ in replayed] == ["start", "delta", "done"]
+    assert replayed[1][2]["text"] == stored.ai_response and replayed[2][2]["replayed"] is True
+    assert len(mock.llm.requests) == 1
+    assert (await settled_message(resources, message_id)).ai_response == stored.ai_response
