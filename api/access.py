@@ -1,7 +1,8 @@
 """Object-level access control, in one place: every project-scoped read or write goes through here.
 
 A user sees a project as one of its members or as an admin. Anything hanging off a project (documents,
-meetings, transcriptions, chat, chunks) is visible exactly when its project is. An object the caller may
+meetings, transcriptions, chat, chunks) is visible exactly when its project is. Eval projects (the corpora
+of evals/) are visible to no one, admins included. An object the caller may
 not see is reported as not found, never as forbidden, so ids reveal nothing. Members whose role is too
 low for a write get 403.
 """
@@ -28,10 +29,18 @@ class ProjectAccess:
 
 
 def visible_project_ids(user: User) -> sa.Select[tuple[uuid.UUID]]:
-    """A subquery of the ids of every project `user` may see."""
+    """A subquery of the ids of every project `user` may see. Eval projects (evals/) are nobody's."""
     if user.is_admin:
-        return sa.select(Project.id)
+        return sa.select(Project.id).where(Project.is_eval.is_(False))
+    # Eval projects have no members, and no one can add any (require_project does not find them).
     return sa.select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)
+
+
+def project_visible(user: User) -> sa.ColumnElement[bool]:
+    """The same rule as a condition on `projects` rows (lists that select projects directly)."""
+    if user.is_admin:
+        return Project.is_eval.is_(False)
+    return Project.id.in_(visible_project_ids(user))
 
 
 async def allowed_project_ids(session: AsyncSession, user: User) -> list[uuid.UUID]:
@@ -45,7 +54,7 @@ def _project_access_query(*, for_update: bool) -> sa.Select[tuple[Project, Membe
             ProjectMember,
             sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == sa.bindparam("user_id")),
         )
-        .where(Project.id == sa.bindparam("project_id"))
+        .where(Project.id == sa.bindparam("project_id"), Project.is_eval.is_(False))
     )
     return query.with_for_update(of=Project) if for_update else query
 

@@ -43,6 +43,7 @@ from common import (
 
 from core.models import Project
 from core.settings import Settings
+from retrieval import search as search_module
 from retrieval.search import clean_query
 
 TARGET_NDCG = 0.70
@@ -82,6 +83,7 @@ class ModeResult:
     recall1: float
     p50_ms: float
     p95_ms: float
+    max_df: float = field(default_factory=lambda: getattr(search_module, "MAX_LEXEME_DF", 1.0))
 
 
 @dataclass
@@ -218,6 +220,21 @@ async def evaluate(
             )  # fmt: skip
             report.results.append(result)
             print(f"  {mode:<7} nDCG@10 {result.ndcg10:.4f}", flush=True)
+        for max_df in [float(x) for x in args.max_df.split(",") if x] if args.max_df else []:
+            # retrieval.search reads MAX_LEXEME_DF per call; 1.0 turns the common-lexeme pruning off.
+            default_df = search_module.MAX_LEXEME_DF
+            search_module.MAX_LEXEME_DF = max_df
+            try:
+                for mode in [m for m in ("text", "hybrid") if m in modes]:
+                    result = await run_mode(
+                        resources, project_id=project_id, embedder=embedder, model=model, config=base,
+                        mode=mode, queries=queries, qrels=data.qrels,
+                    )  # fmt: skip
+                    result.max_df = max_df
+                    report.sweep.append(result)
+                    print(f"  {mode} max_df={max_df} nDCG@10 {result.ndcg10:.4f}", flush=True)
+            finally:
+                search_module.MAX_LEXEME_DF = default_df
         sweep_ks = [int(k) for k in args.rrf_k.split(",") if k] if args.rrf_k else []
         sweep_cands = [int(c) for c in args.sweep_candidates.split(",") if c] if args.sweep_candidates else []
         for k in sweep_ks or [base.rrf_k]:
@@ -238,18 +255,22 @@ async def evaluate(
 # --------------------------------------------------------------------------------------------- report
 
 
-def print_table(title: str, rows: list[ModeResult], baseline: ModeResult | None = None) -> None:
+def print_table(title: str, rows: list[ModeResult], baselines: dict[str, ModeResult] | None = None) -> None:
+    """One row per run; with `baselines`, the nDCG@10 change against the default run of the same mode."""
     print(title)
     header = (
-        f"{'mode':<8} {'rrf_k':>5} {'cands':>5} {'queries':>7} {'nDCG@10':>8} {'R@100':>7} {'MRR@10':>7} "
-        f"{'R@1':>6} {'p50 ms':>7} {'p95 ms':>7}" + ("  vs default" if baseline else "")
+        f"{'mode':<8} {'rrf_k':>5} {'cands':>5} {'max_df':>6} {'queries':>7} {'nDCG@10':>8} {'R@100':>7} "
+        f"{'MRR@10':>7} "
+        f"{'R@1':>6} {'p50 ms':>7} {'p95 ms':>7}" + ("  vs default" if baselines else "")
     )
     print(header)
     print("-" * len(header))
     for r in rows:
-        delta = f"  {r.ndcg10 - baseline.ndcg10:+.4f}" if baseline else ""
+        base = (baselines or {}).get(r.mode)
+        delta = f"  {r.ndcg10 - base.ndcg10:+.4f}" if base else ""
         print(
-            f"{r.mode:<8} {r.rrf_k:>5} {r.candidates:>5} {r.queries:>7} {r.ndcg10:>8.4f} {r.recall100:>7.4f} "
+            f"{r.mode:<8} {r.rrf_k:>5} {r.candidates:>5} {r.max_df:>6g} {r.queries:>7} {r.ndcg10:>8.4f} "
+            f"{r.recall100:>7.4f} "
             f"{r.mrr10:>7.4f} {r.recall1:>6.3f} {r.p50_ms:>7.2f} {r.p95_ms:>7.2f}{delta}"
         )
 
@@ -273,7 +294,7 @@ def print_report(report: Report) -> None:
         print(f"hybrid nDCG@10 / target {TARGET_NDCG}: {hybrid.ndcg10 / TARGET_NDCG:.3f}")
     if report.sweep:
         print()
-        print_table("hybrid sweep:", report.sweep, by_mode.get("hybrid"))
+        print_table("sweep (one setting changed from the default):", report.sweep, by_mode)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -286,6 +307,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rrf-k", default="", help="also run hybrid with these RRF constants (e.g. 10,30,60)"
     )
+    parser.add_argument("--max-df", default="", help="also run text and hybrid with these MAX_LEXEME_DF")
     parser.add_argument("--sweep-candidates", default="", help="also run hybrid with these candidate counts")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     return parser.parse_args(argv)

@@ -209,6 +209,8 @@ class Project(Entity, Base):
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    # An evaluation corpus (evals/): searched by the eval runner only, never visible through the API.
+    is_eval: Mapped[bool] = mapped_column(server_default=sa.false())
 
 
 class ProjectMember(Entity, Base):
@@ -482,3 +484,77 @@ class Outbox(Timestamped, Base):
     processed_at: Mapped[datetime | None]
     request_id: Mapped[str | None] = mapped_column(sa.String(64))
     embedding_model: Mapped[str | None] = mapped_column(sa.String(128))
+
+
+class EvalDataset(Entity, Base):
+    """A dataset loaded into its own eval project, keyed by name and content hash: loading the same
+    content again reuses the project and its chunks (nothing is embedded twice)."""
+
+    __tablename__ = "eval_datasets"
+    __table_args__ = (sa.UniqueConstraint("name", "content_hash"),)
+
+    name: Mapped[str] = mapped_column(sa.String(200))
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    format: Mapped[str] = mapped_column(sa.String(32))
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"), unique=True
+    )
+    documents: Mapped[int] = mapped_column(server_default="0")
+    # Per embedding model: chunk count and chunking settings of the last complete load.
+    loaded: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class EvalRunStatus(enum.StrEnum):
+    QUEUED = "queued"  # created through the API, waiting for a worker
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class EvalRun(Entity, Base):
+    """One evaluation run: what was measured (dataset, prompt, models, settings, commit) and the result."""
+
+    __tablename__ = "eval_runs"
+    __table_args__ = (sa.Index("ix_eval_runs_status", "status"),)
+
+    kind: Mapped[str] = mapped_column(sa.String(16))  # retrieval | answers
+    dataset_name: Mapped[str] = mapped_column(sa.String(200))
+    dataset_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    split: Mapped[str | None] = mapped_column(sa.String(64))
+    prompt_name: Mapped[str | None] = mapped_column(sa.String(64))
+    prompt_version: Mapped[str | None] = mapped_column(sa.String(64))
+    provider: Mapped[str | None] = mapped_column(sa.String(64))
+    model: Mapped[str | None] = mapped_column(sa.String(128))
+    embedding_model: Mapped[str | None] = mapped_column(sa.String(128))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    git_commit: Mapped[str | None] = mapped_column(sa.String(64))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    timings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    status: Mapped[EvalRunStatus] = mapped_column(
+        str_enum(EvalRunStatus, "eval_run_status"), server_default=EvalRunStatus.RUNNING.value
+    )
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    item_count: Mapped[int] = mapped_column(server_default="0")
+    runner: Mapped[str | None] = mapped_column(sa.String(200))  # host:pid of the process running it
+    heartbeat_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class EvalItem(Base):
+    """One question of a run: what was retrieved and answered, how long it took, and its metrics."""
+
+    __tablename__ = "eval_items"
+    __table_args__ = (sa.UniqueConstraint("run_id", "item_key"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("eval_runs.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(sa.String(200))
+    question: Mapped[str] = mapped_column(sa.Text)
+    reference_answer: Mapped[str | None] = mapped_column(sa.Text)
+    answer: Mapped[str | None] = mapped_column(sa.Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    retrieved_ids: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    contexts: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    latency_ms: Mapped[float | None]

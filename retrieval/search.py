@@ -122,6 +122,12 @@ def _filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
 
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_./@:-]{1,128}$")
+# Full text has no IDF: a query lexeme found in more than MAX_LEXEME_DF of all chunks (pg_stats of
+# chunks.tsv, i.e. as of the last ANALYZE) neither matches nor ranks, which is both better ranking and a
+# much cheaper GIN scan (bench/retrieval.py, bench/search.py). Not below MIN_ROWS_FOR_DF chunks, where
+# every word is "common"; and when the rare lexemes match nothing in scope, all of them are used.
+MAX_LEXEME_DF = 0.1
+MIN_ROWS_FOR_DF = 1000
 # What ts_headline works on: the chunk without its "[type › title]" header line, HTML-escaped first.
 # The parser drops whatever looks like a tag (so "<script>" would silently vanish from the snippet) but
 # keeps entities whole, so escaping before highlighting shows the text as written and stays safe.
@@ -142,11 +148,30 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
         raise ValueError(f"invalid model name {model!r}")
     vec = embedding_cast(dimensions)
     scope = f"c.embedding_model = '{model}' AND c.project_id = ANY(:project_ids){filter_sql}"
-    tsquery = (
-        "(SELECT string_agg(DISTINCT quote_literal(lexeme), ' | ') "
-        "FROM unnest(tsvector_to_array(to_tsvector('spanish', :q)) || "
-        "tsvector_to_array(to_tsvector('english', :q))) AS lexeme)::tsquery"
-    )
+    lexemes = f"""
+    lex AS (
+        SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
+                                           tsvector_to_array(to_tsvector('english', :q))) AS lexeme
+    ),
+    common AS (
+        SELECT e.lexeme FROM pg_stats s CROSS JOIN LATERAL
+            unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, freq)
+        WHERE s.schemaname = current_schema() AND s.tablename = 'chunks' AND s.attname = 'tsv'
+          AND e.lexeme IS NOT NULL AND e.freq > :max_df
+          AND (SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass) >= :min_df_rows
+    ),
+    tq0 AS (
+        SELECT (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS full_query,
+               (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex
+                WHERE NOT EXISTS (SELECT 1 FROM common WHERE common.lexeme = lex.lexeme))::tsquery AS rare
+    ),
+    tq AS (
+        SELECT full_query AS highlight,
+               CASE WHEN rare IS NOT NULL AND rare IS DISTINCT FROM full_query
+                         AND EXISTS (SELECT 1 FROM chunks c WHERE {scope} AND c.tsv @@ tq0.rare)
+                    THEN rare ELSE full_query END AS query
+        FROM tq0
+    )"""  # noqa: S608 - `scope` holds a validated model name and bound parameters only
     vector_side = f"""
         SELECT id, d, row_number() OVER (ORDER BY d) AS r FROM (
             SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
@@ -160,7 +185,7 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
     empty_vector = "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r WHERE false"
     empty_text = "SELECT NULL::bigint AS id, NULL::float4 AS rank, NULL::bigint AS r WHERE false"
     return f"""
-    WITH tq AS (SELECT {tsquery} AS query),
+    WITH {lexemes},
     sem AS ({vector_side if mode != "text" else empty_vector}),
     kw AS ({text_side if mode != "vector" else empty_text}),
     fused AS (
@@ -172,10 +197,10 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
     )
     SELECT c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata,
            f.score, f.similarity, f.text_rank,
-           CASE WHEN tq.query IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
+           CASE WHEN tq.highlight IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
                CASE c.language WHEN 'es' THEN 'spanish'::regconfig WHEN 'en' THEN 'english'::regconfig
                     ELSE 'simple'::regconfig END,
-               {HEADLINE_BODY}, tq.query,
+               {HEADLINE_BODY}, tq.highlight,
                'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
            ) END AS headline
     FROM fused f JOIN chunks c ON c.id = f.id CROSS JOIN tq
@@ -222,6 +247,8 @@ async def search_chunks(
         "qvec": str(list(query_embedding)) if query_embedding is not None else None,
         "candidates": max(config.candidates, limit + offset),
         "rrf_k": config.rrf_k,
+        "max_df": MAX_LEXEME_DF,
+        "min_df_rows": MIN_ROWS_FOR_DF,
         "limit": limit,
         "offset": offset,
         "snippets": snippets,

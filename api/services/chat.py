@@ -267,7 +267,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
         citations = citations_for("".join(parts), sources)
         await writer.emit("citations", {"citations": citations})
         timings["total_ms"] = round((time.time() - started) * 1000, 1)
-        await writer.emit(
+        final: tuple[str, dict[str, Any]] = (
             "done",
             {
                 "message_id": plan.message_id,
@@ -282,20 +282,27 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
         )
     except StopReason as stop:
         status = stop.status
-        await _emit_quietly(writer, "error", {"code": status, "message": f"generation {status}"})
+        final = ("error", {"code": status, "message": f"generation {status}"})
     except asyncio.CancelledError:
         status, error = "interrupted", "the server stopped while answering"
-        await _emit_quietly(writer, "error", {"code": "interrupted", "message": error})
         await _persist(resources, plan, "".join(parts), status, error, citations, usage, prompt.version)
+        await _emit_quietly(writer, "error", {"code": "interrupted", "message": error})
         raise
     except DomainError as exc:
         status, error = "failed", exc.message
-        await _emit_quietly(writer, "error", {"code": exc.code, "message": exc.message})
+        final = ("error", {"code": exc.code, "message": exc.message})
     except Exception as exc:
         log.exception("chat turn failed", extra={"message_id": str(plan.message_id)})
         status, error = "failed", f"{type(exc).__name__}"
-        await _emit_quietly(writer, "error", {"code": "internal_error", "message": "the answer failed"})
-    await _persist(resources, plan, "".join(parts), status, error, citations, usage, prompt.version)
+        final = ("error", {"code": "internal_error", "message": "the answer failed"})
+    # Stored before the final event goes out: a client that reads the history (or sends a follow-up)
+    # as soon as it sees `done` finds the turn there.
+    try:
+        await _persist(resources, plan, "".join(parts), status, error, citations, usage, prompt.version)
+    except Exception:
+        log.exception("could not store the chat turn", extra={"message_id": str(plan.message_id)})
+        final = ("error", {"code": "internal_error", "message": "the answer could not be stored"})
+    await _emit_quietly(writer, *final)
 
 
 async def _emit_quietly(writer: StreamWriter, event: str, data: dict[str, Any]) -> None:
@@ -346,20 +353,24 @@ async def relay(resources: Resources, message_id: uuid.UUID, *, last_event_id: i
     await redis.incr(_readers_key(message_id))
     await redis.expire(_readers_key(message_id), STREAM_TTL)
     cursor = f"0-{last_event_id}"
-    # Once the turn is over, what is left in the buffer is read without waiting, and then the relay ends
-    # (it would otherwise wait for a final event that a client resuming after it will never get).
-    over = not await _still_running(resources, message_id)
     try:
+        if not await redis.exists(key) and not await _still_running(resources, message_id):
+            # The buffer expired: rebuild the turn's events from what was stored.
+            async for replayed in _replay_from_database(resources, message_id, last_event_id):
+                yield replayed
+            return
+        quiet_after_end = False
         while True:
-            entries = await redis.xread({key: cursor}, block=None if over else 2000, count=200)
+            entries = await redis.xread({key: cursor}, block=2000, count=200)
             if not entries:
-                if not over:
-                    over = not await _still_running(resources, message_id)
+                if await _still_running(resources, message_id):
                     continue
-                if not await redis.exists(key):  # the buffer expired: rebuild from what was stored
-                    async for replayed in _replay_from_database(resources, message_id, last_event_id):
-                        yield replayed
-                return
+                # The turn is stored; its final event follows at once. If even one more wait brings
+                # nothing, none is coming (it could not be written): end rather than wait forever.
+                if quiet_after_end:
+                    return
+                quiet_after_end = True
+                continue
             for entry_id, fields in entries[0][1]:
                 cursor = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
                 name = _text(fields[b"event"])

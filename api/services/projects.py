@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import require_project, visible_project_ids
+from api.access import project_visible, require_project
 from api.schemas.projects import MemberAdd, ProjectCreate, ProjectUpdate
 from api.services.changes import apply_changes
 from api.services.clients import get_client
@@ -55,9 +55,7 @@ async def list_projects(
     client_id: uuid.UUID | None = None,
     q: str | None = None,
 ) -> tuple[list[Project], int]:
-    query = sa.select(Project)
-    if not actor.is_admin:
-        query = query.where(Project.id.in_(visible_project_ids(actor)))
+    query = sa.select(Project).where(project_visible(actor))
     if status:
         query = query.where(Project.status == status)
     if priority:

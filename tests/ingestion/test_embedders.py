@@ -24,7 +24,13 @@ from core.providers.embeddings import (
 from core.providers.openai_http import OpenAIHTTP
 from core.settings import Settings
 from ingestion.batching import BatchingEmbedder
-from tests.ingestion.helpers import CountingEmbedder, FailingEmbedder, fake_vector, openai_mock
+from tests.ingestion.helpers import (
+    CountingEmbedder,
+    FailingEmbedder,
+    GatedEmbedder,
+    fake_vector,
+    openai_mock,
+)
 
 TEXTS = [f"texto número {n}" for n in range(5)]
 
@@ -230,6 +236,22 @@ async def test_a_batch_that_fails_fails_every_caller_and_large_calls_go_straight
     together = await asyncio.gather(batching.embed_passages(["a", "b"]), batching.embed_passages(["c", "d"]))
     assert [len(vectors) for vectors in together] == [2, 2]
     assert failing.calls == 2
+
+
+async def test_calls_arriving_while_the_model_is_busy_share_the_next_call_and_none_is_left_waiting():
+    inner = GatedEmbedder()
+    batching = BatchingEmbedder(inner, max_batch=64)
+    first = asyncio.create_task(batching.embed_passages(["uno"]))
+    await asyncio.wait_for(inner.entered.wait(), 5)
+    later = [asyncio.create_task(batching.embed_passages([f"dos {n}", f"tres {n}"])) for n in range(3)]
+    await asyncio.sleep(0.05)  # they queue behind the busy model call
+
+    inner.release.set()
+    results = await asyncio.wait_for(asyncio.gather(first, *later), 5)
+
+    assert inner.calls == 2  # the three late callers went to the model together
+    assert [len(vectors) for vectors in results] == [1, 2, 2, 2]
+    assert results[2] == await StaticEmbedder().embed_passages(["dos 1", "tres 1"])
 
 
 @pytest.mark.slow

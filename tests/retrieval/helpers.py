@@ -85,17 +85,20 @@ async def add_transcript(
         session.add(transcription)
         await session.flush()
         await record_change(
-            session, project_id=meeting.project_id, source_type=SourceType.TRANSCRIPT, source_id=transcription.id
+            session,
+            project_id=meeting.project_id,
+            source_type=SourceType.TRANSCRIPT,
+            source_id=transcription.id,
         )
         await session.commit()
         return meeting.id, transcription.id
 
 
 async def wait_until(
-    condition: Callable[[], Awaitable[Any]], *, what: str, timeout: float = 10.0, interval: float = 0.02
+    condition: Callable[[], Awaitable[Any]], *, what: str, within: float = 10.0, interval: float = 0.02
 ) -> Any:
-    """Poll `await condition()` until it is truthy (and return it), failing after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll `await condition()` until it is truthy (and return it), failing after `within` seconds."""
+    deadline = time.monotonic() + within
     while True:
         value = await condition()
         if value:
@@ -135,7 +138,9 @@ def sse_chunk(payload: dict[str, Any] | str) -> bytes:
 
 
 def delta_chunk(text: str) -> bytes:
-    return sse_chunk({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]})
+    return sse_chunk(
+        {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]}
+    )
 
 
 def usage_chunk(prompt_tokens: int, completion_tokens: int) -> bytes:

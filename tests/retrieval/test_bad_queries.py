@@ -71,7 +71,8 @@ async def test_query_length_limit_is_10000_characters(client, indexed):
 
 
 @pytest.mark.parametrize(
-    "q", ["de la que el", "the of and is", "🎉🔥😀", "🚀 " * 40, "¿¡?!…", "%_*'\"\\;--", "a\x00b", "\u200b\u200b"]
+    "q",
+    ["de la que el", "the of and is", "🎉🔥😀", "🚀 " * 40, "¿¡?!…", "%_*'\"\\;--", "a\x00b", "\u200b\u200b"],
 )
 async def test_stop_words_emoji_and_symbols_find_nothing_without_error(client, indexed, q):
     owner, project_id = indexed
@@ -104,7 +105,9 @@ async def test_unknown_project_is_404_everywhere(client, indexed):
     for url in gets:
         _assert_error(await client.get(url, headers=owner.headers), 404, "not_found")
     for url in (f"/api/v1/ai/chat/{missing}", f"/api/v1/ai/chat/{missing}/streams"):
-        _assert_error(await client.post(url, json={"message": "hola"}, headers=owner.headers), 404, "not_found")
+        _assert_error(
+            await client.post(url, json={"message": "hola"}, headers=owner.headers), 404, "not_found"
+        )
     r = await client.post(f"/api/v1/ai/chat/{missing}/messages/{uuid.uuid4()}/stop", headers=owner.headers)
     _assert_error(r, 404, "not_found")
     _assert_error(await client.get("/api/v1/ai/search/not-a-uuid?q=x", headers=owner.headers), 422, "invalid")
@@ -132,10 +135,14 @@ async def test_paging_and_filter_parameters_are_validated(client, indexed):
     assert r.status_code == 200
     r = await client.get(url, params={"q": "presupuesto", "limit": 1}, headers=owner.headers)
     assert len(r.json()["results"]) == 1
-    r = await client.post(f"/api/v1/ai/chat/{project_id}", json={"message": "x" * 10_001}, headers=owner.headers)
+    r = await client.post(
+        f"/api/v1/ai/chat/{project_id}", json={"message": "x" * 10_001}, headers=owner.headers
+    )
     _assert_error(r, 422, "invalid")
     for message in ("", "   ", "hola\x00mundo"):
-        r = await client.post(f"/api/v1/ai/chat/{project_id}", json={"message": message}, headers=owner.headers)
+        r = await client.post(
+            f"/api/v1/ai/chat/{project_id}", json={"message": message}, headers=owner.headers
+        )
         _assert_error(r, 422, "invalid")
         r = await client.post(
             f"/api/v1/ai/chat/{project_id}/streams", json={"message": message}, headers=owner.headers
@@ -198,14 +205,17 @@ class MarkerSpewingModel:
 
 async def test_every_cited_number_exists_whatever_the_model_writes(indexed, settings, resources):
     owner, project_id = indexed
-    for seed in range(25):
-        res = dataclasses.replace(resources, chat_model=MarkerSpewingModel(seed))
-        app = create_app(settings, resources=res)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            question = QUESTIONS[seed % 7]
-            r = await client.get(f"/api/v1/ai/ask/{project_id}", params={"q": question}, headers=owner.headers)
-        assert r.status_code == 200, r.text
-        _assert_markers_cited(r.json())
+    res = dataclasses.replace(resources, chat_model=MarkerSpewingModel(0))
+    transport = httpx.ASGITransport(app=create_app(settings, resources=res))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for seed in range(25):
+            res.chat_model = MarkerSpewingModel(seed)
+            r = await client.get(
+                f"/api/v1/ai/ask/{project_id}", params={"q": QUESTIONS[seed % 7]}, headers=owner.headers
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["model"] == "marker-spewer"
+            _assert_markers_cited(r.json())
 
 
 async def test_snippets_are_html_safe(client, factory, settings, resources):
@@ -220,7 +230,11 @@ async def test_snippets_are_html_safe(client, factory, settings, resources):
         'También <img src=x onerror="alert(2)"> y un enlace <a href="javascript:alert(3)">aquí</a> & más.',
     )
     await drain(settings, resources)
-    for q, mode in (("formulario contacto script alert", "hybrid"), ("escapar", "text"), ("enlace", "vector")):
+    for q, mode in (
+        ("formulario contacto script alert", "hybrid"),
+        ("escapar", "text"),
+        ("enlace", "vector"),
+    ):
         r = await client.get(
             f"/api/v1/ai/search/{project_id}", params={"q": q, "mode": mode}, headers=owner.headers
         )
@@ -229,13 +243,17 @@ async def test_snippets_are_html_safe(client, factory, settings, resources):
         snippet = results[0]["snippet"]
         assert "&lt;script&gt;" in snippet or "&lt;a href=" in snippet, snippet
         assert set(TAG.findall(snippet)) <= {"<mark>", "</mark>"}, snippet
-        assert "Documento ›" not in snippet and "Formulario &lt;b&gt;" not in snippet, "the header is not text"
+        assert "Documento ›" not in snippet and "Formulario &lt;b&gt;" not in snippet, (
+            "the header is not text"
+        )
     r = await client.get("/api/v1/search", params={"q": "<script>alert(1)</script>"}, headers=owner.headers)
     assert r.status_code == 200
     for result in r.json()["results"]:
         assert set(TAG.findall(result["snippet"])) <= {"<mark>", "</mark>"}
     r = await client.get(
-        f"/api/v1/ai/ask/{project_id}", params={"q": "¿Qué mostraba el formulario de contacto?"}, headers=owner.headers
+        f"/api/v1/ai/ask/{project_id}",
+        params={"q": "¿Qué mostraba el formulario de contacto?"},
+        headers=owner.headers,
     )
     citations = r.json()["citations"]
     assert citations and all(set(TAG.findall(c["snippet"])) <= {"<mark>", "</mark>"} for c in citations)
@@ -244,13 +262,24 @@ async def test_snippets_are_html_safe(client, factory, settings, resources):
 async def test_transcript_hits_carry_meeting_and_seconds(client, factory, settings, resources):
     owner = await factory.user()
     project_id = await create_project(client, owner.headers, "Migración")
-    filler = "revisamos el estado general del proyecto con el equipo y comentamos detalles menores de la agenda"
+    filler = (
+        "revisamos el estado general del proyecto con el equipo y comentamos detalles menores de la agenda"
+    )
     segments = [
-        {"start": 10.0 * i, "end": 10.0 * i + 9.5, "speaker": "Ana" if i % 2 else "Luis", "text": f"{filler} {i}."}
+        {
+            "start": 10.0 * i,
+            "end": 10.0 * i + 9.5,
+            "speaker": "Ana" if i % 2 else "Luis",
+            "text": f"{filler} {i}.",
+        }
         for i in range(80)
     ]
-    segments[55]["text"] = "El certificado del servidor de pagos caduca el martes y hay que renovarlo con Verisign."
-    meeting_id, _ = await add_transcript(resources, project_id, title="Seguimiento semanal", segments=segments)
+    segments[55]["text"] = (
+        "El certificado del servidor de pagos caduca el martes y hay que renovarlo con Verisign."
+    )
+    meeting_id, _ = await add_transcript(
+        resources, project_id, title="Seguimiento semanal", segments=segments
+    )
     await drain(settings, resources)
 
     r = await client.get(
@@ -281,7 +310,8 @@ async def test_transcript_hits_carry_meeting_and_seconds(client, factory, settin
     assert r.json()["results"] == []
 
     r = await client.get(
-        f"/api/v1/ai/ask/{project_id}", params={"q": "¿Cuándo caduca el certificado del servidor de pagos?"},
+        f"/api/v1/ai/ask/{project_id}",
+        params={"q": "¿Cuándo caduca el certificado del servidor de pagos?"},
         headers=owner.headers,
     )
     body = r.json()

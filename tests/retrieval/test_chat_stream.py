@@ -30,6 +30,7 @@ from tests.retrieval.helpers import (
     open_mock_app,
     parse_sse,
     settled_message,
+    stored_message,
     streamed,
     wait_until,
 )
@@ -53,7 +54,9 @@ def answering(body: dict, attempt: int) -> httpx.Response:
     if is_condense(body):
         return completion([STANDALONE], usage=(50, 12))
     n = cite(body, "factura")
-    return completion(["Ana ", "enviará la factura ", "el viernes [", f"{n}]", " y [9] nada más."], usage=(321, 12))
+    return completion(
+        ["Ana ", "enviará la factura ", "el viernes [", f"{n}]", " y [9] nada más."], usage=(321, 12)
+    )
 
 
 @pytest.fixture
@@ -87,11 +90,15 @@ async def _chat_outbox(resources, message_id: str) -> list[Outbox]:
         return list((await session.scalars(query)).all())
 
 
-async def test_a_streamed_answer_with_citations_is_stored_and_ingested(project, open_app, settings, resources):
+async def test_a_streamed_answer_with_citations_is_stored_and_ingested(
+    project, open_app, settings, resources
+):
     owner, project_id = project
     mock = await open_app(answering)
 
-    r = await mock.client.post(f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers)
+    r = await mock.client.post(
+        f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/event-stream")
     events = parse_sse(r.text)
@@ -146,7 +153,9 @@ async def test_a_streamed_answer_with_citations_is_stored_and_ingested(project, 
 async def test_a_follow_up_is_condensed_with_the_history_before_retrieval(project, open_app, client):
     owner, project_id = project
     mock = await open_app(answering)
-    r = await mock.client.post(f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers)
+    r = await mock.client.post(
+        f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers
+    )
     first = parse_sse(r.text)
     conversation_id = first[0][2]["conversation_id"]
     assert not any(is_condense(body) for body in mock.llm.requests)  # nothing to condense on a first turn
@@ -206,7 +215,9 @@ async def test_a_failing_provider_ends_the_stream_with_an_error_event(
 ):
     owner, project_id = project
     mock = await open_app(respond)
-    r = await mock.client.post(f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers)
+    r = await mock.client.post(
+        f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers
+    )
     assert r.status_code == 200, r.text
     events = parse_sse(r.text)
     names = [name for _, name, _ in events]
@@ -252,7 +263,9 @@ async def test_stop_ends_the_stream_and_keeps_the_partial_answer(project, open_a
         return await _stream_length(mock, message_id) >= 6
 
     await wait_until(streaming, what="the answer to start streaming")
-    r = await mock.client.post(f"/api/v1/ai/chat/{project_id}/messages/{message_id}/stop", headers=owner.headers)
+    r = await mock.client.post(
+        f"/api/v1/ai/chat/{project_id}/messages/{message_id}/stop", headers=owner.headers
+    )
     assert r.status_code == 202 and r.json() == {"status": "stopping"}
     response = await asyncio.wait_for(reader, 20)
 
@@ -291,7 +304,9 @@ async def test_a_turn_whose_reader_goes_away_is_stored_as_interrupted(project, o
 async def test_last_event_id_resumes_after_that_event(project, open_app):
     owner, project_id = project
     mock = await open_app(answering)
-    r = await mock.client.post(f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers)
+    r = await mock.client.post(
+        f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers
+    )
     events = parse_sse(r.text)
     message_id = events[0][2]["message_id"]
     url = f"/api/v1/ai/chat/{project_id}/stream/{message_id}"
@@ -307,7 +322,9 @@ async def test_last_event_id_resumes_after_that_event(project, open_app):
 
 async def test_event_source_flow_with_a_stream_token(project, client):
     owner, project_id = project
-    r = await client.post(f"/api/v1/ai/chat/{project_id}/streams", json={"message": QUESTION}, headers=owner.headers)
+    r = await client.post(
+        f"/api/v1/ai/chat/{project_id}/streams", json={"message": QUESTION}, headers=owner.headers
+    )
     assert r.status_code == 201, r.text
     ticket = r.json()
     message_id = ticket["message_id"]
@@ -341,7 +358,9 @@ async def test_event_source_flow_with_a_stream_token(project, client):
 async def test_an_expired_buffer_replays_the_stored_answer_without_regenerating(project, open_app, resources):
     owner, project_id = project
     mock = await open_app(answering)
-    r = await mock.client.post(f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers)
+    r = await mock.client.post(
+        f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers
+    )
     events = parse_sse(r.text)
     message_id = events[0][2]["message_id"]
     stored = await settled_message(resources, message_id)
@@ -354,3 +373,20 @@ async def test_an_expired_buffer_replays_the_stored_answer_without_regenerating(
     assert replayed[1][2]["text"] == stored.ai_response and replayed[2][2]["replayed"] is True
     assert len(mock.llm.requests) == 1
     assert (await settled_message(resources, message_id)).ai_response == stored.ai_response
+
+
+@pytest.mark.parametrize(("respond", "status"), [(answering, "completed"), (_failing, "failed")])
+async def test_the_turn_is_stored_before_its_final_event(project, open_app, resources, respond, status):
+    """A client that reads the history (or sends a follow-up) as soon as it sees `done` finds the turn."""
+    owner, project_id = project
+    mock = await open_app(respond)
+    r = await mock.client.post(
+        f"/api/v1/ai/chat/{project_id}/streams", json={"message": QUESTION}, headers=owner.headers
+    )
+    message_id = uuid.UUID(r.json()["message_id"])
+    await chat_service.ensure_started(mock.resources, message_id)
+    async for event in chat_service.relay(mock.resources, message_id):
+        if event["event"] in ("done", "error"):
+            row = await stored_message(resources, message_id)
+            assert row is not None and row.processing_status == status
+    assert event["event"] == ("done" if status == "completed" else "error")

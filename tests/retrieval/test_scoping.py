@@ -24,12 +24,19 @@ from tests.ingestion.helpers import drain
 from tests.retrieval.helpers import add_document, add_transcript, create_project, parse_sse
 
 A_TEXT = {
-    "Informe Alfaro": "El zorzal azul del cliente Alfaro canta en la terraza. El presupuesto de Alfaro es de 4.000 euros.",
+    "Informe Alfaro": (
+        "El zorzal azul del cliente Alfaro canta en la terraza. El presupuesto de Alfaro es de 4.000 euros."
+    ),
     "Calendario Alfaro": "La entrega del portal de Alfaro será el lunes y el zorzal revisará la portada.",
 }
 B_TEXT = {
-    "Informe Bernabéu": "La mantarraya violeta del cliente Bernabéu nada junto al muelle. El presupuesto de Bernabéu es de 9.000 euros.",
-    "Calendario Bernabéu": "La entrega de la tienda de Bernabéu será el jueves y la mantarraya revisará el catálogo.",
+    "Informe Bernabéu": (
+        "La mantarraya violeta del cliente Bernabéu nada junto al muelle. "
+        "El presupuesto de Bernabéu es de 9.000 euros."
+    ),
+    "Calendario Bernabéu": (
+        "La entrega de la tienda de Bernabéu será el jueves y la mantarraya revisará el catálogo."
+    ),
 }
 A_WORDS = ("zorzal", "Alfaro")
 B_WORDS = ("mantarraya", "Bernabéu", "Bruno")
@@ -50,7 +57,12 @@ class Side:
 
     @property
     def ids(self) -> list[str]:
-        return [self.project_id, self.meeting_id, *self.document_ids, *(m["message_id"] for m in self.messages.values())]
+        return [
+            self.project_id,
+            self.meeting_id,
+            *self.document_ids,
+            *(m["message_id"] for m in self.messages.values()),
+        ]
 
 
 @dataclass
@@ -63,10 +75,14 @@ class World:
     b: Side
 
 
-async def _side(client, resources, owner: Actor, title: str, texts: dict[str, str], words, speaker: str) -> Side:
+async def _side(
+    client, resources, owner: Actor, title: str, texts: dict[str, str], words, speaker: str
+) -> Side:
     side = Side(await create_project(client, owner.headers, title), words)
     for doc_title, content in texts.items():
-        side.document_ids.append(await add_document(client, owner.headers, side.project_id, doc_title, content))
+        side.document_ids.append(
+            await add_document(client, owner.headers, side.project_id, doc_title, content)
+        )
     first = next(iter(texts.values()))
     meeting_id, _ = await add_transcript(
         resources,
@@ -83,7 +99,9 @@ async def _side(client, resources, owner: Actor, title: str, texts: dict[str, st
     return side
 
 
-async def _chat(client, actor: Actor, project_id: str, message: str, conversation_id: str | None = None) -> dict:
+async def _chat(
+    client, actor: Actor, project_id: str, message: str, conversation_id: str | None = None
+) -> dict:
     body: dict[str, Any] = {"message": message}
     if conversation_id:
         body["conversation_id"] = conversation_id
@@ -105,9 +123,13 @@ async def world(client, factory, settings, resources) -> World:
     await factory.member(uuid.UUID(b.project_id), carol, MemberRole.EDITOR)
     await drain(settings, resources)
     a.messages["alice"] = await _chat(client, alice, a.project_id, A_QUERY)
-    a.messages["carol"] = await _chat(client, carol, a.project_id, "¿Cuándo es la entrega del portal de Alfaro?")
+    a.messages["carol"] = await _chat(
+        client, carol, a.project_id, "¿Cuándo es la entrega del portal de Alfaro?"
+    )
     b.messages["bob"] = await _chat(client, bob, b.project_id, B_QUERY)
-    b.messages["carol"] = await _chat(client, carol, b.project_id, "¿Cuándo es la entrega de la tienda de Bernabéu?")
+    b.messages["carol"] = await _chat(
+        client, carol, b.project_id, "¿Cuándo es la entrega de la tienda de Bernabéu?"
+    )
     await drain(settings, resources)  # the finished turns are indexed too
     async with resources.sessionmaker() as session:
         for side in (a, b):
@@ -208,9 +230,13 @@ async def test_searches_never_return_another_projects_chunks(client, world):
 
 async def test_members_of_both_and_admins_see_both(client, world):
     for actor in (world.carol, world.admin):
-        r = await client.get("/api/v1/search", params={"q": "presupuesto entrega", "limit": 50}, headers=actor.headers)
+        r = await client.get(
+            "/api/v1/search", params={"q": "presupuesto entrega", "limit": 50}, headers=actor.headers
+        )
         assert {res["project_id"] for res in _results(r)} == {world.a.project_id, world.b.project_id}
-    r = await client.get(f"/api/v1/ai/search/{world.b.project_id}", params={"q": B_QUERY}, headers=world.admin.headers)
+    r = await client.get(
+        f"/api/v1/ai/search/{world.b.project_id}", params={"q": B_QUERY}, headers=world.admin.headers
+    )
     assert _results(r)
     chunk_id = min(world.b.chunk_ids)
     r = await client.get(f"/api/v1/ai/chunks/{chunk_id}", headers=world.admin.headers)
@@ -252,7 +278,9 @@ async def test_another_projects_ids_are_404_on_every_route(client, world):
     for method, template, _ in routes:
         if "{m}" in template:
             await pair(
-                method, template.format(p=a.project_id, m=mid), template.format(p=a.project_id, m=missing_message)
+                method,
+                template.format(p=a.project_id, m=mid),
+                template.format(p=a.project_id, m=missing_message),
             )
     for chunk_id in sorted(b.chunk_ids)[:5]:
         await pair("GET", f"/api/v1/ai/chunks/{chunk_id}", f"/api/v1/ai/chunks/{max(b.chunk_ids) + 1000}")
@@ -272,7 +300,9 @@ async def test_ask_chat_insights_and_suggestions_cite_only_the_callers_project(c
     assert r.json()["grounded"] is True and "zorzal" in r.json()["answer"]
 
     for question in (B_QUERY, "¿Y el presupuesto?"):
-        r = await client.post(f"/api/v1/ai/chat/{a.project_id}", json={"message": question}, headers=alice.headers)
+        r = await client.post(
+            f"/api/v1/ai/chat/{a.project_id}", json={"message": question}, headers=alice.headers
+        )
         events = parse_sse(r.text)
         assert events[-1][1] == "done"
         sources = events[0][2]["sources"]
@@ -311,7 +341,9 @@ async def test_conversations_messages_and_stream_tokens_are_the_owners_only(clie
             )
             assert_not_found(r, missing)
         r = await client.get(
-            f"/api/v1/ai/chat/{project_id}", params={"conversation_id": conversation_id}, headers=actor.headers
+            f"/api/v1/ai/chat/{project_id}",
+            params={"conversation_id": conversation_id},
+            headers=actor.headers,
         )
         assert r.status_code == 404, r.text
         assert_no_leak(r, b)
@@ -320,7 +352,8 @@ async def test_conversations_messages_and_stream_tokens_are_the_owners_only(clie
     r = await client.get(f"/api/v1/ai/chat/{a.project_id}", headers=carol.headers)
     assert [item["id"] for item in r.json()["items"]] == [carol_a_turn["message_id"]]
     r = await client.get(
-        f"/api/v1/ai/chat/{a.project_id}", params={"conversation_id": carol_a_turn["conversation_id"]},
+        f"/api/v1/ai/chat/{a.project_id}",
+        params={"conversation_id": carol_a_turn["conversation_id"]},
         headers=carol.headers,
     )
     assert r.status_code == 200 and r.json()["total"] == 1
@@ -334,7 +367,9 @@ async def test_conversations_messages_and_stream_tokens_are_the_owners_only(clie
     assert r.status_code == 404
 
     # A stream token is good for its own message only.
-    r = await client.post(f"/api/v1/ai/chat/{a.project_id}/streams", json={"message": A_QUERY}, headers=alice.headers)
+    r = await client.post(
+        f"/api/v1/ai/chat/{a.project_id}/streams", json={"message": A_QUERY}, headers=alice.headers
+    )
     ticket = r.json()
     token = ticket["stream_url"].split("token=")[1]
     for project_id, message_id in (
@@ -345,7 +380,9 @@ async def test_conversations_messages_and_stream_tokens_are_the_owners_only(clie
         r = await client.get(f"/api/v1/ai/chat/{project_id}/stream/{message_id}", params={"token": token})
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", r.text
         assert_no_leak(r, b)
-    r = await client.get(f"/api/v1/ai/chat/{b.project_id}/stream/{ticket['message_id']}", params={"token": token})
+    r = await client.get(
+        f"/api/v1/ai/chat/{b.project_id}/stream/{ticket['message_id']}", params={"token": token}
+    )
     assert r.status_code == 404
     r = await client.get(ticket["stream_url"])
     assert r.status_code == 200 and parse_sse(r.text)[-1][1] == "done"
@@ -394,7 +431,8 @@ async def test_membership_changes_take_effect_on_the_next_request(client, factor
     r = await client.get(f"/api/v1/ai/search/{a.project_id}", params={"q": A_QUERY}, headers=dave.headers)
     assert r.status_code == 404
     r = await client.post(
-        f"/api/v1/projects/{a.project_id}/members", json={"user_id": str(dave.id), "role": "viewer"},
+        f"/api/v1/projects/{a.project_id}/members",
+        json={"user_id": str(dave.id), "role": "viewer"},
         headers=alice.headers,
     )
     assert r.status_code == 201, r.text
