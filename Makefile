@@ -8,7 +8,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat clean install
+.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat clean install eval-smoke
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ bench-search: $(STAMP)
 
 bench-chat: $(STAMP)
 	$(BIN)/python bench/chat.py
+
+## Regression gate: fixed SciFact + QMSum subsets with the static test embedder vs evals/thresholds.toml.
+eval-smoke: $(STAMP)
+	V1TR0_EMBEDDING__PROVIDER=static $(BIN)/v1tr0 eval smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

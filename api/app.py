@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.middleware import CorsMiddleware, RequestContextMiddleware
 from api.resources import Resources
-from api.routes import ai, auth, clients, health, meetings, projects, transcriptions, users
+from api.routes import ai, auth, clients, evals, health, meetings, projects, transcriptions, users
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 
@@ -28,7 +28,7 @@ def api_routers() -> list[APIRouter]:
 
     The app includes each one directly rather than through one parent router: FastAPI matches nested
     routers level by level on every request, and one level less is measurably faster (bench/crud.py)."""
-    modules = (auth, users, clients, projects, meetings, transcriptions, ai)
+    modules = (auth, users, clients, projects, meetings, transcriptions, ai, evals)
     return [
         *(module.router for module in modules),
         ai.search_router,

@@ -221,8 +221,15 @@ async def index_documents(
                 )
         if len(docs) > batch:
             print(f"loading chunks: {min(lo + batch, len(docs)):,}/{len(docs):,}", flush=True)
-    async with resources.engine.connect() as conn:
+    async with resources.engine.begin() as conn:  # committed: ANALYZE's statistics are transactional
         await conn.exec_driver_sql("ANALYZE chunks")
+        common = await conn.exec_driver_sql(
+            "SELECT count(*) FILTER (WHERE f > 0.1), count(*) FROM pg_stats s, "
+            "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(l, f) "
+            "WHERE s.tablename = 'chunks' AND s.attname = 'tsv' AND e.l IS NOT NULL"
+        )
+        above, tracked = common.one()
+    print(f"ANALYZE chunks: {tracked} lexemes in pg_stats, {above} of them in > 10% of chunks", flush=True)
 
 
 # --------------------------------------------------------------------------------------------- servers

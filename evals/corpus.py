@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -49,7 +50,7 @@ def doc_source_id(corpus_hash: str, doc_id: str) -> uuid.UUID:
 
 
 def doc_drafts(doc: CorpusDoc, *, source_id: uuid.UUID, chunking: IngestionSettings) -> list[ChunkDraft]:
-    """The product's chunks for a document (prose) or a meeting transcript; each keeps the dataset's doc id."""
+    """The product's chunks for a document (prose) or a transcript; each keeps the dataset's doc id."""
     meta = {"doc_id": doc.id}
     if doc.is_transcript:
         segments = [{"speaker": speaker, "text": text} for speaker, text in doc.turns]
@@ -81,7 +82,9 @@ class PrecomputedEmbedder:
 
     async def embed_passages(self, texts: list[str]) -> list[Vector]:
         unknown = [text for text in texts if content_hash(text) not in self._vectors]
-        fresh = dict(zip(unknown, await self._embedder.embed_passages(unknown), strict=True)) if unknown else {}
+        fresh = (
+            dict(zip(unknown, await self._embedder.embed_passages(unknown), strict=True)) if unknown else {}
+        )
         return [fresh[text] if text in fresh else self._vectors[content_hash(text)] for text in texts]
 
     async def embed_query(self, text: str) -> Vector:
@@ -109,7 +112,9 @@ def bench_cache_vectors(dataset: Dataset, model: str, cache_dir: Path) -> dict[s
 
 
 def _lock_key(name: str, corpus_hash: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"eval:{name}:{corpus_hash}".encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(
+        hashlib.sha256(f"eval:{name}:{corpus_hash}".encode()).digest()[:8], "big", signed=True
+    )
 
 
 async def _dataset_row(session: AsyncSession, dataset: Dataset) -> EvalDataset:
@@ -121,7 +126,7 @@ async def _dataset_row(session: AsyncSession, dataset: Dataset) -> EvalDataset:
     if row is None:
         project = Project(
             title=f"[eval] {dataset.name} {dataset.corpus_hash[:12]}",
-            description=f"Evaluation corpus of {dataset.name} ({dataset.format}); never shown through the API.",
+            description=f"Evaluation corpus of {dataset.name} ({dataset.format}); not shown by the API.",
             is_eval=True,
         )
         session.add(project)
@@ -165,10 +170,10 @@ async def ensure_corpus(
         row = await _dataset_row(session, dataset)
         await ensure_model_index(session, name=embedder.name, dimensions=embedder.dimensions)
         project_id, title = row.project_id, f"[eval] {dataset.name}"
-        marker = row.loaded.get(embedder.name)
-        if marker and marker.get("chunking") == settings_used:
-            if await _chunk_count(session, project_id, embedder.name) == marker.get("chunks"):
-                return EvalCorpus(project_id, title, int(marker["chunks"]), 0, reused=True)
+        marker: dict[str, Any] = row.loaded.get(embedder.name) or {}
+        complete = marker.get("chunking") == settings_used
+        if complete and await _chunk_count(session, project_id, embedder.name) == marker.get("chunks"):
+            return EvalCorpus(project_id, title, int(marker["chunks"]), 0, reused=True)
     cached = bench_cache_vectors(dataset, embedder.name, cache_dir) if cache_dir else {}
     embedded = 0
     docs = list(dataset.docs)

@@ -115,10 +115,17 @@ def load_dataset(path: Path, split: str | None = None) -> Dataset:
     if path.is_dir():
         if (path / "corpus.jsonl").exists() or any(path.glob("queries*.jsonl")):
             return load_beir(path, split)
-        if split and (path / split).is_dir():
-            return load_qmsum(path / split)
         if any(path.glob("*.json")):
             return load_qmsum(path)
+        splits = sorted(
+            child.name for child in path.iterdir() if child.is_dir() and any(child.glob("*.json"))
+        )
+        if split in splits:
+            return load_qmsum(path / str(split))
+        if len(splits) == 1 and not split:
+            return load_qmsum(path / splits[0])
+        if splits:
+            raise DatasetError(f"{path}: pass --split ({', '.join(splits)})")
         for name in PROJECT_FILES:
             if (path / name).exists():
                 return load_project(path / name)
@@ -283,7 +290,10 @@ def load_qmsum(folder: Path) -> Dataset:
                 if not isinstance(entry, dict) or not str(entry.get("query") or "").strip():
                     raise DatasetError(f"{path}: {kind}{index}: a query entry without 'query'")
                 query = str(entry["query"]).strip()
-                spans = [_qmsum_span(path, query, span, len(turns)) for span in entry.get("relevant_text_span") or []]
+                spans = [
+                    _qmsum_span(path, query, span, len(turns))
+                    for span in entry.get("relevant_text_span") or []
+                ]
                 questions.append(
                     EvalQuestion(
                         key=f"{path.stem}/{kind}{index}",
@@ -390,7 +400,9 @@ def load_project(path: Path) -> Dataset:
     for source in sorted(folder.glob("*")) if folder.is_dir() else []:
         if source.suffix in DOCUMENT_SUFFIXES and source.name not in docs:
             files.append(source)
-            docs[source.name] = CorpusDoc(source.name, source.stem, source.read_text(encoding="utf-8").strip())
+            docs[source.name] = CorpusDoc(
+                source.name, source.stem, source.read_text(encoding="utf-8").strip()
+            )
     questions: list[EvalQuestion] = []
     for line, entry in raw_questions:
         if not isinstance(entry, dict):

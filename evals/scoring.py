@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,42 @@ def _value(result: Any) -> float | None:
     if isinstance(value, int | float) and math.isfinite(value):
         return float(value)
     return None
+
+
+_HEADER = re.compile(r"^\[[^\]\n]*\]\n")
+_STAMP = re.compile(r"\[\d{1,2}:\d{2}(?::\d{2})?\] ")
+# A retrieved chunk "holds" a reference context when their best partial alignment is this close.
+PASSAGE_MATCH_THRESHOLD = 0.8
+
+
+def passage_text(text: str) -> str:
+    """A chunk or reference passage as plain words: no chunk header, no timestamps, one line."""
+    return " ".join(_STAMP.sub("", _HEADER.sub("", text, count=1)).lower().split())
+
+
+def passage_match(reference: str, response: str) -> float:
+    """Similarity of the shorter passage to its best-matching stretch of the longer one (0..1).
+
+    ragas' default (Levenshtein over whole strings) scores a one-sentence reference context against a
+    400-token chunk that contains it near zero; an alignment of the shorter inside the longer does not."""
+    from rapidfuzz import fuzz
+
+    left, right = passage_text(reference), passage_text(response)
+    if not left or not right:
+        return 0.0
+    return float(fuzz.partial_ratio(left, right)) / 100
+
+
+def _passage_similarity() -> Any:
+    from ragas.metrics._string import NonLLMStringSimilarity
+
+    class PassageSimilarity(NonLLMStringSimilarity):
+        name: str = "passage_match"
+
+        async def _single_turn_ascore(self, sample: Any, callbacks: Any) -> float:
+            return passage_match(str(sample.reference), str(sample.response))
+
+    return PassageSimilarity()
 
 
 class LocalRagasEmbeddings:
@@ -111,7 +148,9 @@ class Judge:
         return scores
 
 
-def create_judge(settings: Settings, embedder: Embedder, *, http: httpx.AsyncClient | None = None) -> Judge | None:
+def create_judge(
+    settings: Settings, embedder: Embedder, *, http: httpx.AsyncClient | None = None
+) -> Judge | None:
     """The LLM judge, when an LLM provider is configured; None otherwise."""
     if not settings.openai_configured:
         return None
@@ -151,8 +190,12 @@ class AnswerScorer:
 
         self.embedder = embedder
         self.judge = judge
-        self._precision = NonLLMContextPrecisionWithReference()
-        self._recall = NonLLMContextRecall()
+        match = _passage_similarity()
+        self._precision = NonLLMContextPrecisionWithReference(
+            distance_measure=match, threshold=PASSAGE_MATCH_THRESHOLD
+        )
+        self._recall = NonLLMContextRecall(threshold=PASSAGE_MATCH_THRESHOLD)
+        self._recall._distance_measure = match
         self._similarity = NonLLMStringSimilarity()
 
     async def context_scores(
@@ -164,7 +207,9 @@ class AnswerScorer:
             return {"context_precision": 0.0, "context_recall": 0.0}
         from ragas.dataset_schema import SingleTurnSample
 
-        sample = SingleTurnSample(retrieved_contexts=list(contexts), reference_contexts=list(reference_contexts))
+        sample = SingleTurnSample(
+            retrieved_contexts=list(contexts), reference_contexts=list(reference_contexts)
+        )
         return {
             "context_precision": _value(await self._precision.single_turn_ascore(sample)),
             "context_recall": _value(await self._recall.single_turn_ascore(sample)),

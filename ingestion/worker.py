@@ -7,10 +7,11 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from arq.connections import RedisSettings
-from arq.worker import Worker, func
+from arq.worker import Function, Worker, func
 
 from core.db import create_engine, create_sessionmaker
 from core.logs import configure_logging
@@ -101,12 +102,15 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await engine.dispose()
 
 
-def build_worker(settings: Settings, **overrides: Any) -> Worker:
+def build_worker(settings: Settings, *, extra_functions: Sequence[Function] = (), **overrides: Any) -> Worker:
+    """The worker; `extra_functions` are jobs of layers above ingestion (the eval runs of evals/), which
+    the `v1tr0 worker` command passes in so that ingestion never imports them."""
     assert settings.redis_url, "REDIS_URL is not set"
     options: dict[str, Any] = {
         "functions": [
             func(ingest_outbox, name=INGEST_JOB, max_tries=1),
             func(process_transcription_job, name=TRANSCRIBE_JOB, max_tries=1, timeout=6 * 3600),
+            *extra_functions,
         ],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": startup,
@@ -122,9 +126,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
     return Worker(**options)
 
 
-def run_worker(settings: Settings | None = None) -> int:
+def run_worker(settings: Settings | None = None, *, extra_functions: Sequence[Function] = ()) -> int:
     settings = settings or get_settings()
     configure_logging(settings.log.level, json_format=settings.log.json_format)
-    worker = build_worker(settings)
+    worker = build_worker(settings, extra_functions=extra_functions)
     worker.run()
     return 0

@@ -41,9 +41,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from v1tr0.supervisor import with_services
 
     def start(settings: Settings) -> int:
+        from evals.jobs import worker_functions
         from ingestion.worker import run_worker
 
-        return run_worker(settings)
+        return run_worker(settings, extra_functions=worker_functions())
 
     return with_services(_settings(), start)
 
@@ -77,6 +78,19 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return with_services(_settings(), reindex)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals.cli import prepare_command
+    from evals.loaders import DatasetError
+    from v1tr0.supervisor import with_services
+
+    try:
+        command = prepare_command(args)
+    except DatasetError as exc:
+        print(f"v1tr0 eval: {exc}", file=sys.stderr)
+        return 2
+    return with_services(_settings(), command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="v1tr0", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--model", help="embedding model to build (switches serving when complete)")
     reindex.add_argument("--failed", action="store_true", help="retry dead-lettered outbox rows only")
     reindex.set_defaults(func=cmd_reindex)
+
+    from evals.cli import add_eval_parser
+
+    add_eval_parser(sub).set_defaults(func=cmd_eval)
     return parser
 
 

@@ -360,10 +360,18 @@ async def relay(resources: Resources, message_id: uuid.UUID, *, last_event_id: i
                 yield replayed
             return
         quiet_after_end = False
+        # A turn that stays "streaming" with nothing new for this long has lost its generator (its API
+        # process died): end the stream with an error instead of waiting forever.
+        stall_after = resources.settings.openai.timeout + 30
+        last_progress = time.monotonic()
         while True:
             entries = await redis.xread({key: cursor}, block=2000, count=200)
             if not entries:
                 if await _still_running(resources, message_id):
+                    if time.monotonic() - last_progress > stall_after:
+                        data = json.dumps({"code": "stalled", "message": "the answer stopped arriving"})
+                        yield {"event": "error", "data": data}
+                        return
                     continue
                 # The turn is stored; its final event follows at once. If even one more wait brings
                 # nothing, none is coming (it could not be written): end rather than wait forever.
@@ -371,6 +379,7 @@ async def relay(resources: Resources, message_id: uuid.UUID, *, last_event_id: i
                     return
                 quiet_after_end = True
                 continue
+            last_progress = time.monotonic()
             for entry_id, fields in entries[0][1]:
                 cursor = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
                 name = _text(fields[b"event"])

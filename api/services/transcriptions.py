@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from datetime import date
 from pathlib import Path
@@ -113,8 +112,6 @@ async def upload(
             ) from None
     except BaseException:
         target.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            target.parent.rmdir()  # the meeting's folder, when this was its only file
         raise
     after_commit(session, lambda: enqueue_transcription(redis, transcription_id, attempts=0))
     return row

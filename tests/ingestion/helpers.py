@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import sqlalchemy as sa
 from api.resources import Resources
 from core.embedded import free_port
 from core.errors import ProviderUnavailable
-from core.models import Chunk, Outbox, OutboxStatus
+from core.models import ChatMessage, Chunk, Outbox, OutboxStatus, SourceType, Transcription
+from core.outbox import record_change
 from core.providers.embeddings import StaticEmbedder, Vector
 from core.settings import Settings
 from ingestion.dispatcher import dispatch_pending
@@ -104,6 +106,94 @@ async def pending_count(resources: Resources) -> int:
             )
             or 0
         )
+
+
+# Artifacts of every kind, written the way users (API) or jobs (transcription, chat) write them.
+
+SEGMENTS = [
+    {"start": 0.0, "end": 4.0, "speaker": "Ana", "text": "Buenos días, revisamos el presupuesto de la web."},
+    {"start": 4.0, "end": 9.5, "speaker": "Luis", "text": "El hosting costará cuarenta euros al mes."},
+    {"start": 9.5, "end": 15.0, "speaker": "Ana", "text": "Entonces cerramos el alcance el viernes."},
+]
+
+
+async def new_project(client, actor, **fields) -> str:
+    r = await client.post("/api/v1/projects", json={"title": "Web Acme", **fields}, headers=actor.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def new_document(client, actor, project_id, content, title="Acta") -> str:
+    r = await client.post(
+        f"/api/v1/projects/{project_id}/documents",
+        json={"title": title, "content": content},
+        headers=actor.headers,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def new_meeting(client, actor, project_id, **fields) -> str:
+    body = {"project_id": project_id, "title": "Revisión semanal", "description": "Seguimiento.", **fields}
+    r = await client.post("/api/v1/meetings", json=body, headers=actor.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def new_transcription(resources, project_id, meeting_id) -> uuid.UUID:
+    """A finished transcription, stored the way the transcription job will store it (row + outbox)."""
+    async with resources.sessionmaker() as session, session.begin():
+        transcription = Transcription(
+            meeting_id=uuid.UUID(meeting_id),
+            source_kind="audio",
+            transcript_text=" ".join(segment["text"] for segment in SEGMENTS),
+            segments=SEGMENTS,
+            summary="Se revisó el presupuesto y el alcance de la web.",
+            key_points=["El hosting cuesta 40 € al mes"],
+            commitments=[{"text": "Cerrar el alcance", "owner": "Ana", "due": "2026-12-04"}],
+            processing_status="completed",
+        )
+        session.add(transcription)
+        await session.flush()
+        await record_change(
+            session,
+            project_id=uuid.UUID(project_id),
+            source_type=SourceType.TRANSCRIPT,
+            source_id=transcription.id,
+        )
+    return transcription.id
+
+
+async def new_chat_turn(resources, project_id, user_id) -> uuid.UUID:
+    async with resources.sessionmaker() as session, session.begin():
+        message = ChatMessage(
+            project_id=uuid.UUID(project_id),
+            user_id=user_id,
+            message="¿Cuánto cuesta el hosting?",
+            ai_response="Cuarenta euros al mes, según la reunión del lunes.",
+            processing_status="completed",
+        )
+        session.add(message)
+        await session.flush()
+        await record_change(
+            session, project_id=uuid.UUID(project_id), source_type=SourceType.CHAT, source_id=message.id
+        )
+    return message.id
+
+
+async def all_artifacts(client, resources, owner) -> dict[str, str]:
+    project_id = await new_project(client, owner, description="Rediseño de la web corporativa de Acme.")
+    document_id = await new_document(client, owner, project_id, "# Alcance\n\nTres secciones y un blog.")
+    meeting_id = await new_meeting(client, owner, project_id)
+    transcription_id = await new_transcription(resources, project_id, meeting_id)
+    chat_id = await new_chat_turn(resources, project_id, owner.id)
+    return {
+        "project": project_id,
+        "document": document_id,
+        "meeting": meeting_id,
+        "transcription": str(transcription_id),
+        "chat": str(chat_id),
+    }
 
 
 class CountingEmbedder:

@@ -15,8 +15,7 @@ from core.providers.openai_http import OpenAIHTTP
 from core.vectors import hnsw_index_name
 from ingestion.jobs import Runtime, process_outbox_row
 from ingestion.reindex import reindex
-from tests.ingestion.helpers import chunk_rows, drain, openai_mock, outbox_rows
-from tests.ingestion.test_pipeline import _all_artifacts, _document
+from tests.ingestion.helpers import all_artifacts, chunk_rows, drain, new_document, openai_mock, outbox_rows
 
 NEW_MODEL = "openai/text-embedding-3-small@32"
 
@@ -44,7 +43,7 @@ async def test_switching_the_model_keeps_the_old_one_serving_until_the_new_one_i
     client, factory, settings, resources
 ):
     owner = await factory.user()
-    ids = await _all_artifacts(client, resources, owner)
+    ids = await all_artifacts(client, resources, owner)
     await drain(settings, resources)
     static_chunks = await chunk_rows(resources, embedding_model=STATIC_MODEL)
     assert len(static_chunks) > 5
@@ -77,7 +76,9 @@ async def test_switching_the_model_keeps_the_old_one_serving_until_the_new_one_i
     assert status["pending"] == 4
 
     # A document written during the build is indexed for both models.
-    late = await _document(client, owner, ids["project"], "Escrito durante la reconstrucción.", title="Tarde")
+    late = await new_document(
+        client, owner, ids["project"], "Escrito durante la reconstrucción.", title="Tarde"
+    )
 
     await drain(settings, resources, embedders={NEW_MODEL: embedder})
 
@@ -112,7 +113,7 @@ async def test_switching_models_with_nothing_indexed_serves_the_new_model_at_onc
 
 async def test_a_switch_cannot_be_limited_to_one_project(client, factory, settings, resources):
     owner = await factory.user()
-    ids = await _all_artifacts(client, resources, owner)
+    ids = await all_artifacts(client, resources, owner)
     await drain(settings, resources)
 
     async with resources.sessionmaker() as session:

@@ -14,7 +14,6 @@ from api.services import documents as document_service
 from core.errors import Invalid
 from core.events import project_channel
 from core.models import (
-    ChatMessage,
     Chunk,
     Document,
     Outbox,
@@ -31,105 +30,25 @@ from ingestion.jobs import Runtime, process_outbox_row
 from tests.ingestion.helpers import (
     CountingEmbedder,
     GatedEmbedder,
+    all_artifacts,
     chunk_rows,
     chunk_view,
     drain,
+    new_document,
+    new_meeting,
+    new_project,
+    new_transcription,
     numbered_document,
     outbox_rows,
     sentence_numbers,
 )
 
-SEGMENTS = [
-    {"start": 0.0, "end": 4.0, "speaker": "Ana", "text": "Buenos días, revisamos el presupuesto de la web."},
-    {"start": 4.0, "end": 9.5, "speaker": "Luis", "text": "El hosting costará cuarenta euros al mes."},
-    {"start": 9.5, "end": 15.0, "speaker": "Ana", "text": "Entonces cerramos el alcance el viernes."},
-]
-
-
-async def _project(client, actor, **fields) -> str:
-    r = await client.post("/api/v1/projects", json={"title": "Web Acme", **fields}, headers=actor.headers)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def _document(client, actor, project_id, content, title="Acta") -> str:
-    r = await client.post(
-        f"/api/v1/projects/{project_id}/documents",
-        json={"title": title, "content": content},
-        headers=actor.headers,
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def _meeting(client, actor, project_id, **fields) -> str:
-    body = {"project_id": project_id, "title": "Revisión semanal", "description": "Seguimiento.", **fields}
-    r = await client.post("/api/v1/meetings", json=body, headers=actor.headers)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-async def _transcription(resources, project_id, meeting_id) -> uuid.UUID:
-    """A finished transcription, stored the way the transcription job will store it (row + outbox)."""
-    async with resources.sessionmaker() as session, session.begin():
-        transcription = Transcription(
-            meeting_id=uuid.UUID(meeting_id),
-            source_kind="audio",
-            transcript_text=" ".join(segment["text"] for segment in SEGMENTS),
-            segments=SEGMENTS,
-            summary="Se revisó el presupuesto y el alcance de la web.",
-            key_points=["El hosting cuesta 40 € al mes"],
-            commitments=[{"text": "Cerrar el alcance", "owner": "Ana", "due": "2026-12-04"}],
-            processing_status="completed",
-        )
-        session.add(transcription)
-        await session.flush()
-        await record_change(
-            session,
-            project_id=uuid.UUID(project_id),
-            source_type=SourceType.TRANSCRIPT,
-            source_id=transcription.id,
-        )
-    return transcription.id
-
-
-async def _chat_turn(resources, project_id, user_id) -> uuid.UUID:
-    async with resources.sessionmaker() as session, session.begin():
-        message = ChatMessage(
-            project_id=uuid.UUID(project_id),
-            user_id=user_id,
-            message="¿Cuánto cuesta el hosting?",
-            ai_response="Cuarenta euros al mes, según la reunión del lunes.",
-            processing_status="completed",
-        )
-        session.add(message)
-        await session.flush()
-        await record_change(
-            session, project_id=uuid.UUID(project_id), source_type=SourceType.CHAT, source_id=message.id
-        )
-    return message.id
-
-
-async def _all_artifacts(client, resources, owner) -> dict[str, str]:
-    project_id = await _project(client, owner, description="Rediseño de la web corporativa de Acme.")
-    document_id = await _document(client, owner, project_id, "# Alcance\n\nTres secciones y un blog.")
-    meeting_id = await _meeting(client, owner, project_id)
-    transcription_id = await _transcription(resources, project_id, meeting_id)
-    chat_id = await _chat_turn(resources, project_id, owner.id)
-    return {
-        "project": project_id,
-        "document": document_id,
-        "meeting": meeting_id,
-        "transcription": str(transcription_id),
-        "chat": str(chat_id),
-    }
-
 
 async def test_document_is_chunked_embedded_and_replaced(client, factory, settings, resources):
     owner = await factory.user()
-    project_id = await _project(client, owner, description="Rediseño de la web corporativa de Acme.")
+    project_id = await new_project(client, owner, description="Rediseño de la web corporativa de Acme.")
     text = "# Alcance\n\nLa web tendrá tres secciones y un blog.\n\n# Plazos\n\nEntrega el viernes 12."
-    doc_id = await _document(client, owner, project_id, text)
+    doc_id = await new_document(client, owner, project_id, text)
     await drain(settings, resources)
 
     chunks = await chunk_rows(resources, source_type=SourceType.DOCUMENT)
@@ -161,8 +80,8 @@ async def test_job_progress_is_published_on_the_project_channel(
     client, factory, settings, resources, redis_client
 ):
     owner = await factory.user()
-    project_id = await _project(client, owner, description="Rediseño de la web.")
-    document_id = await _document(client, owner, project_id, "# Uno\n\nPrimera.\n\n# Dos\n\nSegunda.")
+    project_id = await new_project(client, owner, description="Rediseño de la web.")
+    document_id = await new_document(client, owner, project_id, "# Uno\n\nPrimera.\n\n# Dos\n\nSegunda.")
     pubsub = redis_client.pubsub()
     await pubsub.subscribe(project_channel(project_id))
     try:
@@ -186,7 +105,7 @@ async def test_job_progress_is_published_on_the_project_channel(
 
 async def test_every_kind_of_artifact_is_chunked_by_the_worker(client, factory, settings, resources):
     owner = await factory.user()
-    ids = await _all_artifacts(client, resources, owner)
+    ids = await all_artifacts(client, resources, owner)
 
     await drain(settings, resources)
 
@@ -238,7 +157,7 @@ async def test_every_kind_of_artifact_is_chunked_by_the_worker(client, factory, 
 
 async def test_running_jobs_again_leaves_the_same_chunks(client, factory, settings, resources):
     owner = await factory.user()
-    await _all_artifacts(client, resources, owner)
+    await all_artifacts(client, resources, owner)
     await drain(settings, resources)
     before = await chunk_rows(resources)
     assert len(before) == len(SourceType)
@@ -269,8 +188,8 @@ async def test_running_jobs_again_leaves_the_same_chunks(client, factory, settin
 
 async def test_the_same_job_run_twice_at_once_is_applied_once(client, factory, settings, resources):
     owner = await factory.user()
-    project_id = await _project(client, owner)
-    await _document(client, owner, project_id, "# Uno\n\nPrimera parte.\n\n# Dos\n\nSegunda parte.")
+    project_id = await new_project(client, owner)
+    await new_document(client, owner, project_id, "# Uno\n\nPrimera parte.\n\n# Dos\n\nSegunda parte.")
     document_row = next(row for row in await outbox_rows(resources) if row.source_type == SourceType.DOCUMENT)
     async with resources.sessionmaker() as session, session.begin():
         await register_model(session, name=STATIC_MODEL, dimensions=64)
@@ -290,14 +209,14 @@ async def test_the_same_job_run_twice_at_once_is_applied_once(client, factory, s
 
 async def test_only_chunks_whose_text_changed_are_embedded_again(client, factory, settings, resources):
     owner = await factory.user()
-    project_id = await _project(client, owner)
+    project_id = await new_project(client, owner)
     sections = {
         "Alcance": "Tres secciones y un blog.",
         "Plazos": "Entrega el viernes.",
         "Equipo": "Ana y Luis.",
     }
     text = "\n\n".join(f"# {name}\n\n{body}" for name, body in sections.items())
-    doc_id = await _document(client, owner, project_id, text)
+    doc_id = await new_document(client, owner, project_id, text)
     counter = CountingEmbedder()
     await drain(settings, resources, embedders={STATIC_MODEL: counter})
     assert len([t for t in counter.texts if t.startswith("[Documento")]) == 3
@@ -330,10 +249,10 @@ async def test_only_chunks_whose_text_changed_are_embedded_again(client, factory
 
 async def test_deletions_reach_the_index(client, factory, settings, resources):
     owner = await factory.user()
-    ids = await _all_artifacts(client, resources, owner)
-    other = await _all_artifacts(client, resources, owner)
-    second_meeting = await _meeting(client, owner, ids["project"], title="Otra reunión")
-    second_transcription = await _transcription(resources, ids["project"], second_meeting)
+    ids = await all_artifacts(client, resources, owner)
+    other = await all_artifacts(client, resources, owner)
+    second_meeting = await new_meeting(client, owner, ids["project"], title="Otra reunión")
+    second_transcription = await new_transcription(resources, ids["project"], second_meeting)
     await drain(settings, resources)
 
     async def sources(project_id: str) -> set[tuple[SourceType, str]]:
@@ -390,7 +309,7 @@ async def test_a_meeting_deleted_while_its_transcript_is_being_indexed_leaves_no
     client, factory, settings, resources
 ):
     owner = await factory.user()
-    ids = await _all_artifacts(client, resources, owner)
+    ids = await all_artifacts(client, resources, owner)
     await drain(settings, resources)
     transcription_id = uuid.UUID(ids["transcription"])
     async with resources.sessionmaker() as session, session.begin():
@@ -449,7 +368,7 @@ async def test_a_write_that_rolls_back_leaves_no_outbox_row_and_enqueues_nothing
     client, factory, resources, redis_client
 ):
     owner = await factory.user()
-    project_id = await _project(client, owner)
+    project_id = await new_project(client, owner)
     await redis_client.delete("arq:queue")
     async with resources.sessionmaker() as session, session.begin():
         await session.execute(sa.delete(Outbox))
@@ -475,7 +394,7 @@ async def test_a_write_that_rolls_back_leaves_no_outbox_row_and_enqueues_nothing
     assert await redis_client.zcard("arq:queue") == 0
 
     # A request that fails validation after changing the row records and enqueues nothing either.
-    meeting_id = await _meeting(client, owner, project_id, start_time="2026-12-01T10:00:00+00:00")
+    meeting_id = await new_meeting(client, owner, project_id, start_time="2026-12-01T10:00:00+00:00")
     async with resources.sessionmaker() as session, session.begin():
         await session.execute(sa.delete(Outbox))
     await redis_client.delete("arq:queue")
@@ -489,15 +408,15 @@ async def test_a_write_that_rolls_back_leaves_no_outbox_row_and_enqueues_nothing
     assert await redis_client.zcard("arq:queue") == 0
 
     # While a write that commits is enqueued at once.
-    await _document(client, owner, project_id, "Texto.")
+    await new_document(client, owner, project_id, "Texto.")
     assert len(await outbox_rows(resources)) == 1
     assert await redis_client.zcard("arq:queue") == 1
 
 
 async def test_empty_and_whitespace_documents_are_stored_without_chunks(client, factory, settings, resources):
     owner = await factory.user()
-    project_id = await _project(client, owner)
-    empty = await _document(client, owner, project_id, "", title="Vacío")
+    project_id = await new_project(client, owner)
+    empty = await new_document(client, owner, project_id, "", title="Vacío")
     blank_text = "  \n\n\t  \n"
     r = await client.post(
         f"/api/v1/projects/{project_id}/documents/upload",
@@ -521,10 +440,10 @@ async def test_empty_and_whitespace_documents_are_stored_without_chunks(client, 
 
 async def test_a_five_megabyte_document_is_stored_and_chunked_whole(client, factory, settings, resources):
     owner = await factory.user()
-    project_id = await _project(client, owner)
+    project_id = await new_project(client, owner)
     text, sentences = numbered_document(5 * 1024 * 1024)
 
-    doc_id = await _document(client, owner, project_id, text, title="Grande")
+    doc_id = await new_document(client, owner, project_id, text, title="Grande")
     await drain(settings, resources)
 
     r = await client.get(f"/api/v1/projects/documents/{doc_id}", headers=owner.headers)
@@ -537,7 +456,7 @@ async def test_a_five_megabyte_document_is_stored_and_chunked_whole(client, fact
 
 async def test_binary_or_badly_encoded_uploads_are_refused_and_nothing_is_stored(client, factory, resources):
     owner = await factory.user()
-    project_id = await _project(client, owner)
+    project_id = await new_project(client, owner)
     outbox_before = len(await outbox_rows(resources))
     url = f"/api/v1/projects/{project_id}/documents/upload"
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from api.app import create_app
 from api.resources import Resources
@@ -121,12 +120,6 @@ async def settled_message(resources: Resources, message_id: str | uuid.UUID) -> 
 
     row: ChatMessage = await wait_until(settled, what=f"message {message_id} to settle")
     return row
-
-
-async def messages_of(resources: Resources, project_id: str) -> list[ChatMessage]:
-    async with resources.sessionmaker() as session:
-        query = sa.select(ChatMessage).where(ChatMessage.project_id == uuid.UUID(project_id))
-        return list((await session.scalars(query.order_by(ChatMessage.created_at))).all())
 
 
 # --- an OpenAI-compatible /chat/completions endpoint ---------------------------------------------------

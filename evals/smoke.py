@@ -1,0 +1,47 @@
+"""The regression gate (`make eval-smoke`): small fixed subsets of SciFact and QMSum with the static test
+embedder, failing when nDCG@10 or the QMSum key-term recall falls below evals/thresholds.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from evals.catalog import DATA_ROOTS
+from evals.loaders import Dataset, DatasetError, load_dataset
+
+THRESHOLDS = Path(__file__).resolve().parent / "thresholds.toml"
+SCIFACT_QUERIES = 50  # the first train queries, in file order
+SCIFACT_DISTRACTORS = 950  # documents beside the relevant ones: the first of the corpus
+QMSUM_MEETINGS = ("Bed002", "ES2006a", "IS1006a", "TS3010a", "education_0")  # one or two of each domain
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str  # the section of thresholds.toml
+    dataset: Dataset
+    metric: str
+
+
+def smoke_gates(data_root: Path = DATA_ROOTS[1]) -> list[Gate]:
+    scifact = load_dataset(data_root / "scifact", "train")
+    scifact = scifact.subset_of(
+        question_keys=[q.key for q in scifact.questions[:SCIFACT_QUERIES]],
+        extra_documents=SCIFACT_DISTRACTORS,
+        label="smoke",
+    )
+    qmsum = load_dataset(data_root / "qmsum", "val")
+    qmsum = qmsum.subset_of(
+        question_keys=[q.key for q in qmsum.questions if q.scope in QMSUM_MEETINGS],
+        extra_documents=0,
+        label="smoke",
+    )
+    return [Gate("scifact", scifact, "ndcg@10"), Gate("qmsum", qmsum, "key_term_recall")]
+
+
+def load_thresholds(path: Path = THRESHOLDS) -> dict[str, dict[str, float]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DatasetError(f"{path}: {exc}") from None
+    return {section: {k: float(v) for k, v in values.items()} for section, values in data.items()}
