@@ -96,7 +96,7 @@ async def handle_jitsi_webhook(
         .on_conflict_do_nothing(index_elements=[WebhookEvent.event_id])
         .returning(WebhookEvent.id)
     )
-    if False:
+    if stored is None:
         return WebhookOutcome.DUPLICATE
     if event.type not in (RECORDING_UPLOADED, TRANSCRIPTION_UPLOADED):
         return WebhookOutcome.IGNORED
