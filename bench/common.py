@@ -116,6 +116,7 @@ def cached_embeddings(
     batch: int = 32,
     label: str = "",
     cache_only: bool = False,
+    partial_ok: bool = False,
 ) -> np.ndarray | None:
     """Passage (or query) embeddings of `texts`, cached in .v1tr0/bench-cache keyed by model + texts hash.
 
@@ -134,6 +135,18 @@ def cached_embeddings(
         vectors = np.load(final)
         print(f"embeddings: {len(texts):,} {model} {kind} vectors from cache {final.name}", flush=True)
         return vectors
+    if partial_ok and partial.exists():
+        # Another run may be writing this checkpoint right now: read a copy, retrying a torn read.
+        for _ in range(10):
+            try:
+                copy = partial.with_suffix(".read.npy")
+                shutil.copyfile(partial, copy)
+                vectors = np.load(copy)
+                copy.unlink(missing_ok=True)
+                print(f"embeddings: PARTIAL {model} cache, {len(vectors):,}/{len(texts):,} texts", flush=True)
+                return vectors
+            except (ValueError, OSError, EOFError):
+                time.sleep(2)
     if cache_only:
         return None
     done: list[np.ndarray] = []

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     MODELS,
     BeirSet,
+    Doc,
     LookupEmbedder,
     cached_embeddings,
     create_database,
@@ -182,11 +183,35 @@ def measure_query_embedding(model: str, texts: list[str], n: int = 30) -> float:
     return median(times)
 
 
-def embed_all(model: str, data: BeirSet, queries: list[tuple[str, str]]) -> LookupEmbedder:
-    """Passage and query vectors (cached on disk) behind the LookupEmbedder the bench hands the product."""
-    passages = cached_embeddings(model, [d.content for d in data.docs], label=data.name)
+def partial_subset(data: BeirSet, model: str) -> BeirSet:
+    """The documents a still-running (or interrupted) embedding run has finished, and the queries whose
+    relevant documents are all among them. Smaller corpus, so easier: numbers are not comparable with a
+    full run, only with each other."""
+    vectors = cached_embeddings(model, [d.content for d in data.docs], partial_ok=True, cache_only=True)
+    if vectors is None or len(vectors) == len(data.docs):
+        return data
+    docs = data.docs[: len(vectors)]
+    kept = {d.id for d in docs}
+    qrels = {q: rel for q, rel in data.qrels.items() if rel <= kept}
+    queries = {q: t for q, t in data.queries.items() if q in qrels}
+    name = f"{data.name} PARTIAL: first {len(docs):,} of {len(data.docs):,} documents"
+    return BeirSet(name, docs, queries, qrels)
+
+
+def embed_all(
+    model: str, data: BeirSet, query_texts: list[str], *, all_docs: list[Doc] | None = None
+) -> LookupEmbedder:
+    """Passage and query vectors (cached on disk) behind the LookupEmbedder the bench hands the product.
+    All of the dataset's queries are embedded (one cache whatever --limit-queries or --partial pick).
+    With `all_docs` (a partial run), the cache of the whole corpus is read as far as it goes."""
+    corpus = all_docs or data.docs
+    passages = cached_embeddings(
+        model, [d.content for d in corpus], label=data.name, partial_ok=bool(all_docs)
+    )
+    assert passages is not None
+    passages = passages[: len(data.docs)]
     # The retriever embeds the cleaned query (whitespace collapsed), so that is what is embedded here too.
-    texts = [clean_query(t) for _, t in queries]
+    texts = [clean_query(t) for t in query_texts]
     qvectors = cached_embeddings(model, texts, kind="query", threads=1, label="queries")
     lookup: dict[str, list[float]] = {d.content: v.tolist() for d, v in zip(data.docs, passages, strict=True)}
     lookup.update({t: v.tolist() for t, v in zip(texts, qvectors, strict=True)})
@@ -309,6 +334,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-df", default="", help="also run text and hybrid with these MAX_LEXEME_DF")
     parser.add_argument("--sweep-candidates", default="", help="also run hybrid with these candidate counts")
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="use what an unfinished embedding run cached: that part of the corpus and the queries it covers",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     return parser.parse_args(argv)
 
@@ -318,11 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     split = args.split
     if split is None and (args.dataset / "queries_train.jsonl").exists():
         split = "train"
-    data = load_beir(args.dataset, split)
+    full = load_beir(args.dataset, split)
+    data = partial_subset(full, args.model) if args.partial else full
     queries = list(data.queries.items())
     if args.limit_queries:
         queries = queries[: args.limit_queries]
-    embedder = embed_all(args.model, data, queries)
+    embedder = embed_all(
+        args.model, data, list(full.queries.values()), all_docs=full.docs if data is not full else None
+    )
     report = Report(data.name, MODELS[args.model], len(data.docs), len(queries), 0.0, 0.0)
     with embedded_services("bench-retrieval") as (services, workdir):
         database_url = create_database(services.database_url, "v1tr0_bench_retrieval")

@@ -137,7 +137,9 @@ def build_comparison(
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
 
 
 def _fmt_delta(row: MetricRow) -> str:
@@ -245,7 +247,7 @@ def _plots(comparison: Comparison) -> list[tuple[str, str]]:
     latencies_a, latencies_b = comparison.latencies
     if latencies_a and latencies_b:
         figure, axis = plt.subplots(figsize=(6, 3))
-        axis.boxplot([latencies_a, latencies_b], vert=False)
+        axis.boxplot([latencies_a, latencies_b], orientation="horizontal")
         axis.set_yticks([1, 2], ["A", "B"])
         axis.set_xlabel("ms per question")
         axis.set_title("Latency")
