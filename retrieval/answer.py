@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
+from core.providers.llm import ChatModel, ContextPassage, Generation, Usage, content_terms
 from core.tokens import count_tokens, truncate_tokens
 from prompts.loader import Prompt, fence_safe
 from retrieval.search import Hit
@@ -17,7 +17,9 @@ from retrieval.search import Hit
 CITATION = re.compile(r"\[(\d+)\]")
 OPEN_CITATION = re.compile(r"\[[\[\d]*$")  # a tail that may still become a marker: "[", "[1", "[[2"
 MAX_CITATION_DIGITS = 4
-STRONG_TEXT_RANK = 0.05
+# A full-text match counts as relevant when it covers most of the question's content words (ts_rank's
+# scale depends on document length, so its value alone is no threshold).
+MIN_TERM_COVERAGE = 0.6
 NO_ANSWER = {
     "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
     "en": "I can't find anything about that in the project's documents, meetings or conversations.",
@@ -29,13 +31,22 @@ def answer_language(question: str) -> str:
     return "en" if len(_ENGLISH.findall(question)) >= 2 else "es"
 
 
-def relevant_hits(hits: list[Hit], *, min_similarity: float) -> list[Hit]:
-    """Chunks that say something about the question: close in meaning, or a strong full-text match."""
+def term_coverage(question: str, text: str) -> float:
+    """Share of the question's content words (crudely stemmed) that occur in `text`."""
+    wanted = set(content_terms(question))
+    if not wanted:
+        return 0.0
+    return len(wanted & set(content_terms(text))) / len(wanted)
+
+
+def relevant_hits(hits: list[Hit], *, min_similarity: float, question: str = "") -> list[Hit]:
+    """Chunks that say something about the question: close in meaning, or a full-text match that
+    covers most of the question's words."""
     return [
         hit
         for hit in hits
         if (hit.similarity is not None and hit.similarity >= min_similarity)
-        or (hit.text_rank is not None and hit.text_rank >= STRONG_TEXT_RANK)
+        or (hit.text_rank is not None and term_coverage(question, hit.content) >= MIN_TERM_COVERAGE)
     ]
 
 

@@ -111,7 +111,7 @@ async def ask(
     prompt = resources.prompts.get(prompt_name)
     retriever = await make_retriever(session, resources, project_ids=[project_id])
     hits = await retriever.search(question, limit=config.answer_chunks)
-    relevant = relevant_hits(hits, min_similarity=min_similarity(retriever.model.name, config))
+    relevant = relevant_hits(hits, min_similarity=min_similarity(retriever.model.name, config), question=question)
     language = answer_language(question)
     model = resources.chat_model
     result: dict[str, Any] = {

@@ -228,7 +228,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
             hits = await retriever.search(standalone, limit=config.answer_chunks)
             threshold = min_similarity(retriever.model.name, config)
         timings["retrieval_ms"] = round((time.time() - started) * 1000, 1)
-        sources = number_sources(relevant_hits(hits, min_similarity=threshold), token_budget=config.context_tokens)
+        sources = number_sources(relevant_hits(hits, min_similarity=threshold, question=standalone), token_budget=config.context_tokens)
         await writer.emit(
             "start",
             {
