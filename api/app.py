@@ -12,7 +12,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import install_error_handlers
+from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import CorsMiddleware, RequestContextMiddleware
 from api.resources import Resources
 from api.routes import ai, auth, clients, evals, health, meetings, projects, transcriptions, users
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     install_error_handlers(app)
     app.include_router(health.router)
     for router in api_routers():
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     _mount_docs(app)
     _mount_console(app, settings)
 

@@ -10,6 +10,7 @@ import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,6 +33,37 @@ STATUS_CODES = {
     429: "rate_limited",
     500: "internal_error",
     503: "service_unavailable",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["not_found"])
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every API route."""
+
+    error: ErrorDetail
+
+
+# Declared on every API route (app.include_router(..., responses=ERROR_RESPONSES)), so the OpenAPI schema
+# documents what the handlers below can answer; the schema fuzzer (tests/fuzz) holds them to it.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "malformed JSON",
+        401: "missing, invalid or expired token",
+        403: "not allowed",
+        404: "not found (or not visible to the caller)",
+        409: "conflicts with stored data",
+        413: "request body too large",
+        415: "unsupported file type",
+        422: "request failed validation",
+        429: "rate limited; see Retry-After",
+        503: "a backing service (database, Redis, model) is unavailable",
+    }.items()
 }
 
 

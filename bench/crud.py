@@ -711,7 +711,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Explicitly, also for SIGINT: a shell starts background jobs with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="v1tr0-bench-"))
     embedded = EmbeddedServices(workdir / "data", redis_port=free_port())
     try:

@@ -91,6 +91,9 @@ def synthesise(args: argparse.Namespace, rng: random.Random) -> Corpus:
 
     scifact = load_beir(DATA / "scifact", "train").docs
     xquad = load_beir(DATA / "xquad_es").docs
+    base = _e5_corpus_vectors(scifact, xquad) if args.model == "e5" else None
+    if base is not None:  # an unfinished SciFact e5 run: only the abstracts it embedded give sentences
+        scifact = scifact[: len(base) - len(xquad)]
     english, spanish = sentences_of(scifact, 0), sentences_of(xquad, len(scifact))
     print(f"sentence pools: {len(english):,} English, {len(spanish):,} Spanish", flush=True)
     project_ids = [uuid.uuid4() for _ in range(args.projects)]
@@ -125,7 +128,6 @@ def synthesise(args: argparse.Namespace, rng: random.Random) -> Corpus:
         vectors = cached_embeddings("static", contents, batch=2048, label="search corpus")
         vector_source = "static model, real"
     else:
-        base = _e5_corpus_vectors(scifact, xquad)
         np_rng = np.random.default_rng(args.seed)
         if base is not None:
             vectors = np.stack([base[o].sum(axis=0) for o in origins])
@@ -152,10 +154,11 @@ def synthesise(args: argparse.Namespace, rng: random.Random) -> Corpus:
 
 
 def _e5_corpus_vectors(scifact: list[Any], xquad: list[Any]) -> np.ndarray | None:
-    """The cached e5 passage vectors of both corpora (bench/retrieval.py writes them), or None."""
+    """The cached e5 passage vectors of both corpora (bench/retrieval.py writes them; a SciFact run still
+    under way gives its first part), or None."""
     parts = []
     for docs in (scifact, xquad):
-        vectors = cached_embeddings("e5", [d.content for d in docs], cache_only=True)
+        vectors = cached_embeddings("e5", [d.content for d in docs], cache_only=True, partial_ok=True)
         if vectors is None:
             return None
         parts.append(vectors)

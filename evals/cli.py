@@ -236,14 +236,8 @@ def _list_runs(args: argparse.Namespace) -> Callable[[Any], Any]:
                 )
             ).all()
         for run in runs:
-            headline = next(
-                (
-                    f"{k} {v:.4f}"
-                    for k, v in run.metrics.items()
-                    if k in ("ndcg@10", "semantic_similarity", "key_term_recall")
-                ),
-                "",
-            )
+            shown = [k for k in ("ndcg@10", "semantic_similarity", "key_term_recall") if k in run.metrics]
+            headline = f"{shown[0]} {run.metrics[shown[0]]:.4f}" if shown else ""
             prompt = (
                 f" {run.prompt_name}@{(run.prompt_version or '').split('+')[0]}" if run.prompt_name else ""
             )
@@ -251,6 +245,8 @@ def _list_runs(args: argparse.Namespace) -> Callable[[Any], Any]:
                 f"{run.id}  {run.created_at:%Y-%m-%d %H:%M}  {run.status.value:<9} {run.kind:<9} "
                 f"{run.dataset_name}{prompt} {run.settings.get('mode', '')}  {headline}"
             )
+            if run.error:
+                print(f"    {run.error}")
         return 0
 
     return body

@@ -136,10 +136,15 @@ def build_comparison(
     return Comparison(a, b, rows, differences, primary, changed, pairs, latencies, len(shared))
 
 
+COUNTS = ("questions", "judge_errors")
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.0f}" if value.is_integer() and abs(value) >= 1 else f"{value:.{digits}f}"
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _fmt_metric(row: MetricRow, value: float | None) -> str:
+    return _fmt(value, 0 if row.name in COUNTS else 4)
 
 
 def _fmt_delta(row: MetricRow) -> str:
@@ -173,7 +178,8 @@ def format_text(comparison: Comparison) -> str:
     lines.append(f"{'metric':<{width}}  {'A':>10}  {'B':>10}  delta")
     lines.append("-" * (width + 38))
     for row in comparison.metrics:
-        lines.append(f"{row.name:<{width}}  {_fmt(row.a):>10}  {_fmt(row.b):>10}  {_fmt_delta(row)}")
+        left, right = _fmt_metric(row, row.a), _fmt_metric(row, row.b)
+        lines.append(f"{row.name:<{width}}  {left:>10}  {right:>10}  {_fmt_delta(row)}")
     lines.append("")
     if comparison.primary is None:
         lines.append("no per-question metric shared by both runs")
@@ -292,8 +298,8 @@ def render_html(comparison: Comparison) -> str:
     parts.append("</table><h2>Metrics</h2><table><tr><th>metric</th><th>A</th><th>B</th><th>delta</th></tr>")
     for row in comparison.metrics:
         parts.append(
-            f"<tr><th>{esc(row.name)}</th><td class='num'>{_fmt(row.a)}</td>"
-            f"<td class='num'>{_fmt(row.b)}</td>"
+            f"<tr><th>{esc(row.name)}</th><td class='num'>{_fmt_metric(row, row.a)}</td>"
+            f"<td class='num'>{_fmt_metric(row, row.b)}</td>"
             f"{_delta_cell(row)}</tr>"
         )
     parts.append("</table>")

@@ -242,6 +242,7 @@ async def run_eval(services: EvalServices, dataset: Dataset, options: RunOptions
         run = await start_run(session, spec, run_id=options.run_id)
     run_id = run.id
     done = 0
+    loading = True  # what an interruption interrupted: loading the corpus, or the questions
     try:
         began = time.perf_counter()
         corpus = await ensure_corpus(
@@ -252,6 +253,7 @@ async def run_eval(services: EvalServices, dataset: Dataset, options: RunOptions
             cache_dir=services.settings.data_dir / "bench-cache",
             progress=options.progress,
         )
+        loading = False
         warm_up()  # the tokenizer and parsers load once here, not inside the first question's latency
         indexed = time.perf_counter()
         if prompt is not None:
@@ -312,11 +314,17 @@ async def run_eval(services: EvalServices, dataset: Dataset, options: RunOptions
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
-        reason = f"interrupted after {done} of {len(dataset.questions)} questions"
+        progress = (
+            "while loading the corpus" if loading else f"after {done} of {len(dataset.questions)} questions"
+        )
+        reason = f"interrupted {progress}"
         await finish_run(services.sessionmaker, run_id, status=EvalRunStatus.FAILED, error=reason)
         raise
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc} (after {done} of {len(dataset.questions)} questions)"
+        progress = (
+            "while loading the corpus" if loading else f"after {done} of {len(dataset.questions)} questions"
+        )
+        reason = f"{type(exc).__name__}: {exc} ({progress})"
         await finish_run(services.sessionmaker, run_id, status=EvalRunStatus.FAILED, error=reason)
         raise
 

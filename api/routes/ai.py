@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from collections.abc import AsyncIterator
-
+import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sse_starlette import EventSourceResponse
@@ -133,14 +134,33 @@ def _last_event_id(request: Request) -> int:
     return int(value) if value.isdigit() else 0
 
 
+# Under uvicorn's --timeout-graceful-shutdown (10 s in the supervisor), so the farewell gets out.
+SHUTDOWN_GRACE = 3.0
+
+
 def _sse(resources: Resources, message_id: uuid.UUID, last_event_id: int) -> EventSourceResponse:
+    shutdown = anyio.Event()
+
+    async def interrupt_on_shutdown() -> None:
+        await shutdown.wait()
+        await chat_service.interrupt_local_turn(resources, message_id)
+
     async def events() -> AsyncIterator[dict[str, str]]:
         await chat_service.ensure_started(resources, message_id)
-        async for event in chat_service.relay(resources, message_id, last_event_id=last_event_id):
-            yield event
+        # On shutdown the turn stops here and its `error` event is relayed before the stream closes.
+        watcher = asyncio.create_task(interrupt_on_shutdown())
+        try:
+            async for event in chat_service.relay(resources, message_id, last_event_id=last_event_id):
+                yield event
+        finally:
+            watcher.cancel()
 
     return EventSourceResponse(
-        events(), ping=15, headers={"X-Message-Id": str(message_id), "Cache-Control": "no-store"}
+        events(),
+        ping=15,
+        headers={"X-Message-Id": str(message_id), "Cache-Control": "no-store"},
+        shutdown_event=shutdown,
+        shutdown_grace_period=SHUTDOWN_GRACE,
     )
 
 

@@ -168,6 +168,15 @@ async def ensure_started(resources: Resources, message_id: uuid.UUID) -> None:
     task.add_done_callback(resources.tasks.discard)
 
 
+async def interrupt_local_turn(resources: Resources, message_id: uuid.UUID) -> None:
+    """On server shutdown: stop this process's generation of the turn, which stores what it has as
+    interrupted and emits the final `error` event (that the relay then passes on before the stream ends)."""
+    for task in list(resources.tasks):
+        if task.get_name() == f"chat-{message_id}":
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 async def _run_by_id(resources: Resources, message_id: uuid.UUID) -> None:
     async with resources.sessionmaker() as session:
         plan = await load_plan(session, message_id)

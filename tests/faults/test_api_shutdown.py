@@ -109,10 +109,12 @@ def test_sigterm_during_a_streamed_chat_ends_it_with_an_error_and_stores_the_par
         )
         document_id = r.json()["id"]
         eventually(
-            lambda: private_services.query(
-                "SELECT count(*) FROM chunks WHERE source_id = %(id)s", {"id": document_id}
-            )[0][0]
-            > 0,
+            lambda: (
+                private_services.query(
+                    "SELECT count(*) FROM chunks WHERE source_id = %(id)s", {"id": document_id}
+                )[0][0]
+                > 0
+            ),
             "the document to be indexed",
             log=indexer.log,
         )
@@ -130,7 +132,8 @@ def test_sigterm_during_a_streamed_chat_ends_it_with_an_error_and_stores_the_par
                 events.append((event, data))
                 if [name for name, _ in events].count("delta") == len(TOKENS):
                     api.process.signal(signal.SIGTERM)
-        assert api.process.wait(30) == 0, api.process.log()
+        # uvicorn re-raises the signal once it has shut down cleanly
+        assert api.process.wait(30) in (0, -signal.SIGTERM), api.process.log()
 
         names = [name for name, _ in events]
         assert names[0] == "start"

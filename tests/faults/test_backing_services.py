@@ -125,11 +125,13 @@ def test_redis_outage_keeps_crud_working_and_nothing_is_lost_for_the_worker(
 
         eventually(indexed, "the documents written during the outage to be indexed", log=indexer.log)
         eventually(
-            lambda: private_services.query(
-                "SELECT count(*) FROM outbox WHERE source_id = ANY(%(ids)s::uuid[]) AND status = 'done'",
-                {"ids": documents},
-            )
-            == [(3,)],
+            lambda: (
+                private_services.query(
+                    "SELECT count(*) FROM outbox WHERE source_id = ANY(%(ids)s::uuid[]) AND status = 'done'",
+                    {"ids": documents},
+                )
+                == [(3,)]
+            ),
             "the outbox rows to be done",
             log=indexer.log,
         )
@@ -140,4 +142,3 @@ def test_redis_outage_keeps_crud_working_and_nothing_is_lost_for_the_worker(
     finally:
         indexer.stop()
         api.stop()
-
