@@ -74,7 +74,7 @@ async def require_project(
     what: str = "project",
     for_update: bool = False,
 ) -> ProjectAccess:
-    """Return the project and the caller's role, or raise NotFound (not visible) / Forbidden (role too low)."""
+    """Return the project and the caller's role; raise NotFound (not visible) or Forbidden (role too low)."""
     query = _PROJECT_ACCESS_FOR_UPDATE if for_update else _PROJECT_ACCESS
     row = (await session.execute(query, {"user_id": user.id, "project_id": project_id})).first()
     if row is None:

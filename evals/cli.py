@@ -275,20 +275,17 @@ def _smoke(
     except KeyboardInterrupt:
         print("interrupted: the run is recorded as failed", file=sys.stderr)
         return INTERRUPTED
-    failed = False
-    report: dict[str, Any] = {}
+    from evals.smoke import check_thresholds
+
+    report: dict[str, Any] = {gate.name: {"run_id": str(run.run_id), **run.metrics} for gate, run in results}
+    checks = check_thresholds(report, thresholds)
     print(f"{'gate':<8} {'metric':<16} {'measured':>9} {'minimum':>8}  run")
-    for gate, result in results:
-        for metric, minimum in thresholds.get(gate.name, {}).items():
-            value = result.metrics.get(metric)
-            ok = isinstance(value, float) and value >= minimum
-            failed |= not ok
-            shown = f"{value:.4f}" if isinstance(value, float) else "missing"
-            print(
-                f"{gate.name:<8} {metric:<16} {shown:>9} {minimum:>8.4f}  {result.run_id}  "
-                + ("ok" if ok else "FAIL")
-            )
-        report[gate.name] = {"run_id": str(result.run_id), **result.metrics}
+    for check in checks:
+        shown = f"{check.measured:.4f}" if check.measured is not None else "missing"
+        run_id = report.get(check.gate, {}).get("run_id", "-")
+        verdict = "ok" if check.ok else "FAIL"
+        print(f"{check.gate:<8} {check.metric:<16} {shown:>9} {check.minimum:>8.4f}  {run_id}  {verdict}")
+    failed = not all(check.ok for check in checks)
     _write_json(args.json, report)
     if failed:
         print("eval-smoke: below the thresholds in evals/thresholds.toml", file=sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,10 @@ log = logging.getLogger("v1tr0.evals")
 
 DOC_NAMESPACE = uuid.UUID("8d3c9a51-2f4e-4d0b-9c1a-6e7f10b2c3d4")
 EVAL_SOURCE_TYPES = (SourceType.DOCUMENT, SourceType.TRANSCRIPT)
+# Documents are written (and committed) in batches of at most this many documents or chunks, so an
+# interrupted load loses little and the progress bar moves even for long meeting transcripts.
 BATCH_DOCUMENTS = 64
+BATCH_CHUNKS = 128
 # bench/retrieval.py caches passage vectors of whole BEIR corpora under <data dir>/bench-cache; a
 # document that is one chunk has exactly the text the bench embedded, so its vector is reused.
 BENCH_MODEL_NAMES = {E5_MODEL: "e5", STATIC_MODEL: "static"}
@@ -176,17 +179,14 @@ async def ensure_corpus(
             return EvalCorpus(project_id, title, int(marker["chunks"]), 0, reused=True)
     cached = bench_cache_vectors(dataset, embedder.name, cache_dir) if cache_dir else {}
     embedded = 0
-    docs = list(dataset.docs)
-    bar = tqdm(total=len(docs), desc=f"indexing {dataset.name}", unit="doc", disable=not progress)
+    bar = tqdm(total=len(dataset.docs), desc=f"indexing {dataset.name}", unit="doc", disable=not progress)
     try:
-        for start in range(0, len(docs), BATCH_DOCUMENTS):
-            batch = docs[start : start + BATCH_DOCUMENTS]
+        for batch in _batches(dataset, chunking):
             async with sessionmaker() as session, session.begin():
                 await session.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
                 embedded += await _index_batch(
-                    session, dataset, batch, project_id=project_id, embedder=embedder, chunking=chunking,
-                    cached=cached,
-                )  # fmt: skip
+                    session, dataset, batch, project_id=project_id, embedder=embedder, cached=cached
+                )
             bar.update(len(batch))
     finally:
         bar.close()
@@ -200,21 +200,29 @@ async def ensure_corpus(
     return EvalCorpus(project_id, title, chunks, embedded, reused=False)
 
 
+def _batches(dataset: Dataset, chunking: IngestionSettings) -> Iterator[dict[CorpusDoc, list[ChunkDraft]]]:
+    """The documents with their chunks, in batches of BATCH_DOCUMENTS documents or BATCH_CHUNKS chunks."""
+    batch: dict[CorpusDoc, list[ChunkDraft]] = {}
+    for doc in dataset.docs:
+        batch[doc] = doc_drafts(doc, source_id=doc_source_id(dataset.corpus_hash, doc.id), chunking=chunking)
+        if len(batch) >= BATCH_DOCUMENTS or sum(len(drafts) for drafts in batch.values()) >= BATCH_CHUNKS:
+            yield batch
+            batch = {}
+    if batch:
+        yield batch
+
+
 async def _index_batch(
     session: AsyncSession,
     dataset: Dataset,
-    batch: Sequence[CorpusDoc],
+    drafts: Mapping[CorpusDoc, list[ChunkDraft]],
     *,
     project_id: uuid.UUID,
     embedder: Embedder,
-    chunking: IngestionSettings,
     cached: Mapping[str, Vector],
 ) -> int:
-    """Chunk a batch of documents, embed in one call the texts neither stored nor cached, write them."""
-    drafts = {
-        doc.id: doc_drafts(doc, source_id=doc_source_id(dataset.corpus_hash, doc.id), chunking=chunking)
-        for doc in batch
-    }
+    """Embed in one call the batch's texts that are neither stored nor cached, then write its chunks."""
+    batch = list(drafts)
     stored = set(
         (
             await session.scalars(
@@ -228,8 +236,8 @@ async def _index_batch(
     )
     vectors: dict[str, Vector] = {}
     missing: dict[str, str] = {}
-    for doc_drafts_ in drafts.values():
-        for draft in doc_drafts_:
+    for chunks in drafts.values():
+        for draft in chunks:
             digest = draft.content_hash
             if digest in cached:
                 vectors[digest] = cached[digest]
@@ -246,6 +254,6 @@ async def _index_batch(
             project_id=project_id,
             source_id=doc_source_id(dataset.corpus_hash, doc.id),
             source_types=EVAL_SOURCE_TYPES,
-            drafts=drafts[doc.id],
+            drafts=drafts[doc],
         )
     return len(missing)

@@ -4,6 +4,7 @@ embedder, failing when nDCG@10 or the QMSum key-term recall falls below evals/th
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,3 +46,29 @@ def load_thresholds(path: Path = THRESHOLDS) -> dict[str, dict[str, float]]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DatasetError(f"{path}: {exc}") from None
     return {section: {k: float(v) for k, v in values.items()} for section, values in data.items()}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    metric: str
+    measured: float | None
+    minimum: float
+
+    @property
+    def ok(self) -> bool:
+        return self.measured is not None and self.measured >= self.minimum
+
+
+def check_thresholds(
+    measured: Mapping[str, Mapping[str, object]], thresholds: Mapping[str, Mapping[str, float]]
+) -> list[GateResult]:
+    """Each threshold against the measured metrics of its gate; a metric that is missing fails."""
+    results = []
+    for gate, minimums in thresholds.items():
+        metrics = measured.get(gate, {})
+        for metric, minimum in minimums.items():
+            value = metrics.get(metric)
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+            results.append(GateResult(gate, metric, number, minimum))
+    return results

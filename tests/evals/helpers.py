@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from api.resources import Resources
@@ -48,15 +49,15 @@ QUERIES = [
 QRELS = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td5\t1\nq3\td4\t1\n"
 
 
-def write_jsonl(path: Path, rows: list[dict[str, object]]) -> None:
+def write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
 
 def write_beir(folder: Path, *, split: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     suffix = f"_{split}" if split else ""
-    write_jsonl(folder / "corpus.jsonl", CORPUS)  # type: ignore[arg-type]
-    write_jsonl(folder / f"queries{suffix}.jsonl", QUERIES)  # type: ignore[arg-type]
+    write_jsonl(folder / "corpus.jsonl", CORPUS)
+    write_jsonl(folder / f"queries{suffix}.jsonl", QUERIES)
     (folder / f"qrels{suffix}.tsv").write_text(QRELS, encoding="utf-8")
     return folder
 
