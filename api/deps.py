@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
-
-import asyncio
-import logging
 
 import sqlalchemy as sa
 from arq.connections import ArqRedis
@@ -20,8 +19,8 @@ from api.services import users as user_service
 from core.errors import Forbidden, Unauthorized
 from core.models import Outbox, User
 from core.outbox import pop_after_commit, written_rows
-from ingestion.dispatcher import enqueue
 from core.settings import Settings
+from ingestion.dispatcher import enqueue
 
 
 async def get_resources(request: Request) -> Resources:

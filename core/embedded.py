@@ -72,7 +72,9 @@ class EmbeddedServices:
         except BaseException:
             self.stop()
             raise
-        self._state_file.write_text(json.dumps({"database_url": self.database_url, "redis_url": self.redis_url}))
+        self._state_file.write_text(
+            json.dumps({"database_url": self.database_url, "redis_url": self.redis_url})
+        )
         return self
 
     @property

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.logs import request_id_var
 from core.models import Outbox, OutboxAction, SourceType
 
-
 PENDING_KEY = "v1tr0_outbox_rows"
 AFTER_COMMIT_KEY = "v1tr0_after_commit"
 

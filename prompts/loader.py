@@ -72,9 +72,7 @@ def load_prompt(path: Path) -> Prompt:
     except ValueError as exc:  # an unbalanced brace
         raise PromptError(f"{path.name}: {exc}") from None
     if used != set(declared):
-        raise PromptError(
-            f"{path.name}: declares {sorted(declared)} but uses {sorted(used)}"
-        )
+        raise PromptError(f"{path.name}: declares {sorted(declared)} but uses {sorted(used)}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     return Prompt(
         name=str(data["name"]),

@@ -87,7 +87,11 @@ def build_generation(
     token_budget: int,
     extra: dict[str, str] | None = None,
 ) -> Generation:
-    values = {"question": question, "context": format_context(sources, token_budget=token_budget), **(extra or {})}
+    values = {
+        "question": question,
+        "context": format_context(sources, token_budget=token_budget),
+        **(extra or {}),
+    }
     system, user = prompt.render(**values)
     return Generation(
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],

@@ -60,7 +60,10 @@ def assess_health(stats: dict[str, Any]) -> Health:
         elif days <= 7 and progress < 0.8:
             score += 1
             reasons.append(f"{days} days to the deadline at {progress:.0%} progress")
-    known = any(stats.get(k) is not None for k in ("schedule_variance", "budget_burn", "hours_burn", "days_to_deadline"))
+    known = any(
+        stats.get(k) is not None
+        for k in ("schedule_variance", "budget_burn", "hours_burn", "days_to_deadline")
+    )
     if not known:
         return Health("unknown", ["no dates, budget or estimates to judge by"])
     status = "off_track" if score >= 3 else "at_risk" if score >= 1 else "on_track"
@@ -85,10 +88,18 @@ async def gather_sources(retriever: HybridRetriever) -> dict[str, list[Source]]:
     """Retrieved evidence per section, numbered across sections so citations stay unique."""
     sections: dict[str, list[Source]] = {}
     plan = (
-        ("commitments", "compromiso tarea responsable fecha entrega commitment task owner due", (SourceType.COMMITMENTS,)),
+        (
+            "commitments",
+            "compromiso tarea responsable fecha entrega commitment task owner due",
+            (SourceType.COMMITMENTS,),
+        ),
         ("decisions", "decisión acordamos decidimos aprobado decision agreed", (SourceType.KEY_POINTS,)),
         ("next_steps", "próximos pasos siguiente paso next steps", (SourceType.KEY_POINTS,)),
-        ("risks", RISK_QUERY, (SourceType.TRANSCRIPT, SourceType.DOCUMENT, SourceType.KEY_POINTS, SourceType.SUMMARY)),
+        (
+            "risks",
+            RISK_QUERY,
+            (SourceType.TRANSCRIPT, SourceType.DOCUMENT, SourceType.KEY_POINTS, SourceType.SUMMARY),
+        ),
     )
     number = 1
     for name, query, types in plan:
@@ -119,13 +130,20 @@ def extractive_items(sections: dict[str, list[Source]]) -> dict[str, list[dict[s
 
 
 async def llm_items(
-    model: ChatModel, prompt: Prompt, *, project_title: str, health: str, sections: dict[str, list[Source]],
+    model: ChatModel,
+    prompt: Prompt,
+    *,
+    project_title: str,
+    health: str,
+    sections: dict[str, list[Source]],
     context_tokens: int,
 ) -> dict[str, list[dict[str, Any]]]:
     """Ask the model for the four lists as JSON; fall back to the extractive items if it answers badly."""
     sources = [source for group in sections.values() for source in group]
     system, user = prompt.render(
-        project_title=project_title, health=health, context=format_context(sources, token_budget=context_tokens)
+        project_title=project_title,
+        health=health,
+        context=format_context(sources, token_budget=context_tokens),
     )
     text, _ = await complete(
         model,
@@ -148,19 +166,32 @@ async def llm_items(
         for entry in entries if isinstance(entries, list) else []:
             if not isinstance(entry, dict) or not str(entry.get("text", "")).strip():
                 continue
-            cited = [by_number[n] for n in entry.get("citations", []) if isinstance(n, int) and n in by_number]
-            items[name].append({"text": str(entry["text"]).strip(), "citations": [citation_payload(s) for s in cited]})
+            cited = [
+                by_number[n] for n in entry.get("citations", []) if isinstance(n, int) and n in by_number
+            ]
+            items[name].append(
+                {"text": str(entry["text"]).strip(), "citations": [citation_payload(s) for s in cited]}
+            )
     return items
 
 
 async def build_items(
-    retriever: HybridRetriever, model: ChatModel, prompt: Prompt, *, project_title: str, health: Health,
+    retriever: HybridRetriever,
+    model: ChatModel,
+    prompt: Prompt,
+    *,
+    project_title: str,
+    health: Health,
     context_tokens: int,
 ) -> dict[str, list[dict[str, Any]]]:
     sections = await gather_sources(retriever)
     if isinstance(model, ExtractiveModel) or not any(sections.values()):
         return extractive_items(sections)
     return await llm_items(
-        model, prompt, project_title=project_title, health=f"{health.status}: {'; '.join(health.reasons)}",
-        sections=sections, context_tokens=context_tokens,
+        model,
+        prompt,
+        project_title=project_title,
+        health=f"{health.status}: {'; '.join(health.reasons)}",
+        sections=sections,
+        context_tokens=context_tokens,
     )

@@ -61,7 +61,9 @@ class HybridRetriever(BaseRetriever):
         self.filters = filters or SearchFilters()
         self.top_k = top_k
 
-    async def search(self, query: str, *, limit: int | None = None, offset: int = 0, snippets: bool = True) -> list[Hit]:
+    async def search(
+        self, query: str, *, limit: int | None = None, offset: int = 0, snippets: bool = True
+    ) -> list[Hit]:
         query = clean_query(query)
         if not query or not self.project_ids:
             return []

@@ -8,6 +8,7 @@ matches almost nothing for natural questions) and ranked with length-normalised 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import re
@@ -94,10 +95,8 @@ async def query_vector(redis: Redis | None, embedder: Embedder, text: str, *, tt
             return vector
     vector = await embedder.embed_query(text)
     if redis is not None and ttl:
-        try:
+        with contextlib.suppress(Exception):  # caching is best effort
             await redis.set(key, np.asarray(vector, dtype=np.float32).tobytes(), ex=ttl)
-        except Exception:  # noqa: S110  caching is best effort
-            pass
     return vector
 
 
@@ -171,7 +170,7 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
                          AND EXISTS (SELECT 1 FROM chunks c WHERE {scope} AND c.tsv @@ tq0.rare)
                     THEN rare ELSE full_query END AS query
         FROM tq0
-    )"""  # noqa: S608 - `scope` holds a validated model name and bound parameters only
+    )"""
     vector_side = f"""
         SELECT id, d, row_number() OVER (ORDER BY d) AS r FROM (
             SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
@@ -201,7 +200,8 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
                CASE c.language WHEN 'es' THEN 'spanish'::regconfig WHEN 'en' THEN 'english'::regconfig
                     ELSE 'simple'::regconfig END,
                {HEADLINE_BODY}, tq.highlight,
-               'StartSel=' || chr(2) || ', StopSel=' || chr(3) || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
+               'StartSel=' || chr(2) || ', StopSel=' || chr(3)
+                   || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
            ) END AS headline
     FROM fused f JOIN chunks c ON c.id = f.id CROSS JOIN tq
     ORDER BY f.score DESC, c.id"""
@@ -254,7 +254,10 @@ async def search_chunks(
         "snippets": snippets,
     }
     sql = build_search_sql(
-        model=model, dimensions=dimensions, mode=mode, filter_sql=_filter_sql(filters or SearchFilters(), params)
+        model=model,
+        dimensions=dimensions,
+        mode=mode,
+        filter_sql=_filter_sql(filters or SearchFilters(), params),
     )
     rows = (await session.execute(sa.text(sql), params)).all()
     hits = []

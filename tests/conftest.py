@@ -127,14 +127,13 @@ TABLES = ", ".join(f'"{table.name}"' for table in reversed(Base.metadata.sorted_
 
 
 @pytest.fixture(autouse=True)
-async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+async def clean_state(request: pytest.FixtureRequest) -> None:
     """Every test that touches the servers starts from empty tables and an empty Redis."""
     if "resources" in request.fixturenames:
         res: Resources = request.getfixturevalue("resources")
         async with res.engine.begin() as conn:
             await conn.execute(sa.text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
         await res.redis.flushdb()
-    yield
 
 
 @pytest.fixture

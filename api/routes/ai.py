@@ -29,7 +29,9 @@ search_router = APIRouter(tags=["search"])
 Query_ = Annotated[str, Query(min_length=1, max_length=10_000, description="the question or search terms")]
 Limit = Annotated[int, Query(ge=1, le=50)]
 Offset = Annotated[int, Query(ge=0, le=1000)]
-ModeParam = Annotated[Literal["hybrid", "vector", "text"], Query(description="ranking: fused, meaning, words")]
+ModeParam = Annotated[
+    Literal["hybrid", "vector", "text"], Query(description="ranking: fused, meaning, words")
+]
 
 
 def _filters(
@@ -164,7 +166,9 @@ def _sse(resources: Resources, message_id: uuid.UUID, last_event_id: int) -> Eve
     )
 
 
-SSE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}, "description": "start, delta…, citations, done | error"}}
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "start, delta…, citations, done | error"}
+}
 
 
 @router.post("/chat/{project_id}", response_class=EventSourceResponse, responses=SSE_RESPONSE)
@@ -179,7 +183,11 @@ async def chat(
     """Ask in the project's chat; the answer streams as Server-Sent Events. Reconnect to
     `GET /chat/{project_id}/stream/{message_id}` with `Last-Event-ID` to resume it."""
     row = await chat_service.start_turn(
-        session, resources, actor=user, project_id=project_id, message=body.message,
+        session,
+        resources,
+        actor=user,
+        project_id=project_id,
+        message=body.message,
         conversation_id=body.conversation_id,
     )
     return _sse(resources, row.id, _last_event_id(request))
@@ -192,7 +200,11 @@ async def open_stream(
     """For browsers' EventSource (which cannot send headers): create the turn and get a URL with a
     short-lived token valid for this one stream."""
     row = await chat_service.start_turn(
-        session, resources, actor=user, project_id=project_id, message=body.message,
+        session,
+        resources,
+        actor=user,
+        project_id=project_id,
+        message=body.message,
         conversation_id=body.conversation_id,
     )
     token = chat_service.stream_token(resources, user=user, message_id=row.id)
@@ -220,7 +232,9 @@ async def stream(
 ) -> Response:
     """Follow (or resume, with `Last-Event-ID`) one answer."""
     if token:
-        user = await chat_service.user_for_stream_token(session, resources, token=token, message_id=message_id)
+        user = await chat_service.user_for_stream_token(
+            session, resources, token=token, message_id=message_id
+        )
     else:
         user = await current_user(session, resources, credentials)
     await chat_service.message_for(session, actor=user, project_id=project_id, message_id=message_id)
@@ -232,10 +246,16 @@ async def stream(
 
 @router.post("/chat/{project_id}/messages/{message_id}/stop", status_code=202)
 async def stop(
-    project_id: uuid.UUID, message_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+    project_id: uuid.UUID,
+    message_id: uuid.UUID,
+    session: SessionDep,
+    resources: ResourcesDep,
+    user: CurrentUser,
 ) -> dict[str, str]:
     """Stop generating; what was generated so far is kept with status `stopped`."""
-    await chat_service.request_stop(session, resources, actor=user, project_id=project_id, message_id=message_id)
+    await chat_service.request_stop(
+        session, resources, actor=user, project_id=project_id, message_id=message_id
+    )
     return {"status": "stopping"}
 
 
@@ -250,7 +270,12 @@ async def chat_history(
 ) -> object:
     """The caller's chat turns in this project, newest first."""
     items, total = await chat_service.history(
-        session, actor=user, project_id=project_id, conversation_id=conversation_id, limit=limit, offset=offset
+        session,
+        actor=user,
+        project_id=project_id,
+        conversation_id=conversation_id,
+        limit=limit,
+        offset=offset,
     )
     return Page(items=items, total=total, limit=limit, offset=offset)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from api.deps import CurrentUser, SessionDep
 from api.schemas.common import Page, PageParams
 from api.schemas.documents import DocumentCreate, DocumentRead, DocumentSummary, DocumentUpdate
+from api.schemas.indexing import IndexStatus, RetryResult
 from api.schemas.projects import (
     MemberAdd,
     MemberRead,
@@ -18,14 +19,12 @@ from api.schemas.projects import (
     ProjectStats,
     ProjectUpdate,
 )
-from api.schemas.indexing import IndexStatus, RetryResult
 from api.services import documents as document_service
 from api.services import indexing as indexing_service
 from api.services import projects as service
 from core.models import Priority, ProjectStatus
 
 router = APIRouter(prefix="/projects", tags=["projects"])
-
 
 
 @router.get("", response_model=Page[ProjectRead])
@@ -107,7 +106,9 @@ async def index_status(project_id: uuid.UUID, session: SessionDep, user: Current
 @router.post("/{project_id}/index/retry", response_model=RetryResult, tags=["indexing"])
 async def retry_index(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
     """Put the project's dead-lettered changes back in the queue (like `v1tr0 reindex --failed`)."""
-    return {"retried": await indexing_service.retry_failed_changes(session, actor=user, project_id=project_id)}
+    return {
+        "retried": await indexing_service.retry_failed_changes(session, actor=user, project_id=project_id)
+    }
 
 
 @router.get("/{project_id}/members", response_model=list[MemberRead], tags=["members"])
@@ -131,9 +132,7 @@ async def add_member(
     return member
 
 
-@router.delete(
-    "/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["members"]
-)
+@router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["members"])
 async def remove_member(
     project_id: uuid.UUID, user_id: uuid.UUID, session: SessionDep, user: CurrentUser
 ) -> None:

@@ -43,7 +43,11 @@ async def insights(
     retriever = await make_retriever(session, resources, project_ids=[project_id])
     prompt = resources.prompts.get("insights")
     items = await build_items(
-        retriever, resources.chat_model, prompt, project_title=access.project.title, health=health,
+        retriever,
+        resources.chat_model,
+        prompt,
+        project_title=access.project.title,
+        health=health,
         context_tokens=resources.settings.retrieval.context_tokens,
     )
     model = resources.chat_model
@@ -69,25 +73,44 @@ async def suggestions(
     """Questions this project's indexed content can answer, built from what it actually holds."""
     await require_project(session, actor, project_id)
     present = set(
-        (await session.scalars(sa.select(sa.distinct(Chunk.source_type)).where(Chunk.project_id == project_id))).all()
+        (
+            await session.scalars(
+                sa.select(sa.distinct(Chunk.source_type)).where(Chunk.project_id == project_id)
+            )
+        ).all()
     )
     questions: list[dict[str, str]] = []
     if SourceType.PROJECT in present:
-        questions.append({"question": "¿En qué estado está el proyecto y cuál es su alcance?", "source_type": "project"})
+        questions.append(
+            {"question": "¿En qué estado está el proyecto y cuál es su alcance?", "source_type": "project"}
+        )
     if SourceType.COMMITMENTS in present:
-        questions.append({"question": "¿Qué compromisos hay pendientes y quién los tiene?", "source_type": "commitments"})
+        questions.append(
+            {"question": "¿Qué compromisos hay pendientes y quién los tiene?", "source_type": "commitments"}
+        )
     if SourceType.KEY_POINTS in present:
-        questions.append({"question": "¿Qué decisiones se tomaron en las reuniones?", "source_type": "key_points"})
+        questions.append(
+            {"question": "¿Qué decisiones se tomaron en las reuniones?", "source_type": "key_points"}
+        )
     meeting = await session.scalar(
-        sa.select(Meeting.title).where(Meeting.project_id == project_id).order_by(Meeting.start_time.desc().nulls_last())
+        sa.select(Meeting.title)
+        .where(Meeting.project_id == project_id)
+        .order_by(Meeting.start_time.desc().nulls_last())
     )
     if meeting and (SourceType.TRANSCRIPT in present or SourceType.SUMMARY in present):
-        questions.append({"question": f"¿Qué se habló en la reunión «{meeting}»?", "source_type": "transcript"})
+        questions.append(
+            {"question": f"¿Qué se habló en la reunión «{meeting}»?", "source_type": "transcript"}
+        )
     titles = (
         await session.scalars(
-            sa.select(Document.title).where(Document.project_id == project_id).order_by(Document.updated_at.desc()).limit(3)
+            sa.select(Document.title)
+            .where(Document.project_id == project_id)
+            .order_by(Document.updated_at.desc())
+            .limit(3)
         )
     ).all()
     if SourceType.DOCUMENT in present:
-        questions += [{"question": f"¿Qué dice el documento «{title}»?", "source_type": "document"} for title in titles]
+        questions += [
+            {"question": f"¿Qué dice el documento «{title}»?", "source_type": "document"} for title in titles
+        ]
     return questions[:limit]

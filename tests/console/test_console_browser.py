@@ -21,8 +21,14 @@ from tests.conftest import TEST_SECRET, Servers
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -43,8 +49,17 @@ def live_stack(servers: Servers, resources) -> Iterator[str]:
     procs = [
         subprocess.Popen([sys.executable, "-m", "v1tr0", "worker"], env=env),
         subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port),
-             "--host", "127.0.0.1"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:create_app",
+                "--factory",
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+            ],
             env=env,
         ),
     ]
@@ -72,7 +87,7 @@ def live_stack(servers: Servers, resources) -> Iterator[str]:
 
 @pytest.mark.browser
 async def test_console_end_to_end(live_stack: str) -> None:
-    assert shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), "chromium is installed by scripts/system-deps.sh"
+    assert shutil.which(CHROMIUM), "chromium is installed by scripts/system-deps.sh"
     ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
     async with async_playwright() as pw:
@@ -96,7 +111,10 @@ async def test_console_end_to_end(live_stack: str) -> None:
 
         await page.click("#tab-docs")
         await page.fill("#doc-title", "Presupuesto")
-        await page.fill("#doc-content", "Ana enviará el presupuesto de 12.000 euros el viernes. El blog tendrá tres secciones.")
+        await page.fill(
+            "#doc-content",
+            "Ana enviará el presupuesto de 12.000 euros el viernes. El blog tendrá tres secciones.",
+        )
         await page.click("#doc-form button[type=submit]")
         await page.wait_for_selector('#index-status[data-indexed]:not([data-indexed="0"])', timeout=30_000)
         await page.screenshot(path=str(ARTIFACTS / "console-documents.png"))

@@ -122,8 +122,9 @@ async def test_answer_runs_score_with_ragas_and_compare_prompt_versions(
 
     run_a, items_a = await stored_run(resources, first.run_id)
     run_b, items_b = await stored_run(resources, second.run_id)
+    assert run_a.prompt_version is not None and run_b.prompt_version is not None
     assert (run_a.prompt_name, run_a.prompt_version.split("+")[0]) == ("answer", "1")
-    assert run_b.prompt_version is not None and run_b.prompt_version.startswith("2+")
+    assert run_b.prompt_version.startswith("2+")
     assert (run_a.provider, run_a.model) == ("extractive", "extractive-v1")
     price = next(item for item in items_a if item.item_key == "price")
     assert price.answer is not None and "18,500 euros" in price.answer

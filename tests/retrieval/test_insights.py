@@ -29,27 +29,44 @@ async def _project_with_meeting(client, factory, resources):
     )
     project_id = uuid.UUID(r.json()["id"])
     async with resources.sessionmaker() as session:
-        meeting = Meeting(project_id=project_id, title="Kickoff", room_id=f"room-{uuid.uuid4()}",
-                          start_time=datetime.now(UTC))
+        meeting = Meeting(
+            project_id=project_id,
+            title="Kickoff",
+            room_id=f"room-{uuid.uuid4()}",
+            start_time=datetime.now(UTC),
+        )
         session.add(meeting)
         await session.flush()
         transcription = Transcription(
             meeting_id=meeting.id,
             processing_status="completed",
             segments=[
-                {"start": 0.0, "end": 5.0, "speaker": "Ana", "text": "Me encargo de enviar el presupuesto el viernes."},
-                {"start": 5.0, "end": 9.0, "speaker": "Luis", "text": "Hay riesgo de retraso por la API del banco."},
+                {
+                    "start": 0.0,
+                    "end": 5.0,
+                    "speaker": "Ana",
+                    "text": "Me encargo de enviar el presupuesto el viernes.",
+                },
+                {
+                    "start": 5.0,
+                    "end": 9.0,
+                    "speaker": "Luis",
+                    "text": "Hay riesgo de retraso por la API del banco.",
+                },
             ],
             summary="Se revisó el alcance de la app.",
             key_points=["La app tendrá login con banco"],
             decisions=["Se usará React Native"],
             next_steps=["Preparar el prototipo"],
-            commitments=[{"owner": "Ana", "task": "enviar el presupuesto", "due": "2026-12-04", "segment_ids": [0]}],
+            commitments=[
+                {"owner": "Ana", "task": "enviar el presupuesto", "due": "2026-12-04", "segment_ids": [0]}
+            ],
         )
         session.add(transcription)
         await session.flush()
-        await record_change(session, project_id=project_id, source_type=SourceType.TRANSCRIPT,
-                            source_id=transcription.id)
+        await record_change(
+            session, project_id=project_id, source_type=SourceType.TRANSCRIPT, source_id=transcription.id
+        )
         await session.commit()
     return owner, project_id
 

@@ -6,7 +6,10 @@ from tests.ingestion.helpers import drain
 
 DOCS = {
     "Presupuesto": "El presupuesto total del proyecto es de 12.000 euros. Ana enviará la factura el viernes.",
-    "Diseño": "La web tendrá tres secciones: inicio, servicios y blog. Luis revisará el diseño en la próxima reunión.",
+    "Diseño": (
+        "La web tendrá tres secciones: inicio, servicios y blog. "
+        "Luis revisará el diseño en la próxima reunión."
+    ),
     "Hosting": "Los servidores se alojarán en Frankfurt. El cliente prefiere PostgreSQL como base de datos.",
 }
 
@@ -30,7 +33,9 @@ async def test_search_highlights_and_scopes(client, factory, settings, resources
     other_id = await _project_with_docs(client, outsider, title="Otro")
     await drain(settings, resources)
 
-    r = await client.get(f"/api/v1/ai/search/{project_id}", params={"q": "presupuesto factura"}, headers=owner.headers)
+    r = await client.get(
+        f"/api/v1/ai/search/{project_id}", params={"q": "presupuesto factura"}, headers=owner.headers
+    )
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert results[0]["title"] == "Presupuesto"
@@ -48,7 +53,9 @@ async def test_ask_cites_and_says_when_it_does_not_know(client, factory, setting
     project_id = await _project_with_docs(client, owner)
     await drain(settings, resources)
 
-    r = await client.get(f"/api/v1/ai/ask/{project_id}", params={"q": "¿Quién enviará la factura?"}, headers=owner.headers)
+    r = await client.get(
+        f"/api/v1/ai/ask/{project_id}", params={"q": "¿Quién enviará la factura?"}, headers=owner.headers
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["grounded"] is True
@@ -57,7 +64,9 @@ async def test_ask_cites_and_says_when_it_does_not_know(client, factory, setting
     assert body["provider"] == "extractive" and body["prompt_name"] == "answer"
 
     r = await client.get(
-        f"/api/v1/ai/ask/{project_id}", params={"q": "¿Cuál es la receta de la paella valenciana?"}, headers=owner.headers
+        f"/api/v1/ai/ask/{project_id}",
+        params={"q": "¿Cuál es la receta de la paella valenciana?"},
+        headers=owner.headers,
     )
     body = r.json()
     assert body["grounded"] is False and body["citations"] == []
