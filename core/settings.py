@@ -117,6 +117,12 @@ class OpenAISettings(BaseModel):
     chat_model: str = "gpt-4o-mini"
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(3, ge=0, le=10)
+    cost_per_1k_prompt: float = Field(
+        0.0, ge=0, description="price per 1k prompt tokens, for the cost metric"
+    )
+    cost_per_1k_completion: float = Field(
+        0.0, ge=0, description="price per 1k completion tokens, for the cost metric"
+    )
 
 
 class JitsiSettings(BaseModel):
@@ -215,6 +221,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "V1TR0_PORT"))
     web_concurrency: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    worker_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="serve the worker's Prometheus metrics on 127.0.0.1:PORT"
+    )
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "V1TR0_OPENAI__API_KEY")
     )

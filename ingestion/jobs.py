@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.events import publish, publish_meeting
 from core.logs import request_id_var
+from core.metrics import record_embedded
 from core.models import Outbox, OutboxAction, OutboxStatus, SourceType, Transcription
 from core.providers.embeddings import Embedder, create_embedder
 from core.settings import Settings
@@ -72,6 +73,8 @@ async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:
         log.exception("ingestion failed", extra={"outbox_id": outbox_id})
         await _record_failure(runtime, outbox_id, exc)
         return "failed"
+    for model_name, count in result.pop("embedded_by_model", {}).items():
+        record_embedded(model_name, count)
     project_id = result.pop("project_id", None)
     meeting_id = result.pop("meeting_id", None)
     if meeting_id:
@@ -106,6 +109,7 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
     await _lock_source(session, row.source_type, row.source_id)
     owned = OWNED_TYPES[row.source_type]
     chunks = embedded = 0
+    embedded_by_model: dict[str, int] = {}
     project_id = row.project_id
     artifact = None
     if row.action == OutboxAction.UPSERT:
@@ -136,6 +140,7 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
                 drafts=drafts,
             )
             chunks, embedded = chunks + count, embedded + new
+            embedded_by_model[name] = embedded_by_model.get(name, 0) + new
     meeting_id = None
     if artifact is not None and row.source_type == SourceType.TRANSCRIPT:
         transcription = await session.get(Transcription, row.source_id)
@@ -170,6 +175,7 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
         "action": row.action.value,
         "chunks": chunks,
         "embedded": embedded,
+        "embedded_by_model": embedded_by_model,
         "switch_model": row.embedding_model,
         "meeting_id": meeting_id,
     }

@@ -15,6 +15,7 @@ from arq.worker import Function, Worker, func
 
 from core.db import create_engine, create_sessionmaker
 from core.logs import configure_logging
+from core.metrics import serve_worker_metrics, time_job
 from core.providers.embeddings import model_spec
 from core.settings import Settings, get_settings
 from core.tokens import ensure_offline_cache
@@ -32,14 +33,20 @@ HEARTBEAT_TTL = 30
 
 async def ingest_outbox(ctx: dict[str, Any], outbox_id: int) -> str:
     runtime: Runtime = ctx["runtime"]
-    return await process_outbox_row(runtime, outbox_id)
+    with time_job(INGEST_JOB) as outcome:
+        status = await process_outbox_row(runtime, outbox_id)
+        outcome["outcome"] = status
+    return status
 
 
 async def process_transcription_job(
     ctx: dict[str, Any], transcription_id: str, summary_only: bool = False
 ) -> str:
     meetings: MeetingRuntime = ctx["meetings"]
-    return await process_transcription(meetings, uuid.UUID(transcription_id), summary_only)
+    with time_job(TRANSCRIBE_JOB) as outcome:
+        status = await process_transcription(meetings, uuid.UUID(transcription_id), summary_only)
+        outcome["outcome"] = status
+    return status
 
 
 async def _dispatch_loop(runtime: Runtime) -> None:
@@ -129,6 +136,9 @@ def build_worker(settings: Settings, *, extra_functions: Sequence[Function] = ()
 def run_worker(settings: Settings | None = None, *, extra_functions: Sequence[Function] = ()) -> int:
     settings = settings or get_settings()
     configure_logging(settings.log.level, json_format=settings.log.json_format)
+    if settings.worker_metrics_port is not None:
+        serve_worker_metrics(settings.worker_metrics_port)
+        log.info("worker metrics", extra={"url": f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"})
     worker = build_worker(settings, extra_functions=extra_functions)
     worker.run()
     return 0

@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 
 from core.embedded import EmbeddedServices
@@ -117,6 +119,10 @@ def run_stack(
             env = dict(os.environ)
             if with_worker:
                 children.append(_spawn([sys.executable, "-m", "v1tr0", "worker"], env))
+            api_workers = workers or ready.web_concurrency
+            api_env = dict(env)
+            if api_workers > 1:
+                api_env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(ready))
             children.append(
                 _spawn(
                     [
@@ -130,12 +136,12 @@ def run_stack(
                         "--port",
                         str(ready.port),
                         "--workers",
-                        str(workers or ready.web_concurrency),
+                        str(api_workers),
                         "--no-access-log",
                         "--timeout-graceful-shutdown",
                         "10",
                     ],
-                    env,
+                    api_env,
                 )
             )
             log.info("serving", extra={"url": f"http://{ready.host}:{ready.port}", "docs": "/docs"})
@@ -152,6 +158,15 @@ def run_stack(
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return code
+
+
+def fresh_metrics_dir(settings: Settings) -> Path:
+    """An empty PROMETHEUS_MULTIPROC_DIR for the API processes: files left by an earlier run would add
+    their old counts to the new ones."""
+    path = (settings.data_dir / "prometheus").resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -9,10 +9,14 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field
 
 from api.deps import ResourcesDep
+from core.metrics import registry
+from core.models import Outbox, OutboxStatus
 
 router = APIRouter(tags=["health"])
 
@@ -122,6 +126,54 @@ async def ready(resources: ResourcesDep) -> Any:
     )
 
 
+ARQ_QUEUE_KEY = "arq:queue"
+UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.PROCESSING)
+
+
+class _Gauges(Collector):
+    """Values read from Redis and the database at scrape time; a source that is down is left out."""
+
+    def __init__(self, values: dict[str, tuple[str, float]]) -> None:
+        self.values = values
+
+    def collect(self) -> Any:
+        for name, (help_text, value) in self.values.items():
+            yield GaugeMetricFamily(name, help_text, value=value)
+
+
+async def _queue_depth(resources: ResourcesDep) -> float:
+    return float(await resources.redis.zcard(ARQ_QUEUE_KEY))
+
+
+async def _outbox_state(resources: ResourcesDep) -> tuple[float, float]:
+    """(unfinished rows, age in seconds of the oldest one; 0 when none)."""
+    query = sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.extract("epoch", sa.func.now() - sa.func.min(Outbox.created_at)), 0),
+    ).where(Outbox.status.in_(UNFINISHED))
+    async with resources.engine.connect() as conn:
+        pending, lag = (await conn.execute(query)).one()
+    return float(pending), max(float(lag), 0.0)
+
+
+async def _scrape_gauges(resources: ResourcesDep) -> dict[str, tuple[str, float]]:
+    values: dict[str, tuple[str, float]] = {}
+    depth, outbox = await asyncio.gather(
+        asyncio.wait_for(_queue_depth(resources), CHECK_TIMEOUT),
+        asyncio.wait_for(_outbox_state(resources), CHECK_TIMEOUT),
+        return_exceptions=True,
+    )
+    if isinstance(depth, float):
+        values["v1tr0_queue_depth"] = ("jobs waiting in the arq queue", depth)
+    if isinstance(outbox, tuple):
+        values["v1tr0_outbox_pending"] = ("outbox rows not yet applied to the index", outbox[0])
+        values["v1tr0_outbox_lag_seconds"] = ("age of the oldest unapplied outbox row", outbox[1])
+    return values
+
+
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(resources: ResourcesDep) -> Response:
+    scraped = CollectorRegistry(auto_describe=False)
+    scraped.register(_Gauges(await _scrape_gauges(resources)))
+    body = generate_latest(registry()) + generate_latest(scraped)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

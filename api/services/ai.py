@@ -11,6 +11,7 @@ from api.access import allowed_project_ids, require_project
 from api.resources import Resources
 from core import ratelimit
 from core.errors import NotFound
+from core.metrics import record_llm_usage
 from core.models import Chunk, User
 from retrieval.answer import (
     NO_ANSWER,
@@ -111,7 +112,9 @@ async def ask(
     prompt = resources.prompts.get(prompt_name)
     retriever = await make_retriever(session, resources, project_ids=[project_id])
     hits = await retriever.search(question, limit=config.answer_chunks)
-    relevant = relevant_hits(hits, min_similarity=min_similarity(retriever.model.name, config), question=question)
+    relevant = relevant_hits(
+        hits, min_similarity=min_similarity(retriever.model.name, config), question=question
+    )
     language = answer_language(question)
     model = resources.chat_model
     result: dict[str, Any] = {
@@ -131,4 +134,11 @@ async def ask(
         extra={"project_title": access.project.title},
     )
     answer = await answer_from_sources(model, generation, sources, language=language)
+    record_llm_usage(
+        provider=model.provider,
+        model=model.model,
+        project_id=project_id,
+        usage=answer.usage,
+        prices=resources.settings.openai,
+    )
     return {**result, "answer": answer.text, "citations": answer.citations, "grounded": answer.grounded}

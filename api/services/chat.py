@@ -27,6 +27,7 @@ from api.resources import Resources
 from api.services.ai import limit_ai_use, make_retriever
 from api.services.listing import fetch_page
 from core.errors import DomainError, NotFound, Unauthorized
+from core.metrics import record_llm_usage
 from core.models import ChatMessage, MessageType, Project, SourceType, User
 from core.outbox import record_change
 from core.providers.llm import Usage
@@ -127,7 +128,9 @@ async def start_turn(
     await require_project(session, actor, project_id)
     await limit_ai_use(resources, actor=actor, project_id=project_id)
     if conversation_id is not None:
-        await require_conversation(session, actor=actor, project_id=project_id, conversation_id=conversation_id)
+        await require_conversation(
+            session, actor=actor, project_id=project_id, conversation_id=conversation_id
+        )
     row = ChatMessage(
         project_id=project_id,
         user_id=actor.id,
@@ -231,13 +234,18 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
     started = time.time()
     timings: dict[str, float] = {}
     try:
-        standalone = await condense_question(model, resources.prompts, message=plan.message, history=plan.history)
+        standalone = await condense_question(
+            model, resources.prompts, message=plan.message, history=plan.history
+        )
         async with resources.sessionmaker() as session:
             retriever = await make_retriever(session, resources, project_ids=[plan.project_id])
             hits = await retriever.search(standalone, limit=config.answer_chunks)
             threshold = min_similarity(retriever.model.name, config)
         timings["retrieval_ms"] = round((time.time() - started) * 1000, 1)
-        sources = number_sources(relevant_hits(hits, min_similarity=threshold, question=standalone), token_budget=config.context_tokens)
+        sources = number_sources(
+            relevant_hits(hits, min_similarity=threshold, question=standalone),
+            token_budget=config.context_tokens,
+        )
         await writer.emit(
             "start",
             {
@@ -332,6 +340,13 @@ async def _persist(
     prompt_version: str,
 ) -> None:
     model = resources.chat_model
+    record_llm_usage(
+        provider=model.provider,
+        model=model.model,
+        project_id=plan.project_id,
+        usage=usage,
+        prices=resources.settings.openai,
+    )
     async with resources.sessionmaker() as session, session.begin():
         row = await session.get(ChatMessage, plan.message_id)
         if row is None:  # the project was deleted meanwhile
@@ -355,7 +370,9 @@ async def _persist(
             log.warning("chat turn stored; the worker's sweep will index it", exc_info=True)
 
 
-async def relay(resources: Resources, message_id: uuid.UUID, *, last_event_id: int = 0) -> AsyncIterator[dict[str, str]]:
+async def relay(
+    resources: Resources, message_id: uuid.UUID, *, last_event_id: int = 0
+) -> AsyncIterator[dict[str, str]]:
     """SSE events of one turn from the Redis buffer, from after `last_event_id` to the final event."""
     redis = resources.redis
     key = _stream_key(message_id)
@@ -433,7 +450,10 @@ async def _replay_from_database(
     if row is None or last_event_id >= 3:
         return
     events = [
-        ("start", {"message_id": row.id, "conversation_id": row.conversation_id, "sources": row.context_used}),
+        (
+            "start",
+            {"message_id": row.id, "conversation_id": row.conversation_id, "sources": row.context_used},
+        ),
         ("delta", {"text": row.ai_response}),
         ("done", {"message_id": row.id, "status": row.processing_status, "replayed": True}),
     ]
@@ -447,9 +467,13 @@ async def request_stop(
 ) -> None:
     await require_project(session, actor, project_id)
     owned = await session.scalar(
-        sa.select(sa.exists().where(
-            ChatMessage.id == message_id, ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id
-        ))
+        sa.select(
+            sa.exists().where(
+                ChatMessage.id == message_id,
+                ChatMessage.project_id == project_id,
+                ChatMessage.user_id == actor.id,
+            )
+        )
     )
     if not owned:
         raise NotFound("message not found")
@@ -473,7 +497,11 @@ async def user_for_stream_token(
         claims = decode_local_token(token, secret=resources.settings.token_secret(), audience=STREAM_AUDIENCE)
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid or expired stream token") from None
-    if claims.get("iss") != LOCAL_ISSUER or claims.get("typ") != "stream" or claims.get("msg") != str(message_id):
+    if (
+        claims.get("iss") != LOCAL_ISSUER
+        or claims.get("typ") != "stream"
+        or claims.get("msg") != str(message_id)
+    ):
         raise Unauthorized("this token is for another stream")
     user = await session.get(User, uuid.UUID(claims["sub"]))
     if user is None or not user.is_active:
@@ -487,7 +515,9 @@ async def message_for(
     await require_project(session, actor, project_id)
     row = await session.scalar(
         sa.select(ChatMessage).where(
-            ChatMessage.id == message_id, ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id
+            ChatMessage.id == message_id,
+            ChatMessage.project_id == project_id,
+            ChatMessage.user_id == actor.id,
         )
     )
     if row is None:
@@ -505,9 +535,13 @@ async def history(
     offset: int,
 ) -> tuple[list[ChatMessage], int]:
     await require_project(session, actor, project_id)
-    query = sa.select(ChatMessage).where(ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id)
+    query = sa.select(ChatMessage).where(
+        ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id
+    )
     if conversation_id:
-        await require_conversation(session, actor=actor, project_id=project_id, conversation_id=conversation_id)
+        await require_conversation(
+            session, actor=actor, project_id=project_id, conversation_id=conversation_id
+        )
         query = query.where(ChatMessage.conversation_id == conversation_id)
     return await fetch_page(
         session, query, limit=limit, offset=offset, ordering=[ChatMessage.created_at.desc(), ChatMessage.id]
