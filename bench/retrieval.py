@@ -198,6 +198,26 @@ def partial_subset(data: BeirSet, model: str) -> BeirSet:
     return BeirSet(name, docs, queries, qrels)
 
 
+RRF_SCORE = "COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0) AS score"
+
+
+def convex_sql(build: Any, alpha: float) -> Any:
+    """build_search_sql with the RRF score swapped for alpha * norm(similarity) + (1 - alpha) * norm(rank)."""
+    convex = (
+        f"{alpha} * COALESCE(((SELECT max(d) FROM sem) - sem.d) / "
+        "NULLIF((SELECT max(d) FROM sem) - (SELECT min(d) FROM sem), 0), 0) + "
+        f"{1 - alpha} * COALESCE((kw.rank - (SELECT min(rank) FROM kw)) / "
+        "NULLIF((SELECT max(rank) FROM kw) - (SELECT min(rank) FROM kw), 0), 0) AS score"
+    )
+
+    def wrapped(**kwargs: Any) -> str:
+        sql = build(**kwargs)
+        assert RRF_SCORE in sql, "retrieval.search changed its fusion expression"
+        return str(sql).replace(RRF_SCORE, convex)
+
+    return wrapped
+
+
 def embed_all(
     model: str, data: BeirSet, query_texts: list[str], *, all_docs: list[Doc] | None = None
 ) -> LookupEmbedder:
@@ -260,6 +280,21 @@ async def evaluate(
                     print(f"  {mode} max_df={max_df} nDCG@10 {result.ndcg10:.4f}", flush=True)
             finally:
                 search_module.MAX_LEXEME_DF = default_df
+        for alpha in [float(x) for x in args.convex.split(",") if x] if args.convex else []:
+            # Experiment, not the product: the same statement with RRF replaced by a convex combination of
+            # min-max normalised cosine similarity and ts_rank (weight `alpha` on the vector side).
+            original = search_module.build_search_sql
+            search_module.build_search_sql = convex_sql(original, alpha)
+            try:
+                result = await run_mode(
+                    resources, project_id=project_id, embedder=embedder, model=model, config=base,
+                    mode="hybrid", queries=queries, qrels=data.qrels,
+                )  # fmt: skip
+            finally:
+                search_module.build_search_sql = original
+            result.mode = f"convex{alpha:g}"
+            report.sweep.append(result)
+            print(f"  hybrid convex alpha={alpha} nDCG@10 {result.ndcg10:.4f}", flush=True)
         sweep_ks = [int(k) for k in args.rrf_k.split(",") if k] if args.rrf_k else []
         sweep_cands = [int(c) for c in args.sweep_candidates.split(",") if c] if args.sweep_candidates else []
         for k in sweep_ks or [base.rrf_k]:
@@ -333,6 +368,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rrf-k", default="", help="also run hybrid with these RRF constants (e.g. 10,30,60)"
     )
     parser.add_argument("--max-df", default="", help="also run text and hybrid with these MAX_LEXEME_DF")
+    parser.add_argument("--convex", default="", help="experiment: hybrid with convex fusion, these alphas")
     parser.add_argument("--sweep-candidates", default="", help="also run hybrid with these candidate counts")
     parser.add_argument(
         "--partial",
