@@ -297,17 +297,16 @@ async def evaluate(
             print(f"  hybrid convex alpha={alpha} nDCG@10 {result.ndcg10:.4f}", flush=True)
         sweep_ks = [int(k) for k in args.rrf_k.split(",") if k] if args.rrf_k else []
         sweep_cands = [int(c) for c in args.sweep_candidates.split(",") if c] if args.sweep_candidates else []
-        for k in sweep_ks or [base.rrf_k]:
-            for cands in sweep_cands or [base.candidates]:
-                if k == base.rrf_k and cands == base.candidates:
-                    continue
-                config = base.model_copy(update={"rrf_k": k, "candidates": cands})
-                result = await run_mode(
-                    resources, project_id=project_id, embedder=embedder, model=model, config=config,
-                    mode="hybrid", queries=queries, qrels=data.qrels,
-                )  # fmt: skip
-                report.sweep.append(result)
-                print(f"  hybrid k={k} candidates={cands} nDCG@10 {result.ndcg10:.4f}", flush=True)
+        # One setting changed at a time. Candidates below the page (limit=100 here) are raised to it.
+        changes = [{"rrf_k": k} for k in sweep_ks] + [{"candidates": c} for c in sweep_cands]
+        for change in changes:
+            config = base.model_copy(update=change)
+            result = await run_mode(
+                resources, project_id=project_id, embedder=embedder, model=model, config=config,
+                mode="hybrid", queries=queries, qrels=data.qrels,
+            )  # fmt: skip
+            report.sweep.append(result)
+            print(f"  hybrid {change} nDCG@10 {result.ndcg10:.4f}", flush=True)
     finally:
         await resources.close()
 
@@ -319,17 +318,17 @@ def print_table(title: str, rows: list[ModeResult], baselines: dict[str, ModeRes
     """One row per run; with `baselines`, the nDCG@10 change against the default run of the same mode."""
     print(title)
     header = (
-        f"{'mode':<8} {'rrf_k':>5} {'cands':>5} {'max_df':>6} {'queries':>7} {'nDCG@10':>8} {'R@100':>7} "
+        f"{'mode':<9} {'rrf_k':>5} {'cands':>5} {'max_df':>6} {'queries':>7} {'nDCG@10':>8} {'R@100':>7} "
         f"{'MRR@10':>7} "
         f"{'R@1':>6} {'p50 ms':>7} {'p95 ms':>7}" + ("  vs default" if baselines else "")
     )
     print(header)
     print("-" * len(header))
     for r in rows:
-        base = (baselines or {}).get(r.mode)
+        base = (baselines or {}).get("hybrid" if r.mode.startswith("convex") else r.mode)
         delta = f"  {r.ndcg10 - base.ndcg10:+.4f}" if base else ""
         print(
-            f"{r.mode:<8} {r.rrf_k:>5} {r.candidates:>5} {r.max_df:>6g} {r.queries:>7} {r.ndcg10:>8.4f} "
+            f"{r.mode:<9} {r.rrf_k:>5} {r.candidates:>5} {r.max_df:>6g} {r.queries:>7} {r.ndcg10:>8.4f} "
             f"{r.recall100:>7.4f} "
             f"{r.mrr10:>7.4f} {r.recall1:>6.3f} {r.p50_ms:>7.2f} {r.p95_ms:>7.2f}{delta}"
         )
@@ -369,7 +368,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-df", default="", help="also run text and hybrid with these MAX_LEXEME_DF")
     parser.add_argument("--convex", default="", help="experiment: hybrid with convex fusion, these alphas")
-    parser.add_argument("--sweep-candidates", default="", help="also run hybrid with these candidate counts")
+    parser.add_argument(
+        "--sweep-candidates", default="", help="also run hybrid with these candidates per side (>= 100)"
+    )
     parser.add_argument(
         "--partial",
         action="store_true",
