@@ -30,7 +30,7 @@ DEADLINE = 60.0
 class WorkerProcess:
     """`python -m v1tr0 worker` against the test database and Redis, logging to a file."""
 
-    def __init__(self, servers, log_path: Path) -> None:
+    def __init__(self, servers, log_path: Path, **env: str) -> None:
         self.env = {
             **os.environ,
             "DATABASE_URL": servers.database_url,
@@ -40,6 +40,7 @@ class WorkerProcess:
             "V1TR0_INGESTION__REQUEUE_AFTER": "1",
             "V1TR0_INGESTION__DISPATCH_INTERVAL": "0.2",
             "V1TR0_LOG__LEVEL": "WARNING",
+            **env,
         }
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None

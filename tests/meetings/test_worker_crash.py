@@ -5,15 +5,11 @@ And a slow job that is alive is never taken for a dead one."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +18,7 @@ from core.models import ProcessingStatus, Transcription
 from core.providers.stt import TranscriptResult
 from ingestion.transcription import MeetingRuntime, process_transcription, requeue_stale
 from tests.conftest import make_settings
+from tests.ingestion.test_worker_process import WorkerProcess as ProcessWorker
 from tests.meetings.helpers import (
     get_transcription,
     make_meeting,
@@ -48,60 +45,18 @@ SPEECH = (
 )
 
 
-class WorkerProcess:
+class WorkerProcess(ProcessWorker):
     """`python -m v1tr0 worker` on the test database and Redis, sharing the test data dir (and its model)."""
 
     def __init__(self, servers: Any, settings: Any, log_path: Path, **env: str) -> None:
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": servers.database_url,
-            "REDIS_URL": servers.redis_url,
-            "V1TR0_ENVIRONMENT": "test",
-            "V1TR0_DATA_DIR": str(settings.data_dir),
-            "V1TR0_EMBEDDING__PROVIDER": "static",
-            "V1TR0_INGESTION__REQUEUE_AFTER": str(REQUEUE_AFTER),
-            "V1TR0_INGESTION__DISPATCH_INTERVAL": "0.2",
-            "V1TR0_TRANSCRIPTION__BEAM_SIZE": "1",
-            "V1TR0_LOG__LEVEL": "WARNING",
+        super().__init__(
+            servers,
+            log_path,
+            V1TR0_DATA_DIR=str(settings.data_dir),
+            V1TR0_INGESTION__REQUEUE_AFTER=str(REQUEUE_AFTER),
+            V1TR0_TRANSCRIPTION__BEAM_SIZE="1",
             **env,
-        }
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    def start(self) -> WorkerProcess:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "v1tr0", "worker"],
-            cwd=ROOT,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
         )
-        return self
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        if self._log is not None:
-            self._log.close()
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
 
 
 async def eventually(
