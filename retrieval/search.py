@@ -147,7 +147,7 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
         raise ValueError(f"invalid model name {model!r}")
     vec = embedding_cast(dimensions)
     scope = f"c.embedding_model = '{model}' AND c.project_id = ANY(:project_ids){filter_sql}"
-    lexemes = f"""
+    lexemes = """
     lex AS (
         SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
                                            tsvector_to_array(to_tsvector('english', :q))) AS lexeme
@@ -159,34 +159,37 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
           AND e.lexeme IS NOT NULL AND e.freq > :max_df
           AND (SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass) >= :min_df_rows
     ),
-    tq0 AS (
-        SELECT (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS full_query,
-               (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex
-                WHERE NOT EXISTS (SELECT 1 FROM common WHERE common.lexeme = lex.lexeme))::tsquery AS rare
-    ),
     tq AS (
-        SELECT full_query AS highlight,
-               CASE WHEN rare IS NOT NULL AND rare IS DISTINCT FROM full_query
-                         AND EXISTS (SELECT 1 FROM chunks c WHERE {scope} AND c.tsv @@ tq0.rare)
-                    THEN rare ELSE full_query END AS query
-        FROM tq0
+        SELECT (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS highlight,
+               (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex
+                WHERE NOT EXISTS (SELECT 1 FROM common WHERE common.lexeme = lex.lexeme))::tsquery AS query
     )"""
     vector_side = f"""
         SELECT id, d, row_number() OVER (ORDER BY d) AS r FROM (
             SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
             FROM chunks c WHERE {scope}
             ORDER BY d LIMIT :candidates) v"""
-    text_side = f"""
+    text_side = """
         SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r FROM (
-            SELECT c.id, ts_rank(c.tsv, tq.query, 1) AS rank
-            FROM chunks c, tq WHERE {scope} AND c.tsv @@ tq.query
+            SELECT c.id, ts_rank(c.tsv, tq.{query}, 1) AS rank
+            FROM chunks c, tq WHERE {scope} AND c.tsv @@ tq.{query}
             ORDER BY rank DESC LIMIT :candidates) t"""
     empty_vector = "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r WHERE false"
     empty_text = "SELECT NULL::bigint AS id, NULL::float4 AS rank, NULL::bigint AS r WHERE false"
+    # The rare lexemes first; all of them only when those match nothing in scope (a one-time filter:
+    # the second scan runs in that case alone).
+    keyword = f"""
+    kw_rare AS ({text_side.format(query="query", scope=scope)}),
+    kw AS (
+        SELECT id, rank, r FROM kw_rare
+        UNION ALL
+        SELECT id, rank, r FROM ({text_side.format(query="highlight", scope=scope)}) every_lexeme
+        WHERE NOT EXISTS (SELECT 1 FROM kw_rare)
+    )"""
     return f"""
     WITH {lexemes},
     sem AS ({vector_side if mode != "text" else empty_vector}),
-    kw AS ({text_side if mode != "vector" else empty_text}),
+    {keyword if mode != "vector" else f"kw AS ({empty_text})"},
     fused AS (
         SELECT COALESCE(sem.id, kw.id) AS id,
                COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0) AS score,
