@@ -23,7 +23,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,6 +40,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
+
+from common import embedded_services  # noqa: E402
 
 from core.db import libpq_url  # noqa: E402
 from core.embedded import EmbeddedServices, free_port  # noqa: E402
@@ -714,18 +715,12 @@ def main(argv: list[str] | None = None) -> int:
     # Explicitly, also for SIGINT: a shell starts background jobs with SIGINT ignored.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
-    workdir = Path(tempfile.mkdtemp(prefix="v1tr0-bench-"))
-    embedded = EmbeddedServices(workdir / "data", redis_port=free_port())
     try:
-        print(f"starting embedded PostgreSQL + Redis under {workdir} ...", flush=True)
-        embedded.start()
-        report = measure_all(args, workdir, embedded)
+        with embedded_services("bench") as (embedded, workdir):
+            report = measure_all(args, workdir, embedded)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything the bench started", file=sys.stderr)
         return 130
-    finally:
-        embedded.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2) + "\n")

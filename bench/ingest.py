@@ -27,12 +27,10 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -49,6 +47,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 sys.path.insert(0, str(ROOT))
+
+from common import embedded_services  # noqa: E402
 
 from core.db import libpq_url  # noqa: E402
 from core.embedded import EmbeddedServices, free_port  # noqa: E402
@@ -835,18 +835,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    workdir = Path(tempfile.mkdtemp(prefix="v1tr0-bench-ingest-"))
-    embedded = EmbeddedServices(workdir / "data", redis_port=free_port())
     try:
-        print(f"starting embedded PostgreSQL + Redis under {workdir} ...", flush=True)
-        embedded.start()
-        report = measure_all(args, workdir, embedded)
+        with embedded_services("bench-ingest") as (embedded, workdir):
+            report = measure_all(args, workdir, embedded)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything the bench started", file=sys.stderr)
         return 130
-    finally:
-        embedded.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     print_report(report)
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=2, default=str) + "\n")
