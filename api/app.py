@@ -18,6 +18,7 @@ from api.resources import Resources
 from api.routes import ai, auth, clients, evals, health, meetings, projects, transcriptions, users
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
+from core.tracing import setup_tracing, shutdown_tracing
 
 API_PREFIX = "/api/v1"
 UPLOAD_PATH_MARKERS = ("/upload",)
@@ -44,12 +45,14 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = resources is None
+        setup_tracing(settings, "api")
         app.state.resources = resources or Resources.open(settings)
         try:
             yield
         finally:
             if owned:
                 await app.state.resources.close()
+            shutdown_tracing(settings)
 
     app = FastAPI(
         title="V1tr0 API",
@@ -73,7 +76,14 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         allow_origins=settings.http.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "X-Request-ID",
+            "Last-Event-ID",
+            "traceparent",
+            "tracestate",
+        ],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
     app.add_middleware(
@@ -82,6 +92,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         max_upload_bytes=settings.http.max_upload_bytes,
         upload_paths=UPLOAD_PATH_MARKERS,
         hsts=settings.http.hsts,
+        tracing=settings.tracing.enabled,
     )
     return app
 

@@ -45,12 +45,19 @@ log = logging.getLogger("v1tr0.api")
 NUDGE_TIMEOUT = 0.5
 
 
-async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def get_session(request: Request, resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the route returns, rolled back when it raises.
 
+    GET and HEAD only read: their session runs in autocommit, which saves the BEGIN and COMMIT round
+    trips (the only write a GET may cause, provisioning a Supabase user, takes its own transaction).
     After a commit that wrote outbox rows, their jobs are enqueued at once (the worker's sweep would
     find them within a second anyway, and does when Redis is unreachable now)."""
-    async with resources.sessionmaker() as session:
+    read_only = request.method in READ_ONLY_METHODS
+    factory = resources.read_sessionmaker if read_only else resources.sessionmaker
+    async with factory() as session:
         try:
             yield session
             await session.commit()
@@ -80,6 +87,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 # Built once, so every request reuses its cache key and compiled SQL (session.get rebuilds both).
 USER_BY_ID = sa.select(User).where(User.id == sa.bindparam("user_id"))
+USER_BY_SUBJECT = sa.select(User).where(User.supabase_id == sa.bindparam("subject"))
 
 bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login or Supabase Auth")
 
@@ -100,9 +108,16 @@ async def current_user(
         if user is None:
             raise Unauthorized("unknown user")
     else:
-        user = await user_service.provision_external_user(
-            session, identity=identity, admin_emails=resources.settings.auth.admin_emails
-        )
+        user = await session.scalar(USER_BY_SUBJECT, {"subject": identity.subject})
+        if user is None:
+            # Created on first sight, in a transaction of its own: it holds a lock and may be a GET's.
+            async with resources.sessionmaker() as own, own.begin():
+                created = await user_service.provision_external_user(
+                    own, identity=identity, admin_emails=resources.settings.auth.admin_emails
+                )
+            user = await session.scalar(USER_BY_ID, {"user_id": created.id})
+            if user is None:  # deleted between the two statements
+                raise Unauthorized("unknown user")
     if not user.is_active:
         raise Unauthorized("account disabled")
     return user

@@ -1,4 +1,4 @@
-"""ASGI middleware: request id, security headers, body size limit, metrics, the last-resort 500 and CORS."""
+"""ASGI middleware: request id, trace span, security headers, body limit, metrics, last-resort 500, CORS."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logs import request_id_var
+from core.tracing import start_server_span
 
 log = logging.getLogger("v1tr0.http")
 
@@ -28,6 +29,7 @@ REQUEST_LATENCY = Histogram(
 REQUESTS_IN_ERROR = Counter("v1tr0_http_unhandled_errors_total", "requests that ended in an unhandled error")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+UNMATCHED = "unmatched"
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -81,7 +83,7 @@ def route_template(scope: Scope) -> str:
     the prefix is taken from the request path: whatever comes before the route's own part."""
     template = getattr(scope.get("route"), "path_format", None)
     if not isinstance(template, str):
-        return "unmatched"
+        return UNMATCHED
     try:
         own_part = template.format_map(
             {name: str(value) for name, value in scope.get("path_params", {}).items()}
@@ -103,12 +105,14 @@ class RequestContextMiddleware:
         max_upload_bytes: int,
         upload_paths: tuple[str, ...] = (),
         hsts: bool = False,
+        tracing: bool = False,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
         self.upload_paths = upload_paths
         self.hsts = hsts
+        self.tracing = tracing
 
     def _limit_for(self, scope: Scope) -> int:
         path: str = scope["path"]
@@ -126,6 +130,19 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         path: str = scope["path"]
+        span = (
+            start_server_span(
+                method=scope["method"],
+                path=path,
+                scheme=scope.get("scheme", "http"),
+                request_id=request_id,
+                traceparent=headers.get(b"traceparent", b"").decode("latin-1") or None,
+                tracestate=headers.get(b"tracestate", b"").decode("latin-1") or None,
+            )
+            if self.tracing
+            else None
+        )
+        error: Exception | None = None
         docs = path.startswith(("/docs", "/redoc", "/static/swagger"))
         limit = self._limit_for(scope)
         state = {"status": 500, "started": False, "too_large": False}
@@ -183,7 +200,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive_wrapper, send_wrapper)
         except BodyTooLarge:
             pass
-        except Exception:
+        except Exception as exc:
+            error = exc
             if not state["too_large"]:
                 REQUESTS_IN_ERROR.inc()
                 log.exception("unhandled error", extra={"path": path, "method": scope["method"]})
@@ -205,4 +223,7 @@ class RequestContextMiddleware:
                     "duration_ms": round(elapsed * 1000, 2),
                 },
             )
+            if span is not None:
+                route = None if template == UNMATCHED else template
+                span.finish(method=scope["method"], route=route, status=status, error=error)
             request_id_var.reset(token)

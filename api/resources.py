@@ -9,7 +9,7 @@ import httpx
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from core.db import create_engine, create_sessionmaker
+from core.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from core.identity import TokenVerifier
 from core.providers.embeddings import Embedder, create_embedder
 from core.providers.llm import ChatModel, create_chat_model
@@ -22,6 +22,7 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    read_sessionmaker: async_sessionmaker[AsyncSession]  # autocommit, for GET requests
     redis: ArqRedis
     http: httpx.AsyncClient
     verifier: TokenVerifier
@@ -46,6 +47,7 @@ class Resources:
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
+            read_sessionmaker=create_read_sessionmaker(engine),
             redis=ArqRedis.from_url(
                 settings.redis_url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30
             ),

@@ -441,6 +441,7 @@ class Freshness:
     max_s: float
     indexed_p50_s: float
     lags_s: list[float] = field(default_factory=list)
+    indexed_s: list[float] = field(default_factory=list)  # per probe: outbox row written -> done
     missed: list[str] = field(default_factory=list)  # probes never returned by search, and why
 
 
@@ -522,6 +523,7 @@ async def run_freshness(
         max_s=max(lags),
         indexed_p50_s=statistics.median(indexed),
         lags_s=[round(x, 3) for x in lags],
+        indexed_s=[round(x, 3) for x in indexed],
         missed=missed,
     )
 

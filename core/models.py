@@ -486,6 +486,8 @@ class Outbox(Timestamped, Base):
     enqueued_at: Mapped[datetime | None]
     processed_at: Mapped[datetime | None]
     request_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # W3C traceparent of the span that recorded the change; the job's span continues that trace.
+    trace_context: Mapped[str | None] = mapped_column(sa.String(64))
     embedding_model: Mapped[str | None] = mapped_column(sa.String(128))
 
 

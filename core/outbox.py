@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.logs import request_id_var
 from core.models import Outbox, OutboxAction, SourceType
+from core.tracing import current_traceparent
 
 PENDING_KEY = "v1tr0_outbox_rows"
 AFTER_COMMIT_KEY = "v1tr0_after_commit"
@@ -40,6 +41,7 @@ async def record_change(
         source_id=source_id,
         action=action,
         request_id=request_id_var.get(),
+        trace_context=current_traceparent(),
     )
     session.add(row)
     session.info.setdefault(PENDING_KEY, []).append(row)

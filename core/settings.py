@@ -36,6 +36,9 @@ class DatabaseSettings(BaseModel):
     pool_timeout: float = Field(10.0, gt=0, description="seconds to wait for a pooled connection")
     statement_timeout_ms: int = Field(15_000, ge=0, description="per-statement timeout; 0 disables it")
     pgbouncer: bool = Field(False, description="transaction pooling: disable prepared statements")
+    ping_after_idle: float = Field(
+        1.0, ge=0, description="ping a pooled connection idle this many seconds before use; 0 pings always"
+    )
 
 
 class RedisSettings(BaseModel):
@@ -99,6 +102,29 @@ class HttpSettings(BaseModel):
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = Field(True, description="one JSON object per log line")
+
+
+class TracingSettings(BaseModel):
+    enabled: bool = Field(
+        False, description="export OpenTelemetry traces of requests, SQL, jobs and model calls"
+    )
+    service_name: str = Field("v1tr0", min_length=1, description="`service.name` of the exported spans")
+    endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP traces URL (http://collector:4318/v1/traces); "
+        "unset: the standard OTEL_EXPORTER_OTLP_* variables",
+    )
+    sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="share of new traces kept; a caller's traceparent decides for its own"
+    )
+    console: bool = Field(False, description="also print every span to stderr (local debugging)")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_only(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
 
 class EmbeddingSettings(BaseModel):
@@ -236,6 +262,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    tracing: TracingSettings = TracingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     openai: OpenAISettings = OpenAISettings()
     jitsi: JitsiSettings = JitsiSettings()

@@ -12,10 +12,12 @@ from arq.worker import Function, func
 from core.models import EvalRun, EvalRunStatus
 from core.providers.embeddings import create_embedder
 from core.providers.llm import create_chat_model
+from core.tracing import job_span, record_outcome
 from evals.catalog import resolve_dataset
 from evals.loaders import DatasetError, load_dataset
 from evals.records import finish_run
 from evals.runner import EvalServices, RunOptions, run_eval
+from ingestion.jobs import Runtime
 from prompts.loader import PromptError, default_library
 
 log = logging.getLogger("v1tr0.evals")
@@ -34,7 +36,13 @@ async def enqueue_eval_run(redis: ArqRedis, run_id: uuid.UUID) -> None:
 
 async def run_eval_job(ctx: dict[str, Any], run_id: str) -> str:
     """Run a queued eval run. Takes the run id, re-reads the request; a run no longer queued is left alone."""
-    runtime = ctx["runtime"]  # ingestion.jobs.Runtime: settings, sessionmaker, redis
+    with job_span(EVAL_JOB, job_id=ctx.get("job_id"), attributes={"v1tr0.eval_run_id": run_id}) as span:
+        outcome = await _run_eval(ctx["runtime"], run_id)
+        record_outcome(span, outcome)
+    return outcome
+
+
+async def _run_eval(runtime: Runtime, run_id: str) -> str:
     settings, sessionmaker = runtime.settings, runtime.sessionmaker
     async with sessionmaker() as session:
         run = await session.get(EvalRun, uuid.UUID(run_id))

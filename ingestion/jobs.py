@@ -18,6 +18,7 @@ from core.metrics import record_embedded
 from core.models import Outbox, OutboxAction, OutboxStatus, SourceType, Transcription
 from core.providers.embeddings import Embedder, create_embedder
 from core.settings import Settings
+from core.tracing import get_tracer
 from core.vectors import active_models, promote_if_built
 from ingestion.artifacts import OWNED_TYPES, TRANSCRIPTION_TYPES, load_artifact
 from ingestion.batching import BatchingEmbedder
@@ -62,6 +63,18 @@ async def _lock_source(session: AsyncSession, source_type: SourceType, source_id
             keys.append(_source_lock_key(SourceType.MEETING, meeting_id))
     for key in keys:  # always the artifact first, then its meeting: no lock cycles
         await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+async def outbox_trace_context(runtime: Runtime, outbox_id: int) -> str | None:
+    """The trace context stored with the row by the request that recorded it, for the job's span to
+    continue. Read only when tracing is on."""
+    if get_tracer() is None:
+        return None
+    async with runtime.sessionmaker() as session:
+        stored: str | None = await session.scalar(
+            sa.select(Outbox.trace_context).where(Outbox.id == outbox_id)
+        )
+    return stored
 
 
 async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:

@@ -19,10 +19,11 @@ from core.metrics import serve_worker_metrics, time_job
 from core.providers.embeddings import model_spec
 from core.settings import Settings, get_settings
 from core.tokens import ensure_offline_cache
+from core.tracing import job_span, record_outcome, setup_tracing, shutdown_tracing
 from core.vectors import promote_built_models, register_model, serving_model
 from ingestion.chunkers import warm_up
 from ingestion.dispatcher import INGEST_JOB, dispatch_pending
-from ingestion.jobs import Runtime, process_outbox_row
+from ingestion.jobs import Runtime, outbox_trace_context, process_outbox_row
 from ingestion.transcription import TRANSCRIBE_JOB, MeetingRuntime, process_transcription, requeue_stale
 
 log = logging.getLogger("v1tr0.worker")
@@ -33,9 +34,19 @@ HEARTBEAT_TTL = 30
 
 async def ingest_outbox(ctx: dict[str, Any], outbox_id: int) -> str:
     runtime: Runtime = ctx["runtime"]
-    with time_job(INGEST_JOB) as outcome:
+    traceparent = await outbox_trace_context(runtime, outbox_id)
+    with (
+        job_span(
+            INGEST_JOB,
+            job_id=ctx.get("job_id"),
+            traceparent=traceparent,
+            attributes={"v1tr0.outbox_id": outbox_id},
+        ) as span,
+        time_job(INGEST_JOB) as outcome,
+    ):
         status = await process_outbox_row(runtime, outbox_id)
         outcome["outcome"] = status
+        record_outcome(span, status)
     return status
 
 
@@ -43,9 +54,17 @@ async def process_transcription_job(
     ctx: dict[str, Any], transcription_id: str, summary_only: bool = False
 ) -> str:
     meetings: MeetingRuntime = ctx["meetings"]
-    with time_job(TRANSCRIBE_JOB) as outcome:
+    with (
+        job_span(
+            TRANSCRIBE_JOB,
+            job_id=ctx.get("job_id"),
+            attributes={"v1tr0.transcription_id": transcription_id, "v1tr0.summary_only": summary_only},
+        ) as span,
+        time_job(TRANSCRIBE_JOB) as outcome,
+    ):
         status = await process_transcription(meetings, uuid.UUID(transcription_id), summary_only)
         outcome["outcome"] = status
+        record_outcome(span, status)
     return status
 
 
@@ -75,6 +94,7 @@ async def _dispatch_loop(runtime: Runtime) -> None:
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
+    setup_tracing(settings, "worker")
     ensure_offline_cache()
     warm_up()
     engine = create_engine(settings, pool_size=max(settings.ingestion.max_jobs, 2) + 1)
@@ -107,6 +127,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     engine = ctx.get("engine")
     if engine is not None:
         await engine.dispose()
+    shutdown_tracing(ctx["settings"])
 
 
 def build_worker(settings: Settings, *, extra_functions: Sequence[Function] = (), **overrides: Any) -> Worker:

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.models import SourceType
 from core.providers.embeddings import STATIC_MODEL, Embedder
 from core.settings import RetrievalSettings
+from core.tracing import traced
 from core.vectors import embedding_cast
 
 Mode = Literal["hybrid", "vector", "text"]
@@ -262,7 +263,14 @@ async def search_chunks(
         mode=mode,
         filter_sql=_filter_sql(filters or SearchFilters(), params),
     )
-    rows = (await session.execute(sa.text(sql), params)).all()
+    attributes: dict[str, str | int] = {
+        "v1tr0.search.mode": mode,
+        "v1tr0.search.model": model,
+        "v1tr0.search.projects": len(project_ids),
+    }
+    with traced("retrieval.search", attributes=attributes) as span:
+        rows = (await session.execute(sa.text(sql), params)).all()
+        span.set_attribute("v1tr0.search.rows", len(rows))
     hits = []
     for row in rows:
         snippet, terms = render_snippet(row.headline, row.content) if snippets else ("", [])

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from core.errors import ProviderUnavailable
 from core.providers.openai_http import OpenAIHTTP
 from core.settings import Settings
+from core.tracing import traced
 
 Vector = list[float]
 
@@ -123,6 +125,32 @@ class OpenAIEmbedder:
         return vectors
 
 
+class TracedEmbedder:
+    """An embedder whose every call is a span (what `create_embedder` gives when tracing is on)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dimensions = inner.dimensions
+        self._kind = SpanKind.CLIENT if inner.name.startswith(OPENAI_PREFIX) else SpanKind.INTERNAL
+
+    async def embed_passages(self, texts: list[str]) -> list[Vector]:
+        with traced(f"embeddings {self.name}", kind=self._kind, attributes=self._attributes(len(texts))):
+            return await self.inner.embed_passages(texts)
+
+    async def embed_query(self, text: str) -> Vector:
+        with traced(f"embeddings {self.name}", kind=self._kind, attributes=self._attributes(1, query=True)):
+            return await self.inner.embed_query(text)
+
+    def _attributes(self, texts: int, *, query: bool = False) -> dict[str, str | int | bool]:
+        return {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.request.model": self.name,
+            "v1tr0.embedding.texts": texts,
+            "v1tr0.embedding.query": query,
+        }
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -169,7 +197,11 @@ def create_embedder(
     settings: Settings, *, name: str | None = None, http: httpx.AsyncClient | None = None
 ) -> Embedder:
     """The embedder called `name` (a stored model name), or the one the settings select."""
-    name = name or model_spec(settings).name
+    embedder = _load_embedder(settings, name or model_spec(settings).name, http)
+    return TracedEmbedder(embedder) if settings.tracing.enabled else embedder
+
+
+def _load_embedder(settings: Settings, name: str, http: httpx.AsyncClient | None) -> Embedder:
     if name == STATIC_MODEL:
         return StaticEmbedder()
     if name == E5_MODEL:

@@ -5,6 +5,7 @@ match the question and stitches them together with their citations."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -15,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from core.errors import ProviderUnavailable
 from core.providers.openai_http import RETRY_STATUSES, OpenAIHTTP
 from core.settings import Settings
 from core.tokens import count_tokens
+from core.tracing import mark_failed, start_span
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,32 @@ class OpenAIChatModel:
         self.first_token_timeout = first_token_timeout
 
     async def stream(self, request: Generation, usage: Usage) -> AsyncIterator[str]:
+        # Not the current span: the stream is consumed across the caller's awaits and may be closed
+        # from another task; nothing runs inside it that would make child spans anyway.
+        span = start_span(
+            f"chat {self.model}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": self.provider,
+                "gen_ai.request.model": self.model,
+                "gen_ai.request.max_tokens": request.max_tokens,
+            },
+        )
+        try:
+            # Closing this stream early (a client gone) closes the HTTP stream under it at once.
+            async with contextlib.aclosing(self._stream(request, usage)) as deltas:
+                async for delta in deltas:
+                    yield delta
+        except Exception as exc:
+            mark_failed(span, exc)
+            raise
+        finally:
+            span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            span.end()
+
+    async def _stream(self, request: Generation, usage: Usage) -> AsyncGenerator[str, None]:
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,

@@ -49,6 +49,8 @@ def test_defaults() -> None:
     assert (settings.ingestion.chunk_tokens, settings.ingestion.chunk_overlap) == (400, 60)
     assert settings.openai.api_key is None
     assert not settings.openai_configured
+    assert settings.tracing.enabled is False
+    assert (settings.tracing.service_name, settings.tracing.sample_ratio) == ("v1tr0", 1.0)
 
 
 def test_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +59,8 @@ def test_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("V1TR0_AUTH__ADMIN_EMAILS", "Boss@Example.com, ops@example.com")
     monkeypatch.setenv("V1TR0_EMBEDDING__PROVIDER", "static")
     monkeypatch.setenv("V1TR0_DATA_DIR", "/srv/v1tr0")
+    monkeypatch.setenv("V1TR0_TRACING__ENABLED", "true")
+    monkeypatch.setenv("V1TR0_TRACING__ENDPOINT", "http://collector:4318/v1/traces")
 
     settings = load_settings()
 
@@ -65,6 +69,8 @@ def test_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.auth.admin_emails == ["boss@example.com", "ops@example.com"]
     assert settings.embedding.provider == "static"
     assert settings.data_dir == Path("/srv/v1tr0")
+    assert settings.tracing.enabled is True
+    assert settings.tracing.endpoint == "http://collector:4318/v1/traces"
 
 
 def test_usual_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,6 +105,8 @@ def test_usual_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"V1TR0_ENVIRONMENT": "production"}, "V1TR0_AUTH__SECRET_KEY"),
         ({"V1TR0_LOG__LEVEL": "LOUD"}, "V1TR0_LOG__LEVEL"),
         ({"V1TR0_EMBEDDING__PROVIDER": "word2vec"}, "V1TR0_EMBEDDING__PROVIDER"),
+        ({"V1TR0_TRACING__SAMPLE_RATIO": "1.5"}, "V1TR0_TRACING__SAMPLE_RATIO"),
+        ({"V1TR0_TRACING__ENDPOINT": "collector:4318"}, "V1TR0_TRACING__ENDPOINT"),
     ],
 )
 def test_invalid_values_name_the_variable(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 
@@ -374,7 +375,7 @@ async def test_a_write_that_rolls_back_leaves_no_outbox_row_and_enqueues_nothing
         await session.execute(sa.delete(Outbox))
 
     # The request's own session dependency: the service flushed its rows, then the request failed.
-    dependency = get_session(resources)
+    dependency = get_session(SimpleNamespace(method="POST"), resources)  # type: ignore[arg-type]
     session = await anext(dependency)
     await document_service.create_document(
         session, actor=owner.user, project_id=uuid.UUID(project_id), title="Acta", content="Texto."
