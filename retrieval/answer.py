@@ -56,12 +56,16 @@ class Source:
     hit: Hit
 
 
+def _tokens(hit: Hit) -> int:
+    return hit.token_count if hit.token_count is not None else count_tokens(hit.content)
+
+
 def number_sources(hits: list[Hit], *, token_budget: int) -> list[Source]:
     """Number the chunks [1..n] in rank order until the context budget is spent."""
     sources: list[Source] = []
     used = 0
     for hit in hits:
-        cost = count_tokens(hit.content) + 8
+        cost = _tokens(hit) + 8
         if sources and used + cost > token_budget:
             break
         used += cost
@@ -74,7 +78,10 @@ def format_context(sources: list[Source], *, token_budget: int) -> str:
     per_source = max(token_budget // max(len(sources), 1), 64)
     blocks = []
     for source in sources:
-        text = fence_safe(truncate_tokens(source.hit.content, per_source))
+        content = source.hit.content
+        text = fence_safe(
+            content if _tokens(source.hit) <= per_source else truncate_tokens(content, per_source)
+        )
         blocks.append(f'<source n="{source.n}" type="{source.hit.source_type.value}">\n{text}\n</source>')
     return "\n".join(blocks)
 
@@ -96,7 +103,7 @@ def build_generation(
     return Generation(
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
         question=question,
-        passages=[ContextPassage(source.n, source.hit.content) for source in sources],
+        passages=[ContextPassage(source.n, source.hit.content, source.hit.token_count) for source in sources],
     )
 
 

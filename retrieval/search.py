@@ -58,6 +58,7 @@ class Hit:
     similarity: float | None
     text_rank: float | None
     snippet: str = ""
+    token_count: int | None = None  # of `content`, as stored by the indexer
     highlights: list[str] = field(default_factory=list)
 
     @property
@@ -199,7 +200,7 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
         ORDER BY score DESC, id LIMIT :limit OFFSET :offset
     )
     SELECT c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata,
-           f.score, f.similarity, f.text_rank,
+           c.token_count, f.score, f.similarity, f.text_rank,
            CASE WHEN tq.highlight IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
                CASE c.language WHEN 'es' THEN 'spanish'::regconfig WHEN 'en' THEN 'english'::regconfig
                     ELSE 'simple'::regconfig END,
@@ -288,6 +289,7 @@ async def search_chunks(
                 text_rank=float(row.text_rank) if row.text_rank is not None else None,
                 snippet=snippet,
                 highlights=terms,
+                token_count=row.token_count,
             )
         )
     return hits

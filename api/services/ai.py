@@ -91,9 +91,13 @@ async def get_chunk(session: AsyncSession, *, actor: User, chunk_id: int) -> Chu
 async def limit_ai_use(resources: Resources, *, actor: User, project_id: uuid.UUID) -> None:
     """AI routes cost model time: a per-user and a per-project budget per minute (429 past it)."""
     limits = resources.settings.retrieval
-    await ratelimit.hit(resources.redis, f"ai:user:{actor.id}", limit=limits.ai_rate_limit, window_seconds=60)
-    await ratelimit.hit(
-        resources.redis, f"ai:project:{project_id}", limit=limits.ai_project_rate_limit, window_seconds=60
+    await ratelimit.hit_all(
+        resources.redis,
+        {
+            f"ai:user:{actor.id}": limits.ai_rate_limit,
+            f"ai:project:{project_id}": limits.ai_project_rate_limit,
+        },
+        window_seconds=60,
     )
 
 

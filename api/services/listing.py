@@ -1,4 +1,4 @@
-"""Pagination and sorting for list endpoints: one count query plus one page query."""
+"""Pagination and sorting for list endpoints: the page and the total count in one query."""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ async def fetch_page(
     offset: int,
     ordering: Sequence[Any],
 ) -> tuple[list[T], int]:
+    """One round trip: each row carries `count(*) OVER ()`, the number of rows before LIMIT/OFFSET. Only
+    a page past the end (no row to carry it) needs a second query for the total."""
+    counted = query.add_columns(sa.func.count().over().label("total_rows"))
+    rows = (await session.execute(counted.order_by(*ordering).limit(limit).offset(offset))).all()
+    if rows:
+        return [row[0] for row in rows], int(rows[0][-1])
+    if offset == 0:
+        return [], 0
     total = await session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    rows = await session.scalars(query.order_by(*ordering).limit(limit).offset(offset))
-    return list(rows.all()), int(total or 0)
+    return [], int(total or 0)

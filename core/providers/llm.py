@@ -29,6 +29,11 @@ from core.tracing import mark_failed, start_span
 class ContextPassage:
     n: int  # the citation number the answer uses
     text: str
+    tokens: int | None = None  # known from the index (chunks.token_count): no need to encode it again
+
+    @property
+    def token_count(self) -> int:
+        return self.tokens if self.tokens is not None else count_tokens(self.text)
 
 
 @dataclass
@@ -402,7 +407,7 @@ class ExtractiveModel:
 
     async def stream(self, request: Generation, usage: Usage) -> AsyncIterator[str]:
         answer = extractive_answer(request.question, request.passages)
-        usage.prompt_tokens = sum(count_tokens(p.text) for p in request.passages)
+        usage.prompt_tokens = sum(p.token_count for p in request.passages)
         if not answer:
             return
         pieces = re.findall(r"\S+\s*", answer)

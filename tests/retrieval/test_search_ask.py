@@ -70,3 +70,36 @@ async def test_ask_cites_and_says_when_it_does_not_know(client, factory, setting
     )
     body = r.json()
     assert body["grounded"] is False and body["citations"] == []
+
+
+async def test_ask_uses_the_indexed_token_counts_instead_of_encoding_chunks_again(
+    client, factory, settings, resources, monkeypatch
+):
+    """Chunks carry their token count from the indexer: budgeting an answer's context must not re-run
+    the tokenizer over every retrieved chunk (it was the biggest single cost of /ask under load)."""
+    import retrieval.answer
+    from core.tokens import count_tokens
+
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    await drain(settings, resources)
+    answered = await client.get(
+        f"/api/v1/ai/ask/{project_id}", params={"q": "¿Cuál es el presupuesto?"}, headers=owner.headers
+    )
+    assert answered.status_code == 200
+
+    encoded: list[str] = []
+
+    def counting(text: str) -> int:
+        encoded.append(text)
+        return count_tokens(text)
+
+    monkeypatch.setattr(retrieval.answer, "count_tokens", counting)
+    monkeypatch.setattr(retrieval.answer, "truncate_tokens", lambda text, n: encoded.append(text) or text)
+    r = await client.get(
+        f"/api/v1/ai/ask/{project_id}", params={"q": "¿Cuál es el presupuesto?"}, headers=owner.headers
+    )
+    assert r.status_code == 200
+    assert r.json() == answered.json()  # same answer, same citations
+    assert r.json()["citations"]
+    assert encoded == []  # every hit came with its count (else _tokens would have encoded it)
