@@ -8,7 +8,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat clean install eval-smoke
+.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path clean install eval-smoke
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,10 +41,16 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-crud bench-ingest bench-retrieval bench-search bench-chat
+bench: bench-crud bench-read-path bench-load bench-ingest bench-retrieval bench-search bench-chat
 
 bench-crud: $(STAMP)
 	$(BIN)/python bench/crud.py
+
+bench-read-path: $(STAMP)
+	$(BIN)/python bench/read_path.py
+
+bench-load: $(STAMP)
+	$(BIN)/python bench/load.py --profile .v1tr0/bench-profile
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
