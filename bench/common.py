@@ -313,7 +313,6 @@ def serve(
     timeout: float = 120.0,
 ) -> Iterator[Server]:
     """One uvicorn worker serving `target`; stopped (SIGTERM, then SIGKILL) on exit."""
-    import httpx
 
     port = free_port()
     log_path = logs / f"{name}.log"
@@ -330,25 +329,45 @@ def serve(
         )  # fmt: skip
         server = Server(name, f"http://127.0.0.1:{port}", process, log_path)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{server.log_tail()}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(server.base_url + probe, timeout=2.0).status_code < 500:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not answer within {timeout:.0f} s:\n{server.log_tail()}")
-                time.sleep(0.1)
+            wait_until_up(name, process, server.base_url + probe, server.log_tail, timeout=timeout)
             yield server
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, signal.SIGTERM, timeout=15)
+
+
+def wait_until_up(
+    name: str,
+    process: subprocess.Popen[bytes],
+    url: str,
+    log_tail: Callable[[], str],
+    *,
+    timeout: float,
+    up: Callable[[int], bool] = lambda status: status < 500,
+) -> None:
+    """Poll `url` until its status satisfies `up`; fail with the log's tail if the process exits first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log_tail()}")
+        with contextlib.suppress(httpx.TransportError):
+            if up(httpx.get(url, timeout=2.0).status_code):
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer within {timeout:.0f} s:\n{log_tail()}")
+        time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals, *, timeout: float) -> None:
+    """Ask with `sig`, wait up to `timeout`, then kill."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # --------------------------------------------------------------------------------------------- stats

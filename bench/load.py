@@ -54,6 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 sys.path.insert(0, str(ROOT))
 
+from common import stop_process, wait_until_up  # noqa: E402
+
 from core.embedded import free_port  # noqa: E402
 from core.security import create_access_token  # noqa: E402
 
@@ -173,25 +175,13 @@ def stack(workdir: Path, *, model: str, workers: int) -> Iterator[Stack]:
         )
     running = Stack(f"http://127.0.0.1:{port}", process, data_dir, log_path)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the stack exited ({process.returncode}):\n{running.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{running.base_url}/health/ready", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the stack was not ready in 180 s:\n{running.log_tail()}")
-            time.sleep(0.5)
+        ready = f"{running.base_url}/health/ready"
+        wait_until_up(
+            "the stack", process, ready, running.log_tail, timeout=180, up=lambda status: status == 200
+        )
         yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # Ctrl-C: the supervisor stops everything it started
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    finally:  # SIGINT is Ctrl-C: the supervisor stops everything it started
+        stop_process(process, signal.SIGINT, timeout=60)
 
 
 # --------------------------------------------------------------------------------------------- seeding

@@ -193,3 +193,25 @@ def factory(resources: Resources, settings: Settings) -> Factory:
 @pytest.fixture
 def redis_client(servers: Servers) -> aioredis.Redis:
     return aioredis.Redis.from_url(servers.redis_url)
+
+
+def add_failing_routes(
+    app: FastAPI, engine: Any, *, error: str, statement: str = "SELECT 1 FROM no_such_table"
+) -> FastAPI:
+    """Test-only routes that fail the way bugs do: an exception and SQL on a table that does not exist."""
+    from fastapi import APIRouter
+
+    router = APIRouter(prefix="/test-only")
+
+    @router.get("/boom")
+    async def boom() -> dict[str, str]:
+        raise RuntimeError(error)
+
+    @router.get("/bad-sql")
+    async def bad_sql() -> dict[str, str]:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(statement))
+        return {}
+
+    app.include_router(router)
+    return app

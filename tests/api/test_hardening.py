@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.app import API_PREFIX, api_routers, create_app
@@ -26,7 +26,7 @@ from core.embedded import free_port
 from core.logs import JsonFormatter
 from core.models import Project
 from core.security import create_access_token
-from tests.conftest import TEST_SECRET, Factory, make_settings
+from tests.conftest import TEST_SECRET, Factory, add_failing_routes, make_settings
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -186,21 +186,12 @@ async def test_login_rate_limit_is_a_429_with_retry_after(client: httpx.AsyncCli
 @pytest.fixture
 def failing_app(settings, resources: Resources) -> FastAPI:
     """The real app plus test-only routes that fail the way bugs do."""
-    app = create_app(settings, resources=resources)
-    router = APIRouter(prefix="/test-only")
-
-    @router.get("/boom")
-    async def boom() -> dict[str, str]:
-        raise RuntimeError("boom: password=hunter2 in /srv/app/secret.py")
-
-    @router.get("/bad-sql")
-    async def bad_sql() -> dict[str, str]:
-        async with resources.engine.connect() as conn:
-            await conn.execute(sa.text("SELECT secret_column FROM no_such_table"))
-        return {}
-
-    app.include_router(router)
-    return app
+    return add_failing_routes(
+        create_app(settings, resources=resources),
+        resources.engine,
+        error="boom: password=hunter2 in /srv/app/secret.py",
+        statement="SELECT secret_column FROM no_such_table",
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -30,7 +30,7 @@ from core.providers.llm import Generation, OpenAIChatModel, Usage
 from core.providers.openai_http import OpenAIHTTP
 from core.settings import Settings
 from core.tracing import get_tracer, setup_tracing, shutdown_tracing
-from tests.conftest import Factory, Servers, make_settings
+from tests.conftest import Factory, Servers, add_failing_routes, make_settings
 from tests.ingestion.helpers import drain, new_document, new_project, outbox_rows
 from tests.retrieval.helpers import DONE, delta_chunk, streamed, usage_chunk
 
@@ -70,21 +70,9 @@ async def traced_resources(traced_settings: Settings, resources: Resources) -> A
 
 @pytest.fixture
 def traced_app(traced_settings: Settings, traced_resources: Resources) -> FastAPI:
-    app = create_app(traced_settings, resources=traced_resources)
-    router = APIRouter(prefix="/test-only")
-
-    @router.get("/boom")
-    async def boom() -> dict[str, str]:
-        raise RuntimeError("boom")
-
-    @router.get("/bad-sql")
-    async def bad_sql() -> dict[str, str]:
-        async with traced_resources.engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1 FROM no_such_table"))
-        return {}
-
-    app.include_router(router)
-    return app
+    return add_failing_routes(
+        create_app(traced_settings, resources=traced_resources), traced_resources.engine, error="boom"
+    )
 
 
 @pytest.fixture
