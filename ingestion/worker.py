@@ -20,6 +20,7 @@ from core.providers.embeddings import model_spec
 from core.settings import Settings, get_settings
 from core.tokens import ensure_offline_cache
 from core.tracing import job_span, record_outcome, setup_tracing, shutdown_tracing
+from core.uploads import sweep_orphan_uploads
 from core.vectors import promote_built_models, register_model, serving_model
 from ingestion.chunkers import warm_up
 from ingestion.dispatcher import INGEST_JOB, dispatch_pending
@@ -68,8 +69,12 @@ async def process_transcription_job(
     return status
 
 
+UPLOAD_SWEEP_INTERVAL = 3600.0  # seconds between sweeps for recordings whose meeting is gone
+
+
 async def _dispatch_loop(runtime: Runtime) -> None:
     interval = runtime.settings.ingestion.dispatch_interval
+    next_upload_sweep = 0.0  # the first sweep runs at start-up
     while True:
         try:
             await runtime.redis.set(HEARTBEAT_KEY, str(time.time()), ex=HEARTBEAT_TTL)
@@ -84,6 +89,10 @@ async def _dispatch_loop(runtime: Runtime) -> None:
                 stale_after=runtime.settings.ingestion.requeue_after,
                 max_attempts=runtime.settings.ingestion.max_attempts,
             )
+            if time.monotonic() >= next_upload_sweep:
+                async with runtime.sessionmaker() as session:
+                    await sweep_orphan_uploads(session, runtime.settings)
+                next_upload_sweep = time.monotonic() + UPLOAD_SWEEP_INTERVAL
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -68,8 +68,10 @@ async def update_meeting(
 
 
 @router.delete("/{meeting_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_meeting(meeting_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> None:
-    await service.delete_meeting(session, actor=user, meeting_id=meeting_id)
+async def delete_meeting(
+    meeting_id: uuid.UUID, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> None:
+    await service.delete_meeting(session, actor=user, meeting_id=meeting_id, settings=settings)
 
 
 @router.post(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.schemas.common import Page, PageParams
 from api.schemas.documents import DocumentCreate, DocumentRead, DocumentSummary, DocumentUpdate
 from api.schemas.indexing import IndexStatus, RetryResult
@@ -88,8 +88,10 @@ async def update_project(
 
 
 @router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_project(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> None:
-    await service.delete_project(session, actor=user, project_id=project_id)
+async def delete_project(
+    project_id: uuid.UUID, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> None:
+    await service.delete_project(session, actor=user, project_id=project_id, settings=settings)
 
 
 @router.get("/{project_id}/stats", response_model=ProjectStats)

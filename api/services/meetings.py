@@ -19,7 +19,8 @@ from core.errors import Conflict, Invalid, NotFound
 from core.jitsi import room_token
 from core.models import Meeting, MeetingParticipant, MeetingStatus, MemberRole, OutboxAction, SourceType, User
 from core.outbox import record_change
-from core.settings import JitsiSettings
+from core.settings import JitsiSettings, Settings
+from core.uploads import remove_uploads_after_commit
 from ingestion.indexer import delete_meeting_chunks
 
 MEETING_SORTS = {
@@ -124,7 +125,11 @@ async def update_meeting(
     return meeting
 
 
-async def delete_meeting(session: AsyncSession, *, actor: User, meeting_id: uuid.UUID) -> None:
+async def delete_meeting(
+    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID, settings: Settings
+) -> None:
+    """The meeting, its chunks (now) and its stored recordings (after the commit; the worker's upload
+    sweep removes them if this process dies first)."""
     meeting = await get_meeting(session, actor=actor, meeting_id=meeting_id, need=MemberRole.EDITOR)
     await record_change(
         session,
@@ -136,6 +141,7 @@ async def delete_meeting(session: AsyncSession, *, actor: User, meeting_id: uuid
     await delete_meeting_chunks(session, meeting_id=meeting.id)
     await session.delete(meeting)
     await session.flush()
+    remove_uploads_after_commit(session, settings, [meeting.id])
 
 
 @dataclass(frozen=True)

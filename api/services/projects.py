@@ -30,6 +30,8 @@ from core.models import (
     User,
 )
 from core.outbox import record_change
+from core.settings import Settings
+from core.uploads import remove_uploads_after_commit
 
 PROJECT_SORTS = {
     "title": Project.title,
@@ -103,8 +105,12 @@ async def update_project(
     return project
 
 
-async def delete_project(session: AsyncSession, *, actor: User, project_id: uuid.UUID) -> None:
+async def delete_project(
+    session: AsyncSession, *, actor: User, project_id: uuid.UUID, settings: Settings
+) -> None:
     project = (await require_project(session, actor, project_id, MemberRole.OWNER)).project
+    meetings = await session.scalars(sa.select(Meeting.id).where(Meeting.project_id == project.id))
+    meeting_ids = list(meetings.all())
     await record_change(
         session,
         project_id=project.id,
@@ -114,6 +120,7 @@ async def delete_project(session: AsyncSession, *, actor: User, project_id: uuid
     )
     await session.delete(project)  # chunks, documents, meetings... go with it (ON DELETE CASCADE)
     await session.flush()
+    remove_uploads_after_commit(session, settings, meeting_ids)  # the meetings' recordings, once committed
 
 
 def _ratio(part: Decimal | float | None, whole: Decimal | float | None) -> float | None:

@@ -30,6 +30,7 @@ from core.models import (
 )
 from core.outbox import after_commit
 from core.settings import Settings
+from core.uploads import recording_path
 from ingestion.transcription import enqueue_transcription
 from ingestion.transcripts import TranscriptFormatError, parse_transcript, sniff_transcript
 
@@ -62,7 +63,7 @@ async def upload(
     """Accept audio/video (checked by content, size and duration) or a WebVTT/SRT/JSON transcript."""
     meeting = await get_meeting(session, actor=actor, meeting_id=meeting_id, need=MemberRole.EDITOR)
     transcription_id = uuid.uuid4()
-    target = settings.data_dir.resolve() / "uploads" / str(meeting.id) / f"{transcription_id}.bin"
+    target = recording_path(settings, meeting.id, transcription_id)
     try:
         size = await _save_upload(file, target, limit=settings.http.max_upload_bytes)
         if size == 0:
