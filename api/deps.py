@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.access import load_user_with_access
 from api.resources import Resources
 from api.services import users as user_service
 from core.errors import Forbidden, Unauthorized
@@ -92,7 +93,17 @@ USER_BY_SUBJECT = sa.select(User).where(User.supabase_id == sa.bindparam("subjec
 bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login or Supabase Auth")
 
 
+def _path_project_id(request: Request) -> uuid.UUID | None:
+    """The project a request is about: `{project_id}` in its path, else `?project_id=` (meeting lists)."""
+    value = request.path_params.get("project_id") or request.query_params.get("project_id")
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None  # FastAPI answers 422 for it
+
+
 async def current_user(
+    request: Request,
     session: SessionDep,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -102,9 +113,14 @@ async def current_user(
     identity = await resources.verifier.verify(credentials.credentials)
     if identity.provider == "local":
         try:
-            user = await session.scalar(USER_BY_ID, {"user_id": uuid.UUID(identity.subject)})
+            user_id = uuid.UUID(identity.subject)
         except ValueError:
             raise Unauthorized("invalid token") from None
+        project_id = _path_project_id(request)
+        if project_id is not None:  # the access check of the route comes in the same statement
+            user = await load_user_with_access(session, user_id, project_id)
+        else:
+            user = await session.scalar(USER_BY_ID, {"user_id": user_id})
         if user is None:
             raise Unauthorized("unknown user")
     else:

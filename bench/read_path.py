@@ -1,13 +1,14 @@
 """A/B of the read path's database round trips, in one process: the old path against the current one.
 
     old: SQLAlchemy's pool_pre_ping (a round trip per checkout) + a transaction per request (BEGIN, COMMIT)
-    new: a ping only for connections idle >= 1 s (`V1TR0_DB__PING_AFTER_IDLE`) + autocommit for GET
+    new: a ping only for connections idle >= 1 s (`V1TR0_DB__PING_AFTER_IDLE`) + autocommit for GET +
+         the caller and their access to the project in one statement
 
 Both apps are the real `create_app` over the same seeded database (bench/crud.py's seed), called through
 httpx's ASGI transport one request at a time, alternating A/B blocks so drift on a noisy machine hits both
 alike. It prints the CPU time per request of this process (app + the in-process client, the same for
 both) and of the PostgreSQL backends, then the ratios new / old. Round trips per request: old 5 (ping,
-BEGIN, user, access, COMMIT), new 2 (user, access).
+BEGIN, user, access, COMMIT), new 1 (user with access).
 
     python bench/read_path.py [--requests 2000] [--rounds 5]
 """
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import create_database, embedded_services
 from crud import SECRET, seed
 
+from api import deps
 from api.app import create_app
 from api.resources import Resources
 from core.db import create_engine, create_sessionmaker
@@ -54,6 +56,15 @@ def _old_path(resources: Resources, settings: Settings) -> None:
     resources.engine = engine
     resources.sessionmaker = create_sessionmaker(engine)
     resources.read_sessionmaker = resources.sessionmaker
+
+
+def _prefetch(enabled: bool) -> None:
+    """Before, current_user read the caller alone and require_project asked for the access separately:
+    switched per block (the request path reads this module attribute on every request)."""
+    deps._path_project_id = PREFETCH if enabled else (lambda request: None)
+
+
+PREFETCH = deps._path_project_id
 
 
 def _backends_cpu(database_url: str) -> float:
@@ -89,11 +100,13 @@ async def measure(args: argparse.Namespace, database_url: str, redis_url: str, w
         transport = httpx.ASGITransport(app=app)
         apps[name] = (httpx.AsyncClient(transport=transport, base_url="http://bench"), resources)
     results: dict[str, dict[str, list[float]]] = {n: {"app": [], "pg": []} for n in apps}
-    for http, _ in apps.values():
+    for name, (http, _) in apps.items():
+        _prefetch(name == "new")
         await _block(http, paths[:200], headers)  # warm both: compiled SQL, prepared statements, pool
     for round_no in range(args.rounds):
         for name in ("old", "new") if round_no % 2 == 0 else ("new", "old"):
             http, _ = apps[name]
+            _prefetch(name == "new")
             await asyncio.sleep(1.2)
             pg0, cpu0 = _backends_cpu(database_url), time.process_time()
             await _block(http, paths, headers)
@@ -120,8 +133,8 @@ async def measure(args: argparse.Namespace, database_url: str, redis_url: str, w
         old, new = med("old", key), med("new", key)
         print(f"{label:<34}{old:>10,.0f}{new:>10,.0f}{new / old:>10.2f}")
     print(
-        "(old: pre-ping + BEGIN + user + access + COMMIT = 5 round trips, one transaction; "
-        "new: user + access = 2 round trips, each its own autocommitted transaction)"
+        "(old: pre-ping + BEGIN + user + access + COMMIT = 5 round trips; "
+        "new: the user with their access to the project = 1 round trip, autocommitted)"
     )
 
 

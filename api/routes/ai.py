@@ -236,7 +236,7 @@ async def stream(
             session, resources, token=token, message_id=message_id
         )
     else:
-        user = await current_user(session, resources, credentials)
+        user = await current_user(request, session, resources, credentials)
     await chat_service.message_for(session, actor=user, project_id=project_id, message_id=message_id)
     last_event_id = _last_event_id(request)
     if await chat_service.nothing_left(resources, message_id, last_event_id=last_event_id):

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import jwt
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
 from fastapi.security import HTTPAuthorizationCredentials
 from sse_starlette import EventSourceResponse
 
@@ -175,6 +175,7 @@ async def events_token(
 )
 async def meeting_events(
     meeting_id: uuid.UUID,
+    request: Request,
     session: SessionDep,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -195,7 +196,7 @@ async def meeting_events(
         if user is None or not user.is_active:
             raise Unauthorized("unknown user")
     else:
-        user = await current_user(session, resources, credentials)
+        user = await current_user(request, session, resources, credentials)
     await get_meeting(session, actor=user, meeting_id=meeting_id)
     latest = await session.scalar(
         sa.select(Transcription)

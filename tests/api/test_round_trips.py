@@ -1,0 +1,79 @@
+"""Statements per request on the hot read paths: a regression here is a round trip added to every call.
+
+Counted with SQLAlchemy's cursor events on the app's engine. GET requests run in autocommit (no BEGIN or
+COMMIT) and the pool pings only idle connections, so these counts are the round trips to PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from api.resources import Resources
+from core.models import MemberRole
+from tests.api.crud_helpers import API, make_meeting, make_project
+from tests.conftest import Factory
+
+
+@contextlib.contextmanager
+def statements(resources: Resources) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = resources.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/projects/{project}", 1),  # the caller and their access to the project, in one statement
+        ("/projects?limit=20", 2),  # the caller; the page with its total (count(*) OVER ())
+        ("/meetings/{meeting}", 3),  # the caller; the meeting; the caller's access to its project
+        ("/meetings?project_id={project}&limit=20", 2),  # the caller with their access; the page
+    ],
+)
+async def test_hot_reads_take_this_many_statements(
+    client: httpx.AsyncClient, factory: Factory, resources: Resources, path: str, expected: int
+) -> None:
+    owner = await factory.user()
+    project = await make_project(client, owner)
+    meeting = await make_meeting(client, owner, project["id"])
+    url = API + path.format(project=project["id"], meeting=meeting["id"])
+    assert (await client.get(url, headers=owner.headers)).status_code == 200  # warm: token cache, pool
+    with statements(resources) as seen:
+        r = await client.get(url, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert len(seen) == expected, seen
+
+
+async def test_the_prefetched_access_answers_exactly_like_the_separate_check(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    owner, viewer, stranger, admin = (
+        await factory.user(),
+        await factory.user(),
+        await factory.user(),
+        await factory.user(is_admin=True),
+    )
+    project = await make_project(client, owner)
+    await factory.member(project["id"], viewer, MemberRole.VIEWER)
+    url = f"{API}/projects/{project['id']}"
+    for actor, status in [(owner, 200), (viewer, 200), (stranger, 404), (admin, 200)]:
+        assert (await client.get(url, headers=actor.headers)).status_code == status
+    # a viewer may read but not write: the write's own (locking) check still applies the role
+    r = await client.put(url, json={"title": "Renamed"}, headers=viewer.headers)
+    assert r.status_code == 403
+    missing = f"{API}/projects/00000000-0000-0000-0000-000000000000"
+    assert (await client.get(missing, headers=owner.headers)).status_code == 404
+    assert (await client.get(f"{API}/projects/not-a-uuid", headers=owner.headers)).status_code == 422
