@@ -370,6 +370,13 @@ def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals, *, timeo
             process.wait()
 
 
+def py_spy() -> str | None:
+    """py-spy (a dev dependency): on PATH, or beside this interpreter when the venv is not activated."""
+    found = shutil.which("py-spy")
+    beside = Path(sys.executable).with_name("py-spy")
+    return found or (str(beside) if beside.exists() else None)
+
+
 # --------------------------------------------------------------------------------------------- stats
 
 

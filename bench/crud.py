@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
-from common import embedded_services  # noqa: E402
+from common import embedded_services, py_spy  # noqa: E402
 
 from core.db import libpq_url  # noqa: E402
 from core.embedded import EmbeddedServices, free_port  # noqa: E402
@@ -543,7 +543,7 @@ def profile(
     server: Server, load: LoadGenerator, paths: list[str], token: str, *, out: Path, seconds: float
 ) -> None:
     """Sample the app's worker with py-spy while it serves the single-project load."""
-    spy = shutil.which("py-spy")
+    spy = py_spy()
     if spy is None:
         print("--profile: py-spy is not on PATH (pip install py-spy); skipped", file=sys.stderr)
         return

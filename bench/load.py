@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 sys.path.insert(0, str(ROOT))
 
-from common import stop_process, wait_until_up  # noqa: E402
+from common import py_spy, stop_process, wait_until_up  # noqa: E402
 
 from core.embedded import free_port  # noqa: E402
 from core.security import create_access_token  # noqa: E402
@@ -502,8 +502,8 @@ def profile_summary(collapsed: Path, top: int = 15) -> str:
 
 
 def start_profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] | None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
+    spy = py_spy()
+    if spy is None:
         print("--profile: py-spy is not installed (pip install py-spy); skipped", file=sys.stderr)
         return None
     return subprocess.Popen(
