@@ -36,14 +36,7 @@ from evals.records import RunSpec, add_items, finish_run, mark_stale_runs, start
 from evals.scoring import AnswerScorer, create_judge
 from ingestion.chunkers import warm_up
 from prompts.loader import Prompt, PromptLibrary
-from retrieval.answer import (
-    NO_ANSWER,
-    answer_from_sources,
-    answer_language,
-    build_generation,
-    number_sources,
-    relevant_hits,
-)
+from retrieval.answer import answer_question, number_sources
 from retrieval.retriever import HybridRetriever, IndexModel
 from retrieval.search import Hit, Mode, SearchFilters, min_similarity
 
@@ -178,27 +171,20 @@ def answers_item(
     scorer: AnswerScorer,
 ) -> ItemFn:
     config = services.settings.retrieval
-    threshold = min_similarity(services.embedder.name, config)
 
     async def run(session: AsyncSession, question: EvalQuestion) -> dict[str, Any]:
-        # The /ask logic (api/services/ai.py ask): retrieve, keep the relevant chunks, number, prompt, answer.
         retriever = _retriever(session, services, corpus, dataset, question, mode)
         started = time.perf_counter()
-        hits = await retriever.search(question.question, limit=config.answer_chunks)
-        relevant = relevant_hits(hits, min_similarity=threshold)
-        language = answer_language(question.question)
-        sources = number_sources(relevant, token_budget=config.context_tokens) if relevant else []
-        text, citations = NO_ANSWER[language], 0
-        if sources:
-            generation = build_generation(
-                prompt,
-                question=question.question,
-                sources=sources,
-                token_budget=config.context_tokens,
-                extra={"project_title": dataset.name},
-            )
-            answer = await answer_from_sources(services.chat_model, generation, sources, language=language)
-            text, citations = answer.text, len(answer.citations)
+        grounded = await answer_question(  # exactly what /ask does
+            retriever,
+            services.chat_model,
+            prompt,
+            question=question.question,
+            config=config,
+            extra={"project_title": dataset.name},
+        )
+        sources, text = grounded.sources, grounded.text
+        citations = len(grounded.answer.citations) if grounded.answer else 0
         latency = (time.perf_counter() - started) * 1000
         contexts = [source.hit.content for source in sources]
         metrics: dict[str, Any] = await scorer.score(
@@ -208,7 +194,7 @@ def answers_item(
             reference_answer=question.reference_answer,
             reference_contexts=question.reference_contexts,
         )
-        metrics["grounded"] = 1.0 if sources and text != NO_ANSWER[language] else 0.0
+        metrics["grounded"] = 1.0 if grounded.answer and grounded.answer.grounded else 0.0
         metrics["citations"] = float(citations)
         metrics.update(_context_metrics(question, [s.hit for s in sources], contexts))
         return {

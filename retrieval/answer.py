@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage, content_terms
+from core.settings import RetrievalSettings
 from core.tokens import count_tokens, truncate_tokens
 from prompts.loader import Prompt, fence_safe
-from retrieval.search import Hit
+from retrieval.retriever import HybridRetriever
+from retrieval.search import Hit, min_similarity
 
 # Any bracketed number reads as a citation to a user, so any is checked (a huge one cites nothing).
 CITATION = re.compile(r"\[(\d+)\]")
@@ -191,3 +193,43 @@ async def answer_from_sources(
     if not text:
         return Answer(NO_ANSWER[language], [], usage, grounded=False)
     return Answer(text, citations_for(text, sources), usage, grounded=True)
+
+
+@dataclass
+class GroundedAnswer:
+    """What /ask answers: the numbered sources it was given and the answer, or none when nothing
+    relevant was found (then the plain "I don't know" of the question's language)."""
+
+    language: str
+    sources: list[Source]
+    answer: Answer | None
+
+    @property
+    def text(self) -> str:
+        return self.answer.text if self.answer else NO_ANSWER[self.language]
+
+
+async def answer_question(
+    retriever: HybridRetriever,
+    model: ChatModel,
+    prompt: Prompt,
+    *,
+    question: str,
+    config: RetrievalSettings,
+    extra: dict[str, str] | None = None,
+) -> GroundedAnswer:
+    """Retrieve, keep the relevant chunks, number them within the context budget, prompt and answer.
+    The API's /ask and the evals' answer runs both call this, so an eval measures what users get."""
+    hits = await retriever.search(question, limit=config.answer_chunks)
+    threshold = min_similarity(retriever.model.name, config)
+    relevant = relevant_hits(hits, min_similarity=threshold, question=question)
+    language = answer_language(question)
+    if not relevant:
+        return GroundedAnswer(language, [], None)
+    sources = number_sources(relevant, token_budget=config.context_tokens)
+    generation = build_generation(
+        prompt, question=question, sources=sources, token_budget=config.context_tokens, extra=extra
+    )
+    return GroundedAnswer(
+        language, sources, await answer_from_sources(model, generation, sources, language=language)
+    )

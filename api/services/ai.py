@@ -13,16 +13,9 @@ from core import ratelimit
 from core.errors import NotFound
 from core.metrics import record_llm_usage
 from core.models import Chunk, User
-from retrieval.answer import (
-    NO_ANSWER,
-    answer_from_sources,
-    answer_language,
-    build_generation,
-    number_sources,
-    relevant_hits,
-)
+from retrieval.answer import answer_question
 from retrieval.retriever import HybridRetriever, current_model
-from retrieval.search import Hit, Mode, SearchFilters, min_similarity
+from retrieval.search import Hit, Mode, SearchFilters
 
 
 async def make_retriever(
@@ -112,14 +105,8 @@ async def ask(
 ) -> dict[str, Any]:
     access = await require_project(session, actor, project_id)
     await limit_ai_use(resources, actor=actor, project_id=project_id)
-    config = resources.settings.retrieval
     prompt = resources.prompts.get(prompt_name)
     retriever = await make_retriever(session, resources, project_ids=[project_id])
-    hits = await retriever.search(question, limit=config.answer_chunks)
-    relevant = relevant_hits(
-        hits, min_similarity=min_similarity(retriever.model.name, config), question=question
-    )
-    language = answer_language(question)
     model = resources.chat_model
     result: dict[str, Any] = {
         "provider": model.provider,
@@ -127,17 +114,17 @@ async def ask(
         "prompt_name": prompt.name,
         "prompt_version": prompt.version,
     }
-    if not relevant:
-        return {**result, "answer": NO_ANSWER[language], "citations": [], "grounded": False}
-    sources = number_sources(relevant, token_budget=config.context_tokens)
-    generation = build_generation(
+    grounded = await answer_question(
+        retriever,
+        model,
         prompt,
         question=question,
-        sources=sources,
-        token_budget=config.context_tokens,
+        config=resources.settings.retrieval,
         extra={"project_title": access.project.title},
     )
-    answer = await answer_from_sources(model, generation, sources, language=language)
+    answer = grounded.answer
+    if answer is None:
+        return {**result, "answer": grounded.text, "citations": [], "grounded": False}
     record_llm_usage(
         provider=model.provider,
         model=model.model,
