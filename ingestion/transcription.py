@@ -25,6 +25,7 @@ from core.outbox import record_change
 from core.providers.llm import ChatModel, create_chat_model
 from core.providers.stt import Transcriber, create_transcriber
 from core.settings import Settings
+from core.tracing import current_traceparent
 from ingestion.ledger import sync_ledger
 from ingestion.summarize import SummaryFailed, summarize
 from prompts.loader import default_library
@@ -46,6 +47,7 @@ async def enqueue_transcription(
         TRANSCRIBE_JOB,
         str(transcription_id),
         summary_only,
+        current_traceparent(),  # the job's span continues the trace of the request (or retry) behind it
         _job_id=transcription_job_id(transcription_id, attempts, summary_only),
     )
 

@@ -52,13 +52,14 @@ async def ingest_outbox(ctx: dict[str, Any], outbox_id: int) -> str:
 
 
 async def process_transcription_job(
-    ctx: dict[str, Any], transcription_id: str, summary_only: bool = False
+    ctx: dict[str, Any], transcription_id: str, summary_only: bool = False, traceparent: str | None = None
 ) -> str:
     meetings: MeetingRuntime = ctx["meetings"]
     with (
         job_span(
             TRANSCRIBE_JOB,
             job_id=ctx.get("job_id"),
+            traceparent=traceparent,
             attributes={"v1tr0.transcription_id": transcription_id, "v1tr0.summary_only": summary_only},
         ) as span,
         time_job(TRANSCRIBE_JOB) as outcome,

@@ -392,3 +392,38 @@ def test_tracing_off_loads_no_sdk() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", result.stdout
+
+
+async def test_a_transcription_job_continues_the_trace_of_the_upload(
+    traced_client: httpx.AsyncClient,
+    spans: InMemorySpanExporter,
+    factory: Factory,
+    traced_settings: Settings,
+    traced_resources: Resources,
+) -> None:
+    owner = await factory.user()
+    project_id = await new_project(traced_client, owner)
+    r = await traced_client.post(
+        "/api/v1/meetings",
+        json={"project_id": project_id, "title": "Seguimiento"},
+        headers=owner.headers,
+    )
+    meeting_id = r.json()["id"]
+    spans.clear()
+    cue = "<v Ana>Enviaré el presupuesto el viernes."
+    transcript = f"WEBVTT\n\n00:00:00.000 --> 00:00:05.000\n{cue}\n".encode()
+    r = await traced_client.post(
+        f"/api/v1/transcriptions/upload/{meeting_id}",
+        files={"file": ("call.vtt", transcript, "text/vtt")},
+        headers=owner.headers,
+    )
+    assert r.status_code == 202, r.text
+    upload = one(spans, "POST /api/v1/transcriptions/upload/{meeting_id}")
+
+    await drain(traced_settings, traced_resources, max_jobs=1)
+
+    [job] = named(spans, "process_transcription")
+    assert job.kind == SpanKind.CONSUMER
+    assert trace_id(job) == trace_id(upload)
+    assert job.parent is not None and format(job.parent.span_id, "016x") == span_id(upload)
+    assert job.attributes is not None and job.attributes["v1tr0.job.outcome"] == "completed"
