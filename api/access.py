@@ -56,7 +56,11 @@ def _project_access_query(*, for_update: bool) -> sa.Select[tuple[Project, Membe
         )
         .where(Project.id == sa.bindparam("project_id"), Project.is_eval.is_(False))
     )
-    return query.with_for_update(of=Project) if for_update else query
+    if for_update:
+        # The row as it is once locked: a copy loaded earlier in the request (current_user's prefetch)
+        # would otherwise be kept by the identity map, and a read-modify-write would use stale values.
+        return query.with_for_update(of=Project).execution_options(populate_existing=True)
+    return query
 
 
 # Built once, with bound parameters: every call then reuses their cache keys and compiled SQL instead of

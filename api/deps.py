@@ -127,6 +127,9 @@ async def current_user(
         user = await session.scalar(USER_BY_SUBJECT, {"subject": identity.subject})
         if user is None:
             # Created on first sight, in a transaction of its own: it holds a lock and may be a GET's.
+            # The request's connection goes back to the pool first: holding it while waiting for a
+            # second one would let a burst of new users exhaust the pool.
+            await session.rollback()
             async with resources.sessionmaker() as own, own.begin():
                 created = await user_service.provision_external_user(
                     own, identity=identity, admin_emails=resources.settings.auth.admin_emails

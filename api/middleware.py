@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.logs import request_id_var
-from core.tracing import start_server_span
+from core.tracing import ServerSpan, start_server_span
 
 log = logging.getLogger("v1tr0.http")
 
@@ -215,22 +215,31 @@ class RequestContextMiddleware:
                 if not state["started"]:
                     await respond_error(500, "internal_error", "internal server error")
         finally:
-            if state["too_large"] and not state["started"]:
-                await respond_error(413, "payload_too_large", f"request body exceeds {limit} bytes")
-            elapsed = time.perf_counter() - started
-            template = route_template(scope)
-            status = int(state["status"])
-            REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
-            if span is not None:
-                route = None if template == UNMATCHED else template
-                span.finish(method=scope["method"], route=route, status=status, error=error)
-            request_id_var.reset(token)
+            try:
+                if state["too_large"] and not state["started"]:
+                    await respond_error(413, "payload_too_large", f"request body exceeds {limit} bytes")
+            finally:
+                self._finish(scope, started, state, span, error)
+                request_id_var.reset(token)
+
+    @staticmethod
+    def _finish(
+        scope: Scope, started: float, state: dict[str, Any], span: ServerSpan | None, error: Exception | None
+    ) -> None:
+        """Metrics, the access log line and the trace span of a finished (or abandoned) request."""
+        elapsed = time.perf_counter() - started
+        template = route_template(scope)
+        status = int(state["status"])
+        REQUEST_LATENCY.labels(scope["method"], template, str(status)).observe(elapsed)
+        log.info(
+            "request",
+            extra={
+                "method": scope["method"],
+                "route": template,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
+        if span is not None:
+            route = None if template == UNMATCHED else template
+            span.finish(method=scope["method"], route=route, status=status, error=error)

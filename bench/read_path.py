@@ -50,8 +50,9 @@ def _settings(database_url: str, redis_url: str, data_dir: Path) -> Settings:
     )
 
 
-def _old_path(resources: Resources, settings: Settings) -> None:
+async def _old_path(resources: Resources, settings: Settings) -> None:
     """What every request did before: pre-ping on checkout, and a transaction even for a GET."""
+    await resources.engine.dispose()  # replaced below; it has not connected yet
     engine = create_engine(settings, pool_pre_ping=True)
     resources.engine = engine
     resources.sessionmaker = create_sessionmaker(engine)
@@ -94,7 +95,7 @@ async def measure(args: argparse.Namespace, database_url: str, redis_url: str, w
     for name in ("old", "new"):
         resources = Resources.open(settings)
         if name == "old":
-            _old_path(resources, settings)
+            await _old_path(resources, settings)
         app = create_app(settings, resources=resources)
         app.state.resources = resources
         transport = httpx.ASGITransport(app=app)

@@ -8,6 +8,19 @@ from redis.asyncio import Redis
 
 from core.errors import RateLimited
 
+# Count a hit on each key in order and stop at the first one over its limit: the keys after it are
+# not spent by a request that is refused anyway (a user over their own limit must not use up their
+# project's budget for everyone else). One round trip, atomic. Returns {0, 0} or {n, ttl of key n}.
+_HIT = """
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, 0, 'EX', ARGV[1], 'NX')
+  if redis.call('INCR', key) > tonumber(ARGV[i + 1]) then
+    return {i, redis.call('TTL', key)}
+  end
+end
+return {0, 0}
+"""
+
 
 async def hit(redis: Redis, key: str, *, limit: int, window_seconds: int) -> None:
     """Count one hit on `key`; raise RateLimited once more than `limit` hits fall in the window."""
@@ -15,22 +28,13 @@ async def hit(redis: Redis, key: str, *, limit: int, window_seconds: int) -> Non
 
 
 async def hit_all(redis: Redis, limits: Mapping[str, int], *, window_seconds: int) -> None:
-    """Count one hit on every key (in one round trip); raise RateLimited if any is over its limit, with
-    the longest wait among those over."""
-    async with redis.pipeline(transaction=True) as pipe:
-        for key in limits:
-            full_key = f"ratelimit:{key}"
-            pipe.set(full_key, 0, ex=window_seconds, nx=True)  # opens the window (Redis 6: no EXPIRE NX)
-            pipe.incr(full_key)
-            pipe.ttl(full_key)
-        replies = await pipe.execute()
-    waits = [
-        max(int(replies[3 * n + 2]), 1)
-        for n, limit in enumerate(limits.values())
-        if int(replies[3 * n + 1]) > limit
-    ]
-    if waits:
-        raise RateLimited("too many requests; try again later", retry_after=max(waits))
+    """Count one hit on each key in order, like one `hit` after another that stops at the first refusal,
+    in a single round trip; raise RateLimited with that key's remaining window."""
+    keys = [f"ratelimit:{key}" for key in limits]
+    args = [*keys, str(window_seconds), *(str(limit) for limit in limits.values())]
+    over, ttl = await redis.eval(_HIT, len(keys), *args)  # type: ignore[misc]
+    if int(over):
+        raise RateLimited("too many requests; try again later", retry_after=max(int(ttl), 1))
 
 
 async def reset(redis: Redis, key: str) -> None:

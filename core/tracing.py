@@ -73,7 +73,10 @@ def setup_tracing(settings: Settings, component: str, *, exporter: SpanExporter 
             "v1tr0.component": component,
         }
     )
-    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
+    ratio = TraceIdRatioBased(config.sample_ratio)
+    # Our own spans follow their parent; a caller's `traceparent` cannot force sampling past the ratio.
+    sampler = ParentBased(ratio, remote_parent_sampled=ratio)
+    provider = TracerProvider(resource=resource, sampler=sampler)
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:

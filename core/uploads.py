@@ -14,6 +14,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -65,24 +66,40 @@ def remove_uploads_after_commit(
     after_commit(session, remove)
 
 
-def _listing(root: Path) -> dict[uuid.UUID, list[tuple[Path, uuid.UUID | None, float]]]:
-    """Meeting folder id -> its files (path, transcription id if the name is one, mtime)."""
-    found: dict[uuid.UUID, list[tuple[Path, uuid.UUID | None, float]]] = {}
-    if not root.is_dir():
+@dataclass
+class _Folder:
+    path: Path
+    files: list[tuple[Path, uuid.UUID | None, float]]  # path, transcription id if named by one, mtime
+
+
+def _listing(root: Path) -> dict[uuid.UUID, _Folder]:
+    """Meeting folders by meeting id, with their files. Symlinks are skipped (never followed to delete
+    what they point at), and whatever vanishes while we look (the API deleting a meeting) is passed over."""
+    found: dict[uuid.UUID, _Folder] = {}
+    try:
+        folders = list(root.iterdir())
+    except FileNotFoundError:
         return found
-    for folder in root.iterdir():
+    for folder in folders:
         try:
             meeting_id = uuid.UUID(folder.name)
         except ValueError:
             continue  # not ours
+        if folder.is_symlink() or not folder.is_dir():
+            continue
         files = []
-        for path in folder.iterdir() if folder.is_dir() else []:
-            try:
-                transcription_id: uuid.UUID | None = uuid.UUID(path.name.removesuffix(".bin"))
-            except ValueError:
-                transcription_id = None
-            files.append((path, transcription_id, path.stat().st_mtime))
-        found[meeting_id] = files
+        try:
+            for path in folder.iterdir():
+                if path.is_symlink():
+                    continue
+                try:
+                    transcription_id: uuid.UUID | None = uuid.UUID(path.name.removesuffix(".bin"))
+                except ValueError:
+                    transcription_id = None
+                files.append((path, transcription_id, path.stat().st_mtime))
+        except FileNotFoundError:
+            continue
+        found[meeting_id] = _Folder(folder, files)
     return found
 
 
@@ -96,7 +113,7 @@ async def sweep_orphan_uploads(
     if not listing:
         return 0
     meetings = set((await session.scalars(sa.select(Meeting.id).where(Meeting.id.in_(list(listing))))).all())
-    named = [tid for files in listing.values() for _, tid, _ in files if tid is not None]
+    named = [tid for folder in listing.values() for _, tid, _ in folder.files if tid is not None]
     transcriptions = set(
         (await session.scalars(sa.select(Transcription.id).where(Transcription.id.in_(named)))).all()
         if named
@@ -104,15 +121,15 @@ async def sweep_orphan_uploads(
     )
     cutoff = time.time() - grace_seconds
     doomed: list[Path] = []
-    for meeting_id, files in listing.items():
-        old = [path for path, _, mtime in files if mtime < cutoff]
+    for meeting_id, folder in listing.items():
+        old = [path for path, _, mtime in folder.files if mtime < cutoff]
         if meeting_id not in meetings:
-            if len(old) == len(files):  # nothing young in it: the whole folder goes
-                doomed.append(root / str(meeting_id))
-            else:
-                doomed.extend(old)
+            # nothing young in it: the whole folder goes; else only what is old enough
+            doomed.extend([folder.path] if len(old) == len(folder.files) else old)
             continue
-        doomed.extend(path for path, tid, mtime in files if mtime < cutoff and tid not in transcriptions)
+        doomed.extend(
+            path for path, tid, mtime in folder.files if mtime < cutoff and tid not in transcriptions
+        )
 
     def remove() -> int:
         for path in doomed:

@@ -43,13 +43,16 @@ def transcription_job_id(transcription_id: uuid.UUID, attempts: int, summary_onl
 async def enqueue_transcription(
     redis: ArqRedis, transcription_id: uuid.UUID, *, attempts: int, summary_only: bool = False
 ) -> None:
-    await redis.enqueue_job(
-        TRANSCRIBE_JOB,
-        str(transcription_id),
-        summary_only,
-        current_traceparent(),  # the job's span continues the trace of the request (or retry) behind it
-        _job_id=transcription_job_id(transcription_id, attempts, summary_only),
-    )
+    # The job's span continues the trace of the request (or retry) behind it. A keyword, and only when
+    # traced, so a worker still on the previous version (two arguments) runs the job during a deploy.
+    traceparent = current_traceparent()
+    job_id = transcription_job_id(transcription_id, attempts, summary_only)
+    if traceparent:
+        await redis.enqueue_job(
+            TRANSCRIBE_JOB, str(transcription_id), summary_only, _job_id=job_id, traceparent=traceparent
+        )
+    else:
+        await redis.enqueue_job(TRANSCRIBE_JOB, str(transcription_id), summary_only, _job_id=job_id)
 
 
 class MeetingRuntime:

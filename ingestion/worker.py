@@ -91,9 +91,9 @@ async def _dispatch_loop(runtime: Runtime) -> None:
                 max_attempts=runtime.settings.ingestion.max_attempts,
             )
             if time.monotonic() >= next_upload_sweep:
+                next_upload_sweep = time.monotonic() + UPLOAD_SWEEP_INTERVAL  # a failing sweep waits too
                 async with runtime.sessionmaker() as session:
                     await sweep_orphan_uploads(session, runtime.settings)
-                next_upload_sweep = time.monotonic() + UPLOAD_SWEEP_INTERVAL
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -1,4 +1,4 @@
-"""Pagination and sorting for list endpoints: the page and the total count in one query."""
+"""Pagination and sorting for list endpoints: the page and the total count in one statement."""
 
 from __future__ import annotations
 
@@ -36,9 +36,12 @@ async def fetch_page(
     offset: int,
     ordering: Sequence[Any],
 ) -> tuple[list[T], int]:
-    """One round trip: each row carries `count(*) OVER ()`, the number of rows before LIMIT/OFFSET. Only
-    a page past the end (no row to carry it) needs a second query for the total."""
-    counted = query.add_columns(sa.func.count().over().label("total_rows"))
+    """One round trip: each row carries the total as an uncorrelated scalar subquery, which PostgreSQL
+    runs once (an InitPlan) while the page itself keeps its index-ordered top-N plan — unlike
+    `count(*) OVER ()`, which would read every matching row before the LIMIT. Only a page past the end
+    (no row to carry it) needs a second query for the total."""
+    total_rows = sa.select(sa.func.count()).select_from(query.order_by(None).subquery()).scalar_subquery()
+    counted = query.add_columns(total_rows.label("total_rows"))
     rows = (await session.execute(counted.order_by(*ordering).limit(limit).offset(offset))).all()
     if rows:
         return [row[0] for row in rows], int(rows[0][-1])

@@ -778,3 +778,19 @@ async def test_login_rate_limit_counts_each_email_separately(client: httpx.Async
 
     assert (await login(client, "bob@example.com")).status_code == 200
     assert (await login(client, "ANA@example.com")).status_code == 429
+
+
+async def test_a_supabase_users_first_request_needs_only_one_pooled_connection(
+    servers: Servers, resources: Resources
+) -> None:
+    """Provisioning runs in a session of its own: the request must not hold its connection meanwhile,
+    or a burst of first-time users exhausts the pool (here: one connection, no overflow)."""
+    settings = make_settings(
+        servers,
+        auth=auth_settings(supabase_url=SUPABASE_URL, supabase_jwt_secret=SUPABASE_SECRET),
+        db={"pool_size": 1, "max_overflow": 0, "pool_timeout": 2},
+    )
+    async with app_client(settings) as client:
+        response = await me(client, supabase_hs256_token(email="first@example.com"))
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == "first@example.com"

@@ -6,6 +6,7 @@ COMMIT) and the pool pings only idle connections, so these counts are the round 
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,8 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from api.access import load_user_with_access, require_project
 from api.resources import Resources
-from core.models import MemberRole
+from core.models import MemberRole, Project
 from tests.api.crud_helpers import API, make_meeting, make_project
 from tests.conftest import Factory
 
@@ -77,3 +79,22 @@ async def test_the_prefetched_access_answers_exactly_like_the_separate_check(
     missing = f"{API}/projects/00000000-0000-0000-0000-000000000000"
     assert (await client.get(missing, headers=owner.headers)).status_code == 404
     assert (await client.get(f"{API}/projects/not-a-uuid", headers=owner.headers)).status_code == 422
+
+
+async def test_a_locked_update_sees_a_change_committed_after_the_prefetch(
+    client: httpx.AsyncClient, factory: Factory, resources: Resources
+) -> None:
+    """current_user's prefetch loads the project early; the FOR UPDATE check of a write must still see
+    the row as it is once locked, or a read-modify-write would work on stale values."""
+    owner = await factory.user()
+    project_id = uuid.UUID((await make_project(client, owner, title="Original"))["id"])
+    async with resources.sessionmaker() as session:
+        user = await load_user_with_access(session, owner.id, project_id)
+        assert user is not None
+        async with resources.sessionmaker() as other, other.begin():
+            row = await other.get(Project, project_id)
+            assert row is not None
+            row.title = "Renamed meanwhile"
+        access = await require_project(session, user, project_id, MemberRole.EDITOR, for_update=True)
+        assert access.project.title == "Renamed meanwhile"
+        await session.rollback()

@@ -94,3 +94,19 @@ async def test_the_sweep_removes_recordings_whose_meeting_or_transcription_is_go
 
     async with resources.sessionmaker() as session:
         assert await sweep_orphan_uploads(session, private, grace_seconds=hour) == 0
+
+
+async def test_the_sweep_never_follows_symlinks_and_handles_any_uuid_spelling(
+    servers, resources, tmp_path: Path
+) -> None:
+    private = make_settings(servers, data_dir=tmp_path / "data")
+    hour = 3600.0
+    outside = _plant(tmp_path / "elsewhere" / f"{uuid.uuid4()}.bin", age=2 * hour)
+    uploads_root(private).mkdir(parents=True)
+    (uploads_root(private) / str(uuid.uuid4())).symlink_to(outside.parent, target_is_directory=True)
+    shouting = _plant(uploads_root(private) / str(uuid.uuid4()).upper() / "x.bin", age=2 * hour)
+
+    async with resources.sessionmaker() as session:
+        assert await sweep_orphan_uploads(session, private, grace_seconds=hour) == 1
+    assert outside.exists()  # what the symlink points at is not ours to delete
+    assert not shouting.parent.exists()
