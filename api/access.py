@@ -91,8 +91,20 @@ async def load_user_with_access(
     if row is None:
         return None
     user: User = row[0]
-    session.info[_PREFETCHED] = (user.id, project_id, row[1], row[2])
+    remember_access(session, user.id, project_id, row[1], row[2])
     return user
+
+
+def remember_access(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    project: Project | None,
+    role: MemberRole | None,
+) -> None:
+    """Access read together with something else (the caller, a meeting): the next require_project for
+    this user and project takes it instead of querying. `project` None: not found or an eval project."""
+    session.info[_PREFETCHED] = (user_id, project_id, project, role)
 
 
 async def _project_and_role(

@@ -11,13 +11,23 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import ProjectAccess, require_project, visible_project_ids
+from api.access import ProjectAccess, remember_access, require_project, visible_project_ids
 from api.schemas.meetings import MeetingCreate, MeetingUpdate
 from api.services.changes import apply_changes
 from api.services.listing import fetch_page, order_by
 from core.errors import Conflict, Invalid, NotFound
 from core.jitsi import room_token
-from core.models import Meeting, MeetingParticipant, MeetingStatus, MemberRole, OutboxAction, SourceType, User
+from core.models import (
+    Meeting,
+    MeetingParticipant,
+    MeetingStatus,
+    MemberRole,
+    OutboxAction,
+    Project,
+    ProjectMember,
+    SourceType,
+    User,
+)
 from core.outbox import record_change
 from core.settings import JitsiSettings, Settings
 from core.uploads import remove_uploads_after_commit
@@ -75,12 +85,28 @@ async def list_meetings(
     return await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
 
 
+# The meeting with the caller's access to its project, for require_project (see api/access.py).
+_MEETING_WITH_ACCESS = (
+    sa.select(Meeting, Project, ProjectMember.role)
+    .select_from(Meeting)
+    .outerjoin(Project, sa.and_(Project.id == Meeting.project_id, Project.is_eval.is_(False)))
+    .outerjoin(
+        ProjectMember,
+        sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == sa.bindparam("user_id")),
+    )
+    .where(Meeting.id == sa.bindparam("meeting_id"))
+)
+
+
 async def get_meeting(
     session: AsyncSession, *, actor: User, meeting_id: uuid.UUID, need: MemberRole = MemberRole.VIEWER
 ) -> Meeting:
-    meeting = await session.get(Meeting, meeting_id)
-    if meeting is None:
+    params = {"meeting_id": meeting_id, "user_id": actor.id}
+    row = (await session.execute(_MEETING_WITH_ACCESS, params)).first()
+    if row is None:
         raise NotFound("meeting not found")
+    meeting: Meeting = row[0]
+    remember_access(session, actor.id, meeting.project_id, row[1], row[2])  # one statement, not two
     await require_project(session, actor, meeting.project_id, need, what="meeting")
     return meeting
 

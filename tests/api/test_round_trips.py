@@ -41,7 +41,7 @@ def statements(resources: Resources) -> Iterator[list[str]]:
     [
         ("/projects/{project}", 1),  # the caller and their access to the project, in one statement
         ("/projects?limit=20", 2),  # the caller; the page with its total (count(*) OVER ())
-        ("/meetings/{meeting}", 3),  # the caller; the meeting; the caller's access to its project
+        ("/meetings/{meeting}", 2),  # the caller; the meeting with the caller's access to its project
         ("/meetings?project_id={project}&limit=20", 2),  # the caller with their access; the page
     ],
 )
