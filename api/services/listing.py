@@ -40,12 +40,9 @@ async def fetch_page(
     runs once (an InitPlan) while the page itself keeps its index-ordered top-N plan — unlike
     `count(*) OVER ()`, which would read every matching row before the LIMIT. Only a page past the end
     (no row to carry it) needs a second query for the total."""
-    total_rows = sa.select(sa.func.count()).select_from(query.order_by(None).subquery()).scalar_subquery()
-    counted = query.add_columns(total_rows.label("total_rows"))
+    count = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    counted = query.add_columns(count.scalar_subquery().label("total_rows"))
     rows = (await session.execute(counted.order_by(*ordering).limit(limit).offset(offset))).all()
     if rows:
         return [row[0] for row in rows], int(rows[0][-1])
-    if offset == 0:
-        return [], 0
-    total = await session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
-    return [], int(total or 0)
+    return [], int(await session.scalar(count) or 0) if offset else 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -46,60 +49,62 @@ async def _terminate(resources: Resources, pid: int) -> None:
         await conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
 
-async def test_a_connection_used_a_moment_ago_is_not_pinged(settings: Settings) -> None:
+@contextlib.asynccontextmanager
+async def one_connection(settings: Settings, ping_after_idle: float | None = None) -> AsyncIterator[Pinged]:
+    """An engine of one pooled connection (optionally another idle threshold), counting its pings."""
+    if ping_after_idle is not None:
+        db = settings.db.model_copy(update={"ping_after_idle": ping_after_idle})
+        settings = settings.model_copy(update={"db": db})
     engine = create_engine(settings, pool_size=1, max_overflow=0)
     try:
-        pings = _count_pings(engine)
-        first = await _backend_pid(engine)
-        for _ in range(5):
-            assert await _backend_pid(engine) == first  # the same pooled connection
-        assert pings[0] == 0
+        yield Pinged(engine, _count_pings(engine))
     finally:
         await engine.dispose()
+
+
+@dataclass
+class Pinged:
+    engine: AsyncEngine
+    pings: list[int]
+
+
+async def test_a_connection_used_a_moment_ago_is_not_pinged(settings: Settings) -> None:
+    async with one_connection(settings) as pool:
+        first = await _backend_pid(pool.engine)
+        for _ in range(5):
+            assert await _backend_pid(pool.engine) == first  # the same pooled connection
+        assert pool.pings[0] == 0
 
 
 async def test_an_idle_connection_killed_by_the_server_is_pinged_and_replaced(
     settings: Settings, resources: Resources
 ) -> None:
-    tuned = settings.model_copy(update={"db": settings.db.model_copy(update={"ping_after_idle": 0.2})})
-    engine = create_engine(tuned, pool_size=1, max_overflow=0)
-    try:
-        pings = _count_pings(engine)
-        old = await _backend_pid(engine)
+    async with one_connection(settings, ping_after_idle=0.2) as pool:
+        old = await _backend_pid(pool.engine)
         await _terminate(resources, old)  # what a database restart does to every pooled connection
-        await asyncio.sleep(0.3)
-        new = await _backend_pid(engine)  # no error: the ping found it dead and the pool reconnected
+        await asyncio.sleep(0.3)  # the connection must sit idle past the threshold
+        new = await _backend_pid(pool.engine)  # no error: the ping found it dead and the pool reconnected
         assert new != old
-        assert pings[0] == 1
-    finally:
-        await engine.dispose()
+        assert pool.pings[0] == 1
 
 
 async def test_a_connection_killed_while_in_use_fails_once_then_the_pool_recovers(
     settings: Settings, resources: Resources
 ) -> None:
-    engine = create_engine(settings, pool_size=1, max_overflow=0)  # 1 s idle: no ping right away
-    try:
-        old = await _backend_pid(engine)
+    async with one_connection(settings) as pool:  # 1 s idle: no ping right away
+        old = await _backend_pid(pool.engine)
         await _terminate(resources, old)
         with pytest.raises(DBAPIError) as failure:
-            await _backend_pid(engine)
+            await _backend_pid(pool.engine)
         assert failure.value.connection_invalidated
-        assert await _backend_pid(engine) != old
-    finally:
-        await engine.dispose()
+        assert await _backend_pid(pool.engine) != old
 
 
 async def test_ping_after_idle_zero_pings_on_every_checkout(settings: Settings) -> None:
-    tuned = settings.model_copy(update={"db": settings.db.model_copy(update={"ping_after_idle": 0.0})})
-    engine = create_engine(tuned, pool_size=1, max_overflow=0)
-    try:
-        pings = _count_pings(engine)
+    async with one_connection(settings, ping_after_idle=0.0) as pool:
         for _ in range(4):
-            await _backend_pid(engine)
-        assert pings[0] == 3  # every checkout but the one that opened the connection
-    finally:
-        await engine.dispose()
+            await _backend_pid(pool.engine)
+        assert pool.pings[0] == 3  # every checkout but the one that opened the connection
 
 
 async def _session_autocommit(resources: Resources, method: str) -> bool:

@@ -32,6 +32,7 @@ from core.settings import Settings
 from core.tracing import get_tracer, setup_tracing, shutdown_tracing
 from tests.conftest import Factory, Servers, add_failing_routes, make_settings
 from tests.ingestion.helpers import drain, new_document, new_project, outbox_rows
+from tests.meetings.helpers import make_meeting, upload, vtt
 from tests.retrieval.helpers import DONE, delta_chunk, streamed, usage_chunk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -400,28 +401,17 @@ async def test_a_transcription_job_continues_the_trace_of_the_upload(
     traced_resources: Resources,
 ) -> None:
     owner = await factory.user()
-    project_id = await new_project(traced_client, owner)
-    r = await traced_client.post(
-        "/api/v1/meetings",
-        json={"project_id": project_id, "title": "Seguimiento"},
-        headers=owner.headers,
-    )
-    meeting_id = r.json()["id"]
+    _, meeting_id = await make_meeting(traced_client, owner)
     spans.clear()
-    cue = "<v Ana>Enviaré el presupuesto el viernes."
-    transcript = f"WEBVTT\n\n00:00:00.000 --> 00:00:05.000\n{cue}\n".encode()
-    r = await traced_client.post(
-        f"/api/v1/transcriptions/upload/{meeting_id}",
-        files={"file": ("call.vtt", transcript, "text/vtt")},
-        headers=owner.headers,
-    )
+    transcript = vtt(("Ana", "Enviaré el presupuesto el viernes."))
+    r = await upload(traced_client, owner, meeting_id, "call.vtt", transcript)
     assert r.status_code == 202, r.text
-    upload = one(spans, "POST /api/v1/transcriptions/upload/{meeting_id}")
+    request = one(spans, "POST /api/v1/transcriptions/upload/{meeting_id}")
 
     await drain(traced_settings, traced_resources, max_jobs=1)
 
     [job] = named(spans, "process_transcription")
     assert job.kind == SpanKind.CONSUMER
-    assert trace_id(job) == trace_id(upload)
-    assert job.parent is not None and format(job.parent.span_id, "016x") == span_id(upload)
+    assert trace_id(job) == trace_id(request)
+    assert job.parent is not None and format(job.parent.span_id, "016x") == span_id(request)
     assert job.attributes is not None and job.attributes["v1tr0.job.outcome"] == "completed"
