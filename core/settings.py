@@ -42,7 +42,9 @@ class DatabaseSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
-    embedded_port: int = Field(6399, ge=1, le=65535, description="TCP port of the embedded Redis")
+    embedded_port: int | None = Field(
+        None, ge=1, le=65535, description="embedded Redis TCP port; unset: a free one, kept per data dir"
+    )
 
 
 class AuthSettings(BaseModel):
