@@ -113,14 +113,16 @@ def _services(settings: Settings) -> Any:
     from core.providers.llm import create_chat_model
     from evals.runner import EvalServices
     from prompts.loader import default_library
+    from retrieval.tasks import answer_tasks
 
     engine = create_engine(settings)
+    prompts = default_library()
     services = EvalServices(
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
         embedder=create_embedder(settings),
-        chat_model=create_chat_model(settings),
-        prompts=default_library(),
+        answerer=answer_tasks(create_chat_model(settings), prompts).answerer,
+        prompts=prompts,
     )
     return engine, services
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from core.models import SourceType
+from core.text import format_timestamp
 from core.tokens import count_tokens, encoding, truncate_tokens
 
 _WORD = re.compile(r"[a-záéíóúüñ]+")
@@ -182,13 +183,6 @@ def chunk_prose(
 def warm_up() -> None:
     """Load the tokenizer and import LlamaIndex's parsers now (about 2 s), not inside the first job."""
     chunk_prose("# A\n\nB.", source_type=SourceType.DOCUMENT, title="", max_tokens=64, overlap=8)
-
-
-def format_timestamp(seconds: float) -> str:
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def _segment_lines(segment: dict[str, Any], budget: int) -> list[str]:

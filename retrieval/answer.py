@@ -1,5 +1,6 @@
-"""Grounded answers: choose the relevant retrieved chunks, number them, prompt, generate, and map the [n]
-markers of the answer back to the chunks they cite (dropping any marker that cites nothing)."""
+"""The parts of a grounded answer: which retrieved chunks are relevant, their numbering as sources within
+the context budget, the prompt built from them, and mapping the answer's [n] markers back to the chunks
+they cite (dropping any marker that cites nothing). retrieval/pipeline.py puts them together."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.providers.llm import ChatModel, ContextPassage, Generation, Usage, content_terms
-from core.settings import RetrievalSettings
+from core.providers.llm import ContextPassage, Generation, Usage
+from core.text import content_terms
 from core.tokens import count_tokens, truncate_tokens
 from prompts.loader import Prompt, fence_safe
-from retrieval.retriever import HybridRetriever
-from retrieval.search import Hit, min_similarity
+from retrieval.answerers import Answerer
+from retrieval.search import Hit
 
 # Any bracketed number reads as a citation to a user, so any is checked (a huge one cites nothing).
 CITATION = re.compile(r"\[(\d+)\]")
@@ -178,20 +179,12 @@ def citations_for(answer: str, sources: list[Source]) -> list[dict[str, Any]]:
     return [citation_payload(by_number[n]) for n in cited_numbers(answer) if n in by_number]
 
 
-@dataclass
-class Answer:
-    text: str
-    citations: list[dict[str, Any]]
-    usage: Usage
-    grounded: bool
-
-
 async def stream_answer(
-    model: ChatModel, generation: Generation, usage: Usage, *, known: set[int]
+    answerer: Answerer, generation: Generation, usage: Usage, *, known: set[int]
 ) -> AsyncIterator[str]:
-    """The model's text as it streams, with citation markers to unknown sources removed on the fly."""
+    """The answer's text as it streams, with citation markers to unknown sources removed on the fly."""
     pending = ""
-    async for delta in model.stream(generation, usage):
+    async for delta in answerer.answer(generation, usage):
         # Hold back a tail that may still become a marker until it closes or turns into text; what is
         # sent never ends inside one, so no marker can span what was sent and what comes next.
         pending = strip_unknown_citations(pending + delta, known)
@@ -202,54 +195,3 @@ async def stream_answer(
             yield ready
     if pending:
         yield pending
-
-
-async def answer_from_sources(
-    model: ChatModel, generation: Generation, sources: list[Source], *, language: str
-) -> Answer:
-    usage = Usage()
-    known = {source.n for source in sources}
-    text = "".join([delta async for delta in stream_answer(model, generation, usage, known=known)]).strip()
-    if not text:
-        return Answer(NO_ANSWER[language], [], usage, grounded=False)
-    return Answer(text, citations_for(text, sources), usage, grounded=True)
-
-
-@dataclass
-class GroundedAnswer:
-    """What /ask answers: the numbered sources it was given and the answer, or none when nothing
-    relevant was found (then the plain "I don't know" of the question's language)."""
-
-    language: str
-    sources: list[Source]
-    answer: Answer | None
-
-    @property
-    def text(self) -> str:
-        return self.answer.text if self.answer else NO_ANSWER[self.language]
-
-
-async def answer_question(
-    retriever: HybridRetriever,
-    model: ChatModel,
-    prompt: Prompt,
-    *,
-    question: str,
-    config: RetrievalSettings,
-    extra: dict[str, str] | None = None,
-) -> GroundedAnswer:
-    """Retrieve, keep the relevant chunks, number them within the context budget, prompt and answer.
-    The API's /ask and the evals' answer runs both call this, so an eval measures what users get."""
-    hits = await retriever.search(question, limit=config.answer_chunks)
-    threshold = min_similarity(retriever.model.name, config)
-    relevant = relevant_hits(hits, min_similarity=threshold, question=question)
-    language = answer_language(question)
-    if not relevant:
-        return GroundedAnswer(language, [], None)
-    sources = number_sources(relevant, token_budget=config.context_tokens)
-    generation = build_generation(
-        prompt, question=question, sources=sources, token_budget=config.context_tokens, extra=extra
-    )
-    return GroundedAnswer(
-        language, sources, await answer_from_sources(model, generation, sources, language=language)
-    )
