@@ -60,12 +60,13 @@ class Resources:
             verifier=TokenVerifier(settings, client),
             prompts=prompts,
             chat_model=chat_model,
-            ai=answer_tasks(chat_model, prompts),
+            ai=answer_tasks(chat_model, prompts, postprocessors=settings.retrieval.postprocessors),
         )
 
     def with_chat_model(self, model: ChatModel | None) -> Resources:
         """These resources with another chat model (and the tasks made for it)."""
-        return dataclasses.replace(self, chat_model=model, ai=answer_tasks(model, self.prompts), tasks=set())
+        tasks = answer_tasks(model, self.prompts, postprocessors=self.settings.retrieval.postprocessors)
+        return dataclasses.replace(self, chat_model=model, ai=tasks, tasks=set())
 
     async def close(self) -> None:
         # Answers still streaming end with an error event and are stored as interrupted.

@@ -117,11 +117,15 @@ def _services(settings: Settings) -> Any:
 
     engine = create_engine(settings)
     prompts = default_library()
+    tasks = answer_tasks(
+        create_chat_model(settings), prompts, postprocessors=settings.retrieval.postprocessors
+    )
     services = EvalServices(
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
         embedder=create_embedder(settings),
-        answerer=answer_tasks(create_chat_model(settings), prompts).answerer,
+        answerer=tasks.answerer,
+        postprocessors=tasks.postprocessors,
         prompts=prompts,
     )
     return engine, services

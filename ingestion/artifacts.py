@@ -170,8 +170,15 @@ def _transcription_drafts(
 ) -> list[ChunkDraft]:
     drafts: list[ChunkDraft] = []
     if with_transcript:
+        # Small units (a few segments): what is ranked and cited; the answerer gets their neighbours
+        # as context (retrieval/windows.py).
         drafts += chunk_transcript(
-            segments, meeting_id=meeting_id, meeting_title=title, max_tokens=config.chunk_tokens, meta=common
+            segments,
+            meeting_id=meeting_id,
+            meeting_title=title,
+            max_tokens=config.transcript_unit_tokens,
+            overlap_segments=0,
+            meta=common,
         )
     if summary:
         drafts += chunk_prose(

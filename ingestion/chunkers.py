@@ -218,7 +218,9 @@ def chunk_transcript(
     overlap_segments: int = 1,
     meta: dict[str, Any] | None = None,
 ) -> list[ChunkDraft]:
-    """Group consecutive segments up to `max_tokens`; each chunk keeps start, end, speakers and segment ids.
+    """Group consecutive segments up to `max_tokens`; each chunk keeps start, end, speakers and segment ids,
+    and each of its segments' own start, end and speaker (`segments`, in the order of its lines), so that
+    an answer can cite the very segment it quotes.
 
     The last `overlap_segments` segments of a chunk open the next one, so an answer spanning a boundary
     is still found whole (unless they would leave no room for anything new). A single segment longer
@@ -255,6 +257,7 @@ def chunk_transcript(
                         {str(line.segment["speaker"]) for line in window if line.segment.get("speaker")}
                     ),
                     "segment_ids": sorted({line.segment_id for line in window}),
+                    "segments": _segment_refs(window),
                 },
                 lang=lang,
             )
@@ -265,6 +268,25 @@ def chunk_transcript(
         fits_more = _lines_tokens(lines[overlap_start : end + 1]) <= budget
         start = overlap_start if fits_more else end
     return drafts
+
+
+def _segment_refs(window: Sequence[_Line]) -> list[dict[str, Any]]:
+    """One entry per segment of the window, in order (a long segment's several lines count once)."""
+    refs: list[dict[str, Any]] = []
+    for line in window:
+        if refs and refs[-1]["id"] == line.segment_id:
+            continue
+        segment = line.segment
+        start = float(segment.get("start") or 0)
+        refs.append(
+            {
+                "id": line.segment_id,
+                "start": start,
+                "end": float(segment.get("end") or start),
+                "speaker": str(segment["speaker"]) if segment.get("speaker") else None,
+            }
+        )
+    return refs
 
 
 def chunk_items(

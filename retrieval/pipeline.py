@@ -5,9 +5,12 @@ non-streaming callers from one generator: what an eval measures is what a user g
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import QueryBundle
 
 from core.providers.llm import Usage
 from core.settings import RetrievalSettings
@@ -25,8 +28,9 @@ from retrieval.answer import (
     stream_answer,
 )
 from retrieval.answerers import Answerer
-from retrieval.retriever import HybridRetriever
-from retrieval.search import min_similarity
+from retrieval.retriever import HybridRetriever, to_hit
+from retrieval.search import Hit, min_similarity
+from retrieval.windows import TranscriptWindow
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ async def answer_events(
     prompt: Prompt,
     config: RetrievalSettings,
     index_pending: int = 0,
+    postprocessors: Sequence[BaseNodePostprocessor] = (),
 ) -> AsyncIterator[AnswerEvent]:
     """Retrieve for the question, keep what is relevant, number it within the context budget, answer
     with [n] citations (markers to unknown sources removed as they stream), and say when the index is
@@ -96,7 +101,7 @@ async def answer_events(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     language = answer_language(question.text)
-    hits = await retriever.search(question.search_text, limit=config.answer_chunks)
+    hits = await retrieve(question.search_text, retriever=retriever, config=config, extra=postprocessors)
     threshold = min_similarity(retriever.model.name, config)
     relevant = relevant_hits(hits, min_similarity=threshold, question=question.search_text)
     sources = number_sources(relevant, token_budget=config.context_tokens)
@@ -130,6 +135,43 @@ async def answer_events(
     yield Citations(citations_for("".join(parts), sources) if grounded else [])
     timings["total_ms"] = _ms(started)
     yield Done(grounded, usage, answerer.provider, answerer.model, prompt.name, prompt.version, timings)
+
+
+async def retrieve(
+    query: str,
+    *,
+    retriever: HybridRetriever,
+    config: RetrievalSettings,
+    extra: Sequence[BaseNodePostprocessor] = (),
+) -> list[Hit]:
+    """The chunks to answer from, through LlamaIndex's interfaces: the retriever's nodes, then node
+    postprocessors (a user's reranker or filter first, then the transcript window), mapped back to
+    chunks. A unit already inside a better-ranked unit's window adds nothing and is dropped."""
+    bundle = QueryBundle(query)
+    retriever.top_k = config.answer_chunks
+    nodes = await retriever.aretrieve(bundle)
+    window = TranscriptWindow(
+        session=retriever.session, model=retriever.model.name, window=config.transcript_window
+    )
+    for postprocessor in [*extra, window]:
+        nodes = await postprocessor.apostprocess_nodes(nodes, bundle)
+    hits: list[Hit] = []
+    covered: set[tuple[str, int]] = set()
+    for node in nodes:
+        hit = to_hit(node)
+        if hit is None:
+            continue
+        unit = (str(hit.source_id), hit.chunk_index)
+        if unit in covered:
+            continue
+        if hit.window:
+            covered |= {(unit[0], index) for index in _window_units(hit, config.transcript_window)}
+        hits.append(hit)
+    return hits
+
+
+def _window_units(hit: Hit, window: int) -> range:
+    return range(hit.chunk_index - window, hit.chunk_index + window + 1)
 
 
 @dataclass

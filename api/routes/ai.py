@@ -56,6 +56,7 @@ def _result(hit: Hit) -> dict[str, Any]:
         "start": hit.meta.get("start"),
         "end": hit.meta.get("end"),
         "speakers": hit.meta.get("speakers"),
+        "segment_ids": hit.meta.get("segment_ids"),
     }
 
 

@@ -25,6 +25,7 @@ class SearchResult(Output):
     start: float | None = Field(None, description="seconds into the meeting (transcript chunks)")
     end: float | None = None
     speakers: list[str] | None = None
+    segment_ids: list[int] | None = Field(None, description="transcript chunks: their segments")
 
 
 INDEX_PENDING = "changes of the searched projects not yet in the index (results may miss them)"
@@ -47,9 +48,13 @@ class Citation(Output):
     title: str
     snippet: str
     meeting_id: uuid.UUID | None = None
-    start: float | None = None
+    start: float | None = Field(None, description="seconds into the meeting of the cited segments")
     end: float | None = None
     speakers: list[str] | None = None
+    segment_ids: list[int] | None = Field(
+        None,
+        description="transcript citations: the segments the answer quotes (their index in the transcript)",
+    )
 
 
 class AskResponse(Output):
