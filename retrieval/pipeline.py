@@ -30,6 +30,7 @@ from retrieval.answer import (
     stream_answer,
 )
 from retrieval.answerers import Answerer
+from retrieval.relevance import calibrated_model, relevance_features
 from retrieval.retriever import HybridRetriever, to_hit, to_node
 from retrieval.search import Hit, SearchFilters, min_similarity
 from retrieval.windows import TranscriptWindow
@@ -106,6 +107,8 @@ async def answer_events(
     hits = await retrieve(question.search_text, retriever=retriever, config=config, extra=postprocessors)
     threshold = min_similarity(retriever.model.name, config)
     relevant = relevant_hits(hits, min_similarity=threshold, question=question.search_text)
+    if relevant and not answerable(question.search_text, hits, retriever.model.name):
+        relevant = []
     sources = number_sources(relevant, token_budget=config.context_tokens)
     timings["retrieval_ms"] = _ms(started)
     yield Start(sources, question.search_text, index_pending)
@@ -176,6 +179,15 @@ async def retrieve(
             covered |= {(unit[0], index) for index in _window_units(hit, config.transcript_window)}
         hits.append(hit)
     return hits
+
+
+def answerable(question: str, hits: list[Hit], embedding_model: str) -> bool:
+    """The calibrated decision (retrieval/relevance.py) where the model has one; else the per-chunk
+    rule above alone decides."""
+    model = calibrated_model(embedding_model)
+    if model is None:
+        return True
+    return model.probability(relevance_features(question, hits)) >= model.threshold
 
 
 LEDGER_HITS = 4
