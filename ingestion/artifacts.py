@@ -161,7 +161,12 @@ async def _read_transcription(
         commitments=await _ledger_items(session, transcription),
         meeting_id=str(meeting.id),
         title=meeting.title,
-        common={"meeting_id": str(meeting.id), "transcription_id": str(transcription.id)},
+        common={
+            "meeting_id": str(meeting.id),
+            "transcription_id": str(transcription.id),
+            # The meeting's date: search's date filters, and answers that span meetings read in order.
+            "date": (meeting.start_time or transcription.created_at).isoformat(),
+        },
         config=config,
     )
 

@@ -153,7 +153,8 @@ async def retrieve(
     postprocessors (a user's reranker or filter first, then the transcript window), mapped back to
     chunks. A unit already inside a better-ranked unit's window adds nothing and is dropped."""
     bundle = QueryBundle(query)
-    retriever.top_k = config.answer_chunks
+    across = spans_meetings(query)
+    retriever.top_k = config.answer_chunks * (2 if across else 1)
     nodes = await retriever.aretrieve(bundle)
     if asks_about_commitments(query):
         # The ledger's entries (owner, task, due date, status) lead: they answer "who", "by when" and
@@ -178,7 +179,7 @@ async def retrieve(
         if hit.window:
             covered |= {(unit[0], index) for index in _window_units(hit, config.transcript_window)}
         hits.append(hit)
-    return hits
+    return one_per_meeting(hits) if across else hits
 
 
 def answerable(question: str, hits: list[Hit], embedding_model: str) -> bool:
@@ -203,6 +204,32 @@ _COMMITMENT_WORDS = re.compile(
 def asks_about_commitments(question: str) -> bool:
     """Who does what by when, and whether it is done: questions the commitment ledger answers."""
     return bool(_COMMITMENT_WORDS.search(question))
+
+
+_ACROSS_MEETINGS = re.compile(
+    r"\b(cambi\w*|antes|despu[ée]s|primer\w*|segund\w*|[úu]ltim\w*|entre|evoluci\w*|mov(i|ió|ido)\w*|"
+    r"retras\w*|nuev[oa]s?|ahora|al final|finalmente|inicial\w*|original\w*|changed?|moved|before|after|"
+    r"finally|originally|now|latest)\b",
+    re.IGNORECASE,
+)
+
+
+def spans_meetings(question: str) -> bool:
+    """What changed, what was said first and later: questions whose answer is spread over meetings."""
+    return bool(_ACROSS_MEETINGS.search(question))
+
+
+def one_per_meeting(hits: list[Hit]) -> list[Hit]:
+    """The best hit of every meeting first, in the meetings' order (an answer then reads as what was
+    said when), then the rest as ranked. Unchanged when the hits come from fewer than two meetings."""
+    best: dict[str, Hit] = {}
+    for hit in hits:
+        if hit.meeting_id and hit.meeting_id not in best:
+            best[hit.meeting_id] = hit
+    if len(best) < 2:
+        return hits
+    leading = sorted(best.values(), key=lambda hit: str(hit.meta.get("date") or ""))
+    return leading + [hit for hit in hits if hit not in leading]
 
 
 def _window_units(hit: Hit, window: int) -> range:

@@ -128,3 +128,30 @@ def test_postprocessors_load_from_settings_and_a_bad_one_stops_the_start() -> No
     ):
         with pytest.raises(PostprocessorError):
             load_postprocessor(bad)
+
+
+async def test_a_question_across_meetings_is_answered_from_each_in_order(
+    client, factory, settings, resources
+) -> None:
+    owner = await factory.user()
+    project_id, first = await make_meeting(client, owner, start_time="2026-10-01T10:00:00+00:00")
+    _, second = await make_meeting(
+        client, owner, project_id=project_id, start_time="2026-11-05T10:00:00+00:00"
+    )
+    said = {
+        first: "El lanzamiento de la tienda será el 20 de noviembre.",
+        second: "Movemos el lanzamiento de la tienda al 27 de noviembre por las fotos.",
+    }
+    for meeting_id, sentence in said.items():
+        segments = transcript()
+        segments[12] = {**segments[12], "text": sentence}
+        r = await upload(client, owner, meeting_id, "reunion.json", json.dumps(segments).encode())
+        assert r.status_code == 202, r.text
+        await drain_meetings(settings, resources)
+
+    body = await _ask(client, owner, project_id, "¿Cómo ha cambiado la fecha de lanzamiento de la tienda?")
+    answer = body["answer"]
+    assert "20 de noviembre" in answer and "27 de noviembre" in answer, body
+    assert answer.index("20 de noviembre") < answer.index("27 de noviembre")
+    meetings = [c["meeting_id"] for c in body["citations"] if c["source_type"] == "transcript"]
+    assert meetings[:2] == [first, second]
