@@ -50,6 +50,10 @@ def add_eval_parser(sub: Any) -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="the latest runs")
     runs.add_argument("--limit", type=int, default=20)
 
+    from evals.meeting_cli import add_meetings_parser
+
+    add_meetings_parser(commands)
+
     smoke = commands.add_parser(
         "smoke", help="the regression gate: fixed SciFact + QMSum subsets vs thresholds"
     )
@@ -71,9 +75,14 @@ def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
-def prepare_command(args: argparse.Namespace) -> Command:
+def prepare_command(args: argparse.Namespace, *, local_product: Any = None) -> Command:
     """Check the input (datasets, prompt names) and return what to run once the servers are up.
-    Raises DatasetError for bad input."""
+    Raises DatasetError for bad input. `local_product` starts the product in this process (for the
+    evals that measure it through its API; v1tr0/stack.py)."""
+    if args.eval_command == "meetings":
+        from evals.meeting_cli import prepare_meetings
+
+        return prepare_meetings(args, local_product)
     if args.eval_command in ("retrieval", "answers"):
         if args.limit is not None and args.limit < 1:
             raise DatasetError("--limit must be at least 1")
