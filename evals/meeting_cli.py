@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +43,9 @@ def add_meetings_parser(commands: Any) -> None:
     )
     parser.add_argument("--split", choices=("dev", "test", "all"), default="dev")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the flat metrics here")
+    parser.add_argument(
+        "--details", type=Path, metavar="PATH", help="also write every answer, search result and ledger row"
+    )
     parser.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds to wait for transcripts and indexing"
     )
@@ -221,6 +225,10 @@ def _run(
     )
     print(format_table(measured.metrics), end="")
     _write_json(args.json, {"run_id": str(run_id), **measured.metrics, **timings})
+    if args.details:
+        args.details.parent.mkdir(parents=True, exist_ok=True)
+        details = {"questions": measured.questions, "queries": measured.queries, "ledger": measured.ledger}
+        args.details.write_text(json.dumps(details, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
 
 

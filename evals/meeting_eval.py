@@ -34,6 +34,7 @@ from evals.meeting_scoring import (
     facts_present,
     key_coverage,
     leaks,
+    match_commitments,
     ndcg,
     source_units,
 )
@@ -204,6 +205,7 @@ class Measured:
     questions: list[dict[str, Any]]
     queries: list[dict[str, Any]]
     commitments: dict[str, Any]
+    ledger: list[dict[str, Any]]  # every ledger row, with the gold commitment it matched (if any)
     metrics: dict[str, Any]
     provider: str | None
     model: str | None
@@ -366,11 +368,35 @@ async def measure(
         queries.append(await run_query(api, world, ids, query))
     rows = await read_ledger(api, world, ids)
     commitments = commitment_metrics(dataset.commitments, rows)
+    matched = {
+        m.row: (dataset.commitments[m.gold], m.similarity)
+        for m in match_commitments(dataset.commitments, rows)
+    }
+    ledger = [
+        {
+            "meeting": row.meeting,
+            "owner": row.owner,
+            "task": row.task,
+            "due": row.due.isoformat() if row.due else None,
+            "status": row.status,
+            "gold": (
+                {
+                    "owner": matched[i][0].owner,
+                    "task": matched[i][0].task,
+                    "similarity": round(matched[i][1], 3),
+                }
+                if i in matched
+                else None
+            ),
+        }
+        for i, row in enumerate(rows)
+    ]
     first = questions[0] if questions else {}
     return Measured(
         questions=questions,
         queries=queries,
         commitments=commitments,
+        ledger=ledger,
         metrics=summarise(questions, queries, commitments),
         provider=first.get("provider"),
         model=first.get("model"),

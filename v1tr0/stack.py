@@ -76,8 +76,10 @@ def stack_settings(settings: Settings, *, database_url: str, redis_url: str) -> 
     retrieval = settings.retrieval.model_copy(
         update={"ai_rate_limit": UNLIMITED, "ai_project_rate_limit": UNLIMITED}
     )
+    # Per-request logs of thousands of eval requests would bury the eval's own output.
+    quiet = settings.log.model_copy(update={"level": "WARNING"})
     return settings.model_copy(
-        update={"database_url": database_url, "redis_url": redis_url, "retrieval": retrieval}
+        update={"database_url": database_url, "redis_url": redis_url, "retrieval": retrieval, "log": quiet}
     )
 
 
