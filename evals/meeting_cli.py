@@ -117,7 +117,7 @@ async def measure_dataset(
                     http,
                     dataset,
                     settle_within=settle_within,
-                    keep=keep or base_url is None,  # a scratch database is dropped whole
+                    keep=keep,
                     progress=progress,
                     log=lambda line: print(f"  {line}", file=sys.stderr) if progress else None,
                 )

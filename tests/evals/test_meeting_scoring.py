@@ -308,7 +308,10 @@ def test_the_summary_reports_every_row_overall_and_by_type() -> None:
         and metrics["key_facts/numeric"] == 0.5
     )
     assert metrics["abstention"] == 0.5 and metrics["abstained/unanswerable"] == "1 of 1"
-    assert metrics["false_abstention"] == pytest.approx(1 / 3, abs=1e-4) and metrics["false_abstention/factual"] == 0.5
+    assert (
+        metrics["false_abstention"] == pytest.approx(1 / 3, abs=1e-4)
+        and metrics["false_abstention/factual"] == 0.5
+    )
     assert metrics["leaks"] == 1
     assert metrics["citation_precision"] == 0.75 and metrics["segments_per_cited_chunk"] == 4.0
     assert metrics["key_top10"] == 0.5 and metrics["ndcg@10/global"] == 0.0

@@ -1,0 +1,60 @@
+"""End to end: one meeting of the shipped dev set, created and measured through the public API on the app
+and a real arq worker (v1tr0/stack.py), with the static test embedder; the run is stored."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import sqlalchemy as sa
+
+from api.resources import Resources
+from core.models import EvalItem, EvalRun, Project
+from core.settings import Settings
+from evals.meeting_cli import DEFAULT_DATASET, measure_dataset
+from evals.meeting_dataset import load_meetings_dataset
+from v1tr0.stack import _redis_db_url, _scratch_database_url, product_client
+
+
+def test_scratch_storage_is_named_beside_the_configured_one() -> None:
+    assert (
+        _scratch_database_url("postgresql+psycopg://u@127.0.0.1:5432/v1tr0?sslmode=disable")
+        == "postgresql+psycopg://u@127.0.0.1:5432/v1tr0_meetings_eval?sslmode=disable"
+    )
+    assert _redis_db_url("redis://127.0.0.1:6379/0", 14) == "redis://127.0.0.1:6379/14"
+    assert _redis_db_url("redis://127.0.0.1:6379", 14) == "redis://127.0.0.1:6379/14"
+
+
+async def test_one_meeting_measured_through_the_api(settings: Settings, resources: Resources) -> None:
+    dataset = load_meetings_dataset(DEFAULT_DATASET).sliced(meetings=["fisio-1"], label="fisio-1")
+    assert len(dataset.questions) >= 10 and dataset.queries and len(dataset.commitments) == 5
+
+    @contextlib.asynccontextmanager
+    async def local(_: Settings) -> AsyncIterator[httpx.AsyncClient]:
+        async with product_client(settings, resources) as http:
+            yield http
+
+    run_id, measured, timings = await measure_dataset(
+        settings, dataset, base_url=None, local_product=local, settle_within=120, progress=False
+    )
+    metrics = measured.metrics
+    assert metrics["questions"] == len(dataset.questions) and metrics["queries"] == len(dataset.queries)
+    for name in ("key_facts", "abstention", "false_abstention", "citation_precision", "key_top10", "ndcg@10"):
+        assert 0.0 <= metrics[name] <= 1.0, name
+    assert metrics["key_facts"] > 0  # the extractive answers quote the transcript and the documents
+    assert metrics["key_top10"] > 0.5  # and search finds most key segments of a single meeting
+    assert metrics["leaks"] == 0
+    assert metrics["commitments/gold"] == 5 and metrics["commitments/extracted"] >= 1
+    assert metrics["segments_per_cited_chunk"] >= 1
+    assert measured.provider == "extractive" and measured.embedding_model == "static/tokenlearn-64"
+    assert timings["total_s"] >= timings["load_s"]
+
+    async with resources.sessionmaker() as session:
+        run = await session.get(EvalRun, run_id)
+        assert run is not None and run.kind == "meetings" and run.status.value == "completed"
+        assert run.metrics["key_facts"] == metrics["key_facts"]
+        items = await session.scalar(sa.select(sa.func.count()).where(EvalItem.run_id == run_id))
+        assert items == len(dataset.questions) + len(dataset.queries)
+        # What the eval created is gone again (a server's own data is left as it was).
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Project)) == 0
