@@ -19,10 +19,9 @@ import httpx
 from core.models import EvalRunStatus
 from core.settings import Settings
 from evals.loaders import DatasetError
-from evals.meeting_dataset import ABSTAIN, ANSWERABLE, MeetingsDataset, load_meetings_dataset
+from evals.meeting_dataset import ABSTAIN, ANSWERABLE, DEFAULT_DATASET, MeetingsDataset, load_meetings_dataset
 from evals.meeting_eval import Measured, run_meetings_eval
 
-DEFAULT_DATASET = Path(__file__).resolve().parent / "datasets" / "reuniones"
 KIND = "meetings"
 # Starts the product in this process and yields a client on it (v1tr0/stack.py: evals never import the api).
 LocalProduct = Callable[[Settings], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]

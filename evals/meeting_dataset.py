@@ -28,6 +28,7 @@ import yaml
 from evals.loaders import MEETINGS_MARKER, DatasetError
 from ingestion.transcripts import Segment, TranscriptFormatError, parse_json_segments
 
+DEFAULT_DATASET = Path(__file__).resolve().parent / "datasets" / "reuniones"
 FILES = (MEETINGS_MARKER, "questions.yaml", "search.yaml", "commitments.yaml")
 ANSWERABLE = ("factual", "numeric", "document", "cross_meeting", "commitment_status")
 ABSTAIN = ("unanswerable", "other_project")

@@ -332,6 +332,11 @@ def summarise(
     for kind in ANSWERABLE:
         put(f"false_abstention/{kind}", _mean([float(q["abstained"]) for q in by_type[kind]]))
     metrics["leaks"] = sum(1 for q in questions if q["leak"])
+    # Lower-is-better rows as higher-is-better shares, so the gate's minimums apply to them too.
+    if questions:
+        put("leak_free", 1 - metrics["leaks"] / len(questions))
+    if "false_abstention" in metrics:
+        put("answered", 1 - metrics["false_abstention"])
     put("citation_precision", _mean([q["citation_precision"] for q in answerable]))
     for kind in ANSWERABLE:
         put(f"citation_precision/{kind}", _mean([q["citation_precision"] for q in by_type[kind]]))

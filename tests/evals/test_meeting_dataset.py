@@ -11,8 +11,7 @@ import pytest
 
 from evals.catalog import available_datasets
 from evals.loaders import DatasetError, load_dataset
-from evals.meeting_cli import DEFAULT_DATASET
-from evals.meeting_dataset import ANSWERABLE, load_meetings_dataset
+from evals.meeting_dataset import ANSWERABLE, DEFAULT_DATASET, load_meetings_dataset
 from evals.meeting_scoring import check_consistency
 from tests.evals.meeting_helpers import line_of, replace_in, write_tiny_dataset
 from v1tr0.cli import main

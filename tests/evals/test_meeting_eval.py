@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from api.resources import Resources
 from core.models import EvalItem, EvalRun, Project
 from core.settings import Settings
-from evals.meeting_cli import DEFAULT_DATASET, measure_dataset
-from evals.meeting_dataset import load_meetings_dataset
+from evals.meeting_cli import measure_dataset
+from evals.meeting_dataset import DEFAULT_DATASET, load_meetings_dataset
 from v1tr0.stack import _redis_db_url, _scratch_database_url, product_client
 
 
