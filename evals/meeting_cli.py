@@ -77,10 +77,14 @@ async def measure_dataset(
     base_url: str | None,
     local_product: LocalProduct | None,
     settle_within: float = 1800.0,
-    keep: bool = False,
+    keep: bool | None = None,
     progress: bool = True,
 ) -> tuple[uuid.UUID, Measured, dict[str, float]]:
-    """Run the eval and store it as an eval run (with one item per question and per query)."""
+    """Run the eval and store it as an eval run (with one item per question and per query). What the run
+    created is deleted through the API afterwards unless `keep`; by default it is kept in-process only,
+    where the scratch database is dropped whole."""
+    if keep is None:
+        keep = base_url is None
     from core.db import create_engine, create_sessionmaker
     from evals.records import RunSpec, add_items, finish_run, mark_stale_runs, start_run
 
@@ -211,7 +215,7 @@ def _run(
                 base_url=args.base_url,
                 local_product=local_product,
                 settle_within=args.timeout,
-                keep=args.keep,
+                keep=True if args.keep else None,
                 progress=args.progress,
             )
         )

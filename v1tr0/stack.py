@@ -29,6 +29,7 @@ REDIS_DB = 14  # the queue and caches of the in-process product, away from `make
 LOCK_KEY = "v1tr0:local-product:lock"
 LOCK_TTL = 6 * 3600
 UNLIMITED = 1_000_000
+DRAIN_SECONDS = 30.0  # jobs in flight when the eval ends (project deletions) get this long to finish
 
 
 class StackBusy(RuntimeError):
@@ -132,12 +133,22 @@ async def product_client(settings: Settings, resources: Any = None) -> AsyncIter
         ) as http:
             yield http
     finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        await worker.close()
+        await _stop(worker, running)
         if owned:
             await resources.close()
+
+
+async def _stop(worker: Any, running: asyncio.Task[None]) -> None:
+    """Stop taking jobs, let the ones in flight finish (a bounded wait), then close the worker. arq's
+    close() cancels what still runs and re-raises the cancellation: by then that only abandons a job."""
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    in_flight = [task for task in worker.tasks.values() if not task.done()]
+    if in_flight:
+        await asyncio.wait(in_flight, timeout=DRAIN_SECONDS)
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.close()
 
 
 def _report_worker_exit(task: asyncio.Task[None]) -> None:

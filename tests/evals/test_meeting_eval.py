@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from api.resources import Resources
@@ -14,6 +15,7 @@ from core.models import EvalItem, EvalRun, Project
 from core.settings import Settings
 from evals.meeting_cli import measure_dataset
 from evals.meeting_dataset import DEFAULT_DATASET, load_meetings_dataset
+from evals.meeting_eval import ApiClient, ApiError
 from v1tr0.stack import _redis_db_url, _scratch_database_url, product_client
 
 
@@ -36,7 +38,7 @@ async def test_one_meeting_measured_through_the_api(settings: Settings, resource
             yield http
 
     run_id, measured, timings = await measure_dataset(
-        settings, dataset, base_url=None, local_product=local, settle_within=120, progress=False
+        settings, dataset, base_url=None, local_product=local, settle_within=120, keep=False, progress=False
     )
     metrics = measured.metrics
     assert metrics["questions"] == len(dataset.questions) and metrics["queries"] == len(dataset.queries)
@@ -58,3 +60,25 @@ async def test_one_meeting_measured_through_the_api(settings: Settings, resource
         assert items == len(dataset.questions) + len(dataset.queries)
         # What the eval created is gone again (a server's own data is left as it was).
         assert await session.scalar(sa.select(sa.func.count()).select_from(Project)) == 0
+
+
+async def test_the_client_waits_out_rate_limits_and_reports_other_failures() -> None:
+    answers = iter(
+        [
+            httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"code": "rate_limited"}}),
+            httpx.Response(200, json={"answer": "ok"}),
+            httpx.Response(404, json={"error": {"code": "not_found", "message": "project not found"}}),
+        ]
+    )
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization", ""))
+        return next(answers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://x") as http:
+        api = ApiClient(http, token="t0k")
+        assert await api.call("GET", "/ai/ask/p", params={"q": "?"}) == {"answer": "ok"}
+        with pytest.raises(ApiError, match=r"GET /api/v1/projects/p: 404 .*project not found"):
+            await api.call("GET", "/projects/p")
+    assert seen == ["Bearer t0k"] * 3 and api.requests == 3
