@@ -222,6 +222,9 @@ def _run(
     except KeyboardInterrupt:
         print("interrupted: the run is recorded as failed", file=sys.stderr)
         return INTERRUPTED
+    except (RuntimeError, httpx.HTTPError) as exc:  # the API or the in-process product failed
+        print(f"v1tr0 eval meetings: {exc} (the run is recorded as failed)", file=sys.stderr)
+        return 1
     print(
         f"run {run_id} ({timings['total_s']:.0f} s; answers by {measured.provider}/{measured.model}, "
         f"search with {measured.embedding_model})"

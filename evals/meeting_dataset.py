@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -314,7 +314,7 @@ class _Reader:
             self.fail(f"{what} must be a mapping")
         self.entry: dict[str, Any] = entry
 
-    def fail(self, message: str) -> None:
+    def fail(self, message: str) -> NoReturn:
         where = f":{self.line}" if self.line else ""
         raise DatasetError(f"{self.path}{where}: {message}")
 
@@ -324,12 +324,13 @@ class _Reader:
             return None
         if not isinstance(value, str) or not value.strip():
             self.fail(f"missing or empty {key!r}")
-        return str(value).strip()
+        return value.strip()
 
     def required(self, key: str) -> str:
-        value = self.text(key)
-        assert value is not None
-        return value
+        value = self.entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(f"missing or empty {key!r}")
+        return value.strip()
 
     def choice(self, key: str, choices: Sequence[str]) -> str:
         value = self.required(key)
@@ -346,12 +347,9 @@ class _Reader:
         if isinstance(value, date):
             return value
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 return date.fromisoformat(value)
-            except ValueError:
-                pass
         self.fail(f"{key} must be an ISO date (YYYY-MM-DD) or null, got {value!r}")
-        raise AssertionError  # unreachable: fail raises
 
     def moment(self, key: str, *, required: bool = True) -> datetime | None:
         value = self.entry.get(key)
@@ -362,7 +360,6 @@ class _Reader:
                 value = datetime.fromisoformat(value)
         if not isinstance(value, datetime) or value.tzinfo is None:
             self.fail(f"{key} must be an ISO date-time with a UTC offset, e.g. 2026-09-15T10:00:00+02:00")
-        assert isinstance(value, datetime)
         return value
 
     def facts(self, key: str) -> tuple[tuple[str, ...], ...]:

@@ -212,9 +212,7 @@ class Measured:
     embedding_model: str | None
 
 
-async def ask_question(
-    api: ApiClient, dataset: MeetingsDataset, world: World, ids: WorldIds, question: Question
-) -> dict[str, Any]:
+async def ask_question(api: ApiClient, world: World, ids: WorldIds, question: Question) -> dict[str, Any]:
     project_id = world.projects[question.project]
     started = time.perf_counter()
     body = await api.call("GET", f"/ai/ask/{project_id}", params={"q": question.question})
@@ -367,7 +365,7 @@ async def measure(
     ids = world.ids(dataset)
     questions = []
     for question in tqdm(dataset.questions, desc="ask", unit="q", disable=not progress):
-        questions.append(await ask_question(api, dataset, world, ids, question))
+        questions.append(await ask_question(api, world, ids, question))
     queries = []
     for query in tqdm(dataset.queries, desc="search", unit="q", disable=not progress):
         queries.append(await run_query(api, world, ids, query))
