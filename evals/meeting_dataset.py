@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import yaml
 
 from evals.loaders import MEETINGS_MARKER, DatasetError
-from ingestion.transcripts import Segment, TranscriptFormatError, parse_json_segments
+from meetings.transcripts import Segment, TranscriptFormatError, parse_json_segments
 
 DEFAULT_DATASET = Path(__file__).resolve().parent / "datasets" / "reuniones"
 FILES = (MEETINGS_MARKER, "questions.yaml", "search.yaml", "commitments.yaml")

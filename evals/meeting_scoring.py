@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from core.providers.llm import content_terms
+from core.text import content_terms
 from evals.meeting_dataset import GoldCommitment, GradedRef, MeetingsDataset, MeetingSpec, Ref, Unit
 
 TOP_K = 10

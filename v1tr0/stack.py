@@ -17,6 +17,7 @@ import httpx
 import psycopg
 from redis.asyncio import Redis
 
+from core import keys
 from core.db import libpq_url
 from core.migrate import upgrade
 from core.providers.embeddings import create_embedder, model_spec
@@ -26,7 +27,6 @@ log = logging.getLogger("v1tr0.stack")
 
 SCRATCH_SUFFIX = "_meetings_eval"
 REDIS_DB = 14  # the queue and caches of the in-process product, away from `make run`'s database 0
-LOCK_KEY = "v1tr0:local-product:lock"
 LOCK_TTL = 6 * 3600
 UNLIMITED = 1_000_000
 DRAIN_SECONDS = 30.0  # jobs in flight when the eval ends (project deletions) get this long to finish
@@ -61,15 +61,15 @@ def _recreate(admin_url: str, name: str, *, drop_only: bool = False) -> None:
 async def _scratch_redis(url: str) -> AsyncIterator[None]:
     redis = Redis.from_url(url)
     try:
-        if not await redis.set(LOCK_KEY, str(os.getpid()), nx=True, ex=LOCK_TTL):
-            owner = (await redis.get(LOCK_KEY) or b"?").decode()
+        if not await redis.set(keys.LOCAL_PRODUCT_LOCK, str(os.getpid()), nx=True, ex=LOCK_TTL):
+            owner = (await redis.get(keys.LOCAL_PRODUCT_LOCK) or b"?").decode()
             raise StackBusy(f"another in-process product (pid {owner}) uses Redis db {REDIS_DB}")
         # A crashed earlier run may have left jobs whose ids (outbox ids) the new database reuses.
         await redis.flushdb()
-        await redis.set(LOCK_KEY, str(os.getpid()), ex=LOCK_TTL)
+        await redis.set(keys.LOCAL_PRODUCT_LOCK, str(os.getpid()), ex=LOCK_TTL)
         yield
     finally:
-        await redis.delete(LOCK_KEY)
+        await redis.delete(keys.LOCAL_PRODUCT_LOCK)
         await redis.aclose()
 
 
@@ -112,6 +112,7 @@ async def product_client(settings: Settings, resources: Any = None) -> AsyncIter
     from api.resources import Resources
     from ingestion.batching import BatchingEmbedder
     from ingestion.worker import build_worker, startup
+    from v1tr0.worker import worker_plugins
 
     owned = resources is None
     resources = resources or Resources.open(settings)
@@ -123,7 +124,9 @@ async def product_client(settings: Settings, resources: Any = None) -> AsyncIter
         await startup(ctx)
         ctx["runtime"].embedders[name] = BatchingEmbedder(embedder, max_batch=settings.embedding.batch_size)
 
-    worker = build_worker(settings, handle_signals=False, on_startup=startup_sharing_the_model)
+    worker = build_worker(
+        settings, plugins=worker_plugins(), handle_signals=False, on_startup=startup_sharing_the_model
+    )
     running = asyncio.create_task(worker.main())
     running.add_done_callback(_report_worker_exit)
     app = create_app(settings, resources=resources)
