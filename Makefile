@@ -8,7 +8,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path clean install eval-smoke
+.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path clean install eval-smoke eval-meetings
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ bench-chat: $(STAMP)
 ## Regression gate: fixed SciFact + QMSum subsets with the static test embedder vs evals/thresholds.toml.
 eval-smoke: $(STAMP)
 	V1TR0_EMBEDDING__PROVIDER=static $(BIN)/v1tr0 eval smoke
+
+## The meetings dev set through the public API, on the product run in-process (e5 by default; minutes).
+eval-meetings: $(STAMP)
+	$(BIN)/v1tr0 eval meetings --split dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
