@@ -31,6 +31,7 @@ FEATURES = (
     "missing_words",  # how many of them no top hit holds (names, products, figures asked about)
     "lexical_match",  # the top hit also matched in full text
     "sentence_support",  # share of the question's words in the single best sentence
+    "rare_support",  # the same, each word weighted by how rare it is in what was retrieved
 )
 
 
@@ -50,7 +51,12 @@ def relevance_features(question: str, hits: list[Hit]) -> dict[str, float]:
     def share(found: set[str]) -> float:
         return len(wanted & found) / len(wanted) if wanted else 0.0
 
+    frequency = {term: sum(term in found for found in sentences) for term in wanted}
+    weight = {term: math.log(1 + len(sentences) / (1 + count)) for term, count in frequency.items()}
+    total_weight = sum(weight.values()) or 1.0
+    rare = max((sum(weight[t] for t in wanted & found) / total_weight for found in sentences), default=0.0)
     return {
+        "rare_support": rare,
         "similarity": best,
         "similarity_gap": best - similarities[-1] if len(similarities) > 1 else 0.0,
         "best_coverage": max((share(found) for found in terms), default=0.0),
