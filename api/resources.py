@@ -14,6 +14,7 @@ from core.identity import TokenVerifier
 from core.providers.embeddings import Embedder, create_embedder
 from core.providers.llm import ChatModel, create_chat_model
 from core.settings import Settings
+from ingestion.convert.isolation import ConverterPool
 from prompts.loader import PromptLibrary, default_library
 
 
@@ -28,6 +29,7 @@ class Resources:
     verifier: TokenVerifier
     prompts: PromptLibrary
     chat_model: ChatModel
+    converter: ConverterPool  # uploaded documents to Markdown, in child processes
     embedders: dict[str, Embedder] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -55,6 +57,11 @@ class Resources:
             verifier=TokenVerifier(settings, client),
             prompts=default_library(),
             chat_model=create_chat_model(settings, http=client),
+            converter=ConverterPool(
+                workers=settings.documents.workers,
+                timeout=settings.documents.timeout,
+                memory_bytes=settings.documents.memory_mb * 1024 * 1024,
+            ),
         )
 
     async def close(self) -> None:
@@ -63,6 +70,7 @@ class Resources:
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.converter.close()
         await self.http.aclose()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -26,6 +26,8 @@ NO_ANSWER = {
     "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
     "en": "I can't find anything about that in the project's documents, meetings or conversations.",
 }
+# Where in a document a chunk is (set by ingestion.chunkers.chunk_prose): shown as "p. 4" or "Presupuesto › Pagos".
+DOCUMENT_PLACES = ("section", "page", "page_end", "slide")
 _ENGLISH = re.compile(r"\b(what|who|when|where|which|how|why|is|are|does|did|the|of)\b", re.IGNORECASE)
 
 
@@ -150,6 +152,9 @@ def citation_payload(source: Source) -> dict[str, Any]:
             payload[key] = hit.meta[key]
     if hit.meta.get("speakers"):
         payload["speakers"] = hit.meta["speakers"]
+    for key in DOCUMENT_PLACES:
+        if hit.meta.get(key) is not None:
+            payload[key] = hit.meta[key]
     return payload
 
 

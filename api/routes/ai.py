@@ -21,6 +21,7 @@ from api.services import ai as service
 from api.services import chat as chat_service
 from api.services import insights as insights_service
 from core.models import SourceType
+from retrieval.answer import DOCUMENT_PLACES
 from retrieval.search import Hit, SearchFilters
 
 router = APIRouter(prefix="/ai", tags=["ai"])
@@ -57,6 +58,7 @@ def _result(hit: Hit) -> dict[str, Any]:
         "start": hit.meta.get("start"),
         "end": hit.meta.get("end"),
         "speakers": hit.meta.get("speakers"),
+        **{key: hit.meta.get(key) for key in DOCUMENT_PLACES},
     }
 
 

@@ -25,6 +25,10 @@ class SearchResult(Output):
     start: float | None = Field(None, description="seconds into the meeting (transcript chunks)")
     end: float | None = None
     speakers: list[str] | None = None
+    section: str | None = Field(None, description="heading path in a document, e.g. 'Presupuesto › Pagos'")
+    page: int | None = Field(None, description="PDF page the chunk starts on")
+    page_end: int | None = Field(None, description="last PDF page, when the chunk spans pages")
+    slide: int | None = Field(None, description="slide of a presentation")
 
 
 class SearchResults(Output):
@@ -46,6 +50,10 @@ class Citation(Output):
     start: float | None = None
     end: float | None = None
     speakers: list[str] | None = None
+    section: str | None = None
+    page: int | None = None
+    page_end: int | None = None
+    slide: int | None = None
 
 
 class AskResponse(Output):

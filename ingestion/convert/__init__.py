@@ -39,7 +39,8 @@ def convert(
     document = _convert(data, kind, filename=filename, limits=limits)
     if len(document.markdown) > limits.max_chars:
         raise PayloadTooLarge(
-            f"the document's text has {len(document.markdown):,} characters; the limit is {limits.max_chars:,}",
+            f"the document's text has {len(document.markdown):,} characters; "
+            f"the limit is {limits.max_chars:,}",
             code="text_too_long",
         )
     return document
@@ -65,7 +66,9 @@ def _convert(data: bytes, kind: Kind, *, filename: str | None, limits: Limits) -
         except (Invalid, PayloadTooLarge):
             raise
         except Exception:
-            raise Invalid(f"the file is damaged: it cannot be read as {kind.label}", code="corrupt_file") from None
+            raise Invalid(
+                f"the file is damaged: it cannot be read as {kind.label}", code="corrupt_file"
+            ) from None
     text = decode_text(data)
     if kind == Kind.HTML:
         return office.convert_html(text)

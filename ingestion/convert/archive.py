@@ -24,7 +24,8 @@ def check_ooxml(data: bytes, limits: Limits) -> None:
             members = archive.infolist()
             if len(members) > limits.max_zip_entries:
                 raise PayloadTooLarge(
-                    f"the document holds {len(members):,} files inside; the limit is {limits.max_zip_entries:,}",
+                    f"the document holds {len(members):,} files inside; "
+                    f"the limit is {limits.max_zip_entries:,}",
                     code="archive_too_large",
                 )
             total = sum(member.file_size for member in members)
@@ -55,4 +56,6 @@ def check_ooxml(data: bytes, limits: Limits) -> None:
                             code="unsafe_xml",
                         )
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError, OSError):
-        raise Invalid("the document is damaged: its ZIP archive cannot be read", code="corrupt_file") from None
+        raise Invalid(
+            "the document is damaged: its ZIP archive cannot be read", code="corrupt_file"
+        ) from None

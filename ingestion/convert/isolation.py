@@ -17,9 +17,11 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from core.errors import DomainError, Invalid, PayloadTooLarge, UnsupportedMediaType
-from ingestion.convert import ConvertedDocument, Limits, convert
+from ingestion.convert import ConvertedDocument, Kind, Limits, convert
+from ingestion.convert.sniff import decide_kind
 
 log = logging.getLogger("v1tr0.convert")
+IN_PROCESS = frozenset({Kind.TEXT, Kind.MARKDOWN, Kind.CSV})
 REFUSALS: dict[str, type[DomainError]] = {
     cls.__name__: cls for cls in (Invalid, PayloadTooLarge, UnsupportedMediaType)
 }
@@ -99,6 +101,9 @@ class ConverterPool:
     async def convert(
         self, data: bytes, *, filename: str | None, declared_type: str | None, limits: Limits
     ) -> ConvertedDocument:
+        """Convert in a child process; plain text, Markdown and CSV (linear, nothing to hang on) here."""
+        if data and decide_kind(data, filename=filename, declared_type=declared_type) in IN_PROCESS:
+            return convert(data, filename=filename, declared_type=declared_type, limits=limits)
         async with self._slots:
             child = self._idle.pop() if self._idle else await asyncio.to_thread(_Child, self.memory_bytes)
             try:

@@ -22,7 +22,7 @@ def _converters() -> dict[str, Any]:
     # Imported here: markitdown pulls in pandas and magika, which only the conversion process needs.
     from markitdown.converters import DocxConverter, HtmlConverter, PptxConverter
 
-    return {"docx": DocxConverter(), "pptx": PptxConverter(), "html": HtmlConverter()}
+    return {"docx": DocxConverter(), "pptx": PptxConverter(), "html": HtmlConverter()}  # type: ignore[no-untyped-call]
 
 
 _CONVERTERS: dict[str, Any] = {}
@@ -114,7 +114,11 @@ def convert_xlsx(data: bytes, limits: Limits) -> ConvertedDocument:
         workbook.close()
     markdown = tidy("\n\n".join(parts))
     return ConvertedDocument(
-        markdown=markdown, kind=Kind.XLSX, page_count=len(names), sections=outline(markdown), warnings=warnings
+        markdown=markdown,
+        kind=Kind.XLSX,
+        page_count=len(names),
+        sections=outline(markdown),
+        warnings=warnings,
     )
 
 

@@ -19,7 +19,9 @@ from ingestion.convert.document import ConvertedDocument, Kind, Limits, outline,
 from ingestion.convert.markdown import join_blocks, markdown_table, tidy
 
 PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
-BULLET = re.compile(r"^[\u2022\u25cf\u25aa\u25a0\u25e6\u2023\u2043\u2219\u00b7\uf0b7\uf0a7\uf076\uf0d8\u27a2*\-–]\s+")
+BULLET = re.compile(
+    r"^[\u2022\u25cf\u25aa\u25a0\u25e6\u2023\u2043\u2219\u00b7\uf0b7\uf0a7\uf076\uf0d8\u27a2*\-–]\s+"
+)
 NUMBERED = re.compile(r"^(\(?\d{1,3}[.)]|[a-z][.)])\s+")
 # A line this much larger than the body text is a heading; at most this many heading levels.
 HEADING_RATIO = 1.15
@@ -203,7 +205,7 @@ def _page_markdown(page: Page, body: float, levels: dict[float, int], running: s
     gaps = sorted(
         b.bottom - a.bottom
         for a, b in zip(page.lines, page.lines[1:], strict=False)
-        if abs(a.size - b.size) < 0.5 and 0 < b.bottom - a.bottom
+        if abs(a.size - b.size) < 0.5 and b.bottom - a.bottom > 0
     )
     leading = gaps[len(gaps) // 4] if gaps else body * 1.5
 
@@ -313,4 +315,3 @@ def convert_pdf(data: bytes, limits: Limits) -> ConvertedDocument:
         sections=outline(markdown),
         warnings=warnings,
     )
-

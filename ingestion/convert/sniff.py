@@ -42,7 +42,7 @@ ACCEPTED = sorted(EXTENSIONS)
 
 # (signature at offset 0, what it is); the ones checked by a function are below.
 SIGNATURES = [
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\x89PNG", "a PNG image"),
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF87a", "a GIF image"),
     (b"GIF89a", "a GIF image"),
@@ -68,14 +68,18 @@ LEGACY_OFFICE = [
 ODF = {
     "application/vnd.oasis.opendocument.text": "an OpenDocument text (.odt); save it as .docx or PDF",
     "application/vnd.oasis.opendocument.spreadsheet": "an OpenDocument spreadsheet (.ods); save it as .xlsx",
-    "application/vnd.oasis.opendocument.presentation": "an OpenDocument presentation (.odp); save it as .pptx",
+    "application/vnd.oasis.opendocument.presentation": (
+        "an OpenDocument presentation (.odp); save it as .pptx"
+    ),
 }
 OOXML_MAIN_PARTS = [
     ("word/document.xml", Kind.DOCX),
     ("ppt/presentation.xml", Kind.PPTX),
     ("xl/workbook.xml", Kind.XLSX),
 ]
-HTML_START = re.compile(rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE | re.DOTALL)
+HTML_START = re.compile(
+    rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE | re.DOTALL
+)
 
 
 @dataclass(frozen=True)

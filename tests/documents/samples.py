@@ -176,7 +176,7 @@ def make_pptx(*, slides: int = 6, marker: str = "") -> bytes:
     return out.getvalue()
 
 
-def encrypt_ooxml(data: bytes, password: str = "secreto") -> bytes:
+def encrypt_ooxml(data: bytes, password: str = "secreto") -> bytes:  # noqa: S107
     """The file as Office saves it with a password: an OLE2 container holding the encrypted package."""
     import msoffcrypto.format.ooxml
 
