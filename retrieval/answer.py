@@ -26,7 +26,7 @@ NO_ANSWER = {
     "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
     "en": "I can't find anything about that in the project's documents, meetings or conversations.",
 }
-# Where in a document a chunk is (set by ingestion.chunkers.chunk_prose): shown as "p. 4" or "Presupuesto › Pagos".
+# Where in a document a chunk is (set by the prose chunker): shown as "p. 4" or "Presupuesto › Pagos".
 DOCUMENT_PLACES = ("section", "page", "page_end", "slide")
 _ENGLISH = re.compile(r"\b(what|who|when|where|which|how|why|is|are|does|did|the|of)\b", re.IGNORECASE)
 
