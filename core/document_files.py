@@ -69,8 +69,13 @@ def remove_document_files_after_commit(
         after_commit(session, run)
 
 
-def _listing(root: Path) -> dict[uuid.UUID, list[tuple[Path, uuid.UUID | None, float]]]:
-    found: dict[uuid.UUID, list[tuple[Path, uuid.UUID | None, float]]] = {}
+Listing = dict[uuid.UUID, tuple[Path, list[tuple[Path, uuid.UUID | None, float]]]]
+
+
+def _listing(root: Path) -> Listing:
+    """Project folders by project id: (folder, [(file, document id if named by one, mtime)]). Symlinks
+    are skipped (never followed to delete what they point at)."""
+    found: Listing = {}
     try:
         folders = list(root.iterdir())
     except FileNotFoundError:
@@ -94,7 +99,7 @@ def _listing(root: Path) -> dict[uuid.UUID, list[tuple[Path, uuid.UUID | None, f
                 files.append((path, document_id, path.stat().st_mtime))
         except FileNotFoundError:
             continue
-        found[project_id] = files
+        found[project_id] = (folder, files)
     return found
 
 
@@ -108,7 +113,7 @@ async def sweep_orphan_documents(
     if not listing:
         return 0
     projects = set((await session.scalars(sa.select(Project.id).where(Project.id.in_(list(listing))))).all())
-    named = [doc_id for files in listing.values() for _, doc_id, _ in files if doc_id is not None]
+    named = [doc_id for _, files in listing.values() for _, doc_id, _ in files if doc_id is not None]
     documents = (
         set((await session.scalars(sa.select(Document.id).where(Document.id.in_(named)))).all())
         if named
@@ -116,9 +121,9 @@ async def sweep_orphan_documents(
     )
     cutoff = time.time() - grace_seconds
     doomed: list[Path] = []
-    for project_id, files in listing.items():
+    for project_id, (folder, files) in listing.items():
         if not files and project_id not in projects:
-            doomed.append(root / str(project_id))
+            doomed.append(folder)
             continue
         doomed.extend(path for path, doc_id, mtime in files if mtime < cutoff and doc_id not in documents)
 

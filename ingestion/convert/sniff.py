@@ -176,9 +176,10 @@ def decide_kind(data: bytes, *, filename: str | None, declared_type: str | None)
     detected = detect(data)
     claimed, claimer = claimed_kind(filename, declared_type)
     if detected.kind is None:
+        said = f"is {claimer} but it is really" if claimed else "is"
         raise UnsupportedMediaType(
-            f"the file is {detected.label}, which cannot be added as a document",
-            code="unsupported_media",
+            f"the file {said} {detected.label}, which cannot be added as a document",
+            code="type_mismatch" if claimed else "unsupported_media",
             details={"detected": detected.label, "accepted": ACCEPTED},
         )
     if claimed is None or claimed == detected.kind:
