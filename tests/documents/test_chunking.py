@@ -38,7 +38,8 @@ def test_a_chunk_spanning_pages_has_page_end() -> None:
     long_paragraph = " ".join([PARAGRAPH] * 4)
     markdown = (
         "<!-- page 1 -->\n\n# Contrato\n\nPrimera cláusula.\n\n<!-- page 2 -->\n\nSegunda cláusula.\n\n"
-        f"<!-- page 3 -->\n\n{long_paragraph}\n\n{long_paragraph}\n\n<!-- page 4 -->\n\n## Pagos\n\nA 30 días.\n"
+        f"<!-- page 3 -->\n\n{long_paragraph}\n\n{long_paragraph}\n\n"
+        "<!-- page 4 -->\n\n## Pagos\n\nA 30 días.\n"
     )
     chunks = chunks_of(markdown, max_tokens=120, overlap=10)
 
