@@ -1,11 +1,10 @@
 """PDF to Markdown with PDFium: text page by page, headings from font size, bullets as lists, ruled tables
-as Markdown tables (pdfplumber, on the pages that draw lines), running headers and footers dropped, and
-a `<!-- page N -->` marker where every page begins."""
+as Markdown tables (pdf_tables.py), running headers and footers dropped, and a `<!-- page N -->` marker
+where every page begins."""
 
 from __future__ import annotations
 
 import ctypes
-import io
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ import pypdfium2.raw as pdfium_c
 
 from core.errors import Invalid, PayloadTooLarge
 from ingestion.convert.document import ConvertedDocument, Kind, Limits, outline, page_marker
-from ingestion.convert.markdown import join_blocks, markdown_table, tidy
+from ingestion.convert.markdown import join_blocks, tidy
+from ingestion.convert.pdf_tables import find_tables
 
 PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
 BULLET = re.compile(
@@ -95,48 +95,28 @@ def _lines(textpage: pdfium.PdfTextPage, height: float) -> Iterator[Line]:
         yield Line(stripped, round(size, 1), height - line_top, height - line_bottom, line_left)
 
 
-def _read_page(document: pdfium.PdfDocument, index: int) -> tuple[Page, int]:
-    """The page's lines, and how many path objects it draws (a hint that it may hold a table)."""
+def _read_page(document: pdfium.PdfDocument, index: int) -> Page:
+    """The page's lines, its ruled tables (looked for only where it draws enough paths) and images."""
     page = document[index]
     try:
         height = page.get_height()
-        textpage = page.get_textpage()
-        try:
-            result = Page(index + 1, height, list(_lines(textpage, height)))
-        finally:
-            textpage.close()
         paths = 0
+        images = 0
         for obj in page.get_objects(max_depth=2):
             if obj.type == pdfium_c.FPDF_PAGEOBJ_PATH:
                 paths += 1
             elif obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
-                result.images += 1
-        return result, paths
+                images += 1
+        textpage = page.get_textpage()
+        try:
+            result = Page(index + 1, height, list(_lines(textpage, height)), images=images)
+            if paths >= TABLE_MIN_PATHS and result.lines:
+                result.tables = find_tables(page, textpage, height)
+        finally:
+            textpage.close()
+        return result
     finally:
         page.close()
-
-
-def _add_tables(data: bytes, pages: list[Page], candidates: list[int]) -> list[str]:
-    """Ruled tables of the candidate pages, found by pdfplumber (slow: only pages that draw lines)."""
-    if not candidates:
-        return []
-    import pdfplumber
-
-    warnings: list[str] = []
-    try:
-        with pdfplumber.open(io.BytesIO(data)) as pdf:
-            for index in candidates:
-                plumber_page = pdf.pages[index]
-                try:
-                    for table in plumber_page.find_tables():
-                        rows = [[cell or "" for cell in row] for row in table.extract()]
-                        if len(rows) >= 2 and max(len(row) for row in rows) >= 2:
-                            pages[index].tables.append((table.bbox, markdown_table(rows)))
-                finally:
-                    plumber_page.close()
-    except Exception:  # pdfplumber is a second reader: if it fails, the text is still there
-        warnings.append("tables could not be read; their text is kept as lines")
-    return warnings
 
 
 def _inside(line: Line, bbox: tuple[float, float, float, float]) -> bool:
@@ -271,13 +251,7 @@ def convert_pdf(data: bytes, limits: Limits) -> ConvertedDocument:
             raise PayloadTooLarge(
                 f"the PDF has {count:,} pages; the limit is {limits.max_pages:,}", code="too_many_pages"
             )
-        pages: list[Page] = []
-        candidates: list[int] = []
-        for index in range(count):
-            page, paths = _read_page(document, index)
-            pages.append(page)
-            if paths >= TABLE_MIN_PATHS and page.lines:
-                candidates.append(index)
+        pages = [_read_page(document, index) for index in range(count)]
     finally:
         document.close()
     textless = [page.number for page in pages if sum(len(line.text) for line in page.lines) < MIN_TEXT_CHARS]
@@ -294,7 +268,7 @@ def convert_pdf(data: bytes, limits: Limits) -> ConvertedDocument:
             code="scanned_pdf" if scanned else "empty_document",
             details={"pages": count, "pages_with_images": scanned},
         )
-    warnings = _add_tables(data, pages, candidates)
+    warnings = []
     if textless:
         shown = ", ".join(str(number) for number in textless[:20]) + ("…" if len(textless) > 20 else "")
         warnings.append(f"{len(textless)} page(s) have no text (scanned pictures?) and were skipped: {shown}")
