@@ -475,7 +475,11 @@ class Outbox(Timestamped, Base):
     """Durable record of an artifact change, written in the same transaction as the change."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_status_available", "status", "available_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_status_available", "status", "available_at"),
+        # What answers check on every question: does the project have changes not yet indexed?
+        sa.Index("ix_outbox_project_open", "project_id", postgresql_where=sa.text("status <> 'done'")),
+    )
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     project_id: Mapped[uuid.UUID | None]

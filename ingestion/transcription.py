@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.events import publish_meeting
+from core.events import note_failure, publish_meeting
 from core.models import Meeting, ProcessingStatus, SourceType, Transcription
 from core.outbox import record_change
 from core.providers.llm import ChatModel, create_chat_model
@@ -165,6 +165,13 @@ async def process_transcription(
         )
         await _event(
             runtime, meeting_id, "failed", transcription_id=str(transcription_id), reason=str(reason)
+        )
+        await note_failure(
+            runtime.redis,
+            job=TRANSCRIBE_JOB,
+            error=str(reason)[:500],
+            transcription_id=str(transcription_id),
+            project_id=str(project_id),
         )
         return "failed"
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 from arq.connections import RedisSettings
 from arq.worker import Function, Worker, func
 
+from core import keys
 from core.db import create_engine, create_sessionmaker
 from core.document_files import sweep_orphan_documents
 from core.logs import configure_logging
@@ -30,7 +31,6 @@ from ingestion.transcription import TRANSCRIBE_JOB, MeetingRuntime, process_tran
 
 log = logging.getLogger("v1tr0.worker")
 
-HEARTBEAT_KEY = "v1tr0:worker:heartbeat"
 HEARTBEAT_TTL = 30
 
 
@@ -79,7 +79,7 @@ async def _dispatch_loop(runtime: Runtime) -> None:
     next_upload_sweep = 0.0  # the first sweep runs at start-up
     while True:
         try:
-            await runtime.redis.set(HEARTBEAT_KEY, str(time.time()), ex=HEARTBEAT_TTL)
+            await runtime.redis.set(keys.WORKER_HEARTBEAT, str(time.time()), ex=HEARTBEAT_TTL)
             await dispatch_pending(
                 runtime.sessionmaker, runtime.redis, requeue_after=runtime.settings.ingestion.requeue_after
             )

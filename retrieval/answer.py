@@ -28,11 +28,31 @@ NO_ANSWER = {
 }
 # Where in a document a chunk is (set by the prose chunker): shown as "p. 4" or "Presupuesto › Pagos".
 DOCUMENT_PLACES = ("section", "page", "page_end", "slide")
+# One sentence after an answer while the project has changes the index does not reflect yet.
+INDEX_PENDING = {
+    "es": (
+        "Nota: {n} cambio de este proyecto aún no está en el índice; puede que la respuesta no lo vea.",
+        "Nota: {n} cambios de este proyecto aún no están en el índice; puede que la respuesta no los vea.",
+    ),
+    "en": (
+        "Note: {n} change to this project is not in the index yet; this answer may not reflect it.",
+        "Note: {n} changes to this project are not in the index yet; this answer may not reflect them.",
+    ),
+}
 _ENGLISH = re.compile(r"\b(what|who|when|where|which|how|why|is|are|does|did|the|of)\b", re.IGNORECASE)
 
 
 def answer_language(question: str) -> str:
     return "en" if len(_ENGLISH.findall(question)) >= 2 else "es"
+
+
+def index_pending_note(pending: int, language: str) -> str:
+    """The sentence (with its paragraph break) that says the answer may miss unindexed changes; "" when
+    the index is complete."""
+    if pending <= 0:
+        return ""
+    singular, plural = INDEX_PENDING[language]
+    return "\n\n" + (singular if pending == 1 else plural).format(n=pending)
 
 
 def term_coverage(question: str, text: str) -> float:

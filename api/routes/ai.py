@@ -62,6 +62,16 @@ def _result(hit: Hit) -> dict[str, Any]:
     }
 
 
+def _results(query: str, outcome: service.SearchOutcome, mode: str) -> dict[str, Any]:
+    return {
+        "query": query,
+        "results": [_result(hit) for hit in outcome.hits],
+        "model": outcome.model,
+        "mode": mode,
+        "index_pending": outcome.index_pending,
+    }
+
+
 @router.get("/search/{project_id}", response_model=SearchResults)
 async def search_project(
     project_id: uuid.UUID,
@@ -78,7 +88,7 @@ async def search_project(
     date_to: datetime | None = None,
 ) -> object:
     """Hybrid search in one project. Transcript results carry the meeting and its start/end seconds."""
-    hits, model = await service.search_project(
+    outcome = await service.search(
         session,
         resources,
         actor=user,
@@ -89,7 +99,7 @@ async def search_project(
         mode=mode,
         filters=_filters(source_type, meeting_id, date_from, date_to),
     )
-    return {"query": q, "results": [_result(hit) for hit in hits], "model": model, "mode": mode}
+    return _results(q, outcome, mode)
 
 
 @search_router.get("/search", response_model=SearchResults)
@@ -106,17 +116,18 @@ async def search_everywhere(
     date_to: datetime | None = None,
 ) -> object:
     """The dashboard's search box: every project the caller may see, and nothing else."""
-    hits, model = await service.search_everywhere(
+    outcome = await service.search(
         session,
         resources,
         actor=user,
+        project_id=None,
         query=q,
         limit=limit,
         offset=offset,
         mode=mode,
         filters=_filters(source_type, None, date_from, date_to),
     )
-    return {"query": q, "results": [_result(hit) for hit in hits], "model": model, "mode": mode}
+    return _results(q, outcome, mode)
 
 
 @router.get("/chunks/{chunk_id}", response_model=ChunkRead, response_model_by_alias=True)

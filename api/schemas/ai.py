@@ -31,11 +31,15 @@ class SearchResult(Output):
     slide: int | None = Field(None, description="slide of a presentation")
 
 
+INDEX_PENDING = "changes of the searched projects not yet in the index (results may miss them)"
+
+
 class SearchResults(Output):
     query: str
     results: list[SearchResult]
     model: str
     mode: str
+    index_pending: int = Field(0, description=INDEX_PENDING)
 
 
 class Citation(Output):
@@ -64,6 +68,9 @@ class AskResponse(Output):
     prompt_name: str
     prompt_version: str
     grounded: bool = Field(description="false when nothing relevant was found and the answer says so")
+    index_pending: int = Field(
+        0, description="changes of the project not yet in the index; the answer then ends with a note"
+    )
 
     model_config = Output.model_config | {
         "json_schema_extra": {
@@ -89,6 +96,7 @@ class AskResponse(Output):
                     "prompt_name": "answer",
                     "prompt_version": "1+617cab24",
                     "grounded": True,
+                    "index_pending": 0,
                 }
             ]
         }

@@ -26,10 +26,11 @@ from api.access import require_project
 from api.resources import Resources
 from api.services.ai import limit_ai_use, make_retriever
 from api.services.listing import fetch_page
+from core import keys
 from core.errors import DomainError, NotFound, Unauthorized
 from core.metrics import record_llm_usage
 from core.models import ChatMessage, MessageType, Project, SourceType, User
-from core.outbox import record_change
+from core.outbox import record_change, unindexed_changes
 from core.providers.llm import Usage
 from core.security import LOCAL_ISSUER, create_access_token, decode_local_token
 from ingestion.dispatcher import enqueue
@@ -38,6 +39,7 @@ from retrieval.answer import (
     answer_language,
     citation_payload,
     citations_for,
+    index_pending_note,
     number_sources,
     relevant_hits,
     stream_answer,
@@ -55,23 +57,23 @@ FINAL_EVENTS = ("done", "error")
 
 
 def _stream_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:stream:{message_id}"
+    return keys.chat_stream(message_id)
 
 
 def _readers_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:readers:{message_id}"
+    return keys.chat_readers(message_id)
 
 
 def _detached_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:detached:{message_id}"
+    return keys.chat_detached(message_id)
 
 
 def _cancel_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:cancel:{message_id}"
+    return keys.chat_cancel(message_id)
 
 
 def _started_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:started:{message_id}"
+    return keys.chat_started(message_id)
 
 
 @dataclass
@@ -241,6 +243,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
             retriever = await make_retriever(session, resources, project_ids=[plan.project_id])
             hits = await retriever.search(standalone, limit=config.answer_chunks)
             threshold = min_similarity(retriever.model.name, config)
+            pending = await unindexed_changes(session, [plan.project_id])
         timings["retrieval_ms"] = round((time.time() - started) * 1000, 1)
         sources = number_sources(
             relevant_hits(hits, min_similarity=threshold, question=standalone),
@@ -253,6 +256,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
                 "conversation_id": plan.conversation_id,
                 "standalone_question": standalone,
                 "sources": [citation_payload(source) for source in sources],
+                "index_pending": pending,
             },
         )
         if not sources:
@@ -281,6 +285,10 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
             if not "".join(parts).strip():
                 parts = [NO_ANSWER[answer_language(plan.message)]]
                 await writer.emit("delta", {"text": parts[0]})
+        note = index_pending_note(pending, answer_language(plan.message))
+        if note:
+            parts.append(note)
+            await writer.emit("delta", {"text": note})
         citations = citations_for("".join(parts), sources)
         await writer.emit("citations", {"citations": citations})
         timings["total_ms"] = round((time.time() - started) * 1000, 1)
