@@ -179,7 +179,7 @@ def decide_kind(data: bytes, *, filename: str | None, declared_type: str | None)
         said = f"is {claimer} but it is really" if claimed else "is"
         raise UnsupportedMediaType(
             f"the file {said} {detected.label}, which cannot be added as a document",
-            code="type_mismatch" if claimed else "unsupported_media",
+            code="type_mismatch" if claimed else UnsupportedMediaType.code,
             details={"detected": detected.label, "accepted": ACCEPTED},
         )
     if claimed is None or claimed == detected.kind:
