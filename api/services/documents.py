@@ -87,10 +87,14 @@ async def create_document(
         mime_type=mime_type,
         created_by_id=actor.id,
     )
+    return await _add_document(session, document)
+
+
+async def _add_document(session: AsyncSession, document: Document) -> Document:
     session.add(document)
     await session.flush()
     await record_change(
-        session, project_id=project_id, source_type=SourceType.DOCUMENT, source_id=document.id
+        session, project_id=document.project_id, source_type=SourceType.DOCUMENT, source_id=document.id
     )
     await session.refresh(document, ["size"])
     return document
@@ -118,7 +122,8 @@ async def upload_document(
     title: str | None,
 ) -> Document:
     """Convert an uploaded file to Markdown (the type decided by its content), store the Markdown as the
-    document and keep the original. A file that cannot be converted stores nothing."""
+    document and keep the original. A file that cannot be converted stores nothing. The original is
+    written before the row; should the commit fail after this returns, the worker's sweep removes it."""
     await require_project(session, actor, project_id, MemberRole.EDITOR)
     settings = resources.settings
     data = await read_upload(file, limit=settings.http.max_upload_bytes)
@@ -132,30 +137,27 @@ async def upload_document(
     converted = await resources.converter.convert(
         data, filename=file.filename, declared_type=file.content_type, limits=limits
     )
-    document = await create_document(
-        session,
-        actor=actor,
+    document = Document(
+        id=uuid.uuid4(),
         project_id=project_id,
         title=(title or file.filename or "document").strip()[:300] or "document",
         content=converted.markdown,
         source_filename=(file.filename or "")[:300] or None,
         mime_type=converted.mime_type,
+        created_by_id=actor.id,
+        source_format=converted.kind.value,
+        page_count=converted.page_count,
+        conversion_warnings=converted.warnings,
+        file_size=len(data),
+        file_sha256=hashlib.sha256(data).hexdigest(),
     )
-    document.source_format = converted.kind.value
-    document.page_count = converted.page_count
-    document.conversion_warnings = converted.warnings
-    document.file_size = len(data)
-    document.file_sha256 = hashlib.sha256(data).hexdigest()
     path = document_path(settings, project_id, document.id)
+    await asyncio.to_thread(write_document_file, path, data)
     try:
-        await asyncio.to_thread(write_document_file, path, data)
-        await session.flush()
-        await session.refresh(document, ["size"])
+        return await _add_document(session, document)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    # The request's transaction may still fail after this (the commit): the sweep removes the file then.
-    return document
 
 
 async def document_file(

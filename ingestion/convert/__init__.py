@@ -59,7 +59,7 @@ def _convert(data: bytes, kind: Kind, *, filename: str | None, limits: Limits) -
         check_ooxml(data, limits)
         try:
             if kind == Kind.DOCX:
-                return office.convert_docx(data, limits)
+                return office.convert_docx(data)
             if kind == Kind.PPTX:
                 return office.convert_pptx(data, limits)
             return office.convert_xlsx(data, limits)

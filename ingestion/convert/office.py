@@ -38,7 +38,7 @@ def _markitdown(kind: str, data: bytes, **options: Any) -> str:
     return str(result.markdown)
 
 
-def convert_docx(data: bytes, limits: Limits) -> ConvertedDocument:
+def convert_docx(data: bytes) -> ConvertedDocument:
     markdown = tidy(promote_empty_headers(_markitdown("docx", data, style_map=DOCX_STYLE_MAP)))
     return ConvertedDocument(markdown=markdown, kind=Kind.DOCX, sections=outline(markdown))
 

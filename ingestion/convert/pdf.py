@@ -16,7 +16,7 @@ import pypdfium2.raw as pdfium_c
 from core.errors import Invalid, PayloadTooLarge
 from ingestion.convert.document import ConvertedDocument, Kind, Limits, outline, page_marker
 from ingestion.convert.markdown import join_blocks, tidy
-from ingestion.convert.pdf_tables import find_tables
+from ingestion.convert.pdf_tables import Box, find_tables
 
 PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
 BULLET = re.compile(
@@ -52,7 +52,7 @@ class Page:
     number: int
     height: float
     lines: list[Line] = field(default_factory=list)
-    tables: list[tuple[tuple[float, float, float, float], str]] = field(default_factory=list)
+    tables: list[tuple[Box, str]] = field(default_factory=list)
     images: int = 0
 
 
@@ -119,7 +119,7 @@ def _read_page(document: pdfium.PdfDocument, index: int) -> Page:
         page.close()
 
 
-def _inside(line: Line, bbox: tuple[float, float, float, float]) -> bool:
+def _inside(line: Line, bbox: Box) -> bool:
     x0, top, x1, bottom = bbox
     middle = (line.top + line.bottom) / 2
     return top - 1 <= middle <= bottom + 1 and x0 - 1 <= line.left <= x1 + 1
