@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import ChatMessage, Document, Meeting, Project, SourceType, Transcription
+from core.models import ChatMessage, ChatStatus, Document, Meeting, Project, SourceType, Transcription
 from core.settings import IngestionSettings
 from ingestion.chunkers import ChunkDraft, chunk_chat_turn, chunk_items, chunk_prose, chunk_transcript
 
@@ -111,7 +111,7 @@ async def _read(
         return await _read_transcription(session, source_type, source_id, config)
     if source_type == SourceType.CHAT:
         message = await session.get(ChatMessage, source_id)
-        if message is None or message.processing_status != "completed":
+        if message is None or message.processing_status != ChatStatus.COMPLETED:
             return None
         return message.project_id, partial(
             chunk_chat_turn,
@@ -170,8 +170,15 @@ def _transcription_drafts(
 ) -> list[ChunkDraft]:
     drafts: list[ChunkDraft] = []
     if with_transcript:
+        # Small units (a few segments): what is ranked and cited; the answerer gets their neighbours
+        # as context (retrieval/windows.py).
         drafts += chunk_transcript(
-            segments, meeting_id=meeting_id, meeting_title=title, max_tokens=config.chunk_tokens, meta=common
+            segments,
+            meeting_id=meeting_id,
+            meeting_title=title,
+            max_tokens=config.transcript_unit_tokens,
+            overlap_segments=0,
+            meta=common,
         )
     if summary:
         drafts += chunk_prose(

@@ -17,7 +17,7 @@ from core import keys
 from core.events import note_failure, publish, publish_meeting
 from core.logs import request_id_var
 from core.metrics import record_embedded
-from core.models import Outbox, OutboxAction, OutboxStatus, SourceType, Transcription
+from core.models import Outbox, OutboxAction, OutboxStatus, SourceType, Transcription, TranscriptionStage
 from core.providers.embeddings import Embedder, create_embedder
 from core.settings import Settings
 from core.tracing import get_tracer
@@ -161,7 +161,7 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
     if artifact is not None and row.source_type == SourceType.TRANSCRIPT:
         transcription = await session.get(Transcription, row.source_id)
         if transcription is not None:
-            transcription.stage = "indexed"
+            transcription.stage = TranscriptionStage.INDEXED
             meeting_id = str(transcription.meeting_id)
     now = datetime.now(UTC)
     row.status, row.processed_at, row.attempts, row.last_error = (

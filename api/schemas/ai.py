@@ -25,6 +25,7 @@ class SearchResult(Output):
     start: float | None = Field(None, description="seconds into the meeting (transcript chunks)")
     end: float | None = None
     speakers: list[str] | None = None
+    segment_ids: list[int] | None = Field(None, description="transcript chunks: their segments")
     section: str | None = Field(None, description="heading path in a document, e.g. 'Presupuesto › Pagos'")
     page: int | None = Field(None, description="PDF page the chunk starts on")
     page_end: int | None = Field(None, description="last PDF page, when the chunk spans pages")
@@ -51,9 +52,13 @@ class Citation(Output):
     title: str
     snippet: str
     meeting_id: uuid.UUID | None = None
-    start: float | None = None
+    start: float | None = Field(None, description="seconds into the meeting of the cited segments")
     end: float | None = None
     speakers: list[str] | None = None
+    segment_ids: list[int] | None = Field(
+        None,
+        description="transcript citations: the segments the answer quotes (their index in the transcript)",
+    )
     section: str | None = None
     page: int | None = None
     page_end: int | None = None

@@ -15,7 +15,7 @@ from core.errors import NotFound
 from core.metrics import record_llm_usage
 from core.models import Chunk, User
 from core.outbox import unindexed_changes
-from retrieval.answer import answer_question, index_pending_note
+from retrieval.pipeline import Question, answer_events, collect
 from retrieval.retriever import HybridRetriever, current_model
 from retrieval.search import Hit, Mode, SearchFilters
 
@@ -107,37 +107,34 @@ async def ask(
     await limit_ai_use(resources, actor=actor, project_id=project_id)
     prompt = resources.prompts.get(prompt_name)
     retriever = await make_retriever(session, resources, project_ids=[project_id])
-    model = resources.chat_model
-    result: dict[str, Any] = {
-        "provider": model.provider,
-        "model": model.model,
-        "prompt_name": prompt.name,
-        "prompt_version": prompt.version,
-    }
-    grounded = await answer_question(
-        retriever,
-        model,
-        prompt,
-        question=question,
-        config=resources.settings.retrieval,
-        extra={"project_title": access.project.title},
+    answer = await collect(
+        answer_events(
+            Question(question, extra={"project_title": access.project.title}),
+            retriever=retriever,
+            answerer=resources.ai.answerer,
+            prompt=prompt,
+            config=resources.settings.retrieval,
+            index_pending=await unindexed_changes(session, [project_id]),
+            postprocessors=resources.ai.postprocessors,
+        )
     )
-    pending = await unindexed_changes(session, [project_id])
-    result["index_pending"] = pending
-    note = index_pending_note(pending, grounded.language)
-    answer = grounded.answer
-    if answer is None:
-        return {**result, "answer": grounded.text + note, "citations": [], "grounded": False}
-    record_llm_usage(
-        provider=model.provider,
-        model=model.model,
-        project_id=project_id,
-        usage=answer.usage,
-        prices=resources.settings.openai,
-    )
+    done = answer.done
+    assert done is not None
+    if done.grounded:
+        record_llm_usage(
+            provider=done.provider,
+            model=done.model,
+            project_id=project_id,
+            usage=done.usage,
+            prices=resources.settings.openai,
+        )
     return {
-        **result,
-        "answer": answer.text + note,
+        "answer": answer.text,
         "citations": answer.citations,
-        "grounded": answer.grounded,
+        "grounded": done.grounded,
+        "provider": done.provider,
+        "model": done.model,
+        "prompt_name": done.prompt_name,
+        "prompt_version": done.prompt_version,
+        "index_pending": answer.index_pending,
     }

@@ -16,7 +16,7 @@ from sqlalchemy.orm import defer
 from api.access import require_project
 from api.resources import Resources
 from api.schemas.documents import MAX_DOCUMENT_CHARS
-from api.services.listing import fetch_page, order_by
+from core.crud import fetch_page, order_by
 from core.document_files import document_path, remove_document_files_after_commit, write_document_file
 from core.errors import NotFound, PayloadTooLarge
 from core.models import Document, MemberRole, OutboxAction, SourceType, User

@@ -1,28 +1,28 @@
-"""Chat model providers behind one Protocol: any OpenAI-compatible /chat/completions endpoint (streaming),
-and an offline extractive answerer that needs no weights: it picks the retrieved sentences that best
-match the question and stitches them together with their citations."""
+"""Chat models behind one Protocol: any OpenAI-compatible /chat/completions endpoint (streaming), and
+structured output validated against a pydantic model. What to do without a chat model is each task's
+own business (their offline implementations live with the tasks: retrieval/answerers.py,
+meetings/summaries.py, ...)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-import math
-import re
-import unicodedata
-from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from opentelemetry.trace import SpanKind
+from pydantic import BaseModel, ValidationError
 
 from core.errors import ProviderUnavailable
 from core.providers.openai_http import RETRY_STATUSES, OpenAIHTTP
 from core.settings import Settings
 from core.tokens import count_tokens
 from core.tracing import mark_failed, start_span
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,43 @@ async def complete(model: ChatModel, request: Generation) -> tuple[str, Usage]:
     usage = Usage()
     parts = [delta async for delta in model.stream(request, usage)]
     return "".join(parts), usage
+
+
+class StructuredOutputFailed(Exception):
+    """The model kept answering something that does not validate (or kept failing)."""
+
+
+async def complete_structured(
+    model: ChatModel,
+    rendered: tuple[str, str],
+    schema: type[M],
+    *,
+    question: str,
+    max_tokens: int,
+    attempts: int = 2,
+) -> M:
+    """Ask for JSON (the rendered system and user messages) and validate it against `schema`, trying
+    again when the answer is not valid; raise StructuredOutputFailed with the last reason."""
+    system, user = rendered
+    last_error = "no attempt"
+    for _ in range(attempts):
+        try:
+            text, _ = await complete(
+                model,
+                Generation(
+                    messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                    question=question,
+                    json_mode=True,
+                    max_tokens=max_tokens,
+                    temperature=0.0,
+                ),
+            )
+            return schema.model_validate(json.loads(text))
+        except (ValueError, ValidationError) as exc:
+            last_error = f"invalid structured output: {str(exc)[:300]}"
+        except ProviderUnavailable as exc:
+            last_error = exc.message
+    raise StructuredOutputFailed(last_error)
 
 
 MALFORMED_CHUNK = "the model sent a malformed stream chunk"
@@ -202,225 +239,10 @@ class OpenAIChatModel:
                 yield text
 
 
-# --- offline extractive answerer -------------------------------------------------------------------
-
-_SENTENCE = re.compile(r"(?<=[.!?¿¡…])\s+(?=[A-ZÁÉÍÓÚÑ¿¡0-9\[])|\n+")
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-STOPWORDS = frozenset(
-    [
-        "a",
-        "al",
-        "algo",
-        "ante",
-        "como",
-        "con",
-        "cual",
-        "cuando",
-        "de",
-        "del",
-        "desde",
-        "donde",
-        "el",
-        "ella",
-        "ellos",
-        "en",
-        "entre",
-        "era",
-        "es",
-        "esa",
-        "ese",
-        "eso",
-        "esta",
-        "este",
-        "esto",
-        "fue",
-        "ha",
-        "han",
-        "hay",
-        "la",
-        "las",
-        "le",
-        "les",
-        "lo",
-        "los",
-        "mas",
-        "me",
-        "mi",
-        "muy",
-        "no",
-        "nos",
-        "o",
-        "para",
-        "pero",
-        "por",
-        "que",
-        "qué",
-        "quien",
-        "se",
-        "ser",
-        "si",
-        "sin",
-        "sobre",
-        "su",
-        "sus",
-        "también",
-        "te",
-        "tiene",
-        "un",
-        "una",
-        "uno",
-        "unos",
-        "y",
-        "ya",
-        "cuál",
-        "cuándo",
-        "cómo",
-        "dónde",
-        "quién",
-        "cuánto",
-        "cuántos",
-        "cuántas",
-        "the",
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "their",
-        "there",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
-HEADER = re.compile(r"^\[[^\]]*\]\s*")
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def content_terms(text: str) -> list[str]:
-    """Lower-cased, accent-folded content words, cut to a 5-letter prefix (a crude shared stemmer)."""
-    return [word[:5] for word in _TOKEN.findall(_fold(text)) if word not in STOPWORDS and len(word) > 1]
-
-
-def split_sentences(text: str) -> list[str]:
-    body = "\n".join(HEADER.sub("", line) for line in text.splitlines())
-    return [part.strip() for part in _SENTENCE.split(body) if part and len(part.strip()) > 2]
-
-
-@dataclass(frozen=True)
-class Extract:
-    n: int
-    sentence: str
-    score: float
-
-
-def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extract]:
-    """Score every sentence of the passages by overlap with the question (IDF-weighted over the passages),
-    with a prior for passages retrieval ranked higher."""
-    query = set(content_terms(question))
-    sentences = [(p.n, rank, s) for rank, p in enumerate(passages) for s in split_sentences(p.text)]
-    if not query or not sentences:
-        return []
-    document_frequency = Counter(term for _, _, s in sentences for term in set(content_terms(s)))
-    total = len(sentences)
-    extracts = []
-    for n, rank, sentence in sentences:
-        terms = set(content_terms(sentence))
-        overlap = query & terms
-        if not overlap:
-            continue
-        weight = sum(math.log(1 + total / document_frequency[t]) for t in overlap)
-        norm = math.sqrt(len(terms) + 1)
-        extracts.append(Extract(n, sentence, weight / norm + 0.3 / (1 + rank)))
-    return sorted(extracts, key=lambda e: e.score, reverse=True)
-
-
-def extractive_answer(question: str, passages: list[ContextPassage], *, max_sentences: int = 3) -> str:
-    chosen: list[Extract] = []
-    seen: set[str] = set()
-    for extract in rank_sentences(question, passages):
-        key = _fold(extract.sentence)
-        if key in seen:
-            continue
-        seen.add(key)
-        chosen.append(extract)
-        if len(chosen) == max_sentences:
-            break
-    if not chosen:
-        return ""
-    best = chosen[0].score
-    chosen = [e for e in chosen if e.score >= best * 0.35]
-    order = {p.n: i for i, p in enumerate(passages)}
-    chosen.sort(key=lambda e: order[e.n])
-    parts = []
-    for extract in chosen:
-        sentence = extract.sentence.rstrip()
-        if sentence[-1:] not in ".!?…":
-            sentence += "."
-        parts.append(f"{sentence[:-1]} [{extract.n}]{sentence[-1]}")
-    return " ".join(parts)
-
-
-class ExtractiveModel:
-    """The offline default. Not a language model: it quotes the best-matching retrieved sentences."""
-
-    provider = "extractive"
-    model = "extractive-v1"
-
-    def __init__(self, *, delay: float = 0.0) -> None:
-        self.delay = delay
-
-    async def stream(self, request: Generation, usage: Usage) -> AsyncIterator[str]:
-        answer = extractive_answer(request.question, request.passages)
-        usage.prompt_tokens = sum(p.token_count for p in request.passages)
-        if not answer:
-            return
-        pieces = re.findall(r"\S+\s*", answer)
-        usage.completion_tokens = len(pieces)
-        for piece in pieces:
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            yield piece
-
-
-def create_chat_model(settings: Settings, *, http: httpx.AsyncClient | None = None) -> ChatModel:
+def create_chat_model(settings: Settings, *, http: httpx.AsyncClient | None = None) -> ChatModel | None:
+    """The configured chat model, or None offline (then the tasks use their offline implementations)."""
     if not settings.openai_configured:
-        return ExtractiveModel()
+        return None
     api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
     client = OpenAIHTTP(
         base_url=settings.openai.base_url,

@@ -2,7 +2,7 @@
 format, page count and conversion warnings
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07 01:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
