@@ -14,11 +14,12 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from core.models import SourceType
-from core.text import format_timestamp
+from core.text import format_timestamp, spanish_date
 from core.tokens import count_tokens, encoding, truncate_tokens
 from ingestion.convert.document import PAGE_MARKER
 
@@ -427,17 +428,32 @@ def chunk_items(
     return drafts
 
 
-ITEM_FIELDS = ("segment_ids", "start", "end", "owner", "due")
+ITEM_FIELDS = ("segment_ids", "start", "end", "owner", "due", "status")
+# How a ledger status reads inside indexed text.
+STATUS_WORDS = {"open": "pendiente", "done": "cumplido", "dropped": "descartado"}
 
 
 def _describe_item(item: dict[str, Any]) -> str:
+    """`Owner: task (fecha: 27 de noviembre de 2026; estado: cumplido, «evidence»)`: one sentence, so an
+    answer that quotes it quotes all of it."""
     text = str(item.get("text") or item.get("task") or "")
-    owner, due = item.get("owner"), item.get("due")
+    owner, due, status = item.get("owner"), item.get("due"), item.get("status")
     if owner:
         text = f"{owner}: {text}"
-    if due:
-        text = f"{text} (fecha: {due})"
-    return text
+    details = [f"fecha: {_readable_date(due)}"] if due else []
+    if status in STATUS_WORDS:
+        evidence = f", «{item['evidence']}»" if item.get("evidence") else ""
+        details.append(f"estado: {STATUS_WORDS[status]}{evidence}")
+    return f"{text} ({'; '.join(details)})" if details else text
+
+
+def _readable_date(value: Any) -> str:
+    if isinstance(value, date):
+        return spanish_date(value)
+    try:
+        return spanish_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def chunk_chat_turn(

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crud import fetch_page
 from core.errors import NotFound
-from core.models import Commitment, CommitmentStatus, ProjectMember, Transcription, User
+from core.models import Commitment, CommitmentStatus, ProjectMember, SourceType, Transcription, User
+from core.outbox import record_change
 from core.text import content_terms, fold
 from meetings.commitments import done_mentions
 from meetings.schemas import MeetingSummary, Segment
@@ -138,8 +139,21 @@ async def close_done_commitments(
                 }
                 row.evidence = evidence
                 closed += 1
+                await reindex_ledger_of(session, row)
                 break
     return closed
+
+
+async def reindex_ledger_of(session: AsyncSession, row: Commitment) -> None:
+    """The commitment's status is part of its indexed text: its meeting's commitments are indexed again
+    (after the commit; only the changed chunk is embedded again)."""
+    if row.transcription_id is not None:
+        await record_change(
+            session,
+            project_id=row.project_id,
+            source_type=SourceType.COMMITMENTS,
+            source_id=row.transcription_id,
+        )
 
 
 # --- the ledger as users read and update it --------------------------------------------------------
@@ -220,5 +234,6 @@ async def update_commitment(
         row.status = status
         if status == CommitmentStatus.DONE and not row.evidence:
             row.evidence = {"marked_by": str(actor_id)}
+        await reindex_ledger_of(session, row)
         await session.flush()
     return commitment_payload(row)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
-from core.text import content_terms, fold, split_sentences
+from core.text import content_terms, split_sentences
 
 
 class Answerer(Protocol):
@@ -69,7 +69,7 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
     chosen: list[Extract] = []
     seen: set[str] = set()
     for extract in rank_sentences(question, passages):
-        key = fold(extract.sentence)
+        key = " ".join(content_terms(_SPEAKER.sub("", extract.sentence)))
         if key in seen:
             continue
         seen.add(key)
@@ -89,6 +89,9 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
             sentence += "."
         parts.append(f"{sentence[:-1]} [{extract.n}]{sentence[-1]}")
     return " ".join(parts)
+
+
+_SPEAKER = re.compile(r"^[^:\n]{1,40}:\s+")  # "Ana García: " before a quoted transcript line
 
 
 class ExtractiveAnswerer:

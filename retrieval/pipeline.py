@@ -4,6 +4,7 @@ non-streaming callers from one generator: what an eval measures is what a user g
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import QueryBundle
 
+from core.models import SourceType
 from core.providers.llm import Usage
 from core.settings import RetrievalSettings
 from prompts.loader import Prompt
@@ -28,8 +30,9 @@ from retrieval.answer import (
     stream_answer,
 )
 from retrieval.answerers import Answerer
-from retrieval.retriever import HybridRetriever, to_hit
-from retrieval.search import Hit, min_similarity
+from retrieval.relevance import calibrated_model, relevance_features
+from retrieval.retriever import HybridRetriever, to_hit, to_node
+from retrieval.search import Hit, SearchFilters, min_similarity
 from retrieval.windows import TranscriptWindow
 
 
@@ -104,6 +107,8 @@ async def answer_events(
     hits = await retrieve(question.search_text, retriever=retriever, config=config, extra=postprocessors)
     threshold = min_similarity(retriever.model.name, config)
     relevant = relevant_hits(hits, min_similarity=threshold, question=question.search_text)
+    if relevant and not answerable(question.search_text, hits, retriever.model.name):
+        relevant = []
     sources = number_sources(relevant, token_budget=config.context_tokens)
     timings["retrieval_ms"] = _ms(started)
     yield Start(sources, question.search_text, index_pending)
@@ -150,6 +155,12 @@ async def retrieve(
     bundle = QueryBundle(query)
     retriever.top_k = config.answer_chunks
     nodes = await retriever.aretrieve(bundle)
+    if asks_about_commitments(query):
+        # The ledger's entries (owner, task, due date, status) lead: they answer "who", "by when" and
+        # "is it done" directly, and cite the meeting segment that made the commitment.
+        ledger = await retriever.search(query, limit=LEDGER_HITS, filters=LEDGER_FILTER)
+        ids = {hit.chunk_id for hit in ledger}
+        nodes = [to_node(hit) for hit in ledger] + [n for n in nodes if int(n.node.node_id) not in ids]
     window = TranscriptWindow(
         session=retriever.session, model=retriever.model.name, window=config.transcript_window
     )
@@ -168,6 +179,30 @@ async def retrieve(
             covered |= {(unit[0], index) for index in _window_units(hit, config.transcript_window)}
         hits.append(hit)
     return hits
+
+
+def answerable(question: str, hits: list[Hit], embedding_model: str) -> bool:
+    """The calibrated decision (retrieval/relevance.py) where the model has one; else the per-chunk
+    rule above alone decides."""
+    model = calibrated_model(embedding_model)
+    if model is None:
+        return True
+    return model.probability(relevance_features(question, hits)) >= model.threshold
+
+
+LEDGER_HITS = 4
+LEDGER_FILTER = SearchFilters(source_types=(SourceType.COMMITMENTS,))
+_COMMITMENT_WORDS = re.compile(
+    r"\b(compromis\w*|tarea\w*|pendiente\w*|encarg\w*|responsable\w*|qued[óo] en|quedaron en|"
+    r"tiene que|tienen que|entreg\w*|envi[óo]|enviad[oa]s?|mand[óo]|hech[oa]s?|cumpl\w*|terminad\w*|"
+    r"vencid\w*|atrasad\w*|plazo\w*|commit\w*|tasks?|owner|deliver\w*|pending|overdue|done|sent)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_commitments(question: str) -> bool:
+    """Who does what by when, and whether it is done: questions the commitment ledger answers."""
+    return bool(_COMMITMENT_WORDS.search(question))
 
 
 def _window_units(hit: Hit, window: int) -> range:

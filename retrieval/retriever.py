@@ -65,8 +65,16 @@ class HybridRetriever(BaseRetriever):
         self.top_k = top_k
 
     async def search(
-        self, query: str, *, limit: int | None = None, offset: int = 0, snippets: bool = True
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        snippets: bool = True,
+        filters: SearchFilters | None = None,
     ) -> list[Hit]:
+        """Ranked chunks of the allowed projects; `filters` narrows this one search (default: the
+        retriever's own)."""
         query = clean_query(query)
         if not query or not self.project_ids:
             return []
@@ -84,7 +92,7 @@ class HybridRetriever(BaseRetriever):
             limit=limit or self.top_k,
             offset=offset,
             mode=self.mode,
-            filters=self.filters,
+            filters=filters or self.filters,
             snippets=snippets,
         )
 
