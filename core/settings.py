@@ -199,6 +199,22 @@ class IngestionSettings(BaseModel):
         return value
 
 
+class DocumentSettings(BaseModel):
+    """Limits of converting uploaded documents (PDF, DOCX, PPTX, XLSX...) to text; see docs/documents.md."""
+
+    max_pages: int = Field(2000, ge=1, description="pages of a PDF (or slides, sheets) accepted")
+    max_unzipped_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="total uncompressed size of a DOCX/PPTX/XLSX archive"
+    )
+    max_zip_entries: int = Field(10_000, ge=10, description="files inside a DOCX/PPTX/XLSX archive")
+    max_compression_ratio: int = Field(
+        200, ge=10, description="uncompressed/compressed size above which a large archive member is a bomb"
+    )
+    timeout: float = Field(120.0, gt=0, description="seconds one conversion may take")
+    memory_mb: int = Field(3072, ge=256, description="address space of the conversion process, MiB")
+    workers: int = Field(1, ge=1, le=16, description="conversion processes per API process")
+
+
 class RetrievalSettings(BaseModel):
     rrf_k: int = Field(20, ge=1, le=1000, description="reciprocal rank fusion constant")
     candidates: int = Field(
@@ -282,6 +298,7 @@ class Settings(BaseSettings):
     jitsi: JitsiSettings = JitsiSettings()
     ingestion: IngestionSettings = IngestionSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    documents: DocumentSettings = DocumentSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
 
     @field_validator("database_url")

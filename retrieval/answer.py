@@ -29,6 +29,8 @@ NO_ANSWER = {
     "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
     "en": "I can't find anything about that in the project's documents, meetings or conversations.",
 }
+# Where in a document a chunk is (set by the prose chunker): shown as "p. 4" or "Presupuesto › Pagos".
+DOCUMENT_PLACES = ("section", "page", "page_end", "slide")
 # One sentence after an answer while the project has changes the index does not reflect yet.
 INDEX_PENDING = {
     "es": (
@@ -191,6 +193,9 @@ def citation_payload(source: Source, segments: list[dict[str, Any]] | None = Non
         payload["end"] = max(float(s["end"]) for s in segments)
         payload["speakers"] = sorted({str(s["speaker"]) for s in segments if s.get("speaker")})
         payload["segment_ids"] = sorted({int(s["id"]) for s in segments})
+    for key in DOCUMENT_PLACES:
+        if hit.meta.get(key) is not None:
+            payload[key] = hit.meta[key]
     return payload
 
 
