@@ -30,7 +30,7 @@ from retrieval.answer import (
     stream_answer,
 )
 from retrieval.answerers import Answerer
-from retrieval.relevance import calibrated_model, relevance_features
+from retrieval.relevance import ProjectNames, calibrated_model, relevance_features
 from retrieval.retriever import HybridRetriever, to_hit, to_node
 from retrieval.search import Hit, SearchFilters, min_similarity
 from retrieval.windows import TranscriptWindow
@@ -44,6 +44,9 @@ class Question:
     text: str
     standalone: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # The asked project's title and those of the caller's other projects: a question that names another
+    # project ("¿y la app?" asked in the web's project) is likely answered there, not here.
+    scope: ProjectNames = field(default_factory=lambda: ProjectNames())
 
     @property
     def search_text(self) -> str:
@@ -107,7 +110,7 @@ async def answer_events(
     hits = await retrieve(question.search_text, retriever=retriever, config=config, extra=postprocessors)
     threshold = min_similarity(retriever.model.name, config)
     relevant = relevant_hits(hits, min_similarity=threshold, question=question.search_text)
-    if relevant and not answerable(question.search_text, hits, retriever.model.name):
+    if relevant and not answerable(question.search_text, hits, retriever.model.name, question.scope):
         relevant = []
     sources = number_sources(relevant, token_budget=config.context_tokens)
     timings["retrieval_ms"] = _ms(started)
@@ -182,13 +185,13 @@ async def retrieve(
     return one_per_meeting(hits) if across else hits
 
 
-def answerable(question: str, hits: list[Hit], embedding_model: str) -> bool:
+def answerable(question: str, hits: list[Hit], embedding_model: str, scope: ProjectNames) -> bool:
     """The calibrated decision (retrieval/relevance.py) where the model has one; else the per-chunk
     rule above alone decides."""
     model = calibrated_model(embedding_model)
     if model is None:
         return True
-    return model.probability(relevance_features(question, hits)) >= model.threshold
+    return model.probability(relevance_features(question, hits, scope)) >= model.threshold
 
 
 LEDGER_HITS = 4

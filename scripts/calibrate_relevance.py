@@ -32,12 +32,19 @@ from core.settings import Settings, load_settings  # noqa: E402
 from evals.meeting_dataset import load_meetings_dataset  # noqa: E402
 from evals.meeting_eval import ApiClient, build_world, sign_up  # noqa: E402
 from retrieval.pipeline import retrieve  # noqa: E402
-from retrieval.relevance import CALIBRATION_FILE, FEATURES, RelevanceModel, fit, relevance_features  # noqa: E402
+from retrieval.relevance import (  # noqa: E402
+    CALIBRATION_FILE,
+    FEATURES,
+    ProjectNames,
+    RelevanceModel,
+    fit,
+    relevance_features,
+)
 from retrieval.retriever import HybridRetriever, current_model  # noqa: E402
 from v1tr0.stack import product_client, stack_settings  # noqa: E402
 from v1tr0.supervisor import with_services  # noqa: E402
 
-MAX_FALSE_ABSTENTIONS = 0.08
+MAX_FALSE_ABSTENTIONS = 0.05
 DATASET = ROOT / "evals" / "datasets" / "reuniones"
 
 
@@ -62,6 +69,13 @@ async def features_of(
                     await sign_up(api)
                     world = await build_world(api, dataset, settle_within=1800, progress=print)
                     rows, labels, ids = [], [], []
+                    titles = {
+                        project.id: str(project.fields.get("title", "")) for project in dataset.projects
+                    }
+                    names = {
+                        key: ProjectNames(title, tuple(t for k, t in titles.items() if k != key))
+                        for key, title in titles.items()
+                    }
                     for question in dataset.questions:
                         async with resources.sessionmaker() as session:
                             model = await current_model(session)
@@ -76,7 +90,7 @@ async def features_of(
                             hits = await retrieve(
                                 question.question, retriever=retriever, config=scratch.retrieval
                             )
-                        rows.append(relevance_features(question.question, hits))
+                        rows.append(relevance_features(question.question, hits, names[question.project]))
                         labels.append(1 if question.answerable else 0)
                         ids.append(f"{question.id} ({question.type})")
                     return model.name, rows, labels, ids

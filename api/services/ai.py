@@ -6,16 +6,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import allowed_project_ids, require_project
+from api.access import allowed_project_ids, require_project, visible_project_ids
 from api.resources import Resources
 from core import ratelimit
 from core.errors import NotFound
 from core.metrics import record_llm_usage
-from core.models import Chunk, User
+from core.models import Chunk, Project, User
 from core.outbox import unindexed_changes
 from retrieval.pipeline import Question, answer_events, collect
+from retrieval.relevance import ProjectNames
 from retrieval.retriever import HybridRetriever, current_model
 from retrieval.search import Hit, Mode, SearchFilters
 
@@ -94,6 +96,20 @@ async def limit_ai_use(resources: Resources, *, actor: User, project_id: uuid.UU
     )
 
 
+async def project_names(session: AsyncSession, actor: User, project: Project) -> ProjectNames:
+    """The asked project's title and those of the caller's other projects (for the abstention decision:
+    a question that names another project is likely answered there)."""
+    others = await session.scalars(
+        sa.select(Project.title)
+        .where(Project.id.in_(visible_project_ids(actor)), Project.id != project.id)
+        .limit(MAX_OTHER_PROJECTS)
+    )
+    return ProjectNames(project.title, tuple(others.all()))
+
+
+MAX_OTHER_PROJECTS = 200
+
+
 async def ask(
     session: AsyncSession,
     resources: Resources,
@@ -109,7 +125,11 @@ async def ask(
     retriever = await make_retriever(session, resources, project_ids=[project_id])
     answer = await collect(
         answer_events(
-            Question(question, extra={"project_title": access.project.title}),
+            Question(
+                question,
+                extra={"project_title": access.project.title},
+                scope=await project_names(session, actor, access.project),
+            ),
             retriever=retriever,
             answerer=resources.ai.answerer,
             prompt=prompt,
