@@ -179,7 +179,7 @@ class IngestionSettings(BaseModel):
     max_attempts: int = Field(5, ge=1, le=50, description="attempts before an outbox row is dead")
     chunk_tokens: int = Field(400, ge=32, le=4096)
     transcript_unit_tokens: int = Field(
-        96, ge=32, le=4096, description="transcript chunks: a few segments, what search ranks and cites"
+        160, ge=32, le=4096, description="transcript chunks: a few segments, what search ranks and cites"
     )
     chunk_overlap: int = Field(60, ge=0, le=1024, validate_default=True)
     dispatch_interval: float = Field(1.0, gt=0, description="seconds between outbox sweeps")

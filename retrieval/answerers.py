@@ -87,7 +87,7 @@ _TURN = re.compile(r"^\[\d+(?::\d\d){1,2}\]\s*")
 ANSWER_AFTER_QUESTION = 0.8  # a question in a conversation is answered by the next turns
 QUESTION_PENALTY = 0.25
 # A further sentence is quoted only when it scores at least this share of the best one.
-KEEP_SHARE = 0.55
+KEEP_SHARE = 0.6
 
 
 def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:

@@ -70,7 +70,7 @@ async def search(
     else:
         project_ids = await allowed_project_ids(session, actor)
     retriever = await make_retriever(session, resources, project_ids=project_ids, mode=mode, filters=filters)
-    hits = await retriever.search(query, limit=limit, offset=offset)
+    hits = await retriever.search_diverse(query, limit=limit, offset=offset)
     return SearchOutcome(hits, retriever.model.name, await unindexed_changes(session, project_ids))
 
 
