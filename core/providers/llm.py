@@ -12,7 +12,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 import openai
@@ -22,7 +22,8 @@ from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from opentelemetry.trace import SpanKind
 
 from core.errors import ProviderUnavailable
-from core.providers.openai_client import openai_client, provider_error
+from core.providers.local_llm import served_name
+from core.providers.openai_client import make_client, openai_client, provider_error
 from core.settings import Settings
 from core.tokens import count_tokens
 from core.tracing import mark_failed, start_span
@@ -113,10 +114,17 @@ def chunk_texts(chunk: object, usage: Usage) -> list[str]:
     return texts
 
 
-def response_format(request: Generation) -> dict[str, Any] | None:
-    """`response_format` for the request: a JSON schema (strict; llama.cpp turns it into a grammar), any
-    JSON object, or nothing."""
+# How a server takes a JSON schema to constrain the answer to: OpenAI's (and llama.cpp's own server's)
+# `json_schema`, or llama-cpp-python's server, which reads `{"type": "json_object", "schema": ...}` and
+# turns it into a grammar.
+SchemaStyle = Literal["json_schema", "json_object_schema"]
+
+
+def response_format(request: Generation, style: SchemaStyle = "json_schema") -> dict[str, Any] | None:
+    """`response_format` for the request: a JSON schema, any JSON object, or nothing."""
     if request.json_schema is not None:
+        if style == "json_object_schema":
+            return {"type": "json_object", "schema": request.json_schema}
         return {
             "type": "json_schema",
             "json_schema": {"name": request.schema_name, "schema": request.json_schema, "strict": True},
@@ -135,11 +143,18 @@ class OpenAIChatModel:
     provider = "openai-compatible"
 
     def __init__(
-        self, client: openai.AsyncOpenAI, *, model: str, first_token_timeout: float = 30.0, provider: str = ""
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str,
+        first_token_timeout: float = 30.0,
+        provider: str = "",
+        schema_style: SchemaStyle = "json_schema",
     ) -> None:
         self.client = client
         self.model = model
         self.first_token_timeout = first_token_timeout
+        self.schema_style = schema_style
         if provider:
             self.provider = provider
 
@@ -178,7 +193,7 @@ class OpenAIChatModel:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if (format_ := response_format(request)) is not None:
+        if (format_ := response_format(request, self.schema_style)) is not None:
             options["response_format"] = format_
         usage.prompt_tokens = sum(count_tokens(m["content"]) for m in request.messages)
         budget = self.client.max_retries
@@ -448,6 +463,37 @@ class ExtractiveModel:
 
 
 def create_chat_model(settings: Settings, *, http: httpx.AsyncClient | None = None) -> ChatModel:
-    if not settings.openai_configured:
-        return ExtractiveModel()
-    return OpenAIChatModel(openai_client(settings, http=http), model=settings.openai.chat_model)
+    """The model that answers chat and /ask: a configured OpenAI-compatible provider, the local model when
+    it is on and asked to answer, or the extractive answerer."""
+    if settings.openai_configured:
+        return OpenAIChatModel(openai_client(settings, http=http), model=settings.openai.chat_model)
+    if settings.llm.answers and (local := create_local_chat_model(settings, http=http)) is not None:
+        return local
+    return ExtractiveModel()
+
+
+LOCAL_PROVIDER = "llama.cpp"
+
+
+def create_local_chat_model(
+    settings: Settings, *, http: httpx.AsyncClient | None = None
+) -> OpenAIChatModel | None:
+    """The local llama.cpp server as a chat model, when it is enabled and its URL known (`v1tr0 run`
+    exports it to the API and the worker); None otherwise."""
+    config = settings.llm
+    if not (config.enabled and config.base_url):
+        return None
+    client = make_client(
+        base_url=config.base_url,
+        api_key="",
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+        http=http,
+    )
+    return OpenAIChatModel(
+        client,
+        model=served_name(config.model),
+        first_token_timeout=config.first_token_timeout,
+        provider=LOCAL_PROVIDER,
+        schema_style="json_object_schema",
+    )

@@ -17,27 +17,39 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CONNECT_TIMEOUT = 10.0
 
 
-def openai_client(
-    settings: Settings,
+def make_client(
     *,
+    base_url: str,
+    api_key: str,
+    timeout: float,
+    max_retries: int,
     http: httpx.AsyncClient | None = None,
-    timeout: float | None = None,
-    base_url: str | None = None,
 ) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI for the configured endpoint (or `base_url`). `http` is a shared client (or a test's
+    """An AsyncOpenAI with every option given, so the SDK reads no OPENAI_* variable itself. An empty key
+    sends no Authorization header (local servers need none). `http` is a shared client (or a test's
     MockTransport); the SDK sets its own timeout on every request, so that client's default does not
     apply."""
-    api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else ""
     return openai.AsyncOpenAI(
-        # An empty key sends no Authorization header: local servers need none. Passing every value
-        # keeps the SDK from reading OPENAI_* variables itself (settings already did).
         api_key=api_key,
         organization=None,
         project=None,
-        base_url=base_url or settings.openai.base_url or DEFAULT_BASE_URL,
-        timeout=httpx.Timeout(timeout or settings.openai.timeout, connect=CONNECT_TIMEOUT),
-        max_retries=settings.openai.max_retries,
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
+        max_retries=max_retries,
         http_client=http,
+    )
+
+
+def openai_client(
+    settings: Settings, *, http: httpx.AsyncClient | None = None, timeout: float | None = None
+) -> openai.AsyncOpenAI:
+    """The client of the configured OpenAI-compatible provider (`V1TR0_OPENAI__*`, `OPENAI_*`)."""
+    return make_client(
+        base_url=settings.openai.base_url or DEFAULT_BASE_URL,
+        api_key=settings.openai.api_key.get_secret_value() if settings.openai.api_key else "",
+        timeout=timeout or settings.openai.timeout,
+        max_retries=settings.openai.max_retries,
+        http=http,
     )
 
 
