@@ -170,7 +170,9 @@ class LLMSettings(BaseModel):
     )
     port: int | None = Field(None, ge=1, le=65535, description="port of the server `v1tr0 run` starts")
     threads: int = Field(2, ge=1, le=64, description="CPU threads of the local model")
-    context_tokens: int = Field(4096, ge=512, le=32_768, description="the model's context window (n_ctx)")
+    context_tokens: int = Field(
+        8192, ge=512, le=32_768, description="context window (n_ctx): prompt, history and answer together"
+    )
     answers: bool = Field(
         False, description="also answer chat and /ask with the local model (otherwise extractive)"
     )
