@@ -186,6 +186,8 @@ async def measure(model: str, threads: int, budgets: list[int], args: argparse.N
     with Server(model, threads, args.n_ctx) as server:
         await ask(server, [{"role": "user", "content": "Hola"}], 4)  # warm up: weights paged in
         for budget in budgets:
+            if f"{model}:{threads}:{budget}" in args.skip.split(","):
+                continue
             result = Result(model, threads, budget)
             context = contexts(budget, passages)
             for repeat in range(args.repeats):
@@ -242,6 +244,7 @@ def main() -> None:
     parser.add_argument(
         "--dataset", type=Path, default=Path("../shared/data/xquad_es"), help="XQuAD-es (BEIR)"
     )
+    parser.add_argument("--skip", default="", help="MODEL:THREADS:CONTEXT,... configurations to leave out")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     models = args.models.split(",")

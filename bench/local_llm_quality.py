@@ -60,7 +60,7 @@ QUESTIONS = [  # question, key facts (all must appear), segments that support th
     ("¿Qué falta del catálogo?", ["fotos"], {1}),
     ("¿Cuántas visitas tuvo la web en febrero?", None, set()),
 ]
-UNKNOWN = re.compile(r"no (lo )?s[eé]|no (se )?(menciona|indica|aparece|dispon|contiene|hay informaci)")
+UNKNOWN = re.compile(r"no (lo )?(se|sabe)|no (se )?(menciona|indica|aparece|dispon|contiene|hay informaci)")
 
 
 class Commitment(BaseModel):
@@ -72,6 +72,22 @@ class Commitment(BaseModel):
 
 class Commitments(BaseModel):
     commitments: list[Commitment]
+
+
+class Sentence(BaseModel):
+    text: str
+    passage: int | None
+
+
+class CitedAnswer(BaseModel):
+    """An answer whose every sentence names its passage: the grammar makes the model cite."""
+
+    sentences: list[Sentence]
+
+    def render(self) -> str:
+        return " ".join(
+            f"{s.text.rstrip('. ')} [{s.passage}]." if s.passage else s.text for s in self.sentences
+        )
 
 
 def fold(text: str) -> str:
@@ -141,7 +157,7 @@ async def run(args: argparse.Namespace) -> None:
         passages = [ContextPassage(n + 1, text) for n, text in enumerate(SEGMENTS)]
         context = "\n\n".join(f"[{p.n}] {p.text}" for p in passages)
         prompt = default_library().get("answer")
-        totals = {"local": [0, 0], "extractive": [0, 0]}
+        totals = {"local": [0, 0], "local, cited JSON": [0, 0], "extractive": [0, 0]}
         print("\nanswers:")
         for question, facts, support in QUESTIONS:
             system, user = prompt.render(project_title="Tienda online", context=context, question=question)
@@ -155,11 +171,29 @@ async def run(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             answer, _ = await complete(model, request)
             seconds = time.perf_counter() - started
-            for name, text in (("local", answer), ("extractive", extractive_answer(question, passages))):
+            cited_messages = [
+                *request.messages[:-1],
+                {
+                    "role": "user",
+                    "content": request.messages[-1]["content"]
+                    + "\nResponde en JSON: cada frase con el número del extracto que la respalda "
+                    "(passage: null solo si no lo sabes).",
+                },
+            ]
+            try:
+                cited = (await complete_json(model, cited_messages, CitedAnswer, max_tokens=200)).render()
+            except ProviderUnavailable as exc:
+                cited = f"({exc})"
+            variants = (
+                ("local", answer),
+                ("local, cited JSON", cited),
+                ("extractive", extractive_answer(question, passages)),
+            )
+            for name, text in variants:
                 right, supported = score_answer(text, facts, support)
                 totals[name][0] += right
                 totals[name][1] += right and supported
-            print(f"  {question} ({seconds:.1f}s)\n    local: {answer.strip()}")
+            print(f"  {question} ({seconds:.1f}s)\n    local: {answer.strip()}\n    cited JSON: {cited}")
             print(f"    extractive: {extractive_answer(question, passages) or '(nothing)'}")
         for name, (right, supported) in totals.items():
             print(

@@ -102,9 +102,9 @@ def test_the_local_model_is_off_by_default_and_answers_only_when_asked() -> None
 TEST_MODEL = "smollm2-135m"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """llama-cpp-python's OpenAI-compatible server with the smallest packaged model, for the session."""
+    """llama-cpp-python's OpenAI-compatible server with the smallest packaged model, for this module."""
     if not local_llm.runtime_installed():
         pytest.skip("llama-cpp-python is not installed (pip install -e '.[local-llm-test]')")
     try:
