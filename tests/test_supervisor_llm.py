@@ -23,6 +23,9 @@ class LocalModelStack(Stack):
     def __init__(self, data_dir: Path, *, port: int, redis_port: int, model: str) -> None:
         super().__init__(data_dir, port=port, redis_port=redis_port)
         self.model = model
+        # The supervisor waits for the model to load before it starts the API (seconds on a quiet
+        # machine, a minute or more on a busy one).
+        self.start_deadline = 300.0
 
     def env(self, **extra: str) -> dict[str, str]:
         return super().env(

@@ -199,6 +199,17 @@ def server_command(settings: Settings, model: Path, port: int) -> list[str]:
     ]
 
 
+def server_env() -> dict[str, str]:
+    """Our environment without what llama-cpp-python's server reads as its own settings: it takes PORT
+    and HOST from the environment over its command line (the API's PORT would be taken), and any other
+    variable named like one of its options (API_KEY, MODEL, N_CTX...) would change it behind our back."""
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    own = {name.upper() for name in (*ModelSettings.model_fields, *ServerSettings.model_fields)}
+    own |= {"PORT", "HOST", "CONFIG_FILE"}
+    return {name: value for name, value in os.environ.items() if name.upper() not in own}
+
+
 def wait_ready(base_url: str, process: subprocess.Popen[bytes] | None, *, timeout: float) -> None:
     """Wait until the server lists its model (it answers only once the weights are loaded)."""
     deadline = time.monotonic() + timeout
@@ -224,7 +235,11 @@ def start_server(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
     log_path = settings.data_dir / "llm-server.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            server_command(settings, model, port), start_new_session=True, stdout=log, stderr=log
+            server_command(settings, model, port),
+            env=server_env(),
+            start_new_session=True,
+            stdout=log,
+            stderr=log,
         )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:

@@ -97,6 +97,24 @@ def test_the_local_model_is_off_by_default_and_answers_only_when_asked() -> None
     assert create_chat_model(answering).provider == "llama.cpp"
 
 
+def test_the_server_does_not_take_our_port_or_options_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not local_llm.runtime_installed():
+        pytest.skip("llama-cpp-python is not installed")
+    for name, value in {
+        "PORT": "8000",
+        "HOST": "0.0.0.0",
+        "API_KEY": "x",
+        "N_CTX": "9",
+        "V1TR0_X": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    env = local_llm.server_env()
+    assert not {"PORT", "HOST", "API_KEY", "N_CTX"} & env.keys()
+    assert env["V1TR0_X"] == "1"
+
+
 # --- a real llama.cpp server ---------------------------------------------------------------------------
 
 TEST_MODEL = "smollm2-135m"
