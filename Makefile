@@ -49,7 +49,7 @@ test-models: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core api ingestion retrieval prompts evals v1tr0
+	$(BIN)/mypy core api ingestion retrieval meetings prompts evals v1tr0
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Forbidden, NotFound
-from core.models import MemberRole, Project, ProjectMember, User
+from core.models import Meeting, MemberRole, Project, ProjectMember, Transcription, User
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,75 @@ async def require_project(
     if not access.can(need):
         raise Forbidden(f"this needs the {need.value} role on the project")
     return access
+
+
+async def project_scope(
+    session: AsyncSession, user: User, project_id: uuid.UUID | None
+) -> sa.Select[tuple[uuid.UUID]] | list[uuid.UUID] | None:
+    """What a cross-project list may show: the one project asked for (if visible: else not found),
+    every project the user sees, or (None) everything, for admins."""
+    if project_id is not None:
+        await require_project(session, user, project_id)
+        return [project_id]
+    return None if user.is_admin else visible_project_ids(user)
+
+
+@dataclass(frozen=True)
+class MeetingAccess:
+    meeting: Meeting
+    access: ProjectAccess
+
+
+# The meeting with the caller's access to its project, in one statement.
+_MEETING_WITH_ACCESS = (
+    sa.select(Meeting, Project, ProjectMember.role)
+    .select_from(Meeting)
+    .outerjoin(Project, sa.and_(Project.id == Meeting.project_id, Project.is_eval.is_(False)))
+    .outerjoin(
+        ProjectMember,
+        sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == sa.bindparam("user_id")),
+    )
+    .where(Meeting.id == sa.bindparam("meeting_id"))
+)
+
+
+async def require_meeting(
+    session: AsyncSession,
+    user: User,
+    meeting_id: uuid.UUID,
+    need: MemberRole = MemberRole.VIEWER,
+    *,
+    for_update: bool = False,
+) -> MeetingAccess:
+    """A meeting is visible exactly when its project is. `for_update` locks the meeting row until the
+    request commits (joins and leaves of one meeting then see each other)."""
+    if for_update:
+        meeting = await session.scalar(
+            sa.select(Meeting)
+            .where(Meeting.id == meeting_id)
+            .with_for_update(of=Meeting)
+            .execution_options(populate_existing=True)
+        )
+        if meeting is None:
+            raise NotFound("meeting not found")
+    else:
+        row = (
+            await session.execute(_MEETING_WITH_ACCESS, {"meeting_id": meeting_id, "user_id": user.id})
+        ).first()
+        if row is None:
+            raise NotFound("meeting not found")
+        meeting = row[0]
+        remember_access(session, user.id, meeting.project_id, row[1], row[2])  # one statement, not two
+    access = await require_project(session, user, meeting.project_id, need, what="meeting")
+    return MeetingAccess(meeting, access)
+
+
+async def require_transcription(
+    session: AsyncSession, user: User, transcription_id: uuid.UUID, need: MemberRole = MemberRole.VIEWER
+) -> Transcription:
+    row = await session.get(Transcription, transcription_id)
+    meeting = await session.get(Meeting, row.meeting_id) if row is not None else None
+    if row is None or meeting is None:
+        raise NotFound("transcription not found")
+    await require_project(session, user, meeting.project_id, need, what="transcription")
+    return row

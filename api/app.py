@@ -15,7 +15,18 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.middleware import CorsMiddleware, RequestContextMiddleware
 from api.resources import Resources
-from api.routes import ai, auth, clients, evals, health, meetings, projects, transcriptions, users
+from api.routes import (
+    ai,
+    auth,
+    clients,
+    commitments,
+    evals,
+    health,
+    meetings,
+    projects,
+    transcriptions,
+    users,
+)
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from core.tracing import setup_tracing, shutdown_tracing
@@ -29,13 +40,8 @@ def api_routers() -> list[APIRouter]:
 
     The app includes each one directly rather than through one parent router: FastAPI matches nested
     routers level by level on every request, and one level less is measurably faster (bench/crud.py)."""
-    modules = (auth, users, clients, projects, meetings, transcriptions, ai, evals)
-    return [
-        *(module.router for module in modules),
-        ai.search_router,
-        transcriptions.ledger_router,
-        transcriptions.events_router,
-    ]
+    modules = (auth, users, clients, projects, meetings, transcriptions, commitments, ai, evals)
+    return [*(module.router for module in modules), ai.search_router]
 
 
 def create_app(settings: Settings | None = None, *, resources: Resources | None = None) -> FastAPI:

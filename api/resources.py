@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 
 import httpx
@@ -15,6 +16,7 @@ from core.providers.embeddings import Embedder, create_embedder
 from core.providers.llm import ChatModel, create_chat_model
 from core.settings import Settings
 from prompts.loader import PromptLibrary, default_library
+from retrieval.tasks import AnswerTasks, answer_tasks
 
 
 @dataclass
@@ -27,7 +29,8 @@ class Resources:
     http: httpx.AsyncClient
     verifier: TokenVerifier
     prompts: PromptLibrary
-    chat_model: ChatModel
+    chat_model: ChatModel | None  # None offline
+    ai: AnswerTasks  # the answering tasks for that model, chosen once
     embedders: dict[str, Embedder] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -43,6 +46,8 @@ class Resources:
             raise ValueError("no Redis URL: set REDIS_URL or start the embedded server first")
         engine = create_engine(settings)
         client = http or httpx.AsyncClient(timeout=10.0)
+        prompts = default_library()
+        chat_model = create_chat_model(settings, http=client)
         return cls(
             settings=settings,
             engine=engine,
@@ -53,9 +58,15 @@ class Resources:
             ),
             http=client,
             verifier=TokenVerifier(settings, client),
-            prompts=default_library(),
-            chat_model=create_chat_model(settings, http=client),
+            prompts=prompts,
+            chat_model=chat_model,
+            ai=answer_tasks(chat_model, prompts, postprocessors=settings.retrieval.postprocessors),
         )
+
+    def with_chat_model(self, model: ChatModel | None) -> Resources:
+        """These resources with another chat model (and the tasks made for it)."""
+        tasks = answer_tasks(model, self.prompts, postprocessors=self.settings.retrieval.postprocessors)
+        return dataclasses.replace(self, chat_model=model, ai=tasks, tasks=set())
 
     async def close(self) -> None:
         # Answers still streaming end with an error event and are stored as interrupted.

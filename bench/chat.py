@@ -86,11 +86,12 @@ def create_bench_app() -> Any:
     from core.settings import load_settings
 
     settings = load_settings()
-    resources = Resources.open(settings)
-    resources.chat_model = MockChatModel(
-        first_token_ms=float(os.environ[ENV_FIRST]),
-        token_ms=float(os.environ[ENV_RATE]),
-        tokens=int(os.environ[ENV_TOKENS]),
+    resources = Resources.open(settings).with_chat_model(
+        MockChatModel(
+            first_token_ms=float(os.environ[ENV_FIRST]),
+            token_ms=float(os.environ[ENV_RATE]),
+            tokens=int(os.environ[ENV_TOKENS]),
+        )
     )
     app = create_app(settings, resources=resources)
     inner = app.router.lifespan_context

@@ -1,6 +1,6 @@
 """A first look at what the local chat model can do on a short Spanish meeting: the commitments as
 schema-constrained JSON (owner, task, due date resolved against the meeting date, segment ids) through
-`complete_json`, and cited answers to questions about it (five answerable, one not) through the app's
+`complete_structured`, and cited answers to questions about it (five answerable, one not) through the app's
 answer prompt. Scored against the hand labels below; the extractive answerer is the baseline.
 
 Not the team's dev set (being written elsewhere): twelve segments, four commitments, six questions.
@@ -25,11 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from local_llm import Server
 
-from core.errors import ProviderUnavailable
-from core.providers.llm import ContextPassage, Generation, complete, extractive_answer
+from core.providers.llm import (
+    ContextPassage,
+    Generation,
+    StructuredOutputFailed,
+    complete,
+    complete_structured,
+)
 from core.providers.llm import create_local_chat_model as local_model
-from core.providers.structured import complete_json
 from prompts.loader import default_library
+from retrieval.answerers import extractive_answer
 
 MEETING_DATE = date(2026, 3, 2)  # a Monday
 SEGMENTS = [
@@ -94,7 +99,7 @@ def fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 
-def commitment_messages() -> list[dict[str, str]]:
+def commitment_messages() -> tuple[str, str]:
     numbered = "\n".join(f"[{n}] {text}" for n, text in enumerate(SEGMENTS))
     system = (
         "Extraes los compromisos de una reunión: tareas futuras que una persona concreta se compromete a "
@@ -103,7 +108,7 @@ def commitment_messages() -> list[dict[str, str]]:
         "las fechas relativas respecto a esa fecha (mañana, el viernes, fin de mes); null si no hay fecha.\n"
         "`segments` son los números de los segmentos donde se asume el compromiso."
     )
-    return [{"role": "system", "content": system}, {"role": "user", "content": numbered}]
+    return system, numbered
 
 
 def score_commitments(found: list[Commitment]) -> dict[str, float]:
@@ -144,9 +149,11 @@ async def run(args: argparse.Namespace) -> None:
         assert model is not None
         started = time.perf_counter()
         try:
-            result = await complete_json(model, commitment_messages(), Commitments, max_tokens=600)
+            result = await complete_structured(
+                model, commitment_messages(), Commitments, question="", max_tokens=600
+            )
             found = result.commitments
-        except ProviderUnavailable as exc:
+        except StructuredOutputFailed as exc:
             print(f"commitments: {exc}")
             found = []
         print(f"\ncommitments ({time.perf_counter() - started:.0f}s):")
@@ -171,18 +178,18 @@ async def run(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             answer, _ = await complete(model, request)
             seconds = time.perf_counter() - started
-            cited_messages = [
-                *request.messages[:-1],
-                {
-                    "role": "user",
-                    "content": request.messages[-1]["content"]
-                    + "\nResponde en JSON: cada frase con el número del extracto que la respalda "
-                    "(passage: null solo si no lo sabes).",
-                },
-            ]
+            cited_prompt = (
+                system,
+                user + "\nResponde en JSON: cada frase con el número del extracto que la respalda "
+                "(passage: null solo si no lo sabes).",
+            )
             try:
-                cited = (await complete_json(model, cited_messages, CitedAnswer, max_tokens=200)).render()
-            except ProviderUnavailable as exc:
+                cited = (
+                    await complete_structured(
+                        model, cited_prompt, CitedAnswer, question=question, max_tokens=200
+                    )
+                ).render()
+            except StructuredOutputFailed as exc:
                 cited = f"({exc})"
             variants = (
                 ("local", answer),

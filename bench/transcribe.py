@@ -4,7 +4,7 @@ A Spanish clip of about five minutes is spoken by espeak-ng from the reference t
 same run and with the same settings (Whisper base, int8, language es, VAD, beam 5, 2 threads):
 
 1. pipeline: the clip is POSTed to /transcriptions/upload (through the real app, on a temporary embedded
-   PostgreSQL + Redis) and `ingestion.transcription.process_transcription` runs the job with a
+   PostgreSQL + Redis) and `meetings.pipeline.process_transcription` runs the job with a
    `MeetingRuntime`, as a worker does: transcription with progress updates, segments saved, summary,
    ledger. Timed from the POST until the job returns;
 2. direct: `WhisperModel.transcribe` on the same file, consuming the segments.
@@ -54,7 +54,7 @@ from core.models import User  # noqa: E402
 from core.providers.stt import whisper_base_dir  # noqa: E402
 from core.security import create_access_token  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from ingestion.transcription import MeetingRuntime, process_transcription  # noqa: E402
+from meetings.pipeline import MeetingRuntime, process_transcription  # noqa: E402
 
 DATABASE = "v1tr0_bench_transcribe"
 SECRET = "bench-secret-key-that-is-long-enough-for-hs256-0123456789"  # noqa: S105 - throwaway

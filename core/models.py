@@ -94,6 +94,29 @@ class MeetingStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class TranscriptionStage(enum.StrEnum):
+    """Where a transcription is in its pipeline (progress shown to users; `processing_status` is the
+    coarse state)."""
+
+    QUEUED = "queued"
+    TRANSCRIBING = "transcribing"
+    SUMMARISING = "summarising"
+    INDEXING = "indexing"
+    INDEXED = "indexed"
+    FAILED = "failed"
+
+
+class ChatStatus(enum.StrEnum):
+    """A chat turn: generating, or how it ended."""
+
+    PENDING = "pending"
+    STREAMING = "streaming"
+    COMPLETED = "completed"
+    STOPPED = "stopped"  # the user pressed stop
+    INTERRUPTED = "interrupted"  # nobody was listening any more, or the server stopped
+    FAILED = "failed"
+
+
 class ProcessingStatus(enum.StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"
@@ -334,7 +357,9 @@ class Transcription(Entity, Base):
         index=True,
     )
     progress: Mapped[int] = mapped_column(server_default="0")
-    stage: Mapped[str] = mapped_column(sa.String(32), server_default="queued")  # queued, transcribing, ...
+    stage: Mapped[TranscriptionStage] = mapped_column(
+        str_enum(TranscriptionStage, "transcription_stage"), server_default=TranscriptionStage.QUEUED.value
+    )
     attempts: Mapped[int] = mapped_column(server_default="0")
     error: Mapped[str | None] = mapped_column(sa.Text)
     confidence_score: Mapped[float | None]
@@ -405,7 +430,9 @@ class ChatMessage(Entity, Base):
         str_enum(MessageType, "message_type"), server_default=MessageType.CHAT.value
     )
     context_used: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
-    processing_status: Mapped[str] = mapped_column(sa.String(32), server_default="pending")
+    processing_status: Mapped[ChatStatus] = mapped_column(
+        str_enum(ChatStatus, "chat_status"), server_default=ChatStatus.PENDING.value
+    )
     error: Mapped[str | None] = mapped_column(sa.Text)
     provider: Mapped[str | None] = mapped_column(sa.String(64))
     model: Mapped[str | None] = mapped_column(sa.String(128))
@@ -469,7 +496,11 @@ class Outbox(Timestamped, Base):
     """Durable record of an artifact change, written in the same transaction as the change."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_status_available", "status", "available_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_status_available", "status", "available_at"),
+        # What answers check on every question: does the project have changes not yet indexed?
+        sa.Index("ix_outbox_project_open", "project_id", postgresql_where=sa.text("status <> 'done'")),
+    )
 
     id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
     project_id: Mapped[uuid.UUID | None]

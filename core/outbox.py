@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.logs import request_id_var
-from core.models import Outbox, OutboxAction, SourceType
+from core.models import Outbox, OutboxAction, OutboxStatus, SourceType
 from core.tracing import current_traceparent
 
 PENDING_KEY = "v1tr0_outbox_rows"
@@ -52,3 +53,16 @@ def written_rows(session: AsyncSession) -> list[Outbox]:
     """Outbox rows this session wrote (and its commit made durable); cleared once read."""
     rows: list[Outbox] = session.info.pop(PENDING_KEY, [])
     return rows
+
+
+async def unindexed_changes(session: AsyncSession, project_ids: list[uuid.UUID]) -> int:
+    """Changes of these projects that the index does not reflect yet (waiting, retrying or dead-lettered):
+    while there are any, answers and results may miss them. A partial index keeps this cheap."""
+    if not project_ids:
+        return 0
+    count = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Outbox)
+        .where(Outbox.project_id.in_(project_ids), Outbox.status != OutboxStatus.DONE)
+    )
+    return int(count or 0)

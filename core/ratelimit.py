@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
+from core import keys
 from core.errors import RateLimited
 
 # Count a hit on each key in order and stop at the first one over its limit: the keys after it are
@@ -30,12 +31,12 @@ async def hit(redis: Redis, key: str, *, limit: int, window_seconds: int) -> Non
 async def hit_all(redis: Redis, limits: Mapping[str, int], *, window_seconds: int) -> None:
     """Count one hit on each key in order, like one `hit` after another that stops at the first refusal,
     in a single round trip; raise RateLimited with that key's remaining window."""
-    keys = [f"ratelimit:{key}" for key in limits]
-    args = [*keys, str(window_seconds), *(str(limit) for limit in limits.values())]
-    over, ttl = await redis.eval(_HIT, len(keys), *args)  # type: ignore[misc]
+    names = [keys.rate_limit(key) for key in limits]
+    args = [*names, str(window_seconds), *(str(limit) for limit in limits.values())]
+    over, ttl = await redis.eval(_HIT, len(names), *args)  # type: ignore[misc]
     if int(over):
         raise RateLimited("too many requests; try again later", retry_after=max(int(ttl), 1))
 
 
 async def reset(redis: Redis, key: str) -> None:
-    await redis.delete(f"ratelimit:{key}")
+    await redis.delete(keys.rate_limit(key))

@@ -216,6 +216,9 @@ class JitsiSettings(BaseModel):
 class IngestionSettings(BaseModel):
     max_attempts: int = Field(5, ge=1, le=50, description="attempts before an outbox row is dead")
     chunk_tokens: int = Field(400, ge=32, le=4096)
+    transcript_unit_tokens: int = Field(
+        96, ge=32, le=4096, description="transcript chunks: a few segments, what search ranks and cites"
+    )
     chunk_overlap: int = Field(60, ge=0, le=1024, validate_default=True)
     dispatch_interval: float = Field(1.0, gt=0, description="seconds between outbox sweeps")
     requeue_after: float = Field(
@@ -246,6 +249,13 @@ class RetrievalSettings(BaseModel):
     context_tokens: int = Field(3000, ge=200, le=100_000, description="retrieved context budget per answer")
     history_tokens: int = Field(1000, ge=0, le=100_000, description="chat history budget per turn")
     answer_chunks: int = Field(8, ge=1, le=50, description="chunks considered for an answer")
+    transcript_window: int = Field(
+        1, ge=0, le=10, description="transcript chunks each side of a hit the answerer gets as context"
+    )
+    postprocessors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="extra LlamaIndex node postprocessors, as 'module:factory' (comma separated)",
+    )
     query_cache_ttl: int = Field(86_400, ge=0, description="seconds a query embedding stays cached")
     insights_cache_ttl: int = Field(3600, ge=0, description="seconds insights stay cached")
     ai_rate_limit: int = Field(30, ge=1, description="AI requests per user per minute")
@@ -253,6 +263,8 @@ class RetrievalSettings(BaseModel):
     chat_detach_grace: float = Field(
         10.0, ge=0, description="seconds a chat answer keeps generating with no client attached"
     )
+
+    _split_postprocessors = field_validator("postprocessors", mode="before")(_split_csv)
 
 
 class TranscriptionSettings(BaseModel):

@@ -113,14 +113,20 @@ def _services(settings: Settings) -> Any:
     from core.providers.llm import create_chat_model
     from evals.runner import EvalServices
     from prompts.loader import default_library
+    from retrieval.tasks import answer_tasks
 
     engine = create_engine(settings)
+    prompts = default_library()
+    tasks = answer_tasks(
+        create_chat_model(settings), prompts, postprocessors=settings.retrieval.postprocessors
+    )
     services = EvalServices(
         settings=settings,
         sessionmaker=create_sessionmaker(engine),
         embedder=create_embedder(settings),
-        chat_model=create_chat_model(settings),
-        prompts=default_library(),
+        answerer=tasks.answerer,
+        postprocessors=tasks.postprocessors,
+        prompts=prompts,
     )
     return engine, services
 

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.worker import Function, func
+from arq.worker import func
 
 from core.models import EvalRun, EvalRunStatus
 from core.providers.embeddings import create_embedder
@@ -18,7 +18,9 @@ from evals.loaders import DatasetError, load_dataset
 from evals.records import finish_run
 from evals.runner import EvalServices, RunOptions, run_eval
 from ingestion.jobs import Runtime
+from ingestion.worker import WorkerPlugin
 from prompts.loader import PromptError, default_library
+from retrieval.tasks import answer_tasks
 
 log = logging.getLogger("v1tr0.evals")
 
@@ -59,11 +61,15 @@ async def _run_eval(runtime: Runtime, run_id: str) -> str:
     except (DatasetError, PromptError) as exc:
         await finish_run(sessionmaker, run.id, status=EvalRunStatus.FAILED, error=str(exc))
         return "failed"
+    tasks = answer_tasks(
+        create_chat_model(settings), prompts, postprocessors=settings.retrieval.postprocessors
+    )
     services = EvalServices(
         settings=settings,
         sessionmaker=sessionmaker,
         embedder=create_embedder(settings),
-        chat_model=create_chat_model(settings),
+        answerer=tasks.answerer,
+        postprocessors=tasks.postprocessors,
         prompts=prompts,
     )
     options = RunOptions(
@@ -82,5 +88,7 @@ async def _run_eval(runtime: Runtime, run_id: str) -> str:
     return "completed"
 
 
-def worker_functions() -> list[Function]:
-    return [func(run_eval_job, name=EVAL_JOB, max_tries=1, timeout=JOB_TIMEOUT)]
+def plugin() -> WorkerPlugin:
+    return WorkerPlugin(
+        name="evals", functions=[func(run_eval_job, name=EVAL_JOB, max_tries=1, timeout=JOB_TIMEOUT)]
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from core.providers.llm import content_terms
+from core.text import content_terms
 
 RECALL_CUTOFFS = (1, 5, 10, 100)
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
 from core.models import EvalRunStatus
 from core.providers.embeddings import Embedder
-from core.providers.llm import ChatModel
 from core.settings import Settings
 from evals.corpus import EVAL_SOURCE_TYPES, EvalCorpus, doc_source_id, ensure_corpus
 from evals.loaders import Dataset, EvalQuestion
@@ -36,7 +36,9 @@ from evals.records import RunSpec, add_items, finish_run, mark_stale_runs, start
 from evals.scoring import AnswerScorer, create_judge
 from ingestion.chunkers import warm_up
 from prompts.loader import Prompt, PromptLibrary
-from retrieval.answer import answer_question, number_sources
+from retrieval.answer import number_sources
+from retrieval.answerers import Answerer
+from retrieval.pipeline import Question, answer_events, collect
 from retrieval.retriever import HybridRetriever, IndexModel
 from retrieval.search import Hit, Mode, SearchFilters, min_similarity
 
@@ -54,8 +56,9 @@ class EvalServices:
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     embedder: Embedder
-    chat_model: ChatModel
+    answerer: Answerer
     prompts: PromptLibrary
+    postprocessors: tuple[BaseNodePostprocessor, ...] = ()  # a user's, as the API runs them
     judge_http: httpx.AsyncClient | None = None  # the LLM judge's HTTP client (tests mock it)
 
 
@@ -175,16 +178,17 @@ def answers_item(
     async def run(session: AsyncSession, question: EvalQuestion) -> dict[str, Any]:
         retriever = _retriever(session, services, corpus, dataset, question, mode)
         started = time.perf_counter()
-        grounded = await answer_question(  # exactly what /ask does
-            retriever,
-            services.chat_model,
-            prompt,
-            question=question.question,
-            config=config,
-            extra={"project_title": dataset.name},
+        answer = await collect(  # exactly what /ask does
+            answer_events(
+                Question(question.question, extra={"project_title": dataset.name}),
+                retriever=retriever,
+                answerer=services.answerer,
+                prompt=prompt,
+                config=config,
+                postprocessors=services.postprocessors,
+            )
         )
-        sources, text = grounded.sources, grounded.text
-        citations = len(grounded.answer.citations) if grounded.answer else 0
+        sources, text, citations = answer.sources, answer.text, len(answer.citations)
         latency = (time.perf_counter() - started) * 1000
         contexts = [source.hit.content for source in sources]
         metrics: dict[str, Any] = await scorer.score(
@@ -194,7 +198,7 @@ def answers_item(
             reference_answer=question.reference_answer,
             reference_contexts=question.reference_contexts,
         )
-        metrics["grounded"] = 1.0 if grounded.answer and grounded.answer.grounded else 0.0
+        metrics["grounded"] = 1.0 if answer.grounded else 0.0
         metrics["citations"] = float(citations)
         metrics.update(_context_metrics(question, [s.hit for s in sources], contexts))
         return {
@@ -218,8 +222,8 @@ async def run_eval(services: EvalServices, dataset: Dataset, options: RunOptions
         split=dataset.split,
         prompt_name=prompt.name if prompt else None,
         prompt_version=prompt.version if prompt else None,
-        provider=services.chat_model.provider if prompt else None,
-        model=services.chat_model.model if prompt else None,
+        provider=services.answerer.provider if prompt else None,
+        model=services.answerer.model if prompt else None,
         embedding_model=services.embedder.name,
         settings=_retrieval_settings(services, options, dataset),
     )

@@ -14,10 +14,12 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from core.models import SourceType
+from core.text import format_timestamp, spanish_date
 from core.tokens import count_tokens, encoding, truncate_tokens
 
 _WORD = re.compile(r"[a-záéíóúüñ]+")
@@ -184,13 +186,6 @@ def warm_up() -> None:
     chunk_prose("# A\n\nB.", source_type=SourceType.DOCUMENT, title="", max_tokens=64, overlap=8)
 
 
-def format_timestamp(seconds: float) -> str:
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
 def _segment_lines(segment: dict[str, Any], budget: int) -> list[str]:
     """`[mm:ss] Speaker: text`; a segment longer than `budget` tokens becomes several lines, each with
     the segment's stamp and speaker, so that none of its words are dropped."""
@@ -224,7 +219,9 @@ def chunk_transcript(
     overlap_segments: int = 1,
     meta: dict[str, Any] | None = None,
 ) -> list[ChunkDraft]:
-    """Group consecutive segments up to `max_tokens`; each chunk keeps start, end, speakers and segment ids.
+    """Group consecutive segments up to `max_tokens`; each chunk keeps start, end, speakers and segment ids,
+    and each of its segments' own start, end and speaker (`segments`, in the order of its lines), so that
+    an answer can cite the very segment it quotes.
 
     The last `overlap_segments` segments of a chunk open the next one, so an answer spanning a boundary
     is still found whole (unless they would leave no room for anything new). A single segment longer
@@ -261,6 +258,7 @@ def chunk_transcript(
                         {str(line.segment["speaker"]) for line in window if line.segment.get("speaker")}
                     ),
                     "segment_ids": sorted({line.segment_id for line in window}),
+                    "segments": _segment_refs(window),
                 },
                 lang=lang,
             )
@@ -271,6 +269,25 @@ def chunk_transcript(
         fits_more = _lines_tokens(lines[overlap_start : end + 1]) <= budget
         start = overlap_start if fits_more else end
     return drafts
+
+
+def _segment_refs(window: Sequence[_Line]) -> list[dict[str, Any]]:
+    """One entry per segment of the window, in order (a long segment's several lines count once)."""
+    refs: list[dict[str, Any]] = []
+    for line in window:
+        if refs and refs[-1]["id"] == line.segment_id:
+            continue
+        segment = line.segment
+        start = float(segment.get("start") or 0)
+        refs.append(
+            {
+                "id": line.segment_id,
+                "start": start,
+                "end": float(segment.get("end") or start),
+                "speaker": str(segment["speaker"]) if segment.get("speaker") else None,
+            }
+        )
+    return refs
 
 
 def chunk_items(
@@ -307,17 +324,32 @@ def chunk_items(
     return drafts
 
 
-ITEM_FIELDS = ("segment_ids", "start", "end", "owner", "due")
+ITEM_FIELDS = ("segment_ids", "start", "end", "owner", "due", "status")
+# How a ledger status reads inside indexed text.
+STATUS_WORDS = {"open": "pendiente", "done": "cumplido", "dropped": "descartado"}
 
 
 def _describe_item(item: dict[str, Any]) -> str:
+    """`Owner: task (fecha: 27 de noviembre de 2026; estado: cumplido, «evidence»)`: one sentence, so an
+    answer that quotes it quotes all of it."""
     text = str(item.get("text") or item.get("task") or "")
-    owner, due = item.get("owner"), item.get("due")
+    owner, due, status = item.get("owner"), item.get("due"), item.get("status")
     if owner:
         text = f"{owner}: {text}"
-    if due:
-        text = f"{text} (fecha: {due})"
-    return text
+    details = [f"fecha: {_readable_date(due)}"] if due else []
+    if status in STATUS_WORDS:
+        evidence = f", «{item['evidence']}»" if item.get("evidence") else ""
+        details.append(f"estado: {STATUS_WORDS[status]}{evidence}")
+    return f"{text} ({'; '.join(details)})" if details else text
+
+
+def _readable_date(value: Any) -> str:
+    if isinstance(value, date):
+        return spanish_date(value)
+    try:
+        return spanish_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def chunk_chat_turn(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -12,16 +13,18 @@ import sqlalchemy as sa
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.events import publish, publish_meeting
+from core import keys
+from core.events import note_failure, publish, publish_meeting
 from core.logs import request_id_var
 from core.metrics import record_embedded
-from core.models import Outbox, OutboxAction, OutboxStatus, SourceType, Transcription
+from core.models import Outbox, OutboxAction, OutboxStatus, SourceType, Transcription, TranscriptionStage
 from core.providers.embeddings import Embedder, create_embedder
 from core.settings import Settings
 from core.tracing import get_tracer
 from core.vectors import active_models, promote_if_built
 from ingestion.artifacts import OWNED_TYPES, TRANSCRIPTION_TYPES, load_artifact
 from ingestion.batching import BatchingEmbedder
+from ingestion.dispatcher import INGEST_JOB
 from ingestion.indexer import delete_chunks, delete_meeting_chunks, replace_chunks
 
 log = logging.getLogger("v1tr0.ingestion")
@@ -98,7 +101,7 @@ async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:
     if project_id:
         await _publish_quietly(runtime, project_id, "indexed", result)
         try:  # cached insights of the project are now stale
-            await runtime.redis.incr(f"v1tr0:index-generation:{project_id}")
+            await runtime.redis.incr(keys.index_generation(project_id))
         except Exception:
             log.warning("could not bump the index generation", exc_info=True)
     if result.get("switch_model"):
@@ -158,7 +161,7 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
     if artifact is not None and row.source_type == SourceType.TRANSCRIPT:
         transcription = await session.get(Transcription, row.source_id)
         if transcription is not None:
-            transcription.stage = "indexed"
+            transcription.stage = TranscriptionStage.INDEXED
             meeting_id = str(transcription.meeting_id)
     now = datetime.now(UTC)
     row.status, row.processed_at, row.attempts, row.last_error = (
@@ -201,13 +204,49 @@ def failure_message(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first_line}"[:ERROR_LIMIT]
 
 
+# Recording a failure may itself fail while the database recovers (a crashed backend restarts every
+# connection for a few seconds): try for about this long before leaving the row to the stale-job sweep.
+RECORD_ATTEMPTS = 6
+RECORD_BACKOFF = 0.5
+
+
 async def _record_failure(runtime: Runtime, outbox_id: int, exc: Exception) -> None:
-    config = runtime.settings.ingestion
     message = failure_message(exc)
+    recorded: tuple[Any, OutboxStatus, int] | None = None
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            recorded = await _mark_failed(runtime, outbox_id, message)
+            break
+        except Exception:
+            if attempt == RECORD_ATTEMPTS - 1:
+                log.exception("could not record the failure", extra={"outbox_id": outbox_id})
+            else:
+                await asyncio.sleep(RECORD_BACKOFF * 2**attempt)
+    project_id, status, attempts = recorded if recorded else (None, OutboxStatus.PENDING, 0)
+    await note_failure(
+        runtime.redis,
+        job=INGEST_JOB,
+        error=message,
+        outbox_id=outbox_id,
+        project_id=str(project_id) if project_id else None,
+        attempts=attempts,
+        dead_lettered=status == OutboxStatus.FAILED,
+    )
+    if project_id:
+        event = "failed" if status == OutboxStatus.FAILED else "retrying"
+        data = {"outbox_id": outbox_id, "error": message, "attempts": attempts}
+        await _publish_quietly(runtime, project_id, event, data)
+
+
+async def _mark_failed(
+    runtime: Runtime, outbox_id: int, message: str
+) -> tuple[Any, OutboxStatus, int] | None:
+    """Count the attempt and schedule the next one with backoff, or dead-letter the row after the last."""
+    config = runtime.settings.ingestion
     async with runtime.sessionmaker() as session, session.begin():
         row = await session.get(Outbox, outbox_id, with_for_update=True)
         if row is None or row.status == OutboxStatus.DONE:
-            return
+            return None
         row.attempts += 1
         row.last_error = message
         row.dispatches += 1
@@ -217,11 +256,7 @@ async def _record_failure(runtime: Runtime, outbox_id: int, exc: Exception) -> N
         else:
             delay = min(config.retry_backoff * 2 ** (row.attempts - 1), 600.0)
             row.available_at = datetime.now(UTC) + timedelta(seconds=delay)
-        project_id = row.project_id
-        status = row.status
-    if project_id:
-        event = "failed" if status == OutboxStatus.FAILED else "retrying"
-        await _publish_quietly(runtime, project_id, event, {"outbox_id": outbox_id, "error": message})
+        return row.project_id, row.status, row.attempts
 
 
 async def _finish_model_switch(runtime: Runtime, name: str) -> None:

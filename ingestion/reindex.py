@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import create_engine, create_sessionmaker
 from core.models import (
     ChatMessage,
+    ChatStatus,
     Document,
     Meeting,
     ModelStatus,
@@ -72,7 +73,7 @@ def _artifact_selects(project_id: uuid.UUID | None) -> list[sa.Select[Any]]:
         ),
         scoped(
             sa.select(ChatMessage.project_id, sa.literal(SourceType.CHAT.value), ChatMessage.id).where(
-                ChatMessage.processing_status == "completed"
+                ChatMessage.processing_status == ChatStatus.COMPLETED
             ),
             ChatMessage.project_id,
         ),

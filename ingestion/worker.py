@@ -1,4 +1,7 @@
-"""The arq worker: ingestion jobs, the outbox dispatcher loop and a heartbeat that /health/ready reads."""
+"""The arq worker: ingestion jobs, the outbox dispatcher loop and a heartbeat that /health/ready reads.
+
+Layers above ingestion (meetings, evals) add their jobs, start-up and periodic sweeps as `WorkerPlugin`s,
+which `v1tr0 worker` passes in (v1tr0/worker.py), so that ingestion never imports them."""
 
 from __future__ import annotations
 
@@ -6,13 +9,14 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.worker import Function, Worker, func
 
+from core import keys
 from core.db import create_engine, create_sessionmaker
 from core.logs import configure_logging
 from core.metrics import serve_worker_metrics, time_job
@@ -25,12 +29,23 @@ from core.vectors import promote_built_models, register_model, serving_model
 from ingestion.chunkers import warm_up
 from ingestion.dispatcher import INGEST_JOB, dispatch_pending
 from ingestion.jobs import Runtime, outbox_trace_context, process_outbox_row
-from ingestion.transcription import TRANSCRIBE_JOB, MeetingRuntime, process_transcription, requeue_stale
 
 log = logging.getLogger("v1tr0.worker")
 
-HEARTBEAT_KEY = "v1tr0:worker:heartbeat"
 HEARTBEAT_TTL = 30
+
+Hook = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WorkerPlugin:
+    """Jobs of a layer above ingestion. `startup` runs after ingestion's (ctx then holds "runtime", the
+    ingestion Runtime); `sweep` runs with every round of the outbox sweep (failures are logged)."""
+
+    name: str
+    functions: Sequence[Function] = ()
+    startup: Hook | None = None
+    sweep: Hook | None = None
 
 
 async def ingest_outbox(ctx: dict[str, Any], outbox_id: int) -> str:
@@ -51,45 +66,25 @@ async def ingest_outbox(ctx: dict[str, Any], outbox_id: int) -> str:
     return status
 
 
-async def process_transcription_job(
-    ctx: dict[str, Any], transcription_id: str, summary_only: bool = False, traceparent: str | None = None
-) -> str:
-    meetings: MeetingRuntime = ctx["meetings"]
-    with (
-        job_span(
-            TRANSCRIBE_JOB,
-            job_id=ctx.get("job_id"),
-            traceparent=traceparent,
-            attributes={"v1tr0.transcription_id": transcription_id, "v1tr0.summary_only": summary_only},
-        ) as span,
-        time_job(TRANSCRIBE_JOB) as outcome,
-    ):
-        status = await process_transcription(meetings, uuid.UUID(transcription_id), summary_only)
-        outcome["outcome"] = status
-        record_outcome(span, status)
-    return status
-
-
 UPLOAD_SWEEP_INTERVAL = 3600.0  # seconds between sweeps for recordings whose meeting is gone
 
 
-async def _dispatch_loop(runtime: Runtime) -> None:
+async def _dispatch_loop(ctx: dict[str, Any]) -> None:
+    runtime: Runtime = ctx["runtime"]
+    plugins: Sequence[WorkerPlugin] = ctx.get("plugins", ())
     interval = runtime.settings.ingestion.dispatch_interval
     next_upload_sweep = 0.0  # the first sweep runs at start-up
     while True:
         try:
-            await runtime.redis.set(HEARTBEAT_KEY, str(time.time()), ex=HEARTBEAT_TTL)
+            await runtime.redis.set(keys.WORKER_HEARTBEAT, str(time.time()), ex=HEARTBEAT_TTL)
             await dispatch_pending(
                 runtime.sessionmaker, runtime.redis, requeue_after=runtime.settings.ingestion.requeue_after
             )
             async with runtime.sessionmaker() as session, session.begin():
                 await promote_built_models(session)
-            await requeue_stale(
-                runtime.sessionmaker,
-                runtime.redis,
-                stale_after=runtime.settings.ingestion.requeue_after,
-                max_attempts=runtime.settings.ingestion.max_attempts,
-            )
+            for plugin in plugins:
+                if plugin.sweep is not None:
+                    await plugin.sweep(ctx)
             if time.monotonic() >= next_upload_sweep:
                 next_upload_sweep = time.monotonic() + UPLOAD_SWEEP_INTERVAL  # a failing sweep waits too
                 async with runtime.sessionmaker() as session:
@@ -124,8 +119,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     runtime = Runtime(settings=settings, sessionmaker=sessionmaker, redis=ctx["redis"])
     ctx["engine"] = engine
     ctx["runtime"] = runtime
-    ctx["meetings"] = MeetingRuntime(settings, sessionmaker, ctx["redis"])
-    ctx["dispatcher"] = asyncio.create_task(_dispatch_loop(runtime))
+    for plugin in ctx.get("plugins", ()):
+        if plugin.startup is not None:
+            await plugin.startup(ctx)
+    ctx["dispatcher"] = asyncio.create_task(_dispatch_loop(ctx))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -140,20 +137,18 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     shutdown_tracing(ctx["settings"])
 
 
-def build_worker(settings: Settings, *, extra_functions: Sequence[Function] = (), **overrides: Any) -> Worker:
-    """The worker; `extra_functions` are jobs of layers above ingestion (the eval runs of evals/), which
-    the `v1tr0 worker` command passes in so that ingestion never imports them."""
+def build_worker(settings: Settings, *, plugins: Sequence[WorkerPlugin] = (), **overrides: Any) -> Worker:
+    """The worker: ingestion's job and loop, plus each plugin's jobs, start-up and sweep."""
     assert settings.redis_url, "REDIS_URL is not set"
     options: dict[str, Any] = {
         "functions": [
             func(ingest_outbox, name=INGEST_JOB, max_tries=1),
-            func(process_transcription_job, name=TRANSCRIBE_JOB, max_tries=1, timeout=6 * 3600),
-            *extra_functions,
+            *(function for plugin in plugins for function in plugin.functions),
         ],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "ctx": {"settings": settings},
+        "ctx": {"settings": settings, "plugins": tuple(plugins)},
         "max_jobs": settings.ingestion.max_jobs,
         "job_timeout": 3600,
         "keep_result": 3600,
@@ -164,12 +159,12 @@ def build_worker(settings: Settings, *, extra_functions: Sequence[Function] = ()
     return Worker(**options)
 
 
-def run_worker(settings: Settings | None = None, *, extra_functions: Sequence[Function] = ()) -> int:
+def run_worker(settings: Settings | None = None, *, plugins: Sequence[WorkerPlugin] = ()) -> int:
     settings = settings or get_settings()
     configure_logging(settings.log.level, json_format=settings.log.json_format)
     if settings.worker_metrics_port is not None:
         serve_worker_metrics(settings.worker_metrics_port)
         log.info("worker metrics", extra={"url": f"http://127.0.0.1:{settings.worker_metrics_port}/metrics"})
-    worker = build_worker(settings, extra_functions=extra_functions)
+    worker = build_worker(settings, plugins=plugins)
     worker.run()
     return 0

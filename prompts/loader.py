@@ -16,7 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-REQUIRED_PROMPTS = ("answer", "condense_question", "chat", "insights", "summarize_meeting")
+REQUIRED_PROMPTS = (
+    "answer",
+    "condense_question",
+    "chat",
+    "insights",
+    "summarize_meeting",
+    "extract_commitments",
+)
 # The tags templates fence data with; text put inside a fence must not be able to close or open one.
 _FENCE_TAG = re.compile(r"<(\s*/?\s*(?:context|source|history|transcript)\b)", re.IGNORECASE)
 

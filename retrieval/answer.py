@@ -1,5 +1,6 @@
-"""Grounded answers: choose the relevant retrieved chunks, number them, prompt, generate, and map the [n]
-markers of the answer back to the chunks they cite (dropping any marker that cites nothing)."""
+"""The parts of a grounded answer: which retrieved chunks are relevant, their numbering as sources within
+the context budget, the prompt built from them, and mapping the answer's [n] markers back to the chunks
+they cite (dropping any marker that cites nothing). retrieval/pipeline.py puts them together."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.providers.llm import ChatModel, ContextPassage, Generation, Usage, content_terms
-from core.settings import RetrievalSettings
+from core.models import SourceType
+from core.providers.llm import ContextPassage, Generation, Usage
+from core.text import content_terms
 from core.tokens import count_tokens, truncate_tokens
 from prompts.loader import Prompt, fence_safe
-from retrieval.retriever import HybridRetriever
-from retrieval.search import Hit, min_similarity
+from retrieval.answerers import Answerer
+from retrieval.search import Hit
+from retrieval.windows import narrow_to_segments, unit_segments
 
 # Any bracketed number reads as a citation to a user, so any is checked (a huge one cites nothing).
 CITATION = re.compile(r"\[(\d+)\]")
@@ -26,11 +29,31 @@ NO_ANSWER = {
     "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
     "en": "I can't find anything about that in the project's documents, meetings or conversations.",
 }
+# One sentence after an answer while the project has changes the index does not reflect yet.
+INDEX_PENDING = {
+    "es": (
+        "Nota: {n} cambio de este proyecto aún no está en el índice; puede que la respuesta no lo vea.",
+        "Nota: {n} cambios de este proyecto aún no están en el índice; puede que la respuesta no los vea.",
+    ),
+    "en": (
+        "Note: {n} change to this project is not in the index yet; this answer may not reflect it.",
+        "Note: {n} changes to this project are not in the index yet; this answer may not reflect them.",
+    ),
+}
 _ENGLISH = re.compile(r"\b(what|who|when|where|which|how|why|is|are|does|did|the|of)\b", re.IGNORECASE)
 
 
 def answer_language(question: str) -> str:
     return "en" if len(_ENGLISH.findall(question)) >= 2 else "es"
+
+
+def index_pending_note(pending: int, language: str) -> str:
+    """The sentence (with its paragraph break) that says the answer may miss unindexed changes; "" when
+    the index is complete."""
+    if pending <= 0:
+        return ""
+    singular, plural = INDEX_PENDING[language]
+    return "\n\n" + (singular if pending == 1 else plural).format(n=pending)
 
 
 def term_coverage(question: str, text: str) -> float:
@@ -59,6 +82,8 @@ class Source:
 
 
 def _tokens(hit: Hit) -> int:
+    if hit.context is not None:
+        return count_tokens(hit.context)
     return hit.token_count if hit.token_count is not None else count_tokens(hit.content)
 
 
@@ -80,7 +105,7 @@ def format_context(sources: list[Source], *, token_budget: int) -> str:
     per_source = max(token_budget // max(len(sources), 1), 64)
     blocks = []
     for source in sources:
-        content = source.hit.content
+        content = source.hit.context or source.hit.content
         text = fence_safe(
             content if _tokens(source.hit) <= per_source else truncate_tokens(content, per_source)
         )
@@ -105,7 +130,14 @@ def build_generation(
     return Generation(
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
         question=question,
-        passages=[ContextPassage(source.n, source.hit.content, source.hit.token_count) for source in sources],
+        passages=[
+            ContextPassage(
+                source.n,
+                source.hit.context or source.hit.content,
+                None if source.hit.context else source.hit.token_count,
+            )
+            for source in sources
+        ],
     )
 
 
@@ -132,7 +164,9 @@ def strip_unknown_citations(answer: str, known: set[int]) -> str:
         answer = stripped
 
 
-def citation_payload(source: Source) -> dict[str, Any]:
+def citation_payload(source: Source, segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What a citation shows: the chunk, and for a transcript the segments it cites (`segments`: the
+    ones the answer quotes; else the chunk's own) with their start, end, speakers and ids."""
     hit = source.hit
     payload: dict[str, Any] = {
         "n": source.n,
@@ -150,28 +184,60 @@ def citation_payload(source: Source) -> dict[str, Any]:
             payload[key] = hit.meta[key]
     if hit.meta.get("speakers"):
         payload["speakers"] = hit.meta["speakers"]
+    if hit.meta.get("segment_ids") is not None:
+        payload["segment_ids"] = hit.meta["segment_ids"]
+    if segments:
+        payload["start"] = min(float(s["start"]) for s in segments)
+        payload["end"] = max(float(s["end"]) for s in segments)
+        payload["speakers"] = sorted({str(s["speaker"]) for s in segments if s.get("speaker")})
+        payload["segment_ids"] = sorted({int(s["id"]) for s in segments})
     return payload
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+def quoted_before(answer: str) -> dict[int, list[str]]:
+    """For every citation number, the sentences that end with its marker (what the answer says it took
+    from that source)."""
+    quoted: dict[int, list[str]] = {}
+    start = 0
+    for match in CITATION.finditer(answer):
+        before = answer[start : match.start()]
+        sentence = _SENTENCE_END.split(before.rstrip())[-1]
+        sentence = CITATION.sub("", sentence).strip()
+        if sentence:
+            quoted.setdefault(_number(match), []).append(sentence)
+        if not answer[match.end() : match.end() + 1].startswith("["):
+            start = match.end()
+    return quoted
+
+
 def citations_for(answer: str, sources: list[Source]) -> list[dict[str, Any]]:
+    """The cited sources, in order of first citation; a transcript source is narrowed to the segments that
+    hold what the answer quoted from it."""
     by_number = {source.n: source for source in sources}
-    return [citation_payload(by_number[n]) for n in cited_numbers(answer) if n in by_number]
-
-
-@dataclass
-class Answer:
-    text: str
-    citations: list[dict[str, Any]]
-    usage: Usage
-    grounded: bool
+    quoted = quoted_before(answer)
+    citations = []
+    for n in cited_numbers(answer):
+        source = by_number.get(n)
+        if source is None:
+            continue
+        segments: list[dict[str, Any]] = []
+        if source.hit.source_type == SourceType.TRANSCRIPT:
+            candidates = source.hit.window or unit_segments(source.hit.content, source.hit.meta)
+            for sentence in quoted.get(n, []):
+                segments += [s for s in narrow_to_segments(sentence, candidates) if s not in segments]
+        citations.append(citation_payload(source, segments))
+    return citations
 
 
 async def stream_answer(
-    model: ChatModel, generation: Generation, usage: Usage, *, known: set[int]
+    answerer: Answerer, generation: Generation, usage: Usage, *, known: set[int]
 ) -> AsyncIterator[str]:
-    """The model's text as it streams, with citation markers to unknown sources removed on the fly."""
+    """The answer's text as it streams, with citation markers to unknown sources removed on the fly."""
     pending = ""
-    async for delta in model.stream(generation, usage):
+    async for delta in answerer.answer(generation, usage):
         # Hold back a tail that may still become a marker until it closes or turns into text; what is
         # sent never ends inside one, so no marker can span what was sent and what comes next.
         pending = strip_unknown_citations(pending + delta, known)
@@ -182,54 +248,3 @@ async def stream_answer(
             yield ready
     if pending:
         yield pending
-
-
-async def answer_from_sources(
-    model: ChatModel, generation: Generation, sources: list[Source], *, language: str
-) -> Answer:
-    usage = Usage()
-    known = {source.n for source in sources}
-    text = "".join([delta async for delta in stream_answer(model, generation, usage, known=known)]).strip()
-    if not text:
-        return Answer(NO_ANSWER[language], [], usage, grounded=False)
-    return Answer(text, citations_for(text, sources), usage, grounded=True)
-
-
-@dataclass
-class GroundedAnswer:
-    """What /ask answers: the numbered sources it was given and the answer, or none when nothing
-    relevant was found (then the plain "I don't know" of the question's language)."""
-
-    language: str
-    sources: list[Source]
-    answer: Answer | None
-
-    @property
-    def text(self) -> str:
-        return self.answer.text if self.answer else NO_ANSWER[self.language]
-
-
-async def answer_question(
-    retriever: HybridRetriever,
-    model: ChatModel,
-    prompt: Prompt,
-    *,
-    question: str,
-    config: RetrievalSettings,
-    extra: dict[str, str] | None = None,
-) -> GroundedAnswer:
-    """Retrieve, keep the relevant chunks, number them within the context budget, prompt and answer.
-    The API's /ask and the evals' answer runs both call this, so an eval measures what users get."""
-    hits = await retriever.search(question, limit=config.answer_chunks)
-    threshold = min_similarity(retriever.model.name, config)
-    relevant = relevant_hits(hits, min_similarity=threshold, question=question)
-    language = answer_language(question)
-    if not relevant:
-        return GroundedAnswer(language, [], None)
-    sources = number_sources(relevant, token_budget=config.context_tokens)
-    generation = build_generation(
-        prompt, question=question, sources=sources, token_budget=config.context_tokens, extra=extra
-    )
-    return GroundedAnswer(
-        language, sources, await answer_from_sources(model, generation, sources, language=language)
-    )

@@ -1,15 +1,15 @@
-"""One chat turn: condense the message with token-budgeted history into a standalone question, retrieve
-for it, and build the generation from the chat prompt."""
+"""Chat turns: the token-budgeted history, and condensing a follow-up into a standalone question (the
+`QuestionCondenser` task) before the answer pipeline retrieves for it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
-from core.providers.llm import ChatModel, ExtractiveModel, Generation, complete
+from core.providers.llm import ChatModel, Generation, complete
 from core.tokens import count_tokens, truncate_tokens
-from prompts.loader import PromptLibrary, fence_safe
-from retrieval.answer import Source, build_generation
+from prompts.loader import Prompt, fence_safe
 
 _CONTENT_WORD = re.compile(r"\w{3,}", re.UNICODE)
 FOLLOW_UP_WORDS = 6
@@ -44,47 +44,39 @@ def format_history(turns: list[Turn]) -> str:
     return fence_safe("\n".join(lines))
 
 
-async def condense_question(
-    model: ChatModel, prompts: PromptLibrary, *, message: str, history: list[Turn]
-) -> str:
-    """A question that stands on its own. With an LLM, the condense prompt; offline, a short follow-up
-    ("¿y el plazo?") borrows the previous question's words."""
-    if not history:
-        return message
-    if isinstance(model, ExtractiveModel):
-        if len(_CONTENT_WORD.findall(message)) < FOLLOW_UP_WORDS:
+class QuestionCondenser(Protocol):
+    """Makes a chat message a question that stands on its own (for retrieval), given the history."""
+
+    async def condense(self, message: str, history: list[Turn]) -> str: ...
+
+
+class FollowUpCondenser:
+    """Offline: a short follow-up ("¿y el plazo?") borrows the previous question's words."""
+
+    async def condense(self, message: str, history: list[Turn]) -> str:
+        if history and len(_CONTENT_WORD.findall(message)) < FOLLOW_UP_WORDS:
             return f"{history[-1].question} {message}"
         return message
-    prompt = prompts.get("condense_question")
-    system, user = prompt.render(history=format_history(history), question=message)
-    text, _ = await complete(
-        model,
-        Generation(
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-            question=message,
-            max_tokens=120,
-            temperature=0.0,
-        ),
-    )
-    return text.strip() or message
 
 
-def chat_generation(
-    prompts: PromptLibrary,
-    *,
-    message: str,
-    standalone: str,
-    history: list[Turn],
-    sources: list[Source],
-    project_title: str,
-    context_tokens: int,
-) -> Generation:
-    generation = build_generation(
-        prompts.get("chat"),
-        question=message,
-        sources=sources,
-        token_budget=context_tokens,
-        extra={"project_title": project_title, "history": format_history(history)},
-    )
-    generation.question = standalone
-    return generation
+class LLMCondenser:
+    """The `condense_question` prompt."""
+
+    def __init__(self, model: ChatModel, prompt: Prompt) -> None:
+        self.chat = model
+        self.prompt = prompt
+
+    async def condense(self, message: str, history: list[Turn]) -> str:
+        if not history:
+            return message
+        system, user = self.prompt.render(history=format_history(history), question=message)
+        text, _ = await complete(
+            self.chat,
+            Generation(
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                question=message,
+                max_tokens=120,
+                temperature=0.0,
+            ),
+        )
+        return text.strip() or message

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from core.models import SourceType
-from core.providers.llm import ChatModel, ExtractiveModel, Generation, complete, split_sentences
+from core.providers.llm import ChatModel, Generation, complete
+from core.text import split_sentences
 from prompts.loader import Prompt
 from retrieval.answer import Source, citation_payload, format_context
 from retrieval.retriever import HybridRetriever
@@ -21,6 +22,8 @@ RISK_WORDS = re.compile(
     re.IGNORECASE,
 )
 MAX_ITEMS = 8
+Sections = dict[str, list[Source]]  # evidence per section, numbered across sections
+Items = dict[str, list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ async def gather_sources(retriever: HybridRetriever) -> dict[str, list[Source]]:
     return sections
 
 
-def extractive_items(sections: dict[str, list[Source]]) -> dict[str, list[dict[str, Any]]]:
+def extractive_items(sections: Sections) -> Items:
     items: dict[str, list[dict[str, Any]]] = {}
     for name, sources in sections.items():
         if name != "risks":
@@ -129,15 +132,63 @@ def extractive_items(sections: dict[str, list[Source]]) -> dict[str, list[dict[s
     return items
 
 
+class InsightWriter(Protocol):
+    """Turns the evidence gathered per section into the insight items, each citing its sources."""
+
+    provider: str
+    model: str
+
+    async def write(
+        self, sections: Sections, *, project_title: str, health: Health, context_tokens: int
+    ) -> Items: ...
+
+
+class ExtractiveInsightWriter:
+    """Offline: each retrieved ledger or key-point chunk is an item; a risk is the first sentence of a
+    chunk that names one."""
+
+    provider = "extractive"
+    model = "extractive-v1"
+
+    async def write(
+        self, sections: Sections, *, project_title: str, health: Health, context_tokens: int
+    ) -> Items:
+        return extractive_items(sections)
+
+
+class LLMInsightWriter:
+    """The `insights` prompt, answered as JSON; the extractive items when the model answers badly."""
+
+    def __init__(self, model: ChatModel, prompt: Prompt) -> None:
+        self.chat = model
+        self.prompt = prompt
+        self.provider = model.provider
+        self.model = model.model
+
+    async def write(
+        self, sections: Sections, *, project_title: str, health: Health, context_tokens: int
+    ) -> Items:
+        if not any(sections.values()):
+            return extractive_items(sections)
+        return await llm_items(
+            self.chat,
+            self.prompt,
+            project_title=project_title,
+            health=f"{health.status}: {'; '.join(health.reasons)}",
+            sections=sections,
+            context_tokens=context_tokens,
+        )
+
+
 async def llm_items(
     model: ChatModel,
     prompt: Prompt,
     *,
     project_title: str,
     health: str,
-    sections: dict[str, list[Source]],
+    sections: Sections,
     context_tokens: int,
-) -> dict[str, list[dict[str, Any]]]:
+) -> Items:
     """Ask the model for the four lists as JSON; fall back to the extractive items if it answers badly."""
     sources = [source for group in sections.values() for source in group]
     system, user = prompt.render(
@@ -173,25 +224,3 @@ async def llm_items(
                 {"text": str(entry["text"]).strip(), "citations": [citation_payload(s) for s in cited]}
             )
     return items
-
-
-async def build_items(
-    retriever: HybridRetriever,
-    model: ChatModel,
-    prompt: Prompt,
-    *,
-    project_title: str,
-    health: Health,
-    context_tokens: int,
-) -> dict[str, list[dict[str, Any]]]:
-    sections = await gather_sources(retriever)
-    if isinstance(model, ExtractiveModel) or not any(sections.values()):
-        return extractive_items(sections)
-    return await llm_items(
-        model,
-        prompt,
-        project_title=project_title,
-        health=f"{health.status}: {'; '.join(health.reasons)}",
-        sections=sections,
-        context_tokens=context_tokens,
-    )

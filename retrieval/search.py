@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import keys
 from core.models import SourceType
 from core.providers.embeddings import STATIC_MODEL, Embedder
 from core.settings import RetrievalSettings
@@ -60,6 +61,10 @@ class Hit:
     snippet: str = ""
     token_count: int | None = None  # of `content`, as stored by the indexer
     highlights: list[str] = field(default_factory=list)
+    # What an answerer reads instead of `content` (a transcript unit with its neighbours), and that
+    # window's segments with their text (retrieval/windows.py).
+    context: str | None = None
+    window: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -86,7 +91,7 @@ def min_similarity(model: str, config: RetrievalSettings) -> float:
 
 async def query_vector(redis: Redis | None, embedder: Embedder, text: str, *, ttl: int) -> list[float]:
     """The query's embedding, cached in Redis (a repeated question skips the model)."""
-    key = f"v1tr0:qemb:{embedder.name}:{hashlib.sha256(text.encode()).hexdigest()}"
+    key = keys.query_embedding(embedder.name, hashlib.sha256(text.encode()).hexdigest())
     if redis is not None and ttl:
         try:
             cached = await redis.get(key)

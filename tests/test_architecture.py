@@ -1,12 +1,14 @@
-"""The dependency direction of STYLE.md §1, checked on the source: `api`, `evals` -> `ingestion`,
-`retrieval` -> `prompts` -> `core`; ingestion and retrieval never import each other; only `api/` imports
-the web framework.
+"""The dependency direction of STYLE.md §1, checked on the source: `api`, `evals` -> `meetings` ->
+`ingestion`, `retrieval` -> `prompts` -> `core`; ingestion and retrieval never import each other nor the
+meetings domain; only `api/` imports the web framework. Also the typed contracts between processes: Redis
+key names are spelled only in core/keys.py, and who-sees-what only in api/access.py.
 
 Every import statement counts, including those inside functions and under TYPE_CHECKING."""
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "api", "ingestion", "retrieval", "prompts", "evals", "v1tr0")
+PACKAGES = ("core", "api", "ingestion", "retrieval", "meetings", "prompts", "evals", "v1tr0")
 WEB_FRAMEWORKS = {"fastapi", "starlette", "sse_starlette"}
 
 
@@ -109,18 +111,31 @@ def test_relative_imports_resolve_to_absolute_modules() -> None:
 
 def test_core_depends_on_no_other_layer() -> None:
     assert (
-        violations(of={"core"}, forbidden={"api", "ingestion", "retrieval", "prompts", "evals", "v1tr0"})
+        violations(
+            of={"core"}, forbidden={"api", "ingestion", "retrieval", "meetings", "prompts", "evals", "v1tr0"}
+        )
         == []
     )
 
 
 def test_prompts_depend_only_on_core() -> None:
-    assert violations(of={"prompts"}, forbidden={"api", "ingestion", "retrieval", "evals", "v1tr0"}) == []
+    assert (
+        violations(of={"prompts"}, forbidden={"api", "ingestion", "retrieval", "meetings", "evals", "v1tr0"})
+        == []
+    )
 
 
 @pytest.mark.parametrize(("package", "other"), [("ingestion", "retrieval"), ("retrieval", "ingestion")])
 def test_ingestion_and_retrieval_are_independent(package: str, other: str) -> None:
-    assert violations(of={package}, forbidden={other, "api", "evals", "v1tr0"}) == []
+    assert violations(of={package}, forbidden={other, "meetings", "api", "evals", "v1tr0"}) == []
+
+
+def test_the_meetings_domain_sits_below_the_api() -> None:
+    """meetings/ uses ingestion (chunks, the worker's plugin hook), prompts and core; never the API, the
+    evals, the retrieval pipeline or the command line."""
+    assert violations(of={"meetings"}, forbidden={"api", "evals", "retrieval", "v1tr0"}) == []
+    edges = {(imp.package, imp.target_package) for imp in IMPORTS}
+    assert {("api", "meetings"), ("meetings", "ingestion"), ("meetings", "core")} <= edges
 
 
 def test_evals_do_not_import_the_api() -> None:
@@ -130,3 +145,38 @@ def test_evals_do_not_import_the_api() -> None:
 def test_only_the_api_imports_the_web_framework() -> None:
     outside_api = set(PACKAGES) - {"api"}
     assert violations(of=outside_api, forbidden=WEB_FRAMEWORKS) == []
+
+
+def string_literals(package: str) -> Iterator[tuple[str, int, str]]:
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                yield str(path.relative_to(ROOT)), node.lineno, node.value
+
+
+REDIS_KEY = re.compile(r"^(?:v1tr0|ratelimit|arq):\S")  # not "v1tr0: usage…" messages
+
+
+def test_redis_keys_are_spelled_only_in_core_keys() -> None:
+    """A key the API and the worker share is written once (core/keys.py), as arq keeps its own keys."""
+    spelled = [
+        f"{path}:{line} {value!r}"
+        for package in PACKAGES
+        for path, line, value in string_literals(package)
+        if REDIS_KEY.match(value) and path != "core/keys.py"
+    ]
+    assert spelled == []
+
+
+def test_the_rule_of_who_sees_what_lives_in_api_access() -> None:
+    """Eval projects are nobody's and a member's role decides: only api/access.py writes those rules."""
+    found = [
+        f"{path}:{line}"
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if str(path.relative_to(ROOT)) not in {"api/access.py", "core/models.py"}
+        for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "Project.is_eval" in text
+    ]
+    assert found == []

@@ -6,7 +6,9 @@ servers."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -42,7 +44,7 @@ def base_env() -> dict[str, str]:
 class Stack:
     """One `python -m v1tr0 run` on a data dir, in its own process group (as a terminal would start it)."""
 
-    def __init__(self, data_dir: Path, *, port: int, redis_port: int) -> None:
+    def __init__(self, data_dir: Path, *, port: int, redis_port: int | None) -> None:
         self.data_dir = data_dir
         self.port = port
         self.redis_port = redis_port
@@ -56,11 +58,12 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def env(self, **extra: str) -> dict[str, str]:
+        redis = {"V1TR0_REDIS__EMBEDDED_PORT": str(self.redis_port)} if self.redis_port else {}
         return {
             **base_env(),
             "V1TR0_DATA_DIR": str(self.data_dir),
             "PORT": str(self.port),
-            "V1TR0_REDIS__EMBEDDED_PORT": str(self.redis_port),
+            **redis,
             "V1TR0_EMBEDDING__PROVIDER": "static",
             **extra,
         }
@@ -124,7 +127,7 @@ class Stack:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         if self.leftovers():
-            EmbeddedServices(self.data_dir, redis_port=self.redis_port).stop()
+            EmbeddedServices(self.data_dir).stop()
             for process in self.leftovers():
                 with contextlib.suppress(psutil.NoSuchProcess):
                     process.kill()
@@ -132,7 +135,7 @@ class Stack:
     def leftovers(self) -> list[psutil.Process]:
         """Running postgres, redis-server, uvicorn or `v1tr0 worker` processes tied to this run's data dir
         or ports (by command line, or by the V1TR0_DATA_DIR the API and worker inherit)."""
-        markers = (str(self.data_dir), f"127.0.0.1:{self.redis_port}")
+        markers = (str(self.data_dir), *([f"127.0.0.1:{self.redis_port}"] if self.redis_port else []))
         found = []
         for process in psutil.process_iter(["cmdline", "status"]):
             if process.info["status"] == psutil.STATUS_ZOMBIE or process.pid == os.getpid():
@@ -221,6 +224,52 @@ def test_a_second_supervisor_is_refused_and_migrate_uses_the_running_servers(sta
     assert "migrations applied" in migrate_err
     # Neither stopped the servers of the running stack.
     assert httpx.get(f"{stack.url}/health/ready", timeout=5).status_code == 200
+
+
+def readme_walkthrough() -> str:
+    """The README's shell walk-through, as a newcomer would paste it."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.DOTALL)
+    return next(block for block in blocks if "auth/register" in block and "ai/ask" in block)
+
+
+def test_the_readme_walkthrough_answers_with_a_citation(stack: Stack) -> None:
+    script = readme_walkthrough().replace("localhost:8000", f"127.0.0.1:{stack.port}")
+    done = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    ask = next(json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"answer"'))
+    assert "Ana enviará el presupuesto el viernes" in ask["answer"]
+    assert "[1]" in ask["answer"] and ask["citations"][0]["n"] == 1
+    assert ask["citations"][0]["title"] == "Acta"
+    assert ask["grounded"] is True and ask["index_pending"] == 0
+    events = re.findall(r"^event: (\w+)", done.stdout, flags=re.MULTILINE)
+    assert events[0] == "start" and "delta" in events and events[-1] == "done", done.stdout
+    assert "presupuesto" in done.stdout.split("event: start", 1)[1]
+
+
+def test_two_data_dirs_run_side_by_side_each_with_its_own_redis(stack: Stack) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="v1tr0-run2-"))
+    second = Stack(workdir / "data", port=free_port(), redis_port=None).start()
+    try:
+        second.wait_ready()
+        recorded = json.loads((second.data_dir / "services.json").read_text())["redis_url"]
+        assert recorded != f"redis://127.0.0.1:{stack.redis_port}/0"
+        for running in (stack, second):
+            assert httpx.get(f"{running.url}/health/ready", timeout=5).status_code == 200
+        started = second.started_processes()
+        assert second.signal_and_wait(signal.SIGTERM) == 0, second.log()
+        assert_nothing_left(second, started)
+        assert httpx.get(f"{stack.url}/health/ready", timeout=5).status_code == 200
+    finally:
+        second.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_signals_stop_everything_and_a_second_run_reuses_the_data(stack: Stack) -> None:

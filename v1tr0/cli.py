@@ -41,10 +41,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from v1tr0.supervisor import with_services
 
     def start(settings: Settings) -> int:
-        from evals.jobs import worker_functions
         from ingestion.worker import run_worker
+        from v1tr0.worker import worker_plugins
 
-        return run_worker(settings, extra_functions=worker_functions())
+        return run_worker(settings, plugins=worker_plugins())
 
     return with_services(_settings(), start)
 

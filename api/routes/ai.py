@@ -5,21 +5,29 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from sse_starlette import EventSourceResponse
 
-from api.deps import CurrentUser, ResourcesDep, SessionDep, bearer, current_user
+from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.resources import Resources
 from api.schemas.ai import AskResponse, ChatMessageRead, ChatRequest, ChunkRead, SearchResults, StreamTicket
 from api.schemas.common import Page
 from api.services import ai as service
 from api.services import chat as chat_service
 from api.services import insights as insights_service
+from api.streams import (
+    STREAM_TOKEN_TTL,
+    Credentials,
+    Stream,
+    StreamTokenParam,
+    mint_stream_token,
+    stream_user,
+)
 from core.models import SourceType
 from retrieval.search import Hit, SearchFilters
 
@@ -32,15 +40,6 @@ Offset = Annotated[int, Query(ge=0, le=1000)]
 ModeParam = Annotated[
     Literal["hybrid", "vector", "text"], Query(description="ranking: fused, meaning, words")
 ]
-
-
-def _filters(
-    source_type: list[SourceType] | None,
-    meeting_id: uuid.UUID | None,
-    date_from: datetime | None,
-    date_to: datetime | None,
-) -> SearchFilters:
-    return SearchFilters(tuple(source_type or ()), meeting_id, date_from, date_to)
 
 
 def _result(hit: Hit) -> dict[str, Any]:
@@ -57,64 +56,81 @@ def _result(hit: Hit) -> dict[str, Any]:
         "start": hit.meta.get("start"),
         "end": hit.meta.get("end"),
         "speakers": hit.meta.get("speakers"),
+        "segment_ids": hit.meta.get("segment_ids"),
     }
+
+
+def _results(query: str, outcome: service.SearchOutcome, mode: str) -> dict[str, Any]:
+    return {
+        "query": query,
+        "results": [_result(hit) for hit in outcome.hits],
+        "model": outcome.model,
+        "mode": mode,
+        "index_pending": outcome.index_pending,
+    }
+
+
+@dataclass
+class SearchParams:
+    """The query parameters both searches take."""
+
+    q: Query_
+    limit: Limit = 10
+    offset: Offset = 0
+    mode: ModeParam = "hybrid"
+    source_type: Annotated[list[SourceType] | None, Query()] = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+    def filters(self, meeting_id: uuid.UUID | None = None) -> SearchFilters:
+        return SearchFilters(tuple(self.source_type or ()), meeting_id, self.date_from, self.date_to)
+
+
+SearchParamsDep = Annotated[SearchParams, Depends()]
+
+
+async def _search(
+    session: SessionDep,
+    resources: ResourcesDep,
+    user: CurrentUser,
+    params: SearchParams,
+    *,
+    project_id: uuid.UUID | None,
+    meeting_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    outcome = await service.search(
+        session,
+        resources,
+        actor=user,
+        project_id=project_id,
+        query=params.q,
+        limit=params.limit,
+        offset=params.offset,
+        mode=params.mode,
+        filters=params.filters(meeting_id),
+    )
+    return _results(params.q, outcome, params.mode)
 
 
 @router.get("/search/{project_id}", response_model=SearchResults)
 async def search_project(
     project_id: uuid.UUID,
-    q: Query_,
+    params: SearchParamsDep,
     session: SessionDep,
     resources: ResourcesDep,
     user: CurrentUser,
-    limit: Limit = 10,
-    offset: Offset = 0,
-    mode: ModeParam = "hybrid",
-    source_type: Annotated[list[SourceType] | None, Query()] = None,
     meeting_id: uuid.UUID | None = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
 ) -> object:
     """Hybrid search in one project. Transcript results carry the meeting and its start/end seconds."""
-    hits, model = await service.search_project(
-        session,
-        resources,
-        actor=user,
-        project_id=project_id,
-        query=q,
-        limit=limit,
-        offset=offset,
-        mode=mode,
-        filters=_filters(source_type, meeting_id, date_from, date_to),
-    )
-    return {"query": q, "results": [_result(hit) for hit in hits], "model": model, "mode": mode}
+    return await _search(session, resources, user, params, project_id=project_id, meeting_id=meeting_id)
 
 
 @search_router.get("/search", response_model=SearchResults)
 async def search_everywhere(
-    q: Query_,
-    session: SessionDep,
-    resources: ResourcesDep,
-    user: CurrentUser,
-    limit: Limit = 10,
-    offset: Offset = 0,
-    mode: ModeParam = "hybrid",
-    source_type: Annotated[list[SourceType] | None, Query()] = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
+    params: SearchParamsDep, session: SessionDep, resources: ResourcesDep, user: CurrentUser
 ) -> object:
     """The dashboard's search box: every project the caller may see, and nothing else."""
-    hits, model = await service.search_everywhere(
-        session,
-        resources,
-        actor=user,
-        query=q,
-        limit=limit,
-        offset=offset,
-        mode=mode,
-        filters=_filters(source_type, None, date_from, date_to),
-    )
-    return {"query": q, "results": [_result(hit) for hit in hits], "model": model, "mode": mode}
+    return await _search(session, resources, user, params, project_id=None)
 
 
 @router.get("/chunks/{chunk_id}", response_model=ChunkRead, response_model_by_alias=True)
@@ -207,12 +223,12 @@ async def open_stream(
         message=body.message,
         conversation_id=body.conversation_id,
     )
-    token = chat_service.stream_token(resources, user=user, message_id=row.id)
+    token = mint_stream_token(resources, user=user, stream=Stream.CHAT, subject=row.id)
     return {
         "message_id": row.id,
         "conversation_id": row.conversation_id,
         "stream_url": f"/api/v1/ai/chat/{project_id}/stream/{row.id}?token={token}",
-        "expires_in": chat_service.STREAM_TOKEN_TTL,
+        "expires_in": STREAM_TOKEN_TTL,
     }
 
 
@@ -227,16 +243,13 @@ async def stream(
     request: Request,
     session: SessionDep,
     resources: ResourcesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    token: Annotated[str | None, Query(max_length=2000, description="the stream token")] = None,
+    credentials: Credentials,
+    token: StreamTokenParam = None,
 ) -> Response:
     """Follow (or resume, with `Last-Event-ID`) one answer."""
-    if token:
-        user = await chat_service.user_for_stream_token(
-            session, resources, token=token, message_id=message_id
-        )
-    else:
-        user = await current_user(request, session, resources, credentials)
+    user = await stream_user(
+        request, session, resources, credentials, token, stream=Stream.CHAT, subject=message_id
+    )
     await chat_service.message_for(session, actor=user, project_id=project_id, message_id=message_id)
     last_event_id = _last_event_id(request)
     if await chat_service.nothing_left(resources, message_id, last_event_id=last_event_id):

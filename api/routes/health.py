@@ -15,13 +15,15 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field
 
 from api.deps import ResourcesDep
+from core import keys
+from core.events import recent_failures
 from core.metrics import registry
 from core.models import Outbox, OutboxStatus
 
 router = APIRouter(tags=["health"])
 
-WORKER_HEARTBEAT_KEY = "v1tr0:worker:heartbeat"
 CHECK_TIMEOUT = 2.0
+FAILURE_WINDOW = 900  # seconds of job failures /health/ready reports
 
 
 @router.get("/health/live")
@@ -51,6 +53,12 @@ class DependencyCheck(BaseModel):
     status: Literal["up", "down", "unknown"]
     latency_ms: float | None = Field(None, description="how long the check took")
     last_seen: float | None = Field(None, description="the worker's last heartbeat, Unix time")
+    recent_failures: int | None = Field(
+        None, description="jobs the worker failed in the last FAILURE_WINDOW seconds (worker only)"
+    )
+    last_failure: dict[str, Any] | None = Field(
+        None, description="the newest of them: job, error, when (ts), and its outbox or transcription id"
+    )
     error: str | None = Field(None, description="the kind of failure (an exception class name)")
 
 
@@ -66,7 +74,7 @@ class Readiness(BaseModel):
                     "checks": {
                         "database": {"status": "up", "latency_ms": 1.2},
                         "redis": {"status": "up", "latency_ms": 0.4},
-                        "worker": {"status": "up", "last_seen": 1767225600.0},
+                        "worker": {"status": "up", "last_seen": 1767225600.0, "recent_failures": 0},
                     },
                 }
             ]
@@ -104,8 +112,12 @@ async def ready(resources: ResourcesDep) -> Any:
     worker: dict[str, Any] = {"status": "unknown"}
     if results["redis"]["status"] == "up":
         try:
-            beat = await resources.redis.get(WORKER_HEARTBEAT_KEY)
+            beat = await resources.redis.get(keys.WORKER_HEARTBEAT)
             worker = {"status": "up", "last_seen": float(beat)} if beat else {"status": "down"}
+            failures = await recent_failures(resources.redis, since=time.time() - FAILURE_WINDOW)
+            worker["recent_failures"] = len(failures)
+            if failures:
+                worker["last_failure"] = failures[0]
         except Exception as exc:  # the heartbeat is informative; Redis itself was checked above
             worker = {"status": "unknown", "error": type(exc).__name__}
     results["worker"] = worker
@@ -126,7 +138,6 @@ async def ready(resources: ResourcesDep) -> Any:
     )
 
 
-ARQ_QUEUE_KEY = "arq:queue"
 UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.PROCESSING)
 
 
@@ -142,7 +153,7 @@ class _Gauges(Collector):
 
 
 async def _queue_depth(resources: ResourcesDep) -> float:
-    return float(await resources.redis.zcard(ARQ_QUEUE_KEY))
+    return float(await resources.redis.zcard(keys.ARQ_QUEUE))
 
 
 async def _outbox_state(resources: ResourcesDep) -> tuple[float, float]:

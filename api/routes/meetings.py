@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Header, Query, Request, status
+from sse_starlette import EventSourceResponse
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.access import project_scope, require_meeting, require_project
+from api.deps import CurrentUser, ResourcesDep, SessionDep, SettingsDep
 from api.schemas.common import Page, PageParams
 from api.schemas.meetings import (
     AttendanceRead,
@@ -19,9 +24,17 @@ from api.schemas.meetings import (
     MeetingUpdate,
     WebhookAck,
 )
-from api.services import jitsi as jitsi_service
-from api.services import meetings as service
-from core.models import MeetingStatus
+from api.streams import (
+    STREAM_TOKEN_TTL,
+    Credentials,
+    Stream,
+    StreamTokenParam,
+    mint_stream_token,
+    stream_user,
+)
+from core.events import meeting_channel
+from core.models import MeetingStatus, MemberRole, Transcription
+from meetings import service, webhooks
 
 router = APIRouter(prefix="/meetings", tags=["meetings"])
 
@@ -38,11 +51,10 @@ async def list_meetings(
 ) -> object:
     items, total = await service.list_meetings(
         session,
-        actor=user,
+        scope=await project_scope(session, user, project_id),
         limit=page.limit,
         offset=page.offset,
         sort=page.sort,
-        project_id=project_id,
         status=status_,
         starts_after=starts_after,
         starts_before=starts_before,
@@ -52,26 +64,33 @@ async def list_meetings(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=MeetingRead)
 async def create_meeting(body: MeetingCreate, session: SessionDep, user: CurrentUser) -> object:
-    return await service.create_meeting(session, actor=user, data=body)
+    await require_project(session, user, body.project_id, MemberRole.EDITOR)
+    return await service.create_meeting(
+        session, creator_id=user.id, fields=body.model_dump(exclude_none=True)
+    )
 
 
 @router.get("/{meeting_id}", response_model=MeetingRead)
 async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
-    return await service.get_meeting(session, actor=user, meeting_id=meeting_id)
+    return (await require_meeting(session, user, meeting_id)).meeting
 
 
 @router.put("/{meeting_id}", response_model=MeetingRead)
 async def update_meeting(
     meeting_id: uuid.UUID, body: MeetingUpdate, session: SessionDep, user: CurrentUser
 ) -> object:
-    return await service.update_meeting(session, actor=user, meeting_id=meeting_id, data=body)
+    found = await require_meeting(session, user, meeting_id, MemberRole.EDITOR)
+    return await service.update_meeting(
+        session, meeting=found.meeting, changes=body.model_dump(exclude_unset=True)
+    )
 
 
 @router.delete("/{meeting_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_meeting(
     meeting_id: uuid.UUID, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> None:
-    await service.delete_meeting(session, actor=user, meeting_id=meeting_id, settings=settings)
+    found = await require_meeting(session, user, meeting_id, MemberRole.EDITOR)
+    await service.delete_meeting(session, meeting=found.meeting, settings=settings)
 
 
 @router.post(
@@ -97,7 +116,7 @@ async def jitsi_webhook(
     RECORDING_UPLOADED and TRANSCRIPTION_UPLOADED for a room (`fqn` "<app id>/<room>", or `room`) mark
     the meeting's recording or transcript available, with the link in `data.preAuthenticatedLink`.
     Other events and unknown rooms answer `ignored` (a 2xx, so that the provider does not retry)."""
-    outcome = await jitsi_service.handle_jitsi_webhook(
+    outcome = await webhooks.handle_jitsi_webhook(
         session, config=settings.jitsi, body=await request.body(), signature=signature
     )
     return WebhookAck(status=outcome.value)
@@ -109,15 +128,88 @@ async def join_meeting(
 ) -> object:
     """Any project member may join: the room URL, a Jitsi JWT when configured (moderator for the
     project's owners and editors), and the participation recorded. Starts a scheduled meeting."""
-    return await service.join_meeting(session, actor=user, meeting_id=meeting_id, jitsi=settings.jitsi)
+    found = await require_meeting(session, user, meeting_id, for_update=True)
+    return await service.join_meeting(
+        session,
+        meeting=found.meeting,
+        actor=user,
+        moderator=found.access.can(MemberRole.EDITOR),
+        jitsi=settings.jitsi,
+    )
 
 
 @router.post("/{meeting_id}/leave", response_model=MeetingLeaveRead)
 async def leave_meeting(meeting_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
     """Record the caller's leave; the last one out completes a meeting in progress."""
-    return await service.leave_meeting(session, actor=user, meeting_id=meeting_id)
+    found = await require_meeting(session, user, meeting_id, for_update=True)
+    return await service.leave_meeting(session, meeting=found.meeting, actor=user)
 
 
 @router.get("/{meeting_id}/attendance", response_model=list[AttendanceRead])
 async def meeting_attendance(meeting_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
-    return await service.meeting_attendance(session, actor=user, meeting_id=meeting_id)
+    await require_meeting(session, user, meeting_id)
+    return await service.meeting_attendance(session, meeting_id=meeting_id)
+
+
+@router.post("/{meeting_id}/events/token")
+async def events_token(
+    meeting_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+) -> dict[str, Any]:
+    """A short-lived token for `GET /meetings/{id}/events?token=` (EventSource cannot send headers)."""
+    await require_meeting(session, user, meeting_id)
+    token = mint_stream_token(resources, user=user, stream=Stream.MEETING_EVENTS, subject=meeting_id)
+    return {"token": token, "expires_in": STREAM_TOKEN_TTL}
+
+
+@router.get(
+    "/{meeting_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def meeting_events(
+    meeting_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    resources: ResourcesDep,
+    credentials: Credentials,
+    token: StreamTokenParam = None,
+) -> EventSourceResponse:
+    """The meeting's transcription progress as Server-Sent Events: `status` (current state) first, then
+    queued, transcribing (percent), summarising, summarised, indexed, failed (with the reason)."""
+    user = await stream_user(
+        request, session, resources, credentials, token, stream=Stream.MEETING_EVENTS, subject=meeting_id
+    )
+    await require_meeting(session, user, meeting_id)
+    latest = await session.scalar(
+        sa.select(Transcription)
+        .where(Transcription.meeting_id == meeting_id)
+        .order_by(Transcription.created_at.desc())
+    )
+    current = (
+        {
+            "transcription_id": str(latest.id),
+            "status": latest.processing_status.value,
+            "stage": latest.stage,
+            "percent": latest.progress,
+            "error": latest.error,
+        }
+        if latest
+        else {"status": "none"}
+    )
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        pubsub = resources.redis.pubsub()
+        await pubsub.subscribe(meeting_channel(meeting_id))
+        try:
+            yield {"event": "status", "data": json.dumps(current)}
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    continue
+                payload = json.loads(message["data"])
+                yield {"event": payload.pop("event", "message"), "data": json.dumps(payload)}
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    return EventSourceResponse(events(), ping=15)

@@ -1,40 +1,41 @@
-"""Transcriptions (upload, status, summaries), the commitment ledger, and a meeting's progress events."""
+"""Transcriptions: upload a recording or a transcript, follow its status, ask for a new summary."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
-import jwt
-import sqlalchemy as sa
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
-from fastapi.security import HTTPAuthorizationCredentials
-from sse_starlette import EventSourceResponse
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
-from api.deps import CurrentUser, RedisDep, ResourcesDep, SessionDep, SettingsDep, bearer, current_user
+from api.access import project_scope, require_meeting, require_transcription
+from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
 from api.schemas.common import Page, PageParams
-from api.schemas.transcriptions import (
-    CommitmentRead,
-    CommitmentUpdate,
-    TranscriptionAccepted,
-    TranscriptionRead,
-    TranscriptionSummary,
-)
-from api.services import transcriptions as service
-from api.services.chat import STREAM_TOKEN_TTL
-from api.services.meetings import get_meeting
-from core.errors import Unauthorized
-from core.events import meeting_channel
-from core.models import CommitmentStatus, ProcessingStatus, Transcription, User
-from core.security import create_access_token, decode_local_token
+from api.schemas.transcriptions import TranscriptionAccepted, TranscriptionRead, TranscriptionSummary
+from core.errors import PayloadTooLarge
+from core.models import MemberRole, ProcessingStatus, Transcription
+from meetings import transcriptions as service
 
 router = APIRouter(prefix="/transcriptions", tags=["transcriptions"])
-ledger_router = APIRouter(prefix="/projects", tags=["commitments"])
-events_router = APIRouter(prefix="/meetings", tags=["meetings"])
 
-EVENTS_AUDIENCE = "v1tr0-meeting-events"
+COPY_CHUNK = 1024 * 1024
+
+
+def receive_into(upload: UploadFile) -> service.Receive:
+    """Writes the upload to a path in pieces, refusing more than `limit` bytes (413)."""
+
+    async def receive(target: Path, limit: int) -> int:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        size = 0
+        with target.open("wb") as out:
+            while chunk := await upload.read(COPY_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the file exceeds {limit} bytes")
+                out.write(chunk)
+        return size
+
+    return receive
 
 
 def _accepted(row: Transcription) -> dict[str, Any]:
@@ -72,8 +73,9 @@ async def upload(
 ) -> object:
     """Accept a recording (type checked by content; size and duration limits) or an existing transcript.
     Processing continues in the background: follow `GET /transcriptions/{id}` or the meeting's events."""
-    row = await service.upload(
-        session, redis, settings, actor=user, meeting_id=meeting_id, file=file, language=language
+    found = await require_meeting(session, user, meeting_id, MemberRole.EDITOR)
+    row = await service.accept_upload(
+        session, redis, settings, meeting=found.meeting, receive=receive_into(file), language=language
     )
     return _accepted(row)
 
@@ -87,14 +89,11 @@ async def list_transcriptions(
     project_id: uuid.UUID | None = None,
     status_: Annotated[ProcessingStatus | None, Query(alias="status")] = None,
 ) -> object:
+    scope = await project_scope(session, user, project_id)
+    if meeting_id is not None:
+        await require_meeting(session, user, meeting_id)
     items, total = await service.list_transcriptions(
-        session,
-        actor=user,
-        limit=page.limit,
-        offset=page.offset,
-        meeting_id=meeting_id,
-        project_id=project_id,
-        status=status_,
+        session, scope=scope, limit=page.limit, offset=page.offset, meeting_id=meeting_id, status=status_
     )
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
@@ -102,7 +101,7 @@ async def list_transcriptions(
 @router.get("/{transcription_id}", response_model=TranscriptionRead)
 async def get_transcription(transcription_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
     """Status, progress, segments, summary, key points, decisions, commitments and next steps."""
-    return await service.get_transcription(session, actor=user, transcription_id=transcription_id)
+    return await require_transcription(session, user, transcription_id)
 
 
 @router.post(
@@ -114,120 +113,5 @@ async def regenerate_summary(
     transcription_id: uuid.UUID, session: SessionDep, redis: RedisDep, user: CurrentUser
 ) -> object:
     """Re-run only the summary (e.g. after a prompt change); the new prompt version is recorded."""
-    return await service.regenerate_summary(session, redis, actor=user, transcription_id=transcription_id)
-
-
-@ledger_router.get("/{project_id}/commitments", response_model=Page[CommitmentRead])
-async def list_commitments(
-    project_id: uuid.UUID,
-    session: SessionDep,
-    user: CurrentUser,
-    page: Annotated[PageParams, Query()],
-    status_: Annotated[CommitmentStatus | None, Query(alias="status")] = None,
-    owner: Annotated[str | None, Query(max_length=200, description="a user id or part of a name")] = None,
-    overdue: bool | None = None,
-) -> object:
-    items, total = await service.list_commitments(
-        session,
-        actor=user,
-        project_id=project_id,
-        status=status_,
-        owner=owner,
-        overdue=overdue,
-        limit=page.limit,
-        offset=page.offset,
-    )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
-
-
-@ledger_router.patch("/{project_id}/commitments/{commitment_id}", response_model=CommitmentRead)
-async def update_commitment(
-    project_id: uuid.UUID,
-    commitment_id: uuid.UUID,
-    body: CommitmentUpdate,
-    session: SessionDep,
-    user: CurrentUser,
-) -> object:
-    return await service.update_commitment(
-        session, actor=user, project_id=project_id, commitment_id=commitment_id, status=body.status
-    )
-
-
-@events_router.post("/{meeting_id}/events/token")
-async def events_token(
-    meeting_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, user: CurrentUser
-) -> dict[str, Any]:
-    """A short-lived token for `GET /meetings/{id}/events?token=` (EventSource cannot send headers)."""
-    await get_meeting(session, actor=user, meeting_id=meeting_id)
-    token = create_access_token(
-        user_id=user.id,
-        secret=resources.settings.token_secret(),
-        ttl_seconds=STREAM_TOKEN_TTL,
-        extra={"aud": EVENTS_AUDIENCE, "typ": "stream", "msg": str(meeting_id)},
-    )
-    return {"token": token, "expires_in": STREAM_TOKEN_TTL}
-
-
-@events_router.get(
-    "/{meeting_id}/events",
-    response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
-)
-async def meeting_events(
-    meeting_id: uuid.UUID,
-    request: Request,
-    session: SessionDep,
-    resources: ResourcesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    token: Annotated[str | None, Query(max_length=2000)] = None,
-) -> EventSourceResponse:
-    """The meeting's transcription progress as Server-Sent Events: `status` (current state) first, then
-    queued, transcribing (percent), summarising, summarised, indexed, failed (with the reason)."""
-    if token:
-        try:
-            claims = decode_local_token(
-                token, secret=resources.settings.token_secret(), audience=EVENTS_AUDIENCE
-            )
-        except jwt.InvalidTokenError:
-            raise Unauthorized("invalid or expired events token") from None
-        if claims.get("msg") != str(meeting_id):
-            raise Unauthorized("this token is for another meeting")
-        user = await session.get(User, uuid.UUID(claims["sub"]))
-        if user is None or not user.is_active:
-            raise Unauthorized("unknown user")
-    else:
-        user = await current_user(request, session, resources, credentials)
-    await get_meeting(session, actor=user, meeting_id=meeting_id)
-    latest = await session.scalar(
-        sa.select(Transcription)
-        .where(Transcription.meeting_id == meeting_id)
-        .order_by(Transcription.created_at.desc())
-    )
-    current = (
-        {
-            "transcription_id": str(latest.id),
-            "status": latest.processing_status.value,
-            "stage": latest.stage,
-            "percent": latest.progress,
-            "error": latest.error,
-        }
-        if latest
-        else {"status": "none"}
-    )
-
-    async def events() -> AsyncIterator[dict[str, str]]:
-        pubsub = resources.redis.pubsub()
-        await pubsub.subscribe(meeting_channel(meeting_id))
-        try:
-            yield {"event": "status", "data": json.dumps(current)}
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                if message is None:
-                    continue
-                payload = json.loads(message["data"])
-                yield {"event": payload.pop("event", "message"), "data": json.dumps(payload)}
-        finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    return EventSourceResponse(events(), ping=15)
+    row = await require_transcription(session, user, transcription_id, MemberRole.EDITOR)
+    return await service.regenerate_summary(session, redis, row=row)

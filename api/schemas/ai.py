@@ -25,6 +25,10 @@ class SearchResult(Output):
     start: float | None = Field(None, description="seconds into the meeting (transcript chunks)")
     end: float | None = None
     speakers: list[str] | None = None
+    segment_ids: list[int] | None = Field(None, description="transcript chunks: their segments")
+
+
+INDEX_PENDING = "changes of the searched projects not yet in the index (results may miss them)"
 
 
 class SearchResults(Output):
@@ -32,6 +36,7 @@ class SearchResults(Output):
     results: list[SearchResult]
     model: str
     mode: str
+    index_pending: int = Field(0, description=INDEX_PENDING)
 
 
 class Citation(Output):
@@ -43,9 +48,13 @@ class Citation(Output):
     title: str
     snippet: str
     meeting_id: uuid.UUID | None = None
-    start: float | None = None
+    start: float | None = Field(None, description="seconds into the meeting of the cited segments")
     end: float | None = None
     speakers: list[str] | None = None
+    segment_ids: list[int] | None = Field(
+        None,
+        description="transcript citations: the segments the answer quotes (their index in the transcript)",
+    )
 
 
 class AskResponse(Output):
@@ -56,6 +65,9 @@ class AskResponse(Output):
     prompt_name: str
     prompt_version: str
     grounded: bool = Field(description="false when nothing relevant was found and the answer says so")
+    index_pending: int = Field(
+        0, description="changes of the project not yet in the index; the answer then ends with a note"
+    )
 
     model_config = Output.model_config | {
         "json_schema_extra": {
@@ -81,6 +93,7 @@ class AskResponse(Output):
                     "prompt_name": "answer",
                     "prompt_version": "1+617cab24",
                     "grounded": True,
+                    "index_pending": 0,
                 }
             ]
         }

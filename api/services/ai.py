@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,8 @@ from core import ratelimit
 from core.errors import NotFound
 from core.metrics import record_llm_usage
 from core.models import Chunk, User
-from retrieval.answer import answer_question
+from core.outbox import unindexed_changes
+from retrieval.pipeline import Question, answer_events, collect
 from retrieval.retriever import HybridRetriever, current_model
 from retrieval.search import Hit, Mode, SearchFilters
 
@@ -39,37 +41,35 @@ async def make_retriever(
     )
 
 
-async def search_project(
+@dataclass
+class SearchOutcome:
+    hits: list[Hit]
+    model: str
+    index_pending: int  # changes of the searched projects not yet in the index
+
+
+async def search(
     session: AsyncSession,
     resources: Resources,
     *,
     actor: User,
-    project_id: uuid.UUID,
+    project_id: uuid.UUID | None,
     query: str,
     limit: int,
     offset: int,
     mode: Mode,
     filters: SearchFilters,
-) -> tuple[list[Hit], str]:
-    await require_project(session, actor, project_id)
-    retriever = await make_retriever(session, resources, project_ids=[project_id], mode=mode, filters=filters)
-    return await retriever.search(query, limit=limit, offset=offset), retriever.model.name
-
-
-async def search_everywhere(
-    session: AsyncSession,
-    resources: Resources,
-    *,
-    actor: User,
-    query: str,
-    limit: int,
-    offset: int,
-    mode: Mode,
-    filters: SearchFilters,
-) -> tuple[list[Hit], str]:
-    project_ids = await allowed_project_ids(session, actor)
+) -> SearchOutcome:
+    """One project's chunks, or (project_id None: the dashboard's search box) those of every project the
+    caller may see."""
+    if project_id is not None:
+        await require_project(session, actor, project_id)
+        project_ids = [project_id]
+    else:
+        project_ids = await allowed_project_ids(session, actor)
     retriever = await make_retriever(session, resources, project_ids=project_ids, mode=mode, filters=filters)
-    return await retriever.search(query, limit=limit, offset=offset), retriever.model.name
+    hits = await retriever.search(query, limit=limit, offset=offset)
+    return SearchOutcome(hits, retriever.model.name, await unindexed_changes(session, project_ids))
 
 
 async def get_chunk(session: AsyncSession, *, actor: User, chunk_id: int) -> Chunk:
@@ -107,29 +107,34 @@ async def ask(
     await limit_ai_use(resources, actor=actor, project_id=project_id)
     prompt = resources.prompts.get(prompt_name)
     retriever = await make_retriever(session, resources, project_ids=[project_id])
-    model = resources.chat_model
-    result: dict[str, Any] = {
-        "provider": model.provider,
-        "model": model.model,
-        "prompt_name": prompt.name,
-        "prompt_version": prompt.version,
+    answer = await collect(
+        answer_events(
+            Question(question, extra={"project_title": access.project.title}),
+            retriever=retriever,
+            answerer=resources.ai.answerer,
+            prompt=prompt,
+            config=resources.settings.retrieval,
+            index_pending=await unindexed_changes(session, [project_id]),
+            postprocessors=resources.ai.postprocessors,
+        )
+    )
+    done = answer.done
+    assert done is not None
+    if done.grounded:
+        record_llm_usage(
+            provider=done.provider,
+            model=done.model,
+            project_id=project_id,
+            usage=done.usage,
+            prices=resources.settings.openai,
+        )
+    return {
+        "answer": answer.text,
+        "citations": answer.citations,
+        "grounded": done.grounded,
+        "provider": done.provider,
+        "model": done.model,
+        "prompt_name": done.prompt_name,
+        "prompt_version": done.prompt_version,
+        "index_pending": answer.index_pending,
     }
-    grounded = await answer_question(
-        retriever,
-        model,
-        prompt,
-        question=question,
-        config=resources.settings.retrieval,
-        extra={"project_title": access.project.title},
-    )
-    answer = grounded.answer
-    if answer is None:
-        return {**result, "answer": grounded.text, "citations": [], "grounded": False}
-    record_llm_usage(
-        provider=model.provider,
-        model=model.model,
-        project_id=project_id,
-        usage=answer.usage,
-        prices=resources.settings.openai,
-    )
-    return {**result, "answer": answer.text, "citations": answer.citations, "grounded": answer.grounded}

@@ -18,60 +18,28 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import require_project
 from api.resources import Resources
 from api.services.ai import limit_ai_use, make_retriever
-from api.services.listing import fetch_page
-from core.errors import DomainError, NotFound, Unauthorized
+from core import keys
+from core.crud import fetch_page
+from core.errors import DomainError, NotFound
 from core.metrics import record_llm_usage
-from core.models import ChatMessage, MessageType, Project, SourceType, User
-from core.outbox import record_change
+from core.models import ChatMessage, ChatStatus, MessageType, Project, SourceType, User
+from core.outbox import record_change, unindexed_changes
 from core.providers.llm import Usage
-from core.security import LOCAL_ISSUER, create_access_token, decode_local_token
 from ingestion.dispatcher import enqueue
-from retrieval.answer import (
-    NO_ANSWER,
-    answer_language,
-    citation_payload,
-    citations_for,
-    number_sources,
-    relevant_hits,
-    stream_answer,
-)
-from retrieval.chat import Turn, budget_history, chat_generation, condense_question
-from retrieval.search import min_similarity
+from retrieval.chat import Turn, budget_history, format_history
+from retrieval.pipeline import Citations, Delta, Done, Question, Start, answer_events
 
 log = logging.getLogger("v1tr0.chat")
 
 STREAM_TTL = 3600
 CHECK_INTERVAL = 0.25
-STREAM_AUDIENCE = "v1tr0-stream"
-STREAM_TOKEN_TTL = 120
 FINAL_EVENTS = ("done", "error")
-
-
-def _stream_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:stream:{message_id}"
-
-
-def _readers_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:readers:{message_id}"
-
-
-def _detached_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:detached:{message_id}"
-
-
-def _cancel_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:cancel:{message_id}"
-
-
-def _started_key(message_id: uuid.UUID) -> str:
-    return f"v1tr0:chat:started:{message_id}"
 
 
 @dataclass
@@ -88,7 +56,7 @@ async def load_plan(session: AsyncSession, message_id: uuid.UUID) -> TurnPlan | 
     """Everything a turn needs, re-read from the database (the turn may run in another process); None
     when there is nothing to generate (a finished turn is never generated again)."""
     row = await session.get(ChatMessage, message_id)
-    if row is None or row.processing_status != "streaming":
+    if row is None or row.processing_status != ChatStatus.STREAMING:
         return None
     project = await session.get(Project, row.project_id)
     if project is None:
@@ -101,7 +69,7 @@ async def load_plan(session: AsyncSession, message_id: uuid.UUID) -> TurnPlan | 
                 ChatMessage.project_id == row.project_id,
                 ChatMessage.user_id == row.user_id,
                 ChatMessage.created_at < row.created_at,
-                ChatMessage.processing_status == "completed",
+                ChatMessage.processing_status == ChatStatus.COMPLETED,
             )
             .order_by(ChatMessage.created_at)
         )
@@ -137,7 +105,7 @@ async def start_turn(
         conversation_id=conversation_id or uuid.uuid4(),
         message=message,
         message_type=MessageType.CHAT,
-        processing_status="streaming",
+        processing_status=ChatStatus.STREAMING,
     )
     session.add(row)
     await session.flush()
@@ -149,13 +117,7 @@ async def require_conversation(
 ) -> None:
     """A conversation is the caller's own, in this project; anyone else's is not found."""
     known = await session.scalar(
-        sa.select(
-            sa.exists().where(
-                ChatMessage.conversation_id == conversation_id,
-                ChatMessage.project_id == project_id,
-                ChatMessage.user_id == actor.id,
-            )
-        )
+        sa.select(sa.exists().where(ChatMessage.conversation_id == conversation_id, _mine(actor, project_id)))
     )
     if not known:
         raise NotFound("conversation not found")
@@ -164,7 +126,7 @@ async def require_conversation(
 async def ensure_started(resources: Resources, message_id: uuid.UUID) -> None:
     """Start generating the turn unless some process already did. Called by the first reader, i.e.
     after the request that created the message committed."""
-    if not await resources.redis.set(_started_key(message_id), "1", nx=True, ex=STREAM_TTL):
+    if not await resources.redis.set(keys.chat_started(message_id), "1", nx=True, ex=STREAM_TTL):
         return
     task = asyncio.create_task(_run_by_id(resources, message_id), name=f"chat-{message_id}")
     resources.tasks.add(task)
@@ -191,7 +153,7 @@ class StreamWriter:
     def __init__(self, resources: Resources, message_id: uuid.UUID) -> None:
         self.redis = resources.redis
         self.message_id = message_id
-        self.key = _stream_key(message_id)
+        self.key = keys.chat_stream(message_id)
         self.seq = 0
 
     async def emit(self, event: str, data: dict[str, Any]) -> None:
@@ -204,122 +166,125 @@ class StreamWriter:
 
 
 class StopReason(Exception):
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
+    def __init__(self, status: ChatStatus) -> None:
+        super().__init__(status.value)
         self.status = status
 
 
 async def _check_stop(resources: Resources, message_id: uuid.UUID, started: float) -> None:
     redis = resources.redis
     cancel, readers, detached = await redis.mget(
-        _cancel_key(message_id), _readers_key(message_id), _detached_key(message_id)
+        keys.chat_cancel(message_id), keys.chat_readers(message_id), keys.chat_detached(message_id)
     )
     if cancel:
-        raise StopReason("stopped")
+        raise StopReason(ChatStatus.STOPPED)
     if int(readers or 0) <= 0:
         since = float(detached) if detached else started
         if time.time() - since > resources.settings.retrieval.chat_detach_grace:
-            raise StopReason("interrupted")
+            raise StopReason(ChatStatus.INTERRUPTED)
 
 
 async def run_turn(resources: Resources, plan: TurnPlan) -> None:
+    """Generate one turn into its Redis stream: the answer pipeline's events (start, delta…, citations,
+    done) as SSE events, with stop checks between deltas; then store it, whatever happened."""
     writer = StreamWriter(resources, plan.message_id)
-    model = resources.chat_model
     config = resources.settings.retrieval
     prompt = resources.prompts.get("chat")
-    usage = Usage()
+    answerer = resources.ai.answerer
+    turn = StoredTurn(answerer.provider, answerer.model, prompt.version)
     parts: list[str] = []
     citations: list[dict[str, Any]] = []
-    status, error = "completed", None
+    status, error = ChatStatus.COMPLETED, None
     started = time.time()
-    timings: dict[str, float] = {}
     try:
-        standalone = await condense_question(
-            model, resources.prompts, message=plan.message, history=plan.history
+        standalone = await resources.ai.condenser.condense(plan.message, plan.history)
+        question = Question(
+            plan.message,
+            standalone,
+            extra={
+                "project_title": plan.project_title,
+                "history": format_history(budget_history(plan.history, token_budget=config.history_tokens)),
+            },
         )
         async with resources.sessionmaker() as session:
             retriever = await make_retriever(session, resources, project_ids=[plan.project_id])
-            hits = await retriever.search(standalone, limit=config.answer_chunks)
-            threshold = min_similarity(retriever.model.name, config)
-        timings["retrieval_ms"] = round((time.time() - started) * 1000, 1)
-        sources = number_sources(
-            relevant_hits(hits, min_similarity=threshold, question=standalone),
-            token_budget=config.context_tokens,
-        )
-        await writer.emit(
-            "start",
-            {
-                "message_id": plan.message_id,
-                "conversation_id": plan.conversation_id,
-                "standalone_question": standalone,
-                "sources": [citation_payload(source) for source in sources],
-            },
-        )
-        if not sources:
-            parts.append(NO_ANSWER[answer_language(plan.message)])
-            await writer.emit("delta", {"text": parts[0]})
-        else:
-            generation = chat_generation(
-                resources.prompts,
-                message=plan.message,
-                standalone=standalone,
-                history=budget_history(plan.history, token_budget=config.history_tokens),
-                sources=sources,
-                project_title=plan.project_title,
-                context_tokens=config.context_tokens,
+            pending = await unindexed_changes(session, [plan.project_id])
+            events = answer_events(
+                question,
+                retriever=retriever,
+                answerer=answerer,
+                prompt=prompt,
+                config=config,
+                index_pending=pending,
+                postprocessors=resources.ai.postprocessors,
             )
             last_check = time.monotonic()
-            known = {source.n for source in sources}
-            async for delta in stream_answer(model, generation, usage, known=known):
-                if "first_token_ms" not in timings:
-                    timings["first_token_ms"] = round((time.time() - started) * 1000, 1)
-                parts.append(delta)
-                await writer.emit("delta", {"text": delta})
-                if time.monotonic() - last_check >= CHECK_INTERVAL:
-                    last_check = time.monotonic()
-                    await _check_stop(resources, plan.message_id, started)
-            if not "".join(parts).strip():
-                parts = [NO_ANSWER[answer_language(plan.message)]]
-                await writer.emit("delta", {"text": parts[0]})
-        citations = citations_for("".join(parts), sources)
-        await writer.emit("citations", {"citations": citations})
-        timings["total_ms"] = round((time.time() - started) * 1000, 1)
-        final: tuple[str, dict[str, Any]] = (
-            "done",
-            {
-                "message_id": plan.message_id,
-                "status": status,
-                "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens},
-                "timings": timings,
-                "provider": model.provider,
-                "model": model.model,
-                "prompt_name": prompt.name,
-                "prompt_version": prompt.version,
-            },
-        )
+            async for event in events:
+                match event:
+                    case Start():
+                        ids = {"message_id": plan.message_id, "conversation_id": plan.conversation_id}
+                        await writer.emit("start", {**ids, **event.payload()})
+                    case Delta(text=text):
+                        parts.append(text)
+                        await writer.emit("delta", {"text": text})
+                        if time.monotonic() - last_check >= CHECK_INTERVAL:
+                            last_check = time.monotonic()
+                            await _check_stop(resources, plan.message_id, started)
+                    case Citations():
+                        citations = event.citations
+                        await writer.emit("citations", {"citations": citations})
+                    case Done():
+                        turn.usage = event.usage
+                        final: tuple[str, dict[str, Any]] = ("done", _done_payload(plan, event))
     except StopReason as stop:
         status = stop.status
-        final = ("error", {"code": status, "message": f"generation {status}"})
+        final = ("error", {"code": status.value, "message": f"generation {status.value}"})
     except asyncio.CancelledError:
-        status, error = "interrupted", "the server stopped while answering"
-        await _persist(resources, plan, "".join(parts), status, error, citations, usage, prompt.version)
+        status, error = ChatStatus.INTERRUPTED, "the server stopped while answering"
+        await _persist(resources, plan, turn, "".join(parts), status, error, citations)
         await _emit_quietly(writer, "error", {"code": "interrupted", "message": error})
         raise
     except DomainError as exc:
-        status, error = "failed", exc.message
+        status, error = ChatStatus.FAILED, exc.message
         final = ("error", {"code": exc.code, "message": exc.message})
     except Exception as exc:
         log.exception("chat turn failed", extra={"message_id": str(plan.message_id)})
-        status, error = "failed", f"{type(exc).__name__}"
+        status, error = ChatStatus.FAILED, f"{type(exc).__name__}"
         final = ("error", {"code": "internal_error", "message": "the answer failed"})
     # Stored before the final event goes out: a client that reads the history (or sends a follow-up)
     # as soon as it sees `done` finds the turn there.
     try:
-        await _persist(resources, plan, "".join(parts), status, error, citations, usage, prompt.version)
+        await _persist(resources, plan, turn, "".join(parts), status, error, citations)
     except Exception:
         log.exception("could not store the chat turn", extra={"message_id": str(plan.message_id)})
         final = ("error", {"code": "internal_error", "message": "the answer could not be stored"})
     await _emit_quietly(writer, *final)
+
+
+@dataclass
+class StoredTurn:
+    """Who answered, recorded with the turn."""
+
+    provider: str
+    model: str
+    prompt_version: str
+    usage: Usage = field(default_factory=Usage)
+
+
+def _done_payload(plan: TurnPlan, done: Done) -> dict[str, Any]:
+    return {
+        "message_id": plan.message_id,
+        "status": ChatStatus.COMPLETED.value,
+        "usage": {
+            "prompt_tokens": done.usage.prompt_tokens,
+            "completion_tokens": done.usage.completion_tokens,
+        },
+        "timings": done.timings,
+        "provider": done.provider,
+        "model": done.model,
+        "prompt_name": done.prompt_name,
+        "prompt_version": done.prompt_version,
+    }
 
 
 async def _emit_quietly(writer: StreamWriter, event: str, data: dict[str, Any]) -> None:
@@ -332,17 +297,16 @@ async def _emit_quietly(writer: StreamWriter, event: str, data: dict[str, Any]) 
 async def _persist(
     resources: Resources,
     plan: TurnPlan,
+    turn: StoredTurn,
     text: str,
-    status: str,
+    status: ChatStatus,
     error: str | None,
     citations: list[dict[str, Any]],
-    usage: Usage,
-    prompt_version: str,
 ) -> None:
-    model = resources.chat_model
+    usage = turn.usage
     record_llm_usage(
-        provider=model.provider,
-        model=model.model,
+        provider=turn.provider,
+        model=turn.model,
         project_id=plan.project_id,
         usage=usage,
         prices=resources.settings.openai,
@@ -355,11 +319,11 @@ async def _persist(
         row.processing_status = status
         row.error = error
         row.context_used = citations
-        row.provider, row.model = model.provider, model.model
-        row.prompt_name, row.prompt_version = "chat", prompt_version
+        row.provider, row.model = turn.provider, turn.model
+        row.prompt_name, row.prompt_version = "chat", turn.prompt_version
         row.usage = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
         outbox = None
-        if status == "completed":
+        if status == ChatStatus.COMPLETED:
             outbox = await record_change(
                 session, project_id=plan.project_id, source_type=SourceType.CHAT, source_id=row.id
             )
@@ -375,9 +339,9 @@ async def relay(
 ) -> AsyncIterator[dict[str, str]]:
     """SSE events of one turn from the Redis buffer, from after `last_event_id` to the final event."""
     redis = resources.redis
-    key = _stream_key(message_id)
-    await redis.incr(_readers_key(message_id))
-    await redis.expire(_readers_key(message_id), STREAM_TTL)
+    key = keys.chat_stream(message_id)
+    await redis.incr(keys.chat_readers(message_id))
+    await redis.expire(keys.chat_readers(message_id), STREAM_TTL)
     cursor = f"0-{last_event_id}"
     try:
         if not await redis.exists(key) and not await _still_running(resources, message_id):
@@ -414,15 +378,15 @@ async def relay(
                     return
     finally:
         try:
-            await redis.decr(_readers_key(message_id))
-            await redis.set(_detached_key(message_id), str(time.time()), ex=STREAM_TTL)
+            await redis.decr(keys.chat_readers(message_id))
+            await redis.set(keys.chat_detached(message_id), str(time.time()), ex=STREAM_TTL)
         except Exception:
             log.warning("could not record the detach of %s", message_id, exc_info=True)
 
 
 async def nothing_left(resources: Resources, message_id: uuid.UUID, *, last_event_id: int) -> bool:
     """The turn is over and the client already has its final event (so it must not reconnect)."""
-    last = await resources.redis.xrevrange(_stream_key(message_id), count=1)
+    last = await resources.redis.xrevrange(keys.chat_stream(message_id), count=1)
     if not last:
         return False
     entry_id, fields = last[0]
@@ -438,7 +402,7 @@ async def _still_running(resources: Resources, message_id: uuid.UUID) -> bool:
         status = await session.scalar(
             sa.select(ChatMessage.processing_status).where(ChatMessage.id == message_id)
         )
-    return status == "streaming"
+    return status == ChatStatus.STREAMING
 
 
 async def _replay_from_database(
@@ -462,51 +426,16 @@ async def _replay_from_database(
             yield {"id": str(index), "event": event, "data": json.dumps(data, default=str)}
 
 
+def _mine(actor: User, project_id: uuid.UUID) -> sa.ColumnElement[bool]:
+    """Chat turns are private: the caller's own, in this project (anyone else's is not found)."""
+    return sa.and_(ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id)
+
+
 async def request_stop(
     session: AsyncSession, resources: Resources, *, actor: User, project_id: uuid.UUID, message_id: uuid.UUID
 ) -> None:
-    await require_project(session, actor, project_id)
-    owned = await session.scalar(
-        sa.select(
-            sa.exists().where(
-                ChatMessage.id == message_id,
-                ChatMessage.project_id == project_id,
-                ChatMessage.user_id == actor.id,
-            )
-        )
-    )
-    if not owned:
-        raise NotFound("message not found")
-    await resources.redis.set(_cancel_key(message_id), "1", ex=STREAM_TTL)
-
-
-def stream_token(resources: Resources, *, user: User, message_id: uuid.UUID) -> str:
-    """A short-lived token good for one stream only (EventSource cannot send an Authorization header)."""
-    return create_access_token(
-        user_id=user.id,
-        secret=resources.settings.token_secret(),
-        ttl_seconds=STREAM_TOKEN_TTL,
-        extra={"aud": STREAM_AUDIENCE, "typ": "stream", "msg": str(message_id)},
-    )
-
-
-async def user_for_stream_token(
-    session: AsyncSession, resources: Resources, *, token: str, message_id: uuid.UUID
-) -> User:
-    try:
-        claims = decode_local_token(token, secret=resources.settings.token_secret(), audience=STREAM_AUDIENCE)
-    except jwt.InvalidTokenError:
-        raise Unauthorized("invalid or expired stream token") from None
-    if (
-        claims.get("iss") != LOCAL_ISSUER
-        or claims.get("typ") != "stream"
-        or claims.get("msg") != str(message_id)
-    ):
-        raise Unauthorized("this token is for another stream")
-    user = await session.get(User, uuid.UUID(claims["sub"]))
-    if user is None or not user.is_active:
-        raise Unauthorized("unknown user")
-    return user
+    await message_for(session, actor=actor, project_id=project_id, message_id=message_id)
+    await resources.redis.set(keys.chat_cancel(message_id), "1", ex=STREAM_TTL)
 
 
 async def message_for(
@@ -514,11 +443,7 @@ async def message_for(
 ) -> ChatMessage:
     await require_project(session, actor, project_id)
     row = await session.scalar(
-        sa.select(ChatMessage).where(
-            ChatMessage.id == message_id,
-            ChatMessage.project_id == project_id,
-            ChatMessage.user_id == actor.id,
-        )
+        sa.select(ChatMessage).where(ChatMessage.id == message_id, _mine(actor, project_id))
     )
     if row is None:
         raise NotFound("message not found")
@@ -535,9 +460,7 @@ async def history(
     offset: int,
 ) -> tuple[list[ChatMessage], int]:
     await require_project(session, actor, project_id)
-    query = sa.select(ChatMessage).where(
-        ChatMessage.project_id == project_id, ChatMessage.user_id == actor.id
-    )
+    query = sa.select(ChatMessage).where(_mine(actor, project_id))
     if conversation_id:
         await require_conversation(
             session, actor=actor, project_id=project_id, conversation_id=conversation_id

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import visible_project_ids
 from api.schemas.clients import ClientCreate, ClientUpdate
-from api.services.listing import fetch_page, order_by
+from core.crud import fetch_page, order_by
 from core.errors import Conflict, Forbidden, NotFound
 from core.models import Client, ClientStatus, Priority, Project, User
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from api.access import require_project
-from api.services.listing import fetch_page, order_by
+from core.crud import fetch_page, order_by
 from core.errors import Invalid, NotFound, UnsupportedMediaType
 from core.models import Document, MemberRole, OutboxAction, SourceType, User
 from core.outbox import record_change

@@ -9,7 +9,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.schemas.evals import EvalRunCreate
-from api.services.listing import fetch_page
+from core.crud import fetch_page
 from core.errors import Invalid, NotFound
 from core.models import EvalRun, EvalRunStatus, User
 from core.outbox import after_commit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,16 +20,31 @@ async def index_status(session: AsyncSession, *, actor: User, project_id: uuid.U
     await require_project(session, actor, project_id)
     models = {m.status: m.name for m in (await session.scalars(sa.select(EmbeddingModel))).all()}
     serving = models.get(ModelStatus.SERVING)
+    retrying = sa.and_(Outbox.status != OutboxStatus.FAILED, Outbox.attempts > 0)
+    state = sa.case((Outbox.status == OutboxStatus.FAILED, "failed"), (retrying, "retrying"), else_="pending")
     rows = await session.execute(
-        sa.select(Outbox.status, sa.func.count())
+        sa.select(state, sa.func.count(), sa.func.min(Outbox.created_at))
         .where(Outbox.project_id == project_id, Outbox.status != OutboxStatus.DONE)
-        .group_by(Outbox.status)
+        .group_by(state)
     )
-    counts: dict[OutboxStatus, int] = {status: count for status, count in rows.tuples()}
+    counts: dict[str, int] = {}
+    oldest: list[datetime] = []
+    for name, count, first in rows.tuples():
+        counts[name] = count
+        if name != "failed":
+            oldest.append(first)
     failures = (
         await session.scalars(
             sa.select(Outbox)
             .where(Outbox.project_id == project_id, Outbox.status == OutboxStatus.FAILED)
+            .order_by(Outbox.updated_at.desc())
+            .limit(FAILURES_SHOWN)
+        )
+    ).all()
+    retries = (
+        await session.scalars(
+            sa.select(Outbox)
+            .where(Outbox.project_id == project_id, Outbox.status != OutboxStatus.DONE, retrying)
             .order_by(Outbox.updated_at.desc())
             .limit(FAILURES_SHOWN)
         )
@@ -48,8 +64,22 @@ async def index_status(session: AsyncSession, *, actor: User, project_id: uuid.U
         "embedding_model": serving,
         "building_model": models.get(ModelStatus.BUILDING),
         "indexed_chunks": chunks or 0,
-        "pending": counts.get(OutboxStatus.PENDING, 0) + counts.get(OutboxStatus.PROCESSING, 0),
-        "failed": counts.get(OutboxStatus.FAILED, 0),
+        "pending": counts.get("pending", 0),
+        "retrying": counts.get("retrying", 0),
+        "failed": counts.get("failed", 0),
+        "oldest_pending_at": min(oldest, default=None),
+        "retries": [
+            {
+                "outbox_id": row.id,
+                "source_type": row.source_type,
+                "source_id": row.source_id,
+                "action": row.action,
+                "attempts": row.attempts,
+                "error": row.last_error,
+                "next_attempt_at": row.available_at,
+            }
+            for row in retries
+        ],
         "failures": [
             {
                 "outbox_id": row.id,

@@ -14,15 +14,16 @@ from api.access import require_project
 from api.resources import Resources
 from api.services.ai import make_retriever
 from api.services.projects import project_stats
+from core import keys
 from core.models import Chunk, Document, Meeting, SourceType, User
-from retrieval.insights import assess_health, build_items
+from retrieval.insights import assess_health, gather_sources
 
 log = logging.getLogger("v1tr0.insights")
 
 
 def generation_key(project_id: uuid.UUID) -> str:
     """Bumped by the worker whenever the project's index changes; part of the cache key."""
-    return f"v1tr0:index-generation:{project_id}"
+    return keys.index_generation(project_id)
 
 
 async def insights(
@@ -32,7 +33,7 @@ async def insights(
     redis = resources.redis
     generation = (await redis.get(generation_key(project_id)) or b"0").decode()
     stamp = access.project.updated_at.isoformat()
-    cache_key = f"v1tr0:insights:{project_id}:{generation}:{stamp}"
+    cache_key = keys.insights_cache(project_id, generation, stamp)
     cached = await redis.get(cache_key)
     if cached:
         result: dict[str, Any] = json.loads(cached)
@@ -42,21 +43,19 @@ async def insights(
     health = assess_health(stats)
     retriever = await make_retriever(session, resources, project_ids=[project_id])
     prompt = resources.prompts.get("insights")
-    items = await build_items(
-        retriever,
-        resources.chat_model,
-        prompt,
+    writer = resources.ai.insight_writer
+    items = await writer.write(
+        await gather_sources(retriever),
         project_title=access.project.title,
         health=health,
         context_tokens=resources.settings.retrieval.context_tokens,
     )
-    model = resources.chat_model
     result = {
         "project_id": str(project_id),
         "health": {"status": health.status, "reasons": health.reasons, "stats": stats},
         **items,
-        "provider": model.provider,
-        "model": model.model,
+        "provider": writer.provider,
+        "model": writer.model,
         "prompt_name": prompt.name,
         "prompt_version": prompt.version,
         "cached": False,

@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import project_visible, require_project
 from api.schemas.projects import MemberAdd, ProjectCreate, ProjectUpdate
-from api.services.changes import apply_changes
 from api.services.clients import get_client
-from api.services.listing import fetch_page, order_by
+from core.crud import apply_changes, fetch_page, order_by
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import (
     Document,

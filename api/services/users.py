@@ -11,7 +11,7 @@ import sqlalchemy.orm
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.schemas.users import UserCreate, UserUpdate
-from api.services.listing import fetch_page, order_by
+from core.crud import fetch_page, order_by
 from core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from core.identity import Identity
 from core.models import ChatMessage, MeetingParticipant, MemberRole, ProjectMember, RefreshToken, User

@@ -1,18 +1,16 @@
-"""Chat model providers behind one Protocol: any OpenAI-compatible /chat/completions endpoint (streaming),
-and an offline extractive answerer that needs no weights: it picks the retrieved sentences that best
-match the question and stitches them together with their citations."""
+"""Chat models behind one Protocol: any OpenAI-compatible /chat/completions endpoint (streaming), and
+structured output validated against a pydantic model. What to do without a chat model is each task's
+own business (their offline implementations live with the tasks: retrieval/answerers.py,
+meetings/summaries.py, ...)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import re
-import unicodedata
-from collections import Counter
+import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 import openai
@@ -20,6 +18,7 @@ from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
 from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from opentelemetry.trace import SpanKind
+from pydantic import BaseModel, ValidationError
 
 from core.errors import ProviderUnavailable
 from core.providers.local_llm import served_name
@@ -27,6 +26,8 @@ from core.providers.openai_client import make_client, openai_client, provider_er
 from core.settings import Settings
 from core.tokens import count_tokens
 from core.tracing import mark_failed, start_span
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Generation:
     json_mode: bool = False
     json_schema: dict[str, Any] | None = None  # constrain the answer to this schema (structured output)
     schema_name: str = "answer"
+    strict_schema: bool = False  # OpenAI's strict mode: only for schemas whose every property is required
 
 
 @dataclass
@@ -72,6 +74,81 @@ async def complete(model: ChatModel, request: Generation) -> tuple[str, Usage]:
     usage = Usage()
     parts = [delta async for delta in model.stream(request, usage)]
     return "".join(parts), usage
+
+
+class StructuredOutputFailed(Exception):
+    """The model kept answering something that does not validate (or kept failing)."""
+
+
+def json_schema_of(schema: type[BaseModel]) -> tuple[dict[str, Any], bool]:
+    """The model's JSON schema with `additionalProperties: false` on every object (a grammar-constrained
+    model cannot invent keys), and whether it qualifies for OpenAI's strict mode (every property
+    required)."""
+    document = schema.model_json_schema()
+    strict = True
+
+    def close(node: Any) -> None:
+        nonlocal strict
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                node.setdefault("additionalProperties", False)
+                strict = strict and set(node["properties"]) <= set(node.get("required", ()))
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for value in node:
+                close(value)
+
+    close(document)
+    return document, strict
+
+
+async def complete_structured(
+    model: ChatModel,
+    rendered: tuple[str, str],
+    schema: type[M],
+    *,
+    question: str,
+    max_tokens: int,
+    attempts: int = 2,
+) -> M:
+    """Ask for JSON (the rendered system and user messages) constrained to `schema` where the server can
+    (llama.cpp turns it into a grammar; OpenAI's structured outputs) and validate it, asking again with
+    the error when the answer does not fit; raise StructuredOutputFailed with the last reason."""
+    system, user = rendered
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    document, strict = json_schema_of(schema)
+    conversation = messages
+    last_error = "no attempt"
+    for _ in range(attempts):
+        try:
+            text, _ = await complete(
+                model,
+                Generation(
+                    messages=conversation,
+                    question=question,
+                    json_mode=True,
+                    json_schema=document,
+                    schema_name=schema.__name__,
+                    strict_schema=strict,
+                    max_tokens=max_tokens,
+                    temperature=0.0,
+                ),
+            )
+        except ProviderUnavailable as exc:
+            last_error = exc.message
+            continue
+        try:
+            return schema.model_validate(json.loads(text))
+        except (ValueError, ValidationError) as exc:
+            last_error = f"invalid structured output: {str(exc)[:300]}"
+        # At temperature 0 the same question gets the same answer: show the model what was wrong.
+        conversation = [
+            *messages,
+            {"role": "assistant", "content": text},
+            {"role": "user", "content": f"That answer is not valid ({last_error}). Answer again, JSON only."},
+        ]
+    raise StructuredOutputFailed(last_error)
 
 
 MALFORMED_CHUNK = "the model sent a malformed stream chunk"
@@ -127,7 +204,11 @@ def response_format(request: Generation, style: SchemaStyle = "json_schema") -> 
             return {"type": "json_object", "schema": request.json_schema}
         return {
             "type": "json_schema",
-            "json_schema": {"name": request.schema_name, "schema": request.json_schema, "strict": True},
+            "json_schema": {
+                "name": request.schema_name,
+                "schema": request.json_schema,
+                "strict": request.strict_schema,
+            },
         }
     if request.json_mode:
         return {"type": "json_object"}
@@ -246,230 +327,23 @@ class OpenAIChatModel:
                 yield text
 
 
-# --- offline extractive answerer -------------------------------------------------------------------
-
-_SENTENCE = re.compile(r"(?<=[.!?¿¡…])\s+(?=[A-ZÁÉÍÓÚÑ¿¡0-9\[])|\n+")
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-STOPWORDS = frozenset(
-    [
-        "a",
-        "al",
-        "algo",
-        "ante",
-        "como",
-        "con",
-        "cual",
-        "cuando",
-        "de",
-        "del",
-        "desde",
-        "donde",
-        "el",
-        "ella",
-        "ellos",
-        "en",
-        "entre",
-        "era",
-        "es",
-        "esa",
-        "ese",
-        "eso",
-        "esta",
-        "este",
-        "esto",
-        "fue",
-        "ha",
-        "han",
-        "hay",
-        "la",
-        "las",
-        "le",
-        "les",
-        "lo",
-        "los",
-        "mas",
-        "me",
-        "mi",
-        "muy",
-        "no",
-        "nos",
-        "o",
-        "para",
-        "pero",
-        "por",
-        "que",
-        "qué",
-        "quien",
-        "se",
-        "ser",
-        "si",
-        "sin",
-        "sobre",
-        "su",
-        "sus",
-        "también",
-        "te",
-        "tiene",
-        "un",
-        "una",
-        "uno",
-        "unos",
-        "y",
-        "ya",
-        "cuál",
-        "cuándo",
-        "cómo",
-        "dónde",
-        "quién",
-        "cuánto",
-        "cuántos",
-        "cuántas",
-        "the",
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "their",
-        "there",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
-)
-HEADER = re.compile(r"^\[[^\]]*\]\s*")
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-def content_terms(text: str) -> list[str]:
-    """Lower-cased, accent-folded content words, cut to a 5-letter prefix (a crude shared stemmer)."""
-    return [word[:5] for word in _TOKEN.findall(_fold(text)) if word not in STOPWORDS and len(word) > 1]
-
-
-def split_sentences(text: str) -> list[str]:
-    body = "\n".join(HEADER.sub("", line) for line in text.splitlines())
-    return [part.strip() for part in _SENTENCE.split(body) if part and len(part.strip()) > 2]
-
-
-@dataclass(frozen=True)
-class Extract:
-    n: int
-    sentence: str
-    score: float
-
-
-def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extract]:
-    """Score every sentence of the passages by overlap with the question (IDF-weighted over the passages),
-    with a prior for passages retrieval ranked higher."""
-    query = set(content_terms(question))
-    sentences = [(p.n, rank, s) for rank, p in enumerate(passages) for s in split_sentences(p.text)]
-    if not query or not sentences:
-        return []
-    document_frequency = Counter(term for _, _, s in sentences for term in set(content_terms(s)))
-    total = len(sentences)
-    extracts = []
-    for n, rank, sentence in sentences:
-        terms = set(content_terms(sentence))
-        overlap = query & terms
-        if not overlap:
-            continue
-        weight = sum(math.log(1 + total / document_frequency[t]) for t in overlap)
-        norm = math.sqrt(len(terms) + 1)
-        extracts.append(Extract(n, sentence, weight / norm + 0.3 / (1 + rank)))
-    return sorted(extracts, key=lambda e: e.score, reverse=True)
-
-
-def extractive_answer(question: str, passages: list[ContextPassage], *, max_sentences: int = 3) -> str:
-    chosen: list[Extract] = []
-    seen: set[str] = set()
-    for extract in rank_sentences(question, passages):
-        key = _fold(extract.sentence)
-        if key in seen:
-            continue
-        seen.add(key)
-        chosen.append(extract)
-        if len(chosen) == max_sentences:
-            break
-    if not chosen:
-        return ""
-    best = chosen[0].score
-    chosen = [e for e in chosen if e.score >= best * 0.35]
-    order = {p.n: i for i, p in enumerate(passages)}
-    chosen.sort(key=lambda e: order[e.n])
-    parts = []
-    for extract in chosen:
-        sentence = extract.sentence.rstrip()
-        if sentence[-1:] not in ".!?…":
-            sentence += "."
-        parts.append(f"{sentence[:-1]} [{extract.n}]{sentence[-1]}")
-    return " ".join(parts)
-
-
-class ExtractiveModel:
-    """The offline default. Not a language model: it quotes the best-matching retrieved sentences."""
-
-    provider = "extractive"
-    model = "extractive-v1"
-
-    def __init__(self, *, delay: float = 0.0) -> None:
-        self.delay = delay
-
-    async def stream(self, request: Generation, usage: Usage) -> AsyncIterator[str]:
-        answer = extractive_answer(request.question, request.passages)
-        usage.prompt_tokens = sum(p.token_count for p in request.passages)
-        if not answer:
-            return
-        pieces = re.findall(r"\S+\s*", answer)
-        usage.completion_tokens = len(pieces)
-        for piece in pieces:
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            yield piece
-
-
-def create_chat_model(settings: Settings, *, http: httpx.AsyncClient | None = None) -> ChatModel:
-    """The model that answers chat and /ask: a configured OpenAI-compatible provider, the local model when
-    it is on and asked to answer, or the extractive answerer."""
+def create_chat_model(settings: Settings, *, http: httpx.AsyncClient | None = None) -> ChatModel | None:
+    """The model that answers chat and /ask: a configured OpenAI-compatible provider, or the local model
+    when it is on and asked to answer (`V1TR0_LLM__ANSWERS`); None offline (then the tasks use their
+    offline implementations)."""
     if settings.openai_configured:
         return OpenAIChatModel(openai_client(settings, http=http), model=settings.openai.chat_model)
-    if settings.llm.answers and (local := create_local_chat_model(settings, http=http)) is not None:
-        return local
-    return ExtractiveModel()
+    if settings.llm.answers:
+        return create_local_chat_model(settings, http=http)
+    return None
+
+
+def create_task_model(settings: Settings, *, http: httpx.AsyncClient | None = None) -> ChatModel | None:
+    """The model for background tasks (meeting summaries, commitments): a configured provider, else the
+    local model whenever it is on (minutes per meeting are fine in a job); None offline."""
+    if settings.openai_configured:
+        return OpenAIChatModel(openai_client(settings, http=http), model=settings.openai.chat_model)
+    return create_local_chat_model(settings, http=http)
 
 
 LOCAL_PROVIDER = "llama.cpp"

@@ -22,7 +22,9 @@ from fastapi.routing import APIRoute
 from api.app import API_PREFIX, api_routers, create_app
 from api.resources import Resources
 from api.routes import health
+from core import keys
 from core.embedded import free_port
+from core.events import note_failure
 from core.logs import JsonFormatter
 from core.models import Project
 from core.security import create_access_token
@@ -398,9 +400,18 @@ async def test_readiness_reports_database_redis_and_worker(client: httpx.AsyncCl
     assert body["checks"]["worker"]["status"] == "down"  # no worker runs in this test
 
     beat = time.time()
-    await redis_client.set(health.WORKER_HEARTBEAT_KEY, str(beat), ex=30)
+    await redis_client.set(keys.WORKER_HEARTBEAT, str(beat), ex=30)
     r = await client.get("/health/ready")
-    assert r.json()["checks"]["worker"] == {"status": "up", "last_seen": beat}
+    assert r.json()["checks"]["worker"] == {"status": "up", "last_seen": beat, "recent_failures": 0}
+
+    # Failures the worker noted recently are counted, the newest shown; old ones are not.
+    await note_failure(redis_client, job="ingest_outbox", error="OperationalError: gone", outbox_id=7)
+    stale = {"ts": time.time() - health.FAILURE_WINDOW - 60, "job": "ingest_outbox", "error": "old"}
+    await redis_client.rpush(keys.WORKER_FAILURES, json.dumps(stale))
+    worker = (await client.get("/health/ready")).json()["checks"]["worker"]
+    assert worker["recent_failures"] == 1
+    assert worker["last_failure"]["error"] == "OperationalError: gone"
+    assert worker["last_failure"]["outbox_id"] == 7
 
 
 @pytest.mark.parametrize("down", ["database", "redis"])

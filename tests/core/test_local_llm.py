@@ -17,9 +17,18 @@ from pydantic import BaseModel
 
 from core.errors import ProviderUnavailable
 from core.providers import local_llm
-from core.providers.llm import Generation, Usage, complete, create_chat_model, create_local_chat_model
+from core.providers.llm import (
+    Generation,
+    StructuredOutputFailed,
+    Usage,
+    complete,
+    complete_structured,
+    create_chat_model,
+    create_local_chat_model,
+    create_task_model,
+    json_schema_of,
+)
 from core.providers.local_llm import CATALOG, GGUFModel, ModelUnavailable, assemble, install
-from core.providers.structured import complete_json, strict_schema
 from core.settings import Settings
 
 # --- weights from packages -----------------------------------------------------------------------------
@@ -91,10 +100,14 @@ def test_an_unknown_model_setting_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_the_local_model_is_off_by_default_and_answers_only_when_asked() -> None:
     assert create_local_chat_model(Settings()) is None
+    assert create_task_model(Settings()) is None
     enabled = Settings(llm={"enabled": True, "base_url": "http://127.0.0.1:1/v1"})
-    assert create_chat_model(enabled).provider == "extractive"  # summaries may use it; answers do not
+    assert create_chat_model(enabled) is None  # answers stay extractive
+    task_model = create_task_model(enabled)  # summaries and commitments use it
+    assert task_model is not None and task_model.provider == "llama.cpp"
     answering = Settings(llm={"enabled": True, "base_url": "http://127.0.0.1:1/v1", "answers": True})
-    assert create_chat_model(answering).provider == "llama.cpp"
+    answer_model = create_chat_model(answering)
+    assert answer_model is not None and answer_model.provider == "llama.cpp"
 
 
 def test_the_server_does_not_take_our_port_or_options_from_the_environment(
@@ -176,33 +189,40 @@ class Commitments(BaseModel):
 async def test_json_comes_back_in_the_schema(llama_server: Settings) -> None:
     model = create_local_chat_model(llama_server)
     assert model is not None
-    messages = [
-        {"role": "system", "content": "Extract the commitments of the meeting as JSON."},
-        {"role": "user", "content": "Ana will send the invoice on Friday. Luis reviews the contract."},
-    ]
+    rendered = (
+        "Extract the commitments of the meeting as JSON.",
+        "Ana will send the invoice on Friday. Luis reviews the contract.",
+    )
 
-    answer = await complete_json(model, messages, Commitments, max_tokens=200)
+    answer = await complete_structured(model, rendered, Commitments, question="", max_tokens=200)
 
     # A 135M model's content is not the point: the grammar made the shape right the first time.
     assert isinstance(answer, Commitments)
     assert all(isinstance(item.owner, str) for item in answer.commitments)
 
 
-def test_the_strict_schema_closes_every_object() -> None:
-    schema = strict_schema(Commitments)
-    assert schema["additionalProperties"] is False
+class Loose(BaseModel):
+    owner: str
+    due: str | None = None
+
+
+def test_the_schema_closes_every_object_and_says_whether_it_is_strict() -> None:
+    schema, strict = json_schema_of(Commitments)
+    assert strict and schema["additionalProperties"] is False
     assert schema["$defs"]["Commitment"]["additionalProperties"] is False
     assert schema["$defs"]["Commitment"]["required"] == ["owner", "task", "due"]
+    assert json_schema_of(Loose)[1] is False  # `due` has a default: OpenAI's strict mode would refuse it
 
 
 async def test_a_model_that_never_fits_the_schema_is_provider_unavailable(llama_server: Settings) -> None:
     model = create_local_chat_model(llama_server)
     assert model is not None
-    messages = [{"role": "user", "content": "List the commitments."}]
 
     # 5 tokens cannot hold the object: every attempt is cut short, and the caller is told.
-    with pytest.raises(ProviderUnavailable, match="no valid answer in 2 attempts"):
-        await complete_json(model, messages, Commitments, attempts=2, max_tokens=5)
+    with pytest.raises(StructuredOutputFailed, match="invalid structured output"):
+        await complete_structured(
+            model, ("", "List the commitments."), Commitments, question="", attempts=2, max_tokens=5
+        )
 
 
 async def test_an_unreachable_local_server_is_provider_unavailable() -> None:

@@ -44,7 +44,7 @@ def test_defaults() -> None:
     assert settings.auth.access_token_ttl == 900
     assert settings.http.cors_origins == ["http://localhost:3000"]
     assert settings.http.max_body_bytes == 8 * 1024 * 1024
-    assert settings.redis.embedded_port == 6399
+    assert settings.redis.embedded_port is None  # a free port, kept per data dir
     assert settings.embedding.provider == "e5"
     assert (settings.ingestion.chunk_tokens, settings.ingestion.chunk_overlap) == (400, 60)
     assert settings.openai.api_key is None

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from api.resources import Resources
 from core.providers.embeddings import StaticEmbedder
-from core.providers.llm import ChatModel, ExtractiveModel
+from core.providers.llm import ChatModel
 from core.settings import Settings
 from evals.runner import EvalServices
 from prompts.loader import default_library
+from retrieval.answerers import ExtractiveAnswerer, LLMAnswerer
 
 CORPUS = [
     {
@@ -135,6 +136,6 @@ def eval_services(
         settings=settings,
         sessionmaker=resources.sessionmaker,
         embedder=StaticEmbedder(),
-        chat_model=chat_model or ExtractiveModel(),
+        answerer=LLMAnswerer(chat_model) if chat_model else ExtractiveAnswerer(),
         prompts=default_library(),
     )

@@ -12,7 +12,7 @@ from api.resources import Resources
 from core.models import EvalDataset, EvalRun, EvalRunStatus
 from core.settings import Settings
 from core.vectors import register_model
-from evals.jobs import worker_functions
+from evals.jobs import plugin
 from evals.loaders import load_dataset
 from evals.runner import RunOptions, run_eval
 from ingestion.worker import build_worker
@@ -88,7 +88,7 @@ async def test_a_queued_run_is_executed_by_the_worker(
     assert response.status_code == 202
     queued = response.json()
     assert queued["status"] == "queued" and queued["kind"] == "answers"
-    worker = build_worker(settings, extra_functions=worker_functions(), burst=True, handle_signals=False)
+    worker = build_worker(settings, plugins=[plugin()], burst=True, handle_signals=False)
     try:
         await worker.main()
     finally:

@@ -26,6 +26,7 @@ from core.providers.embeddings import StaticEmbedder, Vector
 from core.settings import Settings
 from ingestion.dispatcher import dispatch_pending
 from ingestion.worker import build_worker, startup
+from v1tr0.worker import worker_plugins
 
 
 async def drain(
@@ -47,7 +48,12 @@ async def drain(
 
     await dispatch_pending(resources.sessionmaker, resources.redis, requeue_after=requeue_after)
     worker = build_worker(
-        settings, burst=True, handle_signals=False, on_startup=startup_with_embedders, **overrides
+        settings,
+        plugins=worker_plugins(),
+        burst=True,
+        handle_signals=False,
+        on_startup=startup_with_embedders,
+        **overrides,
     )
     try:
         await worker.main()

@@ -17,10 +17,10 @@ from typing import IO
 import psycopg.errors
 import sqlalchemy as sa
 
+from core.keys import WORKER_HEARTBEAT
 from core.models import Outbox, OutboxStatus, SourceType
 from core.providers.embeddings import STATIC_MODEL
 from ingestion.artifacts import load_artifact
-from ingestion.worker import HEARTBEAT_KEY
 from tests.ingestion.helpers import chunk_rows, numbered_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +156,7 @@ async def test_a_killed_worker_s_job_is_finished_by_the_next_worker(
         assert {c.embedding_model for c in chunks} == {STATIC_MODEL}
 
         async def heartbeat() -> bool:
-            return await redis_client.get(HEARTBEAT_KEY) is not None
+            return await redis_client.get(WORKER_HEARTBEAT) is not None
 
         await eventually(heartbeat, "the worker heartbeat", first)
         r = await client.get("/health/ready")

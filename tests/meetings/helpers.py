@@ -24,10 +24,11 @@ from core.providers.llm import ChatModel, create_chat_model
 from core.providers.stt import Transcriber
 from core.settings import Settings
 from ingestion.dispatcher import dispatch_pending
-from ingestion.transcription import MeetingRuntime
 from ingestion.worker import build_worker, startup
+from meetings.pipeline import MeetingRuntime
 from tests.conftest import Actor, Servers, make_settings
 from tests.ingestion.helpers import pending_count
+from v1tr0.worker import worker_plugins
 
 API = "/api/v1"
 MEETING_DATE = "2026-11-25T10:00:00+01:00"  # a Wednesday
@@ -214,7 +215,13 @@ async def drain_meetings(
 
     for _ in range(3):
         await dispatch_pending(resources.sessionmaker, resources.redis, requeue_after=3600)
-        worker = build_worker(settings, burst=True, handle_signals=False, on_startup=startup_with_models)
+        worker = build_worker(
+            settings,
+            plugins=worker_plugins(),
+            burst=True,
+            handle_signals=False,
+            on_startup=startup_with_models,
+        )
         try:
             await worker.main()
         finally:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ingestion.transcripts import (
+from meetings.transcripts import (
     TranscriptFormatError,
     parse_json_segments,
     parse_srt,

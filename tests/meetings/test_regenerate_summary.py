@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import ingestion.transcription
+import meetings.pipeline
 from core.models import CommitmentStatus, MemberRole
 from prompts.loader import TEMPLATES_DIR, PromptLibrary, default_library
 from tests.meetings.helpers import (
@@ -36,7 +36,7 @@ def prompt_v2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     text = path.read_text(encoding="utf-8").replace('version = "1"', 'version = "2"')
     path.write_text(text.replace("Resumes reuniones", "Resumes con precisión reuniones"), encoding="utf-8")
     library = PromptLibrary.load(directory)
-    monkeypatch.setattr(ingestion.transcription, "default_library", lambda: library)
+    monkeypatch.setattr(meetings.pipeline, "default_library", lambda: library)
     return library.get("summarize_meeting").version
 
 
@@ -50,7 +50,7 @@ async def test_regenerate_reruns_only_the_summary(
     assert r.status_code == 202, r.text
     transcription_id = r.json()["id"]
     with pytest.MonkeyPatch.context() as original_prompt:
-        original_prompt.setattr(ingestion.transcription, "default_library", default_library)
+        original_prompt.setattr(meetings.pipeline, "default_library", default_library)
         await drain_meetings(settings, resources)
     before = await get_transcription(client, owner, transcription_id)
     assert before["processing_status"] == "completed", before

@@ -1,5 +1,6 @@
-"""Meeting summaries: the offline extractor (Spanish and English commitments, due dates, decisions, next
-steps) and the LLM path (validated JSON, one retry, then a stored and visible failure)."""
+"""Meeting summaries: the offline summariser and commitment extractor (Spanish and English commitments,
+due dates, decisions, next steps) and the LLM path (validated JSON, one retry, then a stored and visible
+failure)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from datetime import date
 import pytest
 
 from core.events import meeting_channel
-from ingestion.summarize import SummaryFailed, extractive_summary, resolve_due, summarize
+from core.providers.llm import StructuredOutputFailed
+from meetings.commitments import resolve_due
+from meetings.schemas import MeetingSummary, MeetingTranscript
+from meetings.summaries import ExtractiveSummarizer, LLMSummarizer
 from prompts.loader import default_library
 from tests.meetings.helpers import (
     ScriptedChat,
@@ -61,7 +65,11 @@ def segments(*lines: tuple[str | None, str]) -> list[dict[str, object]]:
     ]
 
 
-def test_spanish_and_english_commitments_decisions_and_next_steps() -> None:
+async def extractive_summary(segments: list[dict[str, object]], *, meeting_date: date) -> MeetingSummary:
+    return await ExtractiveSummarizer().summarize(MeetingTranscript(segments, "Reunión", meeting_date))
+
+
+async def test_spanish_and_english_commitments_decisions_and_next_steps() -> None:
     transcript = segments(
         ("Ana", "Buenos días a todos, empezamos con el presupuesto del proyecto."),
         ("Ana", "Me encargo de enviar el presupuesto para el viernes."),
@@ -80,7 +88,7 @@ def test_spanish_and_english_commitments_decisions_and_next_steps() -> None:
         ("Marta", "El siguiente paso es preparar el prototipo con el cliente."),
         ("John", "Next steps: schedule the user interviews."),
     )
-    result = extractive_summary(transcript, meeting_date=MEETING_DAY)
+    result = await extractive_summary(transcript, meeting_date=MEETING_DAY)
     commitments = [(c.owner, c.task, c.due, c.segment_ids) for c in result.commitments]
     assert commitments == [
         ("Ana", "enviar el presupuesto", date(2026, 11, 27), [1]),
@@ -106,15 +114,15 @@ def test_spanish_and_english_commitments_decisions_and_next_steps() -> None:
         assert item.text in str(transcript[segment_id]["text"])
 
 
-def test_questions_and_empty_transcripts_make_no_commitments() -> None:
-    result = extractive_summary(
+async def test_questions_and_empty_transcripts_make_no_commitments() -> None:
+    result = await extractive_summary(
         segments(
             ("Ana", "¿Me encargo de enviar el presupuesto para el viernes?"), ("Luis", "Will I send it?")
         ),
         meeting_date=MEETING_DAY,
     )
     assert result.commitments == []
-    assert extractive_summary([], meeting_date=MEETING_DAY).model_dump() == {
+    assert (await extractive_summary([], meeting_date=MEETING_DAY)).model_dump() == {
         "summary": "",
         "key_points": [],
         "decisions": [],
@@ -132,13 +140,8 @@ TRANSCRIPT = segments(
 
 
 async def run_summary(servers, chat: ScriptedChat):
-    return await summarize(
-        TRANSCRIPT,
-        model=chat.model(servers),
-        prompt=default_library().get("summarize_meeting"),
-        meeting_title="Kickoff",
-        meeting_date=MEETING_DAY,
-    )
+    summarizer = LLMSummarizer(chat.model(servers), default_library().get("summarize_meeting"))
+    return await summarizer.summarize(MeetingTranscript(TRANSCRIPT, "Kickoff", MEETING_DAY))
 
 
 async def test_valid_json_is_validated_and_unknown_segments_are_dropped(servers) -> None:
@@ -198,7 +201,7 @@ async def test_invalid_json_once_then_valid_succeeds(servers) -> None:
 )
 async def test_invalid_output_twice_fails(servers, replies: list[str]) -> None:
     chat = ScriptedChat(replies)
-    with pytest.raises(SummaryFailed, match="invalid structured output"):
+    with pytest.raises(StructuredOutputFailed, match="invalid structured output"):
         await run_summary(servers, chat)
     assert len(chat.requests) == 2
 

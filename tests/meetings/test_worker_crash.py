@@ -16,7 +16,7 @@ import numpy as np
 from core.events import meeting_channel
 from core.models import ProcessingStatus, Transcription
 from core.providers.stt import TranscriptResult
-from ingestion.transcription import MeetingRuntime, process_transcription, requeue_stale
+from meetings.pipeline import MeetingRuntime, process_transcription, requeue_stale
 from tests.conftest import make_settings
 from tests.ingestion.test_worker_process import WorkerProcess as ProcessWorker
 from tests.meetings.helpers import (

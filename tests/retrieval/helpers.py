@@ -209,7 +209,7 @@ def resources_with_llm(resources: Resources, settings: Settings, llm: MockLLM, *
     """The test resources (same engine and Redis) with the chat model talking to `llm`."""
     configured = openai_settings(settings, **retrieval)
     chat_model = create_chat_model(configured, http=httpx.AsyncClient(transport=llm.transport()))
-    return dataclasses.replace(resources, settings=configured, chat_model=chat_model, tasks=set())
+    return dataclasses.replace(resources, settings=configured).with_chat_model(chat_model)
 
 
 @dataclasses.dataclass
@@ -232,4 +232,4 @@ async def close_mock_app(mock: MockApp) -> None:
         task.cancel()
     await asyncio.gather(*mock.resources.tasks, return_exceptions=True)
     await mock.client.aclose()
-    await mock.resources.chat_model.client.close()  # type: ignore[attr-defined]
+    await mock.resources.chat_model.client.close()  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ import pytest
 from api.app import create_app
 from core.providers.llm import Generation, Usage
 from retrieval.answer import NO_ANSWER
+from retrieval.tasks import answer_tasks
 from tests.ingestion.helpers import drain
 from tests.retrieval.helpers import add_document, add_transcript, create_project
 from tests.retrieval.test_search_ask import _project_with_docs
@@ -205,11 +206,11 @@ class MarkerSpewingModel:
 
 async def test_every_cited_number_exists_whatever_the_model_writes(indexed, settings, resources):
     owner, project_id = indexed
-    res = dataclasses.replace(resources, chat_model=MarkerSpewingModel(0))
+    res = resources.with_chat_model(MarkerSpewingModel(0))
     transport = httpx.ASGITransport(app=create_app(settings, resources=res))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         for seed in range(25):
-            res.chat_model = MarkerSpewingModel(seed)
+            res.ai = answer_tasks(MarkerSpewingModel(seed), res.prompts)
             r = await client.get(
                 f"/api/v1/ai/ask/{project_id}", params={"q": QUESTIONS[seed % 7]}, headers=owner.headers
             )

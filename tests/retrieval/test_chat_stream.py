@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.services import chat as chat_service
+from api.streams import Stream
 from core.models import Outbox, SourceType
 from core.security import create_access_token
 from tests.conftest import TEST_SECRET
@@ -339,7 +340,7 @@ async def test_event_source_flow_with_a_stream_token(project, client):
 
     url = f"/api/v1/ai/chat/{project_id}/stream/{message_id}"
     now = datetime.now(UTC)
-    claims = {"aud": chat_service.STREAM_AUDIENCE, "typ": "stream", "msg": message_id}
+    claims = {"aud": Stream.CHAT.value, "typ": "stream", "msg": message_id}
     expired = create_access_token(user_id=owner.id, secret=TEST_SECRET, ttl_seconds=-10, extra=claims)
     forged = jwt.encode(
         {"iss": "v1tr0", "sub": str(owner.id), "exp": now + timedelta(minutes=1), **claims},

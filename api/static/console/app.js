@@ -17,7 +17,8 @@ const TEXT = {
     nextSteps: "Próximos pasos", risks: "Riesgos", transcript: "Transcripción", health: "Salud del proyecto",
     budget: "Presupuesto", hours: "Horas", progress: "Progreso", time: "Tiempo", open: "Abrir",
     on_track: "En curso", at_risk: "En riesgo", off_track: "Desviado", unknown: "Sin datos", meeting: "Reunión",
-    error: "Error", reconnecting: "Reconectando…",
+    error: "Error", reconnecting: "Reconectando…", retrying: "reintentando",
+    indexIncomplete: "Índice incompleto: {n} cambios aún sin indexar; los resultados pueden no incluirlos.",
   },
   en: {
     signIn: "Sign in", register: "Create account", needAccount: "Create an account", haveAccount: "I have an account",
@@ -33,7 +34,8 @@ const TEXT = {
     nextSteps: "Next steps", risks: "Risks", transcript: "Transcript", health: "Project health",
     budget: "Budget", hours: "Hours", progress: "Progress", time: "Time", open: "Open",
     on_track: "On track", at_risk: "At risk", off_track: "Off track", unknown: "No data", meeting: "Meeting",
-    error: "Error", reconnecting: "Reconnecting…",
+    error: "Error", reconnecting: "Reconnecting…", retrying: "retrying",
+    indexIncomplete: "Index incomplete: {n} changes not indexed yet; results may miss them.",
   },
 };
 
@@ -263,7 +265,10 @@ async function onChatSubmit(event) {
     $("chat-stop").disabled = true; $("chat-send").disabled = false;
     status.textContent = note || "";
   };
-  stream.addEventListener("start", () => { status.textContent = ""; });
+  stream.addEventListener("start", (e) => {
+    const pending = JSON.parse(e.data).index_pending || 0;
+    status.textContent = pending ? indexIncomplete(pending) : "";
+  });
   stream.addEventListener("delta", (e) => { text.textContent += JSON.parse(e.data).text; });
   stream.addEventListener("citations", (e) => renderCitations(citations, JSON.parse(e.data).citations));
   stream.addEventListener("done", (e) => {
@@ -282,6 +287,10 @@ async function onChatSubmit(event) {
   });
 }
 
+function indexIncomplete(n) {
+  return t("indexIncomplete").replace("{n}", String(n));
+}
+
 async function onChatStop() {
   if (!state.messageId) return;
   await api(`/ai/chat/${state.project}/messages/${state.messageId}/stop`, { method: "POST" });
@@ -296,6 +305,7 @@ async function onSearch(event) {
   const list = $("search-results");
   list.replaceChildren();
   const body = await api(path);
+  if (body.index_pending) list.append(el("li", { class: "notice", text: indexIncomplete(body.index_pending) }));
   if (!body.results.length) list.append(el("li", { text: t("noResults") }));
   const projects = Object.fromEntries([...$("project-select").options].map((o) => [o.value, o.textContent]));
   for (const r of body.results) {
@@ -314,7 +324,8 @@ async function loadDocuments() {
   $("doc-list").replaceChildren(...page.items.map((d) => el("li", { text: `${d.title} (${d.size})` })));
   const status = await api(`/projects/${state.project}/index-status`);
   $("index-status").textContent =
-    `${status.indexed_chunks} ${t("indexed")} · ${status.pending} ${t("pending")} · ${status.failed} ${t("failed")}`;
+    `${status.indexed_chunks} ${t("indexed")} · ${status.pending} ${t("pending")} · ` +
+    `${status.retrying} ${t("retrying")} · ${status.failed} ${t("failed")}`;
   $("index-status").dataset.pending = String(status.pending);
   $("index-status").dataset.indexed = String(status.indexed_chunks);
 }

@@ -1,52 +1,31 @@
-"""Meeting summaries as validated structured output: summary, key points, decisions, commitments (owner,
-task, due date resolved against the meeting date) and next steps, each linked to transcript segments.
+"""Commitments heard in a meeting: who will do what, by when, and which segments say so.
 
-With an LLM provider configured, the `summarize_meeting` prompt asks for JSON that is validated against
-`MeetingSummary` (one retry, then a visible failure). Offline, a real fallback: extractive summary and key
-points by sentence centrality, and Spanish/English patterns for commitments, decisions, next steps and
-dates ("me encargo de…", "para el viernes", "I'll send… by Monday")."""
+`CommitmentExtractor` is the task; `PatternCommitmentExtractor` is the offline implementation (Spanish and
+English patterns: "me encargo de…", "Ana enviará…", "I'll send… by Monday", with due dates resolved
+against the meeting date); `LLMCommitmentExtractor` asks a chat model for validated JSON. Also here: the
+offline detection of sentences saying a commitment is done ("ya envié…"), which closes it in the ledger.
+"""
 
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from datetime import date, timedelta
-from typing import Any
+from typing import Protocol
 
-from pydantic import BaseModel, Field, ValidationError
-
-from core.errors import ProviderUnavailable
-from core.providers.llm import ChatModel, ExtractiveModel, Generation, complete, content_terms
-from ingestion.chunkers import format_timestamp
+from core.providers.llm import ChatModel, complete_structured
+from meetings.schemas import CommitmentItem, CommitmentList, MeetingTranscript, Segment, sentences_of
 from prompts.loader import Prompt
 
-Segment = dict[str, Any]
+
+class CommitmentExtractor(Protocol):
+    provider: str
+    model: str
+
+    async def extract(self, transcript: MeetingTranscript) -> list[CommitmentItem]: ...
 
 
-class Item(BaseModel):
-    text: str = Field(min_length=1)
-    segment_ids: list[int] = Field(default_factory=list)
-
-
-class CommitmentItem(BaseModel):
-    owner: str | None = None
-    task: str = Field(min_length=1)
-    due: date | None = None
-    segment_ids: list[int] = Field(default_factory=list)
-
-
-class MeetingSummary(BaseModel):
-    summary: str
-    key_points: list[Item] = Field(default_factory=list)
-    decisions: list[Item] = Field(default_factory=list)
-    commitments: list[CommitmentItem] = Field(default_factory=list)
-    next_steps: list[Item] = Field(default_factory=list)
-
-
-class SummaryFailed(Exception):
-    pass
-
+# --- dates ---------------------------------------------------------------------------------------
 
 # --- dates ---------------------------------------------------------------------------------------
 
@@ -149,35 +128,8 @@ def resolve_due(text: str, reference: date) -> date | None:
     return None
 
 
-# --- sentences -----------------------------------------------------------------------------------
-
-_SPLIT = re.compile(r"(?<=[.!?])\s+")
-
-
-def sentences_of(segments: list[Segment]) -> list[tuple[int, str | None, str]]:
-    """(segment id, speaker, sentence) for every sentence of the transcript."""
-    out = []
-    for index, segment in enumerate(segments):
-        for sentence in _SPLIT.split(str(segment.get("text", "")).strip()):
-            if len(sentence.strip()) > 2:
-                out.append((index, segment.get("speaker"), sentence.strip()))
-    return out
-
-
-def rank_by_centrality(sentences: list[tuple[int, str | None, str]]) -> list[int]:
-    """Indexes of sentences, most central first (sum of term overlap with every other sentence)."""
-    terms = [set(content_terms(text)) for _, _, text in sentences]
-    scores = []
-    for i, mine in enumerate(terms):
-        if len(mine) < 3:
-            scores.append(0.0)
-            continue
-        total = sum(len(mine & other) / (len(mine | other) or 1) for j, other in enumerate(terms) if j != i)
-        scores.append(total)
-    return sorted(range(len(sentences)), key=lambda i: scores[i], reverse=True)
-
-
 # --- patterns ------------------------------------------------------------------------------------
+
 
 FIRST_PERSON = re.compile(
     r"\b(?:yo\s+)?(?:me encargo de|me comprometo a|me ocupo de|quedo en|voy a|"
@@ -237,22 +189,13 @@ NOT_NAMES = {
     "Today",
     "Then",
 }
-DECISION = re.compile(
-    r"\b(?:decidimos|acordamos|hemos decidido|queda decidido|se decide|se aprueba|aprobamos|vamos con|"
-    r"we decided|we agreed|agreed to|let's go with|the decision is)\b",
-    re.IGNORECASE,
-)
-NEXT_STEP = re.compile(
-    r"\b(?:siguiente paso|próximo paso|próximos pasos|el paso siguiente|a continuación|next steps?|"
-    r"going forward|vamos a|we will|we'll)\b",
-    re.IGNORECASE,
-)
 DONE = re.compile(
     r"\b(?:ya (?:envié|mandé|terminé|hice|está|lo)|he (?:enviado|terminado|hecho|mandado)|"
     r"está (?:hecho|listo|terminado)|I (?:sent|finished|did|completed)|(?:it's|is) done|"
     r"already (?:sent|done))\b",
     re.IGNORECASE,
 )
+
 _TRAILING_DATE = re.compile(
     rf"\s+(?:para|antes del?|hasta el|el|by|on|before|until)\s+(?:el\s+)?(?:{_WEEKDAY}|mañana|tomorrow|"
     rf"hoy|today|\d{{1,2}}(?:/\d{{1,2}})?|{_MONTH}|la semana que viene|la próxima semana|next week|"
@@ -275,9 +218,10 @@ def _clean_task(task: str) -> str:
     return task.strip(" .,;:") or task.strip()
 
 
-def extract_commitment(
+def commitment_in(
     segment_id: int, speaker: str | None, sentence: str, reference: date
 ) -> CommitmentItem | None:
+    """The commitment one sentence states, if any: "me encargo de…" (the speaker), "Ana enviará…"."""
     if sentence.rstrip().endswith("?"):
         return None
     owner: str | None = None
@@ -303,33 +247,20 @@ def extract_commitment(
     )
 
 
-def extractive_summary(segments: list[Segment], *, meeting_date: date) -> MeetingSummary:
-    sentences = sentences_of(segments)
-    if not sentences:
-        return MeetingSummary(summary="")
-    # Greetings and one-word replies are never summary material.
-    ranked = [i for i in rank_by_centrality(sentences) if len(sentences[i][2].split()) >= 4] or [0]
-    summary_size = max(1, min(4, len(sentences) // 8 + 1))
-    summary_ids = sorted(ranked[:summary_size])
-    summary = " ".join(sentences[i][2] for i in summary_ids)
-    key_ids = sorted(ranked[summary_size : summary_size + 5])
-    key_points = [Item(text=sentences[i][2], segment_ids=[sentences[i][0]]) for i in key_ids]
-    decisions, next_steps, commitments = [], [], []
-    for segment_id, speaker, sentence in sentences:
-        commitment = extract_commitment(segment_id, speaker, sentence, meeting_date)
-        if commitment:
-            commitments.append(commitment)
-        if DECISION.search(sentence):
-            decisions.append(Item(text=sentence, segment_ids=[segment_id]))
-        elif NEXT_STEP.search(sentence) and not commitment:
-            next_steps.append(Item(text=sentence, segment_ids=[segment_id]))
-    return MeetingSummary(
-        summary=summary,
-        key_points=key_points,
-        decisions=decisions,
-        commitments=commitments,
-        next_steps=next_steps,
-    )
+class PatternCommitmentExtractor:
+    """Offline: every sentence that matches a commitment pattern, with its speaker as owner when it is
+    said in the first person."""
+
+    provider = "extractive"
+    model = "patterns-v1"
+
+    async def extract(self, transcript: MeetingTranscript) -> list[CommitmentItem]:
+        found = []
+        for segment_id, speaker, sentence in sentences_of(transcript.segments):
+            commitment = commitment_in(segment_id, speaker, sentence, transcript.date)
+            if commitment:
+                found.append(commitment)
+        return found
 
 
 def done_mentions(segments: list[Segment]) -> list[tuple[int, str | None, str]]:
@@ -337,55 +268,22 @@ def done_mentions(segments: list[Segment]) -> list[tuple[int, str | None, str]]:
     return [(sid, speaker, text) for sid, speaker, text in sentences_of(segments) if DONE.search(text)]
 
 
-def format_transcript(segments: list[Segment], *, limit_chars: int = 60_000) -> str:
-    lines = []
-    for index, segment in enumerate(segments):
-        speaker = f" {segment['speaker']}:" if segment.get("speaker") else ""
-        start = format_timestamp(float(segment.get("start", 0)))
-        lines.append(f"[{index}] ({start}){speaker} {segment.get('text', '')}")
-    return "\n".join(lines)[:limit_chars]
+class LLMCommitmentExtractor:
+    """A chat model asked for the commitments alone (`extract_commitments` prompt), as validated JSON."""
 
+    def __init__(self, model: ChatModel, prompt: Prompt) -> None:
+        self.chat = model
+        self.prompt = prompt
+        self.provider = model.provider
+        self.model = model.model
 
-async def summarize(
-    segments: list[Segment],
-    *,
-    model: ChatModel,
-    prompt: Prompt,
-    meeting_title: str,
-    meeting_date: date,
-    attempts: int = 2,
-) -> MeetingSummary:
-    """Structured summary; raises SummaryFailed when the model keeps answering invalid JSON."""
-    if isinstance(model, ExtractiveModel):
-        return extractive_summary(segments, meeting_date=meeting_date)
-    system, user = prompt.render(
-        meeting_title=meeting_title,
-        meeting_date=meeting_date.isoformat(),
-        transcript=format_transcript(segments),
-    )
-    last_error = "no attempt"
-    for _ in range(attempts):
-        try:
-            text, _ = await complete(
-                model,
-                Generation(
-                    messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                    question=meeting_title,
-                    json_mode=True,
-                    max_tokens=1500,
-                    temperature=0.0,
-                ),
-            )
-            result = MeetingSummary.model_validate(json.loads(text))
-        except (ValueError, ValidationError) as exc:
-            last_error = f"invalid structured output: {str(exc)[:300]}"
-            continue
-        except ProviderUnavailable as exc:
-            last_error = exc.message
-            continue
-        valid = set(range(len(segments)))
-        for group in (result.key_points, result.decisions, result.next_steps, result.commitments):
-            for item in group:
-                item.segment_ids = [i for i in item.segment_ids if i in valid]
-        return result
-    raise SummaryFailed(last_error)
+    async def extract(self, transcript: MeetingTranscript) -> list[CommitmentItem]:
+        result = await complete_structured(
+            self.chat,
+            self.prompt.render(**transcript.prompt_values()),
+            CommitmentList,
+            question=transcript.title,
+            max_tokens=1000,
+        )
+        transcript.keep_known_segments(result.commitments)
+        return result.commitments

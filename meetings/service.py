@@ -1,4 +1,6 @@
-"""Meetings of a project: CRUD with unguessable Jitsi room names and forward-only status."""
+"""Meetings of a project: CRUD with unguessable Jitsi room names, forward-only status, joins and leaves,
+attendance. Functions take what the API already authorised (a meeting, a project scope) through
+api/access.py; no access decision is made here."""
 
 from __future__ import annotations
 
@@ -7,24 +9,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import ProjectAccess, remember_access, require_project, visible_project_ids
-from api.schemas.meetings import MeetingCreate, MeetingUpdate
-from api.services.changes import apply_changes
-from api.services.listing import fetch_page, order_by
+from core.crud import apply_changes, fetch_page, order_by
 from core.errors import Conflict, Invalid, NotFound
-from core.jitsi import room_token
 from core.models import (
     Meeting,
     MeetingParticipant,
     MeetingStatus,
-    MemberRole,
     OutboxAction,
-    Project,
-    ProjectMember,
     SourceType,
     User,
 )
@@ -32,6 +28,7 @@ from core.outbox import record_change
 from core.settings import JitsiSettings, Settings
 from core.uploads import remove_uploads_after_commit
 from ingestion.indexer import delete_meeting_chunks
+from meetings.jitsi import room_token
 
 MEETING_SORTS = {
     "start_time": Meeting.start_time,
@@ -55,22 +52,18 @@ def new_room_id() -> str:
 async def list_meetings(
     session: AsyncSession,
     *,
-    actor: User,
+    scope: sa.Select[tuple[uuid.UUID]] | list[uuid.UUID] | None,
     limit: int,
     offset: int,
     sort: str | None,
-    project_id: uuid.UUID | None = None,
     status: MeetingStatus | None = None,
     starts_after: datetime | None = None,
     starts_before: datetime | None = None,
 ) -> tuple[list[Meeting], int]:
+    """Meetings of the projects in `scope` (api.access.project_scope; None: all)."""
     query = sa.select(Meeting)
-    if project_id:
-        # Filtering by a project the caller may not see is a 404, as for any other project route.
-        await require_project(session, actor, project_id)
-        query = query.where(Meeting.project_id == project_id)
-    elif not actor.is_admin:
-        query = query.where(Meeting.project_id.in_(visible_project_ids(actor)))
+    if scope is not None:
+        query = query.where(Meeting.project_id.in_(scope))
     if status:
         query = query.where(Meeting.status == status)
     if starts_after:
@@ -85,35 +78,8 @@ async def list_meetings(
     return await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
 
 
-# The meeting with the caller's access to its project, for require_project (see api/access.py).
-_MEETING_WITH_ACCESS = (
-    sa.select(Meeting, Project, ProjectMember.role)
-    .select_from(Meeting)
-    .outerjoin(Project, sa.and_(Project.id == Meeting.project_id, Project.is_eval.is_(False)))
-    .outerjoin(
-        ProjectMember,
-        sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == sa.bindparam("user_id")),
-    )
-    .where(Meeting.id == sa.bindparam("meeting_id"))
-)
-
-
-async def get_meeting(
-    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID, need: MemberRole = MemberRole.VIEWER
-) -> Meeting:
-    params = {"meeting_id": meeting_id, "user_id": actor.id}
-    row = (await session.execute(_MEETING_WITH_ACCESS, params)).first()
-    if row is None:
-        raise NotFound("meeting not found")
-    meeting: Meeting = row[0]
-    remember_access(session, actor.id, meeting.project_id, row[1], row[2])  # one statement, not two
-    await require_project(session, actor, meeting.project_id, need, what="meeting")
-    return meeting
-
-
-async def create_meeting(session: AsyncSession, *, actor: User, data: MeetingCreate) -> Meeting:
-    await require_project(session, actor, data.project_id, MemberRole.EDITOR)
-    meeting = Meeting(**data.model_dump(exclude_none=True), room_id=new_room_id(), created_by_id=actor.id)
+async def create_meeting(session: AsyncSession, *, creator_id: uuid.UUID, fields: dict[str, Any]) -> Meeting:
+    meeting = Meeting(**fields, room_id=new_room_id(), created_by_id=creator_id)
     session.add(meeting)
     await session.flush()
     await record_change(
@@ -130,11 +96,7 @@ def check_transition(current: MeetingStatus, target: MeetingStatus) -> None:
         )
 
 
-async def update_meeting(
-    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID, data: MeetingUpdate
-) -> Meeting:
-    meeting = await get_meeting(session, actor=actor, meeting_id=meeting_id, need=MemberRole.EDITOR)
-    changes = data.model_dump(exclude_unset=True)
+async def update_meeting(session: AsyncSession, *, meeting: Meeting, changes: dict[str, Any]) -> Meeting:
     if "status" in changes:
         check_transition(meeting.status, changes["status"])
     if changes.get("recording_url") is not None:
@@ -151,12 +113,9 @@ async def update_meeting(
     return meeting
 
 
-async def delete_meeting(
-    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID, settings: Settings
-) -> None:
+async def delete_meeting(session: AsyncSession, *, meeting: Meeting, settings: Settings) -> None:
     """The meeting, its chunks (now) and its stored recordings (after the commit; the worker's upload
     sweep removes them if this process dies first)."""
-    meeting = await get_meeting(session, actor=actor, meeting_id=meeting_id, need=MemberRole.EDITOR)
     await record_change(
         session,
         project_id=meeting.project_id,
@@ -186,23 +145,6 @@ class LeaveReceipt:
     meeting_status: MeetingStatus
 
 
-async def _lock_meeting(
-    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID
-) -> tuple[Meeting, ProjectAccess]:
-    """The meeting, locked until the request commits, so that concurrent joins and leaves see each other
-    (two last participants leaving at once still complete it)."""
-    meeting = await session.scalar(
-        sa.select(Meeting)
-        .where(Meeting.id == meeting_id)
-        .with_for_update(of=Meeting)
-        .execution_options(populate_existing=True)
-    )
-    if meeting is None:
-        raise NotFound("meeting not found")
-    access = await require_project(session, actor, meeting.project_id, what="meeting")
-    return meeting, access
-
-
 def _open_participations(
     meeting_id: uuid.UUID, user_id: uuid.UUID | None = None
 ) -> sa.Select[tuple[MeetingParticipant]]:
@@ -223,11 +165,11 @@ async def _move_status(session: AsyncSession, meeting: Meeting, target: MeetingS
 
 
 async def join_meeting(
-    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID, jitsi: JitsiSettings
+    session: AsyncSession, *, meeting: Meeting, actor: User, moderator: bool, jitsi: JitsiSettings
 ) -> JoinTicket:
-    """Admit any member to the meeting's room: owners and editors (and admins) as moderators. The first
-    join starts a scheduled meeting; a completed or cancelled one cannot be joined (409)."""
-    meeting, access = await _lock_meeting(session, actor=actor, meeting_id=meeting_id)
+    """Admit `actor` to the meeting's room (the meeting locked by the caller, so that concurrent joins and
+    leaves see each other). The first join starts a scheduled meeting; a completed or cancelled one
+    cannot be joined (409)."""
     if meeting.status != MeetingStatus.IN_PROGRESS:
         await _move_status(session, meeting, MeetingStatus.IN_PROGRESS)
     now = datetime.now(UTC)
@@ -236,7 +178,6 @@ async def join_meeting(
         participant = MeetingParticipant(meeting_id=meeting.id, user_id=actor.id, joined_at=now)
         session.add(participant)
     await session.flush()
-    moderator = access.can(MemberRole.EDITOR)
     return JoinTicket(
         room_url=jitsi.room_url(meeting.room_id),
         room_id=meeting.room_id,
@@ -246,10 +187,10 @@ async def join_meeting(
     )
 
 
-async def leave_meeting(session: AsyncSession, *, actor: User, meeting_id: uuid.UUID) -> LeaveReceipt:
-    """Record the caller's leave. When the last participant leaves a meeting in progress, it is completed
-    and its end_time set (unless it has one, or its start_time is still ahead)."""
-    meeting, _ = await _lock_meeting(session, actor=actor, meeting_id=meeting_id)
+async def leave_meeting(session: AsyncSession, *, meeting: Meeting, actor: User) -> LeaveReceipt:
+    """Record the caller's leave (the meeting locked by the caller). When the last participant leaves a
+    meeting in progress, it is completed and its end_time set (unless it has one, or its start_time is
+    still ahead)."""
     mine = list((await session.scalars(_open_participations(meeting.id, actor.id))).all())
     if not mine:
         raise NotFound("you are not in this meeting", code="not_in_meeting")
@@ -270,10 +211,9 @@ async def leave_meeting(session: AsyncSession, *, actor: User, meeting_id: uuid.
 
 
 async def meeting_attendance(
-    session: AsyncSession, *, actor: User, meeting_id: uuid.UUID
+    session: AsyncSession, *, meeting_id: uuid.UUID
 ) -> Sequence[sa.Row[tuple[uuid.UUID, str, datetime, datetime | None, float | None]]]:
     """Every participation (a user who left and came back has several), with its seconds once it ended."""
-    await get_meeting(session, actor=actor, meeting_id=meeting_id)
     attended = MeetingParticipant.left_at - MeetingParticipant.joined_at
     seconds = sa.cast(sa.extract("epoch", attended), sa.Float)
     query = (

@@ -1,25 +1,29 @@
 """The commitment ledger: commitments heard in a meeting become rows; a later meeting that says one is
-done closes it, with the sentence as evidence."""
+done closes it, with the sentence as evidence. Users list the ledger (open, overdue, by owner) and mark
+commitments done."""
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import Commitment, CommitmentStatus, ProjectMember, Transcription, User
-from core.providers.llm import content_terms
-from ingestion.summarize import MeetingSummary, Segment, done_mentions
+from core.crud import fetch_page
+from core.errors import NotFound
+from core.models import Commitment, CommitmentStatus, ProjectMember, SourceType, Transcription, User
+from core.outbox import record_change
+from core.text import content_terms, fold
+from meetings.commitments import done_mentions
+from meetings.schemas import MeetingSummary, Segment
 
 DONE_OVERLAP = 0.5
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip()
+    return fold(text).strip()
 
 
 async def _member_by_name(session: AsyncSession, project_id: uuid.UUID) -> dict[str, uuid.UUID]:
@@ -135,5 +139,101 @@ async def close_done_commitments(
                 }
                 row.evidence = evidence
                 closed += 1
+                await reindex_ledger_of(session, row)
                 break
     return closed
+
+
+async def reindex_ledger_of(session: AsyncSession, row: Commitment) -> None:
+    """The commitment's status is part of its indexed text: its meeting's commitments are indexed again
+    (after the commit; only the changed chunk is embedded again)."""
+    if row.transcription_id is not None:
+        await record_change(
+            session,
+            project_id=row.project_id,
+            source_type=SourceType.COMMITMENTS,
+            source_id=row.transcription_id,
+        )
+
+
+# --- the ledger as users read and update it --------------------------------------------------------
+
+
+def commitment_payload(row: Commitment) -> dict[str, Any]:
+    today = date.today()
+    data = {
+        column: getattr(row, column)
+        for column in (
+            "id",
+            "project_id",
+            "meeting_id",
+            "transcription_id",
+            "owner_name",
+            "owner_user_id",
+            "task",
+            "due_date",
+            "status",
+            "source_segments",
+            "evidence",
+            "created_at",
+            "updated_at",
+        )
+    }
+    data["overdue"] = bool(row.status == CommitmentStatus.OPEN and row.due_date and row.due_date < today)
+    return data
+
+
+async def list_commitments(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    status: CommitmentStatus | None,
+    owner: str | None,
+    overdue: bool | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    query = sa.select(Commitment).where(Commitment.project_id == project_id)
+    if status is not None:
+        query = query.where(Commitment.status == status)
+    if owner:
+        try:
+            query = query.where(Commitment.owner_user_id == uuid.UUID(owner))
+        except ValueError:
+            escaped = owner.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(Commitment.owner_name.ilike(f"%{escaped}%", escape="\\"))
+    if overdue is not None:
+        late = sa.and_(
+            Commitment.status == CommitmentStatus.OPEN, Commitment.due_date < sa.func.current_date()
+        )
+        query = query.where(late if overdue else sa.not_(late) | Commitment.due_date.is_(None))
+    rows, total = await fetch_page(
+        session,
+        query,
+        limit=limit,
+        offset=offset,
+        ordering=[Commitment.due_date.asc().nulls_last(), Commitment.created_at, Commitment.id],
+    )
+    return [commitment_payload(row) for row in rows], total
+
+
+async def update_commitment(
+    session: AsyncSession,
+    *,
+    actor_id: uuid.UUID,
+    project_id: uuid.UUID,
+    commitment_id: uuid.UUID,
+    status: CommitmentStatus,
+) -> dict[str, Any]:
+    row = await session.scalar(
+        sa.select(Commitment).where(Commitment.id == commitment_id, Commitment.project_id == project_id)
+    )
+    if row is None:
+        raise NotFound("commitment not found")
+    if row.status != status:
+        row.status = status
+        if status == CommitmentStatus.DONE and not row.evidence:
+            row.evidence = {"marked_by": str(actor_id)}
+        await reindex_ledger_of(session, row)
+        await session.flush()
+    return commitment_payload(row)

@@ -1,4 +1,6 @@
-"""Pagination and sorting for list endpoints: the page and the total count in one statement."""
+"""List and update helpers every domain's service uses: pagination and sorting (the page and the total
+count in one statement), and partial updates that tell whether anything changed (an unchanged row
+records no outbox)."""
 
 from __future__ import annotations
 
@@ -46,3 +48,13 @@ async def fetch_page(
     if rows:
         return [row[0] for row in rows], int(rows[0][-1])
     return [], int(await session.scalar(count) or 0) if offset else 0
+
+
+def apply_changes(row: object, changes: Mapping[str, Any]) -> bool:
+    """Set the given attributes on an ORM row; return whether any value actually changed."""
+    changed = False
+    for field, value in changes.items():
+        if getattr(row, field) != value:
+            setattr(row, field, value)
+            changed = True
+    return changed

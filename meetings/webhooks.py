@@ -13,9 +13,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import BadRequest
-from core.jitsi import verify_webhook_signature
 from core.models import Meeting, WebhookEvent
 from core.settings import JitsiSettings
+from meetings.jitsi import verify_webhook_signature
 
 PROVIDER = "jitsi"
 RECORDING_UPLOADED = "RECORDING_UPLOADED"

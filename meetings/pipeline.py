@@ -1,4 +1,5 @@
-"""Transcription jobs: audio -> segments -> structured summary -> commitment ledger -> index.
+"""The transcription pipeline, a worker job: audio -> segments -> structured summary -> commitment ledger
+-> index (the outbox row it records).
 
 Jobs take a transcription id and re-read everything. Each stage is saved as it completes, so a job that
 dies (worker killed) is re-enqueued by the worker's sweep and redoes only what was not saved; after
@@ -19,15 +20,16 @@ import sqlalchemy as sa
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.events import publish_meeting
-from core.models import Meeting, ProcessingStatus, SourceType, Transcription
+from core.events import note_failure, publish_meeting
+from core.models import Meeting, ProcessingStatus, SourceType, Transcription, TranscriptionStage
 from core.outbox import record_change
-from core.providers.llm import ChatModel, create_chat_model
+from core.providers.llm import ChatModel, StructuredOutputFailed, create_task_model
 from core.providers.stt import Transcriber, create_transcriber
 from core.settings import Settings
 from core.tracing import current_traceparent
-from ingestion.ledger import sync_ledger
-from ingestion.summarize import SummaryFailed, summarize
+from meetings.ledger import sync_ledger
+from meetings.schemas import MeetingTranscript
+from meetings.tasks import MeetingTasks, meeting_tasks
 from prompts.loader import default_library
 
 log = logging.getLogger("v1tr0.transcription")
@@ -56,7 +58,8 @@ async def enqueue_transcription(
 
 
 class MeetingRuntime:
-    """Models a worker needs for meetings, created on first use."""
+    """What meeting jobs share in one worker: the transcriber and the meeting tasks, created on first use
+    (a worker that never sees a meeting never loads Whisper)."""
 
     def __init__(
         self,
@@ -72,6 +75,7 @@ class MeetingRuntime:
         self.redis = redis
         self._transcriber = transcriber
         self._chat = chat_model
+        self._tasks: MeetingTasks | None = None
 
     @property
     def heartbeat_interval(self) -> float:
@@ -85,10 +89,11 @@ class MeetingRuntime:
         return self._transcriber
 
     @property
-    def chat_model(self) -> ChatModel:
-        if self._chat is None:
-            self._chat = create_chat_model(self.settings)
-        return self._chat
+    def tasks(self) -> MeetingTasks:
+        if self._tasks is None:
+            model = self._chat if self._chat is not None else create_task_model(self.settings)
+            self._tasks = meeting_tasks(model, default_library())
+        return self._tasks
 
 
 async def _event(runtime: MeetingRuntime, meeting_id: uuid.UUID, event: str, **data: Any) -> None:
@@ -154,17 +159,24 @@ async def process_transcription(
     except asyncio.CancelledError:
         raise  # worker shutting down: the sweep re-enqueues it
     except Exception as exc:
-        reason = exc.args[0] if isinstance(exc, SummaryFailed) else f"{type(exc).__name__}: {exc}"
+        reason = exc.args[0] if isinstance(exc, StructuredOutputFailed) else f"{type(exc).__name__}: {exc}"
         log.exception("transcription failed", extra={"transcription_id": str(transcription_id)})
         await _update(
             runtime,
             transcription_id,
             processing_status=ProcessingStatus.FAILED,
-            stage="failed",
+            stage=TranscriptionStage.FAILED,
             error=str(reason)[:2000],
         )
         await _event(
             runtime, meeting_id, "failed", transcription_id=str(transcription_id), reason=str(reason)
+        )
+        await note_failure(
+            runtime.redis,
+            job=TRANSCRIBE_JOB,
+            error=str(reason)[:500],
+            transcription_id=str(transcription_id),
+            project_id=str(project_id),
         )
         return "failed"
     finally:
@@ -181,7 +193,7 @@ async def _transcribe(
     path: Path,
     language: str | None,
 ) -> None:
-    await _update(runtime, transcription_id, stage="transcribing", progress=0)
+    await _update(runtime, transcription_id, stage=TranscriptionStage.TRANSCRIBING, progress=0)
     await _event(runtime, meeting_id, "transcribing", transcription_id=str(transcription_id), percent=0)
     loop = asyncio.get_running_loop()
     reported = {"fraction": 0.0}
@@ -228,17 +240,15 @@ async def _summarize(
     meeting_title: str,
     meeting_date: Any,
 ) -> None:
-    await _update(runtime, transcription_id, stage="summarising")
+    await _update(runtime, transcription_id, stage=TranscriptionStage.SUMMARISING)
     await _event(runtime, meeting_id, "summarising", transcription_id=str(transcription_id))
     async with runtime.sessionmaker() as session:
         segments = list(
             (await session.get(Transcription, transcription_id) or Transcription()).segments or []
         )
-    prompt = default_library().get("summarize_meeting")
-    model = runtime.chat_model
-    summary = await summarize(
-        segments, model=model, prompt=prompt, meeting_title=meeting_title, meeting_date=meeting_date
-    )
+    tasks = runtime.tasks
+    summarizer, prompt = tasks.summarizer, tasks.prompt
+    summary = await summarizer.summarize(MeetingTranscript(segments, meeting_title, meeting_date))
     async with runtime.sessionmaker() as session, session.begin():
         row = await session.get(Transcription, transcription_id, with_for_update=True)
         if row is None:
@@ -252,12 +262,12 @@ async def _summarize(
         row.prompt_name, row.prompt_version = prompt.name, prompt.version
         if not row.provider:
             row.provider, row.model = "import", row.source_kind
-        row.summary_provider, row.summary_model = model.provider, model.model
+        row.summary_provider, row.summary_model = summarizer.provider, summarizer.model
         ledger = await sync_ledger(
             session, transcription=row, project_id=project_id, summary=summary, segments=segments
         )
         row.processing_status = ProcessingStatus.COMPLETED
-        row.stage = "indexing"
+        row.stage = TranscriptionStage.INDEXING
         row.progress = 100
         row.error = None
         await record_change(
@@ -288,13 +298,13 @@ async def requeue_stale(
         for row in rows:
             if row.attempts >= max_attempts:
                 row.processing_status = ProcessingStatus.FAILED
-                row.stage = "failed"
+                row.stage = TranscriptionStage.FAILED
                 row.error = f"gave up after {row.attempts} attempts (the worker stopped while processing)"
                 failed.append((row.meeting_id, row.id, row.error))
                 continue
             row.updated_at = datetime.now(UTC)
             await enqueue_transcription(
-                redis, row.id, attempts=row.attempts, summary_only=row.stage == "summarising"
+                redis, row.id, attempts=row.attempts, summary_only=row.stage == TranscriptionStage.SUMMARISING
             )
     for meeting_id, transcription_id, reason in failed:
         try:

@@ -1,0 +1,190 @@
+"""Text analysis shared by the offline implementations (extractive answers, summaries, commitment
+patterns, the ledger, eval metrics): accent folding, stop words, a crude shared stemmer, sentence
+splitting, timestamps. Spanish and English."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+# Sentence ends inside retrieved text: punctuation followed by what starts a sentence, or a line break.
+_SENTENCE = re.compile(r"(?<=[.!?¿¡…])\s+(?=[A-ZÁÉÍÓÚÑ¿¡0-9\[])|\n+")
+# Sentence ends inside one spoken segment (transcripts are not capitalised reliably).
+_SPOKEN_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# The "[type › title]" header line the indexer puts in front of every chunk.
+CHUNK_HEADER = re.compile(r"^\[[^\]]*\]\s*")
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "al",
+        "algo",
+        "ante",
+        "como",
+        "con",
+        "cual",
+        "cuando",
+        "de",
+        "del",
+        "desde",
+        "donde",
+        "el",
+        "ella",
+        "ellos",
+        "en",
+        "entre",
+        "era",
+        "es",
+        "esa",
+        "ese",
+        "eso",
+        "esta",
+        "este",
+        "esto",
+        "fue",
+        "ha",
+        "han",
+        "hay",
+        "la",
+        "las",
+        "le",
+        "les",
+        "lo",
+        "los",
+        "mas",
+        "me",
+        "mi",
+        "muy",
+        "no",
+        "nos",
+        "o",
+        "para",
+        "pero",
+        "por",
+        "que",
+        "qué",
+        "quien",
+        "se",
+        "ser",
+        "si",
+        "sin",
+        "sobre",
+        "su",
+        "sus",
+        "también",
+        "te",
+        "tiene",
+        "un",
+        "una",
+        "uno",
+        "unos",
+        "y",
+        "ya",
+        "cuál",
+        "cuándo",
+        "cómo",
+        "dónde",
+        "quién",
+        "cuánto",
+        "cuántos",
+        "cuántas",
+        "the",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "their",
+        "there",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Según el Éxito" -> "segun el exito"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def words(text: str) -> list[str]:
+    """The folded words of `text`."""
+    return _TOKEN.findall(fold(text))
+
+
+def content_terms(text: str) -> list[str]:
+    """Folded content words cut to a 5-letter prefix (a crude stemmer shared by both languages)."""
+    return [word[:5] for word in words(text) if word not in STOPWORDS and len(word) > 1]
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a retrieved chunk, without its header line."""
+    body = "\n".join(CHUNK_HEADER.sub("", line) for line in text.splitlines())
+    return [part.strip() for part in _SENTENCE.split(body) if part and len(part.strip()) > 2]
+
+
+def spoken_sentences(text: str) -> list[str]:
+    """The sentences of one transcript segment."""
+    return [part.strip() for part in _SPOKEN_SENTENCE.split(text.strip()) if len(part.strip()) > 2]
+
+
+def format_timestamp(seconds: float) -> str:
+    """`mm:ss`, or `h:mm:ss` from an hour on."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+SPANISH_MONTHS = [
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+]
+
+
+def spanish_date(day: date) -> str:
+    """How indexed text and offline answers say a date: 27 de noviembre de 2026."""
+    return f"{day.day} de {SPANISH_MONTHS[day.month - 1]} de {day.year}"
