@@ -169,7 +169,9 @@ class LLMSettings(BaseModel):
         "unset: `v1tr0 run` starts one and hands its URL to the API and the worker",
     )
     port: int | None = Field(None, ge=1, le=65535, description="port of the server `v1tr0 run` starts")
-    threads: int = Field(2, ge=1, le=64, description="CPU threads of the local model")
+    threads: int = Field(
+        1, ge=1, le=64, description="CPU threads of the local model (2 were slower on a shared 2-core box)"
+    )
     context_tokens: int = Field(
         8192, ge=512, le=32_768, description="context window (n_ctx): prompt, history and answer together"
     )
