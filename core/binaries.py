@@ -66,7 +66,8 @@ def _package_dir(module: str) -> Path | None:
 
 def bundled_binaries() -> list[Path]:
     """The server binaries the embedded default starts: postgres, every PostgreSQL extension library,
-    and redis-server; and PDFium, which the document converter loads."""
+    redis-server, PDFium (which the document converter loads), and llama.cpp's libraries when the local
+    chat model is installed."""
     binaries: list[Path] = []
     pg = _package_dir("pgserver")
     if pg is not None:
@@ -79,6 +80,9 @@ def bundled_binaries() -> list[Path]:
     pdfium = _package_dir("pypdfium2_raw")  # loaded by the document converter processes
     if pdfium is not None:
         binaries.append(pdfium / "libpdfium.so")
+    llama = _package_dir("llama_cpp")
+    if llama is not None:
+        binaries.extend(sorted((llama / "lib").glob("lib*.so")))
     return [path for path in binaries if path.is_file()]
 
 

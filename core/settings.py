@@ -153,6 +153,46 @@ class OpenAISettings(BaseModel):
     )
 
 
+class LLMSettings(BaseModel):
+    """The local chat model: a llama.cpp OpenAI-compatible server that `v1tr0 run` starts when enabled."""
+
+    enabled: bool = Field(False, description="start the local chat model (llama.cpp) with `v1tr0 run`")
+    model: str = Field(
+        "qwen2.5-coder-1.5b",
+        min_length=1,
+        description="a model of the catalog (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, smollm2-135m) "
+        "or the path of a GGUF file",
+    )
+    base_url: str | None = Field(
+        None,
+        description="a llama.cpp (OpenAI-compatible) server already running, e.g. http://127.0.0.1:8081/v1; "
+        "unset: `v1tr0 run` starts one and hands its URL to the API and the worker",
+    )
+    port: int | None = Field(None, ge=1, le=65535, description="port of the server `v1tr0 run` starts")
+    threads: int = Field(
+        1, ge=1, le=64, description="CPU threads of the local model (2 were slower on a shared 2-core box)"
+    )
+    context_tokens: int = Field(
+        8192, ge=512, le=32_768, description="context window (n_ctx): prompt, history and answer together"
+    )
+    answers: bool = Field(
+        False, description="also answer chat and /ask with the local model (otherwise extractive)"
+    )
+    start_timeout: float = Field(300.0, gt=0, description="seconds to wait for the server to load the model")
+    timeout: float = Field(900.0, gt=0, description="seconds one request may take (CPU generation is slow)")
+    first_token_timeout: float = Field(
+        600.0, gt=0, description="seconds to wait for the first token (a long prompt is read first)"
+    )
+    max_retries: int = Field(1, ge=0, le=10)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_only(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class JitsiSettings(BaseModel):
     base_url: str = Field("https://meet.jit.si", description="rooms are {base_url}/{room_id}")
     app_id: str | None = Field(None, description="`iss` of Jitsi JWTs; with app_secret, enables them")
@@ -295,6 +335,7 @@ class Settings(BaseSettings):
     tracing: TracingSettings = TracingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     openai: OpenAISettings = OpenAISettings()
+    llm: LLMSettings = LLMSettings()
     jitsi: JitsiSettings = JitsiSettings()
     ingestion: IngestionSettings = IngestionSettings()
     retrieval: RetrievalSettings = RetrievalSettings()

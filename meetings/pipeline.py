@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.events import note_failure, publish_meeting
 from core.models import Meeting, ProcessingStatus, SourceType, Transcription, TranscriptionStage
 from core.outbox import record_change
-from core.providers.llm import ChatModel, StructuredOutputFailed, create_chat_model
+from core.providers.llm import ChatModel, StructuredOutputFailed, create_task_model
 from core.providers.stt import Transcriber, create_transcriber
 from core.settings import Settings
 from core.tracing import current_traceparent
@@ -91,7 +91,7 @@ class MeetingRuntime:
     @property
     def tasks(self) -> MeetingTasks:
         if self._tasks is None:
-            model = self._chat if self._chat is not None else create_chat_model(self.settings)
+            model = self._chat if self._chat is not None else create_task_model(self.settings)
             self._tasks = meeting_tasks(model, default_library())
         return self._tasks
 

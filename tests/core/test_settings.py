@@ -50,6 +50,11 @@ def test_defaults() -> None:
     assert settings.openai.api_key is None
     assert not settings.openai_configured
     assert settings.tracing.enabled is False
+    assert (settings.llm.enabled, settings.llm.model, settings.llm.answers) == (
+        False,
+        "qwen2.5-coder-1.5b",
+        False,
+    )
     assert (settings.tracing.service_name, settings.tracing.sample_ratio) == ("v1tr0", 1.0)
 
 
@@ -107,6 +112,8 @@ def test_usual_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"V1TR0_EMBEDDING__PROVIDER": "word2vec"}, "V1TR0_EMBEDDING__PROVIDER"),
         ({"V1TR0_TRACING__SAMPLE_RATIO": "1.5"}, "V1TR0_TRACING__SAMPLE_RATIO"),
         ({"V1TR0_TRACING__ENDPOINT": "collector:4318"}, "V1TR0_TRACING__ENDPOINT"),
+        ({"V1TR0_LLM__BASE_URL": "127.0.0.1:8081/v1"}, "V1TR0_LLM__BASE_URL"),
+        ({"V1TR0_LLM__THREADS": "0"}, "V1TR0_LLM__THREADS"),
     ],
 )
 def test_invalid_values_name_the_variable(
