@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUser, ResourcesDep, SessionDep, SettingsDep
 from api.schemas.common import Page, PageParams
 from api.schemas.documents import DocumentCreate, DocumentRead, DocumentSummary, DocumentUpdate
 from api.schemas.indexing import IndexStatus, RetryResult
@@ -179,18 +179,18 @@ async def create_document(
 async def upload_document(
     project_id: uuid.UUID,
     session: SessionDep,
+    resources: ResourcesDep,
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="UTF-8 .txt or .md")],
     title: Annotated[str | None, Form(max_length=300)] = None,
 ) -> object:
-    raw = await file.read()
-    text, mime_type = document_service.decode_text_upload(file.filename, file.content_type, raw)
-    return await document_service.create_document(
+    return await document_service.upload_document(
         session,
+        resources,
         actor=user,
         project_id=project_id,
-        title=(title or file.filename or "document").strip()[:300] or "document",
-        content=text,
-        source_filename=file.filename,
-        mime_type=mime_type,
+        filename=file.filename,
+        content_type=file.content_type,
+        raw=await file.read(),
+        title=title,
     )

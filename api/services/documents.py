@@ -8,9 +8,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from api import limits
 from api.access import require_project
+from api.limits import Budget
+from api.resources import Resources
 from core.crud import fetch_page, order_by
 from core.errors import Invalid, NotFound, UnsupportedMediaType
+from core.feed import FeedEvent, publish_after_commit
 from core.models import Document, MemberRole, OutboxAction, SourceType, User
 from core.outbox import record_change
 from ingestion.artifacts import OWNED_TYPES
@@ -83,6 +87,45 @@ async def create_document(
         session, project_id=project_id, source_type=SourceType.DOCUMENT, source_id=document.id
     )
     await session.refresh(document, ["size"])
+    return document
+
+
+async def upload_document(
+    session: AsyncSession,
+    resources: Resources,
+    *,
+    actor: User,
+    project_id: uuid.UUID,
+    filename: str | None,
+    content_type: str | None,
+    raw: bytes,
+    title: str | None,
+) -> Document:
+    """A document from an uploaded file, converted to text (within the uploads budget); the project's feed
+    announces it once stored."""
+    await require_project(session, actor, project_id, MemberRole.EDITOR)
+    await limits.spend(resources, Budget.UPLOADS, user_id=actor.id, project_id=project_id)
+    text, mime_type = decode_text_upload(filename, content_type, raw)
+    document = await create_document(
+        session,
+        actor=actor,
+        project_id=project_id,
+        title=(title or filename or "document").strip()[:300] or "document",
+        content=text,
+        source_filename=filename,
+        mime_type=mime_type,
+    )
+    publish_after_commit(
+        session,
+        resources.redis,
+        project_id,
+        FeedEvent.DOCUMENT_CONVERTED,
+        document_id=document.id,
+        title=document.title,
+        source_filename=filename,
+        mime_type=mime_type,
+        size=document.size,
+    )
     return document
 
 
