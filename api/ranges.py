@@ -46,11 +46,11 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise RangeNotSatisfiable("the range asks for no bytes", size=size)
         return max(size - suffix, 0), size - 1
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
+    if last_text and int(last_text) < first:
         return None
     if first >= size:
         raise RangeNotSatisfiable(f"the range starts past the end of the file ({size} bytes)", size=size)
+    last = int(last_text) if last_text else size - 1
     return first, min(last, size - 1)
 
 
