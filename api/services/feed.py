@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import allowed_project_ids, count_all_projects, require_project, visible_among
@@ -30,7 +32,9 @@ from api.resources import Resources
 from core import feed, keys
 from core.models import User
 
-BLOCK_MS = 3000  # one XREAD's wait, under the Redis client's 5 s socket timeout
+log = logging.getLogger("v1tr0.feed")
+
+BLOCK_MS = 2000  # one XREAD's wait, well under the Redis client's 5 s socket timeout
 BATCH = 100  # events per stream per read
 REFRESH_SECONDS = 10.0
 ALL_STREAM_FACTOR = 30  # read the stream of all projects when (visible projects)² > this × all projects
@@ -115,7 +119,14 @@ async def relay(
         if not plan.streams:  # no project to follow yet
             await asyncio.sleep(BLOCK_MS / 1000)
             continue
-        entries = await feed.read(redis, list(plan.streams), cursor, count=BATCH, block_ms=BLOCK_MS)
+        try:
+            entries = await feed.read(redis, list(plan.streams), cursor, count=BATCH, block_ms=BLOCK_MS)
+        except RedisError:
+            # Redis slow or away for a moment: the stream stays open (pings go on) and reads again from
+            # the same cursor, so nothing is lost.
+            log.warning("could not read the event feed; retrying", exc_info=True)
+            await asyncio.sleep(BLOCK_MS / 1000)
+            continue
         if not entries:
             continue
         cursor = entries[-1].id

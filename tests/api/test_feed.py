@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.exceptions
 import sqlalchemy as sa
 
 from api.services import feed as feed_service
@@ -536,3 +537,26 @@ async def test_a_feed_token_opens_its_own_feed_only(served, client, factory, res
         ):
             r = await http.get(f"{API}{path}", params={"token": token})
             assert r.status_code == 401, (path, r.text)
+
+
+async def test_a_redis_timeout_mid_stream_is_retried_without_losing_an_event(
+    served, client, factory, resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that times out (Redis or the API's event loop busy) reads again from the same cursor."""
+    monkeypatch.setattr(feed_service, "BLOCK_MS", 200)
+    owner = await factory.user()
+    project_id = await new_project(client, owner)
+    read, failures = feed.read, []
+
+    async def flaky_read(*args: Any, **kwargs: Any) -> list[feed.FeedEntry]:
+        if not failures:
+            failures.append(1)
+            raise redis.exceptions.TimeoutError("Timeout reading from redis")
+        return await read(*args, **kwargs)
+
+    async with following(served, actor=owner) as events:
+        first = await marker(resources, project_id)
+        monkeypatch.setattr(feed, "read", flaky_read)
+        second = await marker(resources, project_id)
+        assert [(await events.next()).id for _ in range(2)] == [first, second]
+    assert failures == [1]
