@@ -8,7 +8,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path clean install eval-smoke
+.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path bench-feed clean install eval-smoke
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-crud bench-read-path bench-load bench-ingest bench-retrieval bench-search bench-chat
+bench: bench-crud bench-read-path bench-load bench-ingest bench-retrieval bench-search bench-chat bench-feed
 
 bench-crud: $(STAMP)
 	$(BIN)/python bench/crud.py
@@ -64,6 +64,9 @@ bench-search: $(STAMP)
 
 bench-chat: $(STAMP)
 	$(BIN)/python bench/chat.py
+
+bench-feed: $(STAMP)
+	$(BIN)/python bench/feed.py
 
 ## Regression gate: fixed SciFact + QMSum subsets with the static test embedder vs evals/thresholds.toml.
 eval-smoke: $(STAMP)
