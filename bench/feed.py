@@ -1,15 +1,19 @@
-"""How the "everything I may see" feed should read: one stream per visible project (XREAD on all of them,
-woken only by their events) or the stream of all projects (one key, woken by every project's event and
-filtered). Both read the same events written by core/feed.py.
+"""How the "everything I may see" feed should read: one stream per visible project (XREAD over all of
+them, woken only by their events) or the stream of all projects (one key, woken by every project's event,
+filtered). Both read what core/feed.py writes.
 
-A writer publishes events spread evenly over P projects; a reader that sees k of them follows the feed in
-lockstep, blocked in XREAD as a live SSE client is, in each of three phases run in the same process:
-writes alone (the baseline), writes + a reader of the k project streams, writes + a reader of the stream
-of all projects. The reader's cost is the phase's CPU minus the baseline's: this process's CPU (the
-client side: redis-py and parsing) and the Redis server's (INFO used_cpu_*), per event the reader
-delivers.
+A writer publishes N events to the k projects a reader sees; the reader follows in lockstep, blocked in
+XREAD as a live SSE client is. Three phases run in the same process, interleaved and repeated (the least
+disturbed run of each counts): writes alone (the baseline), writes + a reader of the k project streams,
+writes + a reader of the stream of all projects. A reader's cost is its phase's CPU minus the baseline's:
+this process's (redis-py, parsing: the API's side) plus the Redis server's (INFO used_cpu_*), per event.
 
-    .venv/bin/python bench/feed.py [--projects 500] [--events 3000] [--seen 1,10,50,100,250,500]
+Per delivered event the per-project reader costs A(k). The all-stream reader costs b per event it wakes
+for, and it wakes for every project's event: with P projects publishing alike, b·P/k per event it
+delivers. The per-project streams are cheaper while A(k) < b·P/k, i.e. while the system has more than
+P* = k·A(k)/b projects; the printed P* is that break-even.
+
+    .venv/bin/python bench/feed.py [--events 2000] [--seen 1,10,50,100,250,500] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -39,39 +43,35 @@ async def server_cpu(redis: Redis) -> float:
 class Cost:
     client: float  # seconds of this process's CPU
     server: float  # seconds of the Redis server's CPU
-    delivered: int
+
+    @property
+    def total(self) -> float:
+        return self.client + self.server
 
 
-async def phase(
-    redis: Redis, projects: list[str], seen: set[str], events: int, reader_streams: list[str] | None
-) -> Cost:
-    """Publish `events` round-robin over `projects`; with `reader_streams`, a reader follows them in
-    lockstep (the writer waits for it after each event it must wake for)."""
+async def phase(redis: Redis, projects: list[str], events: int, streams: list[str] | None) -> Cost:
+    """Publish `events` round-robin over `projects`; with `streams`, a reader follows them in lockstep."""
     cursor = await feed.current_cursor(redis)
-    woken = asyncio.Event()
-    delivered = 0
-    wakes_on_every_event = reader_streams == [keys.FEED_ALL]
+    delivered = asyncio.Event()
 
     async def reader() -> None:
-        nonlocal cursor, delivered
-        assert reader_streams is not None
+        nonlocal cursor
+        assert streams is not None
         while True:
-            entries = await feed.read(redis, reader_streams, cursor, count=100, block_ms=5000)
+            entries = await feed.read(redis, streams, cursor, count=100, block_ms=5000)
             if entries:
                 cursor = entries[-1].id
-                delivered += sum(1 for entry in entries if entry.project_id in seen)
-                woken.set()
+                delivered.set()
 
-    task = asyncio.create_task(reader()) if reader_streams else None
+    task = asyncio.create_task(reader()) if streams else None
     await asyncio.sleep(0.2)  # the reader is blocked in XREAD
     cpu, server = time.process_time(), await server_cpu(redis)
     for n in range(events):
-        project = projects[n % len(projects)]
-        woken.clear()
-        await feed.append(redis, project, feed.FeedEvent.INDEX_INDEXED, n=n)
-        if task is not None and (wakes_on_every_event or project in seen):
-            await asyncio.wait_for(woken.wait(), 10)
-    cost = Cost(time.process_time() - cpu, await server_cpu(redis) - server, delivered)
+        delivered.clear()
+        await feed.append(redis, projects[n % len(projects)], feed.FeedEvent.INDEX_INDEXED, n=n)
+        if task is not None:
+            await asyncio.wait_for(delivered.wait(), 10)
+    cost = Cost(time.process_time() - cpu, await server_cpu(redis) - server)
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -80,40 +80,28 @@ async def phase(
 
 async def run(args: argparse.Namespace, redis_url: str) -> None:
     redis = Redis.from_url(redis_url)
-    projects = [str(uuid.uuid4()) for _ in range(args.projects)]
-    await phase(redis, projects, set(), args.events, None)  # warm-up: streams exist, caches are hot
-    print(
-        f"{args.projects} projects, {args.events} events per phase; reader cost per delivered event "
-        "(phase CPU minus the writes-only baseline), µs"
-    )
-    print(
-        f"{'seen':>5} {'per-project client':>19} {'server':>7} {'all-stream client':>18} {'server':>7}"
-        f" {'client ratio':>13} {'server ratio':>13}"
-    )
+    every = [str(uuid.uuid4()) for _ in range(max(args.seen))]
+    await phase(redis, every, args.events, None)  # warm-up: the streams exist, caches are hot
+    print(f"{args.events} events per phase, best of {args.repeat}; µs per event (client + Redis server)")
+    print(f"{'k':>5} {'writer':>8} {'A(k) per-project':>17} {'b all-stream':>13} {'P* = k·A(k)/b':>14}")
     for k in args.seen:
-        seen = set(projects[:k])
-        expected = sum(1 for n in range(args.events) if projects[n % len(projects)] in seen)
+        seen = every[:k]
         readers = {
-            "baseline": None,
-            "per-project": [keys.project_feed(p) for p in projects[:k]],
+            "writes": None,
+            "per-project": [keys.project_feed(project) for project in seen],
             "all": [keys.FEED_ALL],
         }
         best: dict[str, Cost] = {}
-        for _ in range(args.repeat):  # interleaved; the least CPU of each is the least disturbed run
+        for _ in range(args.repeat):
             for name, streams in readers.items():
-                cost = await phase(redis, projects, seen, args.events, streams)
-                assert streams is None or cost.delivered == expected, (name, cost, expected)
-                if name not in best or cost.client + cost.server < best[name].client + best[name].server:
+                cost = await phase(redis, seen, args.events, streams)
+                if name not in best or cost.total < best[name].total:
                     best[name] = cost
-        base = best["baseline"]
-        (pc, ps), (ac, as_) = (
-            (
-                (best[name].client - base.client) / expected * 1e6,
-                (best[name].server - base.server) / expected * 1e6,
-            )
-            for name in ("per-project", "all")
-        )
-        print(f"{k:>5} {pc:>19.0f} {ps:>7.0f} {ac:>18.0f} {as_:>7.0f} {pc / ac:>13.2f} {ps / as_:>13.2f}")
+        writes = best["writes"].total / args.events * 1e6
+        per_project = (best["per-project"].total - best["writes"].total) / args.events * 1e6
+        all_stream = (best["all"].total - best["writes"].total) / args.events * 1e6
+        break_even = k * per_project / all_stream
+        print(f"{k:>5} {writes:>8.0f} {per_project:>17.0f} {all_stream:>13.0f} {break_even:>14.0f}")
     await redis.aclose()
 
 
@@ -121,8 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--projects", type=int, default=500)
-    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--seen", type=lambda v: [int(x) for x in v.split(",")], default=[1, 10, 50, 100, 250, 500]

@@ -7,12 +7,13 @@ follows; a project feed then ends with an `error` event (its reconnection gets t
 REFRESH_SECONDS the stream also re-reads the caller's projects (the all-projects feed picks up projects
 joined since; a disabled user's stream ends).
 
-Which streams the all-projects feed reads is a measured choice (bench/feed.py, docs/events.md): one
-XREAD over the stream of each visible project wakes only for their events but costs ~8 µs per stream per
-read; the stream of all projects costs one key per read but wakes for every project's event (~0.24 ms
-each, filtered here). Per delivered event the first costs about 0.3 + 0.008·k ms for k visible projects,
-the second 0.24·P/k ms with P projects in all: the per-project streams win while k² ≤ ~30·P, e.g. up to
-~120 projects of 500, ~390 of 5,000. Admins (k = P) read the stream of all projects."""
+Which streams the all-projects feed reads is a measured choice (bench/feed.py, docs/events.md). One XREAD
+over the streams of the k visible projects wakes only for their events but costs ~0.2 ms + ~5 µs per
+stream for each; the stream of all projects is one key but wakes for every project's event, ~0.22 ms
+each, filtered here. With P projects publishing alike the per-project streams are cheaper while
+P > k·(0.2 + 0.005·k)/0.22, measured at P ≈ k²/20 to k²/40 for k ≥ 50 (k = 100: 510; k = 500: 6,100):
+the reader takes them while k² ≤ 30·P, and the stream of all projects above (an admin of a system with
+more than 32 projects)."""
 
 from __future__ import annotations
 
