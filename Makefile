@@ -8,7 +8,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path bench-feed clean install eval-smoke
+.PHONY: run test test-models lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path bench-convert bench-feed clean install eval-smoke eval-meetings
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-crud bench-read-path bench-load bench-ingest bench-retrieval bench-search bench-chat bench-feed
+bench: bench-crud bench-read-path bench-load bench-ingest bench-retrieval bench-search bench-chat bench-convert bench-feed
 
 bench-crud: $(STAMP)
 	$(BIN)/python bench/crud.py
@@ -65,12 +65,21 @@ bench-search: $(STAMP)
 bench-chat: $(STAMP)
 	$(BIN)/python bench/chat.py
 
+## Document conversion speed and kept structure per format and converter (docs/documents.md).
+bench-convert: $(STAMP)
+	$(BIN)/python bench/convert.py
+
+## How the event feed reads: per-project streams vs the stream of all projects (docs/events.md).
 bench-feed: $(STAMP)
 	$(BIN)/python bench/feed.py
 
 ## Regression gate: fixed SciFact + QMSum subsets with the static test embedder vs evals/thresholds.toml.
 eval-smoke: $(STAMP)
 	V1TR0_EMBEDDING__PROVIDER=static $(BIN)/v1tr0 eval smoke
+
+## The meetings dev set through the public API, on the product run in-process (e5 by default; minutes).
+eval-meetings: $(STAMP)
+	$(BIN)/v1tr0 eval meetings --split dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -68,3 +68,8 @@ def chat_started(message_id: Id) -> str:
 
 def rate_limit(key: str) -> str:
     return f"ratelimit:{key}"
+
+
+# Held while a product runs in-process on the scratch Redis database of evals (v1tr0/stack.py): a second
+# one would flush and share its queue.
+LOCAL_PRODUCT_LOCK = f"{PREFIX}:local-product:lock"

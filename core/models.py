@@ -262,6 +262,12 @@ class Document(Entity, Base):
     mime_type: Mapped[str] = mapped_column(sa.String(100), server_default="text/plain")
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     size: Mapped[int] = column_property(sa.func.char_length(content))
+    # An uploaded file: what it was converted from, and the original kept on disk (core/document_files.py).
+    source_format: Mapped[str | None] = mapped_column(sa.String(20))
+    page_count: Mapped[int | None]
+    conversion_warnings: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    file_size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    file_sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Meeting(Entity, Base):

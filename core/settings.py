@@ -178,6 +178,9 @@ class JitsiSettings(BaseModel):
 class IngestionSettings(BaseModel):
     max_attempts: int = Field(5, ge=1, le=50, description="attempts before an outbox row is dead")
     chunk_tokens: int = Field(400, ge=32, le=4096)
+    transcript_unit_tokens: int = Field(
+        96, ge=32, le=4096, description="transcript chunks: a few segments, what search ranks and cites"
+    )
     chunk_overlap: int = Field(60, ge=0, le=1024, validate_default=True)
     dispatch_interval: float = Field(1.0, gt=0, description="seconds between outbox sweeps")
     requeue_after: float = Field(
@@ -196,6 +199,22 @@ class IngestionSettings(BaseModel):
         return value
 
 
+class DocumentSettings(BaseModel):
+    """Limits of converting uploaded documents (PDF, DOCX, PPTX, XLSX...) to text; see docs/documents.md."""
+
+    max_pages: int = Field(2000, ge=1, description="pages of a PDF (or slides, sheets) accepted")
+    max_unzipped_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="total uncompressed size of a DOCX/PPTX/XLSX archive"
+    )
+    max_zip_entries: int = Field(10_000, ge=10, description="files inside a DOCX/PPTX/XLSX archive")
+    max_compression_ratio: int = Field(
+        200, ge=10, description="uncompressed/compressed size above which a large archive member is a bomb"
+    )
+    timeout: float = Field(120.0, gt=0, description="seconds one conversion may take")
+    memory_mb: int = Field(3072, ge=256, description="address space of the conversion process, MiB")
+    workers: int = Field(1, ge=1, le=16, description="conversion processes per API process")
+
+
 class RetrievalSettings(BaseModel):
     rrf_k: int = Field(20, ge=1, le=1000, description="reciprocal rank fusion constant")
     candidates: int = Field(
@@ -208,6 +227,13 @@ class RetrievalSettings(BaseModel):
     context_tokens: int = Field(3000, ge=200, le=100_000, description="retrieved context budget per answer")
     history_tokens: int = Field(1000, ge=0, le=100_000, description="chat history budget per turn")
     answer_chunks: int = Field(8, ge=1, le=50, description="chunks considered for an answer")
+    transcript_window: int = Field(
+        1, ge=0, le=10, description="transcript chunks each side of a hit the answerer gets as context"
+    )
+    postprocessors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="extra LlamaIndex node postprocessors, as 'module:factory' (comma separated)",
+    )
     query_cache_ttl: int = Field(86_400, ge=0, description="seconds a query embedding stays cached")
     insights_cache_ttl: int = Field(3600, ge=0, description="seconds insights stay cached")
     ai_rate_limit: int = Field(30, ge=1, description="AI requests per user per minute")
@@ -215,6 +241,8 @@ class RetrievalSettings(BaseModel):
     chat_detach_grace: float = Field(
         10.0, ge=0, description="seconds a chat answer keeps generating with no client attached"
     )
+
+    _split_postprocessors = field_validator("postprocessors", mode="before")(_split_csv)
 
 
 class Limit(BaseModel):
@@ -309,6 +337,7 @@ class Settings(BaseSettings):
     jitsi: JitsiSettings = JitsiSettings()
     ingestion: IngestionSettings = IngestionSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    documents: DocumentSettings = DocumentSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
     limits: LimitsSettings = LimitsSettings()
     feed: FeedSettings = FeedSettings()

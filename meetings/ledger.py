@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.crud import fetch_page
 from core.errors import NotFound
 from core.feed import FeedEvent, publish_after_commit
-from core.models import Commitment, CommitmentStatus, ProjectMember, Transcription, User
+from core.models import Commitment, CommitmentStatus, ProjectMember, SourceType, Transcription, User
+from core.outbox import record_change
 from core.text import content_terms, fold
 from meetings.commitments import done_mentions
 from meetings.schemas import MeetingSummary, Segment
@@ -151,8 +152,21 @@ async def close_done_commitments(
                 }
                 row.evidence = evidence
                 closed.append(row)
+                await reindex_ledger_of(session, row)
                 break
     return closed
+
+
+async def reindex_ledger_of(session: AsyncSession, row: Commitment) -> None:
+    """The commitment's status is part of its indexed text: its meeting's commitments are indexed again
+    (after the commit; only the changed chunk is embedded again)."""
+    if row.transcription_id is not None:
+        await record_change(
+            session,
+            project_id=row.project_id,
+            source_type=SourceType.COMMITMENTS,
+            source_id=row.transcription_id,
+        )
 
 
 # --- the ledger as users read and update it --------------------------------------------------------
@@ -247,6 +261,7 @@ async def update_commitment(
         row.status = status
         if status == CommitmentStatus.DONE and not row.evidence:
             row.evidence = {"marked_by": str(actor_id)}
+        await reindex_ledger_of(session, row)
         await session.flush()
         reopened = status == CommitmentStatus.OPEN
         event = FeedEvent.COMMITMENT_REOPENED if reopened else FeedEvent.COMMITMENT_CLOSED

@@ -81,10 +81,11 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from evals.cli import prepare_command
     from evals.loaders import DatasetError
+    from v1tr0.stack import local_product
     from v1tr0.supervisor import with_services
 
     try:
-        command = prepare_command(args)
+        command = prepare_command(args, local_product=local_product)
     except DatasetError as exc:
         print(f"v1tr0 eval: {exc}", file=sys.stderr)
         return 2

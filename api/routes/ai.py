@@ -30,6 +30,7 @@ from api.streams import (
     stream_user,
 )
 from core.models import SourceType
+from retrieval.answer import DOCUMENT_PLACES
 from retrieval.search import Hit, SearchFilters
 
 router = APIRouter(prefix="/ai", tags=["ai"])
@@ -57,6 +58,8 @@ def _result(hit: Hit) -> dict[str, Any]:
         "start": hit.meta.get("start"),
         "end": hit.meta.get("end"),
         "speakers": hit.meta.get("speakers"),
+        "segment_ids": hit.meta.get("segment_ids"),
+        **{key: hit.meta.get(key) for key in DOCUMENT_PLACES},
     }
 
 

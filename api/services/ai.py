@@ -120,6 +120,7 @@ async def ask(
             prompt=prompt,
             config=resources.settings.retrieval,
             index_pending=await unindexed_changes(session, [project_id]),
+            postprocessors=resources.ai.postprocessors,
         )
     )
     done = answer.done

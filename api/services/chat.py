@@ -216,6 +216,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
                 prompt=prompt,
                 config=config,
                 index_pending=pending,
+                postprocessors=resources.ai.postprocessors,
             )
             last_check = time.monotonic()
             async for event in events:

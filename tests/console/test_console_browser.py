@@ -20,6 +20,7 @@ from playwright.async_api import Page, async_playwright
 
 from core.embedded import free_port
 from tests.conftest import TEST_SECRET, Servers
+from tests.documents.samples import make_pdf
 from tests.meetings.helpers import silence, speech_wav, write_wav
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -148,12 +149,25 @@ async def test_console_end_to_end(live_stack: str, tmp_path: Path) -> None:
         # No polling: the feed's index.indexed event makes the console read the index status again.
         await page.wait_for_selector('#index-status[data-indexed]:not([data-indexed="0"])', timeout=30_000)
         await page.wait_for_selector('#activity-list li[data-kind="index.indexed"]')
+        proposal = {
+            "name": "propuesta.pdf",
+            "mimeType": "application/pdf",
+            "buffer": make_pdf(3, marker="kiwi"),
+        }
+        await page.set_input_files("#doc-file", files=[proposal])
+        await page.click("#doc-upload-form button[type=submit]")
+        await page.wait_for_selector("#doc-upload-status:text('propuesta.pdf (pdf · 3)')", timeout=30_000)
+        await page.wait_for_selector('#activity-list li[data-kind="document.converted"]')
+        await page.wait_for_selector('#index-status[data-pending="0"]', timeout=30_000)
         await page.screenshot(path=str(ARTIFACTS / "console-documents.png"))
 
         await page.click("#tab-search")
         await page.fill("#search-input", "presupuesto viernes")
         await page.click("#search-form button[type=submit]")
         await page.wait_for_selector("#search-results .snippet mark")
+        await page.fill("#search-input", "kiwi-p2")
+        await page.click("#search-form button[type=submit]")
+        await page.wait_for_selector("#search-results .meta:text('propuesta.pdf · p. 2')")
         await page.screenshot(path=str(ARTIFACTS / "console-search.png"))
 
         await page.click("#tab-chat")

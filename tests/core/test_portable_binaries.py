@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(shutil.which("objdump") is None, reason="binutil
 
 def test_the_embedded_servers_and_every_extension_are_checked() -> None:
     names = {path.name for path in bundled_binaries()}
-    assert {"postgres", "vector.so", "pg_textsearch.so", "redis-server"} <= names
+    assert {"postgres", "vector.so", "pg_textsearch.so", "redis-server", "libpdfium.so"} <= names
 
 
 def test_no_bundled_binary_needs_avx512() -> None:

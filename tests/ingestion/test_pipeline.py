@@ -134,7 +134,10 @@ async def test_every_kind_of_artifact_is_chunked_by_the_worker(client, factory, 
     [key_point] = by_type[SourceType.KEY_POINTS]
     assert key_point.content == "[Punto clave › Revisión semanal]\nEl hosting cuesta 40 € al mes"
     [commitment] = by_type[SourceType.COMMITMENTS]
-    assert commitment.content == "[Compromiso › Revisión semanal]\nAna: Cerrar el alcance (fecha: 2026-12-04)"
+    assert (
+        commitment.content
+        == "[Compromiso › Revisión semanal]\nAna: Cerrar el alcance (fecha: 4 de diciembre de 2026)"
+    )
     assert commitment.meta["owner"] == "Ana"
     assert commitment.meta["due"] == "2026-12-04"
     [chat] = by_type[SourceType.CHAT]

@@ -12,12 +12,13 @@ const TEXT = {
     stop: "Detener", searchPlaceholder: "Buscar en todos tus proyectos", onlyThisProject: "Solo este proyecto",
     title: "Título", content: "Contenido", addDocument: "Añadir documento", newMeeting: "Nueva reunión",
     uploadLabel: "Audio o transcripción (VTT, SRT, JSON)", upload: "Subir", close: "Cerrar",
+    docFileLabel: "Archivo (PDF, DOCX, PPTX, XLSX, CSV, HTML, MD, TXT)",
     sources: "Fuentes", noResults: "Sin resultados.", indexed: "fragmentos indexados", pending: "pendientes",
     failed: "con error", noProjects: "Crea tu primer proyecto.", stopped: "Detenido.", thinking: "Pensando…",
     summary: "Resumen", keyPoints: "Puntos clave", decisions: "Decisiones", commitments: "Compromisos",
     nextSteps: "Próximos pasos", risks: "Riesgos", transcript: "Transcripción", health: "Salud del proyecto",
     budget: "Presupuesto", hours: "Horas", progress: "Progreso", time: "Tiempo", open: "Abrir",
-    on_track: "En curso", at_risk: "En riesgo", off_track: "Desviado", unknown: "Sin datos", meeting: "Reunión",
+    on_track: "En curso", at_risk: "En riesgo", off_track: "Desviado", unknown: "Sin datos", meeting: "Reunión", page: "p.", slide: "diapositiva",
     error: "Error", reconnecting: "Reconectando…", retrying: "reintentando",
     indexIncomplete: "Índice incompleto: {n} cambios aún sin indexar; los resultados pueden no incluirlos.",
     activity: "Actividad", play: "Escuchar", noRecording: "Esta reunión no tiene grabación.",
@@ -40,12 +41,13 @@ const TEXT = {
     stop: "Stop", searchPlaceholder: "Search all your projects", onlyThisProject: "Only this project",
     title: "Title", content: "Content", addDocument: "Add document", newMeeting: "New meeting",
     uploadLabel: "Audio or transcript (VTT, SRT, JSON)", upload: "Upload", close: "Close",
+    docFileLabel: "File (PDF, DOCX, PPTX, XLSX, CSV, HTML, MD, TXT)",
     sources: "Sources", noResults: "No results.", indexed: "chunks indexed", pending: "pending",
     failed: "failed", noProjects: "Create your first project.", stopped: "Stopped.", thinking: "Thinking…",
     summary: "Summary", keyPoints: "Key points", decisions: "Decisions", commitments: "Commitments",
     nextSteps: "Next steps", risks: "Risks", transcript: "Transcript", health: "Project health",
     budget: "Budget", hours: "Hours", progress: "Progress", time: "Time", open: "Open",
-    on_track: "On track", at_risk: "At risk", off_track: "Off track", unknown: "No data", meeting: "Meeting",
+    on_track: "On track", at_risk: "At risk", off_track: "Off track", unknown: "No data", meeting: "Meeting", page: "p.", slide: "slide",
     error: "Error", reconnecting: "Reconnecting…", retrying: "retrying",
     indexIncomplete: "Index incomplete: {n} changes not indexed yet; results may miss them.",
     activity: "Activity", play: "Play", noRecording: "This meeting has no recording.",
@@ -237,8 +239,15 @@ async function loadSuggestions() {
   } catch (_) { /* suggestions are optional */ }
 }
 
+// Where in a document a hit is: "p. 4–5" (PDF), "slide 3", or the heading path.
+function documentPlace(c) {
+  if (c.page != null) return ` · ${t("page")} ${c.page}${c.page_end != null ? `–${c.page_end}` : ""}`;
+  if (c.slide != null) return ` · ${t("slide")} ${c.slide}`;
+  return c.section ? ` · ${c.section}` : "";
+}
+
 function citationLabel(c) {
-  const where = c.start != null ? ` · ${t("meeting")} ${mmss(c.start)}` : "";
+  const where = c.start != null ? ` · ${t("meeting")} ${mmss(c.start)}` : documentPlace(c);
   return `[${c.n}] ${c.title || c.source_type}${where}`;
 }
 
@@ -342,7 +351,7 @@ async function onSearch(event) {
   if (!body.results.length) list.append(el("li", { text: t("noResults") }));
   const projects = Object.fromEntries([...$("project-select").options].map((o) => [o.value, o.textContent]));
   for (const r of body.results) {
-    const when = r.start != null ? ` · ${t("meeting")} ${mmss(r.start)}–${mmss(r.end)}` : "";
+    const when = r.start != null ? ` · ${t("meeting")} ${mmss(r.start)}–${mmss(r.end)}` : documentPlace(r);
     list.append(el("li", { class: "result" },
       el("div", { class: "meta", text: `${projects[r.project_id] || ""} · ${r.source_type} · ${r.title}${when}` },
         playButton(r, r.title)),
@@ -370,6 +379,24 @@ async function onDocumentCreate(event) {
     json: { title: $("doc-title").value, content: $("doc-content").value } });
   $("doc-title").value = ""; $("doc-content").value = "";
   await loadDocuments(); // the feed's index.* events refresh it as the worker indexes
+}
+
+async function onDocumentUpload(event) {
+  event.preventDefault();
+  const file = $("doc-file").files[0];
+  if (!file || !state.project) return;
+  const form = new FormData();
+  form.append("file", file);
+  $("doc-upload-status").textContent = "";
+  try {
+    const doc = await api(`/projects/${state.project}/documents/upload`, { method: "POST", body: form });
+    $("doc-file").value = "";
+    await loadDocuments();  // first, so that the index status counts the new document as pending
+    const pages = doc.page_count != null ? ` · ${doc.page_count}` : "";
+    $("doc-upload-status").textContent = `${doc.title} (${doc.source_format}${pages})`;
+  } catch (error) {
+    $("doc-upload-status").textContent = `${t("error")}: ${error.message}`;
+  }
 }
 
 // --- meetings -----------------------------------------------------------------------------------
@@ -627,6 +654,7 @@ async function start() {
   $("chat-stop").addEventListener("click", onChatStop);
   $("search-form").addEventListener("submit", onSearch);
   $("doc-form").addEventListener("submit", onDocumentCreate);
+  $("doc-upload-form").addEventListener("submit", onDocumentUpload);
   $("meeting-form").addEventListener("submit", onMeetingCreate);
   $("upload-form").addEventListener("submit", onUpload);
   // A recording's token expires: a failed load mints a new one on the next play.
