@@ -29,6 +29,8 @@ from core.providers.stt import TranscriptResult
 from ingestion.jobs import Runtime
 from meetings.jobs import plugin as meetings_plugin
 from meetings.reminders import announce_due_commitments
+from tests.api.test_reads_do_not_write import NEEDS_A_TRANSACTION
+from tests.api.test_round_trips import statements
 from tests.conftest import Actor, make_settings
 from tests.ingestion.helpers import FailingEmbedder, drain, new_chat_turn, new_document, new_project
 from tests.meetings.helpers import (
@@ -560,3 +562,17 @@ async def test_a_redis_timeout_mid_stream_is_retried_without_losing_an_event(
         second = await marker(resources, project_id)
         assert [(await events.next()).id for _ in range(2)] == [first, second]
     assert failures == [1]
+
+
+async def test_a_feed_only_reads(served, client, factory, resources) -> None:
+    """The feeds run outside any request transaction (GET: autocommit): while they start, refresh and check
+    visibility, no statement writes or locks (tests/api/test_reads_do_not_write.py cannot walk them)."""
+    owner = await factory.user()
+    project_id = await new_project(client, owner)
+    with statements(resources) as seen:
+        for path in ("/events", f"/projects/{project_id}/events"):
+            async with following(served, path, actor=owner) as events:
+                mark = await marker(resources, project_id)
+                assert (await events.next()).id == mark
+    assert seen, "the feeds read who may see what"
+    assert [sql for sql in seen if NEEDS_A_TRANSACTION.search(sql)] == []
