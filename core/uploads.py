@@ -38,6 +38,15 @@ def recording_path(settings: Settings, meeting_id: uuid.UUID, transcription_id: 
     return uploads_root(settings) / str(meeting_id) / f"{transcription_id}.bin"
 
 
+RECORDING_AVAILABLE = "available"
+
+
+def recording_url(meeting_id: uuid.UUID) -> str:
+    """Where members play a meeting's uploaded recording: the API route that streams it
+    (`GET /api/v1/meetings/{id}/recording`), stored as the meeting's `recording_url`."""
+    return f"/api/v1/meetings/{meeting_id}/recording"
+
+
 def _remove_meeting_folders(root: Path, meeting_ids: Iterable[uuid.UUID]) -> int:
     removed = 0
     for meeting_id in meeting_ids:
