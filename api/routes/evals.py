@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from api.deps import AdminUser, RedisDep, ResourcesDep, SessionDep
+from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.evals import EvalDatasetRead, EvalItemRead, EvalRunCreate, EvalRunRead, EvalRunSummary
 from api.services import evals as service
 
-router = APIRouter(prefix="/evals", tags=["evals"])
+router = ApiRouter(prefix="/evals", tags=["evals"])
 
 
 @router.get("/runs", response_model=Page[EvalRunSummary])

@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import Header, Query, Request, status
 from sse_starlette import EventSourceResponse
 
 from api.access import project_scope, require_meeting, require_project
 from api.deps import CurrentUser, ResourcesDep, SessionDep, SettingsDep
+from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.meetings import (
     AttendanceRead,
@@ -36,7 +37,7 @@ from core.events import meeting_channel
 from core.models import MeetingStatus, MemberRole, Transcription
 from meetings import service, webhooks
 
-router = APIRouter(prefix="/meetings", tags=["meetings"])
+router = ApiRouter(prefix="/meetings", tags=["meetings"])
 
 
 @router.get("", response_model=Page[MeetingRead])

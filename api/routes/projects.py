@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import File, Form, Query, Response, UploadFile, status
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.documents import DocumentCreate, DocumentRead, DocumentSummary, DocumentUpdate
 from api.schemas.indexing import IndexStatus, RetryResult
@@ -24,7 +25,7 @@ from api.services import indexing as indexing_service
 from api.services import projects as service
 from core.models import Priority, ProjectStatus
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = ApiRouter(prefix="/projects", tags=["projects"])
 
 
 @router.get("", response_model=Page[ProjectRead])
