@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Header, Query, Request, status
+from fastapi import Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse
 
-from api.access import project_scope, require_meeting, require_project
-from api.deps import CurrentUser, ResourcesDep, SessionDep, SettingsDep
+from api.access import require_meeting, require_project
+from api.deps import CurrentUser, ReaderDep, ResourcesDep, SessionDep, SettingsDep
+from api.responses import JsonBytes
 from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.meetings import (
@@ -25,6 +26,7 @@ from api.schemas.meetings import (
     MeetingUpdate,
     WebhookAck,
 )
+from api.services import reads
 from api.streams import (
     STREAM_TOKEN_TTL,
     Credentials,
@@ -42,17 +44,16 @@ router = ApiRouter(prefix="/meetings", tags=["meetings"])
 
 @router.get("", response_model=Page[MeetingRead])
 async def list_meetings(
-    session: SessionDep,
-    user: CurrentUser,
+    reader: ReaderDep,
     page: Annotated[PageParams, Query()],
     project_id: uuid.UUID | None = None,
     status_: Annotated[MeetingStatus | None, Query(alias="status")] = None,
     starts_after: datetime | None = None,
     starts_before: datetime | None = None,
-) -> object:
-    items, total = await service.list_meetings(
-        session,
-        scope=await project_scope(session, user, project_id),
+) -> Response:
+    body = await reads.list_meetings(
+        reader,
+        project_id=project_id,
         limit=page.limit,
         offset=page.offset,
         sort=page.sort,
@@ -60,7 +61,7 @@ async def list_meetings(
         starts_after=starts_after,
         starts_before=starts_before,
     )
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return JsonBytes(body)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=MeetingRead)
@@ -72,8 +73,8 @@ async def create_meeting(body: MeetingCreate, session: SessionDep, user: Current
 
 
 @router.get("/{meeting_id}", response_model=MeetingRead)
-async def get_meeting(meeting_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> object:
-    return (await require_meeting(session, user, meeting_id)).meeting
+async def get_meeting(meeting_id: uuid.UUID, reader: ReaderDep) -> Response:
+    return JsonBytes(await reads.read_meeting(reader, meeting_id=meeting_id))
 
 
 @router.put("/{meeting_id}", response_model=MeetingRead)
