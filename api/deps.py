@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.base import SecurityBase
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.access import load_user_with_access
@@ -176,19 +177,29 @@ class Reader:
     user_id: uuid.UUID
 
 
-async def reader(request: Request, credentials: BearerCredentials) -> Reader:
-    resources: Resources = request.app.state.resources
-    identity = await verified_identity(resources, credentials)
-    if identity.provider == "local":
-        return Reader(resources.engine, local_user_id(identity))
-    async with resources.read_sessionmaker() as session:
-        user = await external_user(session, resources, identity)
-    check_caller(None if user is None else user.is_active)
-    assert user is not None
-    return Reader(resources.engine, user.id)
+class ReaderScheme(SecurityBase):
+    """The hot GET routes' one dependency: the bearer scheme itself (so OpenAPI shows the same security
+    as `bearer`'s routes), which also verifies the token. FastAPI resolves each level of dependencies at
+    a cost: one level instead of `bearer` under a `reader` is ~10 % of a project read's CPU."""
+
+    def __init__(self, scheme: HTTPBearer) -> None:
+        self.model = scheme.model
+        self.scheme_name = scheme.scheme_name
+        self._scheme = scheme
+
+    async def __call__(self, request: Request) -> Reader:
+        resources: Resources = request.app.state.resources
+        identity = await verified_identity(resources, await self._scheme(request))
+        if identity.provider == "local":
+            return Reader(resources.engine, local_user_id(identity))
+        async with resources.read_sessionmaker() as session:
+            user = await external_user(session, resources, identity)
+        check_caller(None if user is None else user.is_active)
+        assert user is not None
+        return Reader(resources.engine, user.id)
 
 
-ReaderDep = Annotated[Reader, Depends(reader)]
+ReaderDep = Annotated[Reader, Depends(ReaderScheme(bearer))]
 
 
 async def admin_user(user: CurrentUser) -> User:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import anyio
 import psycopg
 import sqlalchemy as sa
 from psycopg.rows import DictRow, dict_row
@@ -77,7 +78,8 @@ async def driver_reads(engine: AsyncEngine) -> AsyncIterator[DriverReads]:
 
     A connection the driver finds broken is dropped with every connection opened before it, as
     SQLAlchemy does on a disconnect, and the error goes on to the caller (503); one left in the middle
-    of a statement (its request was cancelled) is closed."""
+    of a statement (its request was cancelled) is closed. Any other error, an HTTP error raised in the
+    block included, returns the connection as it came out."""
     pooled: PoolProxiedConnection = await greenlet_spawn(engine.sync_engine.raw_connection)
     driver = cast(psycopg.AsyncConnection[Any], pooled.driver_connection)
     error: BaseException | None = None
@@ -88,7 +90,10 @@ async def driver_reads(engine: AsyncEngine) -> AsyncIterator[DriverReads]:
         error = exc
         raise
     finally:
-        await greenlet_spawn(_check_in, engine.sync_engine.pool, pooled, error)
+        # Shielded: a cancelled request (the client went away) is cancelled again at every await inside
+        # an anyio cancel scope, and the connection must still go back (or be dropped).
+        with anyio.CancelScope(shield=True):
+            await greenlet_spawn(_check_in, engine.sync_engine.pool, pooled, error)
 
 
 def _check_in(pool: Pool, pooled: PoolProxiedConnection, error: BaseException | None) -> None:

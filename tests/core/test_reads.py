@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -89,3 +90,40 @@ async def test_a_read_cancelled_in_the_middle_of_a_statement_leaves_no_busy_conn
         async with driver_reads(pool.engine) as db:  # the pool's one connection works, or was replaced
             assert await db.one(Statement.of(sa.select(sa.text("2 AS x"))), {}) == {"x": 2}
         assert pool.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_failed_statement_or_an_error_in_the_block_gives_the_same_connection_back(
+    settings: Settings,
+) -> None:
+    divide = Statement.of(sa.select((sa.bindparam("n", type_=sa.Integer) / 0).label("x")))
+    async with one_connection(settings) as pool:
+        first = await _backend_pid(pool.engine)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            async with driver_reads(pool.engine) as db:
+                await db.one(divide, {"n": 1})
+
+        async def not_found() -> None:  # e.g. the route's 404, raised while the connection is out
+            async with driver_reads(pool.engine) as db:
+                await db.one(PID, {})
+                raise LookupError("not found")
+
+        with pytest.raises(LookupError):
+            await not_found()
+        assert pool.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert await _backend_pid(pool.engine) == first  # not dropped: it was fine
+
+
+async def test_a_read_in_a_cancel_scope_that_fires_mid_statement_still_returns_its_connection(
+    settings: Settings,
+) -> None:
+    # Starlette cancels a request whose client went away with an anyio cancel scope, which cancels
+    # every await inside it again (core/reads.py shields the check-in for that).
+    sleep = Statement.of(sa.select(sa.func.pg_sleep(sa.bindparam("seconds", type_=sa.Float)).label("slept")))
+    async with one_connection(settings) as pool:
+        with anyio.move_on_after(0.3) as scope:
+            async with driver_reads(pool.engine) as db:
+                await db.one(sleep, {"seconds": 5})
+        assert scope.cancelled_caught
+        assert pool.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        async with driver_reads(pool.engine) as db:
+            assert await db.one(Statement.of(sa.select(sa.text("3 AS x"))), {}) == {"x": 3}
