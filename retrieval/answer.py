@@ -29,6 +29,8 @@ NO_ANSWER = {
     "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
     "en": "I can't find anything about that in the project's documents, meetings or conversations.",
 }
+# Where in a document a chunk is (set by the prose chunker): shown as "p. 4" or "Presupuesto › Pagos".
+DOCUMENT_PLACES = ("section", "page", "page_end", "slide")
 # One sentence after an answer while the project has changes the index does not reflect yet.
 INDEX_PENDING = {
     "es": (
@@ -191,6 +193,9 @@ def citation_payload(source: Source, segments: list[dict[str, Any]] | None = Non
         payload["end"] = max(float(s["end"]) for s in segments)
         payload["speakers"] = sorted({str(s["speaker"]) for s in segments if s.get("speaker")})
         payload["segment_ids"] = sorted({int(s["id"]) for s in segments})
+    for key in DOCUMENT_PLACES:
+        if hit.meta.get(key) is not None:
+            payload[key] = hit.meta[key]
     return payload
 
 
@@ -211,6 +216,33 @@ def quoted_before(answer: str) -> dict[int, list[str]]:
         if not answer[match.end() : match.end() + 1].startswith("["):
             start = match.end()
     return quoted
+
+
+# Share of a cited sentence's content words its source must hold for the citation to stand.
+MIN_SUPPORT = 0.35
+
+
+def supports(sentence: str, source: Source) -> bool:
+    wanted = set(content_terms(sentence))
+    if not wanted:
+        return True
+    held = set(content_terms(source.hit.context or source.hit.content))
+    return len(wanted & held) / len(wanted) >= MIN_SUPPORT
+
+
+def keep_supported_citations(answer: str, sources: list[Source]) -> str:
+    """Drop every [n] whose sentence source n does not support (a model that cites at random, or cites
+    the wrong passage, cites nothing): an answer sentence without a supporting source is not cited."""
+    by_number = {source.n: source for source in sources}
+    unsupported = {
+        n
+        for n, sentences in quoted_before(answer).items()
+        if n in by_number and not any(supports(sentence, by_number[n]) for sentence in sentences)
+    }
+    if not unsupported:
+        return answer
+    stripped = CITATION.sub(lambda m: "" if _number(m) in unsupported else m.group(0), answer)
+    return re.sub(r" +([.,;:!?])", r"\1", stripped)
 
 
 def citations_for(answer: str, sources: list[Source]) -> list[dict[str, Any]]:

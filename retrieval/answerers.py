@@ -86,6 +86,8 @@ _NAME = re.compile(r"(?<![.¿?!]\s)(?<!^)\b[A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,
 _TURN = re.compile(r"^\[\d+(?::\d\d){1,2}\]\s*")
 ANSWER_AFTER_QUESTION = 0.8  # a question in a conversation is answered by the next turns
 QUESTION_PENALTY = 0.25
+# A further sentence is quoted only when it scores at least this share of the best one.
+KEEP_SHARE = 0.6
 
 
 def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
@@ -171,7 +173,7 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
     if not chosen:
         return ""
     best = chosen[0].score
-    chosen = [e for e in chosen if e.score >= best * 0.35]
+    chosen = [e for e in chosen if e.score >= best * KEEP_SHARE]
     order = {p.n: i for i, p in enumerate(passages)}
     chosen.sort(key=lambda e: (order[e.n], e.position))
     parts = []

@@ -25,12 +25,13 @@ from retrieval.answer import (
     citation_payload,
     citations_for,
     index_pending_note,
+    keep_supported_citations,
     number_sources,
     relevant_hits,
     stream_answer,
 )
 from retrieval.answerers import Answerer
-from retrieval.relevance import calibrated_model, relevance_features
+from retrieval.relevance import ProjectNames, calibrated_model, relevance_features
 from retrieval.retriever import HybridRetriever, to_hit, to_node
 from retrieval.search import Hit, SearchFilters, min_similarity
 from retrieval.windows import TranscriptWindow
@@ -44,6 +45,9 @@ class Question:
     text: str
     standalone: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # The asked project's title and those of the caller's other projects: a question that names another
+    # project ("¿y la app?" asked in the web's project) is likely answered there, not here.
+    scope: ProjectNames = field(default_factory=lambda: ProjectNames())
 
     @property
     def search_text(self) -> str:
@@ -71,7 +75,11 @@ class Delta:
 
 @dataclass(frozen=True)
 class Citations:
+    """The sources the answer cites (a marker whose sentence its source does not support is dropped),
+    and the answer's text with only those markers: what is stored and what non-streaming callers get."""
+
     citations: list[dict[str, Any]]
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ async def answer_events(
     hits = await retrieve(question.search_text, retriever=retriever, config=config, extra=postprocessors)
     threshold = min_similarity(retriever.model.name, config)
     relevant = relevant_hits(hits, min_similarity=threshold, question=question.search_text)
-    if relevant and not answerable(question.search_text, hits, retriever.model.name):
+    if relevant and not answerable(question.search_text, hits, retriever.model.name, question.scope):
         relevant = []
     sources = number_sources(relevant, token_budget=config.context_tokens)
     timings["retrieval_ms"] = _ms(started)
@@ -137,7 +145,10 @@ async def answer_events(
     note = index_pending_note(index_pending, language)
     if note:
         yield Delta(note)
-    yield Citations(citations_for("".join(parts), sources) if grounded else [])
+    text = "".join(parts)
+    if grounded:
+        text = keep_supported_citations(text, sources)
+    yield Citations(citations_for(text, sources) if grounded else [], text + note)
     timings["total_ms"] = _ms(started)
     yield Done(grounded, usage, answerer.provider, answerer.model, prompt.name, prompt.version, timings)
 
@@ -182,13 +193,13 @@ async def retrieve(
     return one_per_meeting(hits) if across else hits
 
 
-def answerable(question: str, hits: list[Hit], embedding_model: str) -> bool:
+def answerable(question: str, hits: list[Hit], embedding_model: str, scope: ProjectNames) -> bool:
     """The calibrated decision (retrieval/relevance.py) where the model has one; else the per-chunk
     rule above alone decides."""
     model = calibrated_model(embedding_model)
     if model is None:
         return True
-    return model.probability(relevance_features(question, hits)) >= model.threshold
+    return model.probability(relevance_features(question, hits, scope)) >= model.threshold
 
 
 LEDGER_HITS = 4
@@ -254,17 +265,19 @@ class CollectedAnswer:
 async def collect(events: AsyncIterator[AnswerEvent]) -> CollectedAnswer:
     answer = CollectedAnswer()
     parts: list[str] = []
+    verified = ""
     async for event in events:
         match event:
             case Start(sources=sources, index_pending=pending):
                 answer.sources, answer.index_pending = sources, pending
             case Delta(text=text):
                 parts.append(text)
-            case Citations(citations=citations):
+            case Citations(citations=citations, text=text):
                 answer.citations = citations
+                verified = text
             case Done():
                 answer.done = event
-    answer.text = "".join(parts).strip()
+    answer.text = (verified or "".join(parts)).strip()
     return answer
 
 

@@ -32,14 +32,29 @@ FEATURES = (
     "lexical_match",  # the top hit also matched in full text
     "sentence_support",  # share of the question's words in the single best sentence
     "rare_support",  # the same, each word weighted by how rare it is in what was retrieved
+    "names_another_project",  # the question names another of the caller's projects more than this one
 )
+
+
+@dataclass(frozen=True)
+class ProjectNames:
+    """The asked project's title and the titles of the caller's other projects (never their content)."""
+
+    own: str = ""
+    others: tuple[str, ...] = ()
+
+    def names_another(self, question: str) -> float:
+        asked = set(content_terms(question))
+        own = len(asked & set(content_terms(self.own)))
+        other = max((len(asked & set(content_terms(title))) for title in self.others), default=0)
+        return float(max(other - own, 0))
 
 
 def _text(hit: Hit) -> str:
     return CHUNK_HEADER.sub("", hit.context or hit.content, count=1)
 
 
-def relevance_features(question: str, hits: list[Hit]) -> dict[str, float]:
+def relevance_features(question: str, hits: list[Hit], scope: ProjectNames | None = None) -> dict[str, float]:
     wanted = set(content_terms(question))
     top = hits[:TOP]
     terms = [set(content_terms(_text(hit))) for hit in top]
@@ -56,6 +71,7 @@ def relevance_features(question: str, hits: list[Hit]) -> dict[str, float]:
     total_weight = sum(weight.values()) or 1.0
     rare = max((sum(weight[t] for t in wanted & found) / total_weight for found in sentences), default=0.0)
     return {
+        "names_another_project": (scope or ProjectNames()).names_another(question),
         "rare_support": rare,
         "similarity": best,
         "similarity_gap": best - similarities[-1] if len(similarities) > 1 else 0.0,

