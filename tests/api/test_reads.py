@@ -163,3 +163,30 @@ async def test_a_meeting_of_an_eval_project_is_nobodys(
     assert_error(await client.get(f"{API}/meetings?project_id={project['id']}", headers=admin.headers), 404)
     assert_error(await client.get(f"{API}/projects/{project['id']}", headers=admin.headers), 404)
     assert (await client.get(f"{API}/projects", headers=admin.headers)).json()["total"] == 0
+
+
+async def test_every_answer_of_the_hot_reads_leaves_no_connection_checked_out(
+    client: httpx.AsyncClient, factory: Factory, resources: Resources
+) -> None:
+    owner, stranger = await factory.user(), await factory.user()
+    project = await make_project(client, owner)
+    meeting = await make_meeting(client, owner, project["id"])
+    missing = uuid.uuid4()
+    pool = resources.engine.sync_engine.pool
+    answers = [
+        (owner, f"/projects/{project['id']}", 200),
+        (owner, f"/meetings/{meeting['id']}", 200),
+        (owner, f"/meetings?project_id={project['id']}", 200),
+        (owner, "/projects?sort=-title", 200),
+        (owner, f"/projects/{missing}", 404),
+        (stranger, f"/meetings/{meeting['id']}", 404),
+        (stranger, f"/meetings?project_id={project['id']}", 404),
+        (owner, "/projects?sort=nonsense", 422),
+    ]
+    for user, path, expected in answers:
+        assert (await client.get(API + path, headers=user.headers)).status_code == expected, path
+        assert pool.checkedout() == 0, path  # type: ignore[attr-defined]
+    async with resources.sessionmaker() as session, session.begin():
+        await session.execute(sa.delete(User).where(User.id == owner.id))
+    assert (await client.get(f"{API}/projects/{project['id']}", headers=owner.headers)).status_code == 401
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
