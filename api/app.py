@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from api.routes import (
     users,
 )
 from api.routing import API_PREFIX, ApiRouter
+from core import tokens
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from core.tracing import setup_tracing, shutdown_tracing
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         owned = resources is None
         setup_tracing(settings, "api")
         app.state.resources = resources or Resources.open(settings)
+        if owned:  # a served app: the first answer would otherwise load tiktoken's encoding (1-2 s of CPU)
+            app.state.warm_tokens = asyncio.get_running_loop().run_in_executor(None, tokens.encoding)
         try:
             yield
         finally:

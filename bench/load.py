@@ -111,7 +111,10 @@ class Stack:
         root = psutil.Process(self.process.pid)
         parts["supervisor"].append(root)
         for child in root.children(recursive=True):
-            line = " ".join(child.cmdline())
+            try:
+                line = " ".join(child.cmdline())
+            except psutil.Error:  # gone, or a zombie not reaped yet (a finished helper process)
+                continue
             if "v1tr0 worker" in line:
                 parts["arq worker"].append(child)
             elif "uvicorn" in line:
