@@ -10,8 +10,9 @@ low for a write get 403.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,19 +30,57 @@ class ProjectAccess:
         return self.role.rank >= need.rank
 
 
+UserId = uuid.UUID | sa.BindParameter[uuid.UUID]
+
+# The caller's id as a bound parameter: statements built once and run for any caller (api/services/reads.py).
+CALLER_ID: sa.BindParameter[uuid.UUID] = sa.bindparam("user_id", type_=sa.Uuid())
+
+
 def visible_project_ids(user: User) -> sa.Select[tuple[uuid.UUID]]:
     """A subquery of the ids of every project `user` may see. Eval projects (evals/) are nobody's."""
-    if user.is_admin:
-        return sa.select(Project.id).where(Project.is_eval.is_(False))
-    # Eval projects have no members, and no one can add any (require_project does not find them).
-    return sa.select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)
+    return _visible_project_ids(user.id, is_admin=user.is_admin)
 
 
 def project_visible(user: User) -> sa.ColumnElement[bool]:
     """The same rule as a condition on `projects` rows (lists that select projects directly)."""
-    if user.is_admin:
+    return _project_visible(user.id, is_admin=user.is_admin)
+
+
+def caller_visible_project_ids(*, is_admin: bool) -> sa.Select[tuple[uuid.UUID]]:
+    """visible_project_ids for the caller bound as :user_id."""
+    return _visible_project_ids(CALLER_ID, is_admin=is_admin)
+
+
+def caller_project_visible(*, is_admin: bool) -> sa.ColumnElement[bool]:
+    """project_visible for the caller bound as :user_id."""
+    return _project_visible(CALLER_ID, is_admin=is_admin)
+
+
+def _visible_project_ids(user_id: UserId, *, is_admin: bool) -> sa.Select[tuple[uuid.UUID]]:
+    if is_admin:
+        return sa.select(Project.id).where(Project.is_eval.is_(False))
+    # Eval projects have no members, and no one can add any (require_project does not find them).
+    return sa.select(ProjectMember.project_id).where(ProjectMember.user_id == user_id)
+
+
+def _project_visible(user_id: UserId, *, is_admin: bool) -> sa.ColumnElement[bool]:
+    if is_admin:
         return Project.is_eval.is_(False)
-    return Project.id.in_(visible_project_ids(user))
+    return Project.id.in_(_visible_project_ids(user_id, is_admin=False))
+
+
+def granted_role(
+    role: MemberRole | None, *, is_admin: bool, need: MemberRole = MemberRole.VIEWER, what: str = "project"
+) -> MemberRole:
+    """The caller's role on a project that exists and is not an eval project: admins act as owners;
+    NotFound for a non-member, Forbidden for a member whose role is below `need`."""
+    if is_admin:
+        role = MemberRole.OWNER
+    elif role is None:
+        raise NotFound(f"{what} not found")
+    if role.rank < need.rank:
+        raise Forbidden(f"this needs the {need.value} role on the project")
+    return role
 
 
 async def allowed_project_ids(session: AsyncSession, user: User) -> list[uuid.UUID]:
@@ -156,14 +195,7 @@ async def require_project(
     if found is None:
         raise NotFound(f"{what} not found")
     project, role = found
-    if user.is_admin:
-        role = MemberRole.OWNER
-    elif role is None:
-        raise NotFound(f"{what} not found")
-    access = ProjectAccess(project=project, role=role)
-    if not access.can(need):
-        raise Forbidden(f"this needs the {need.value} role on the project")
-    return access
+    return ProjectAccess(project, granted_role(role, is_admin=user.is_admin, need=need, what=what))
 
 
 async def project_scope(
@@ -236,3 +268,72 @@ async def require_transcription(
         raise NotFound("transcription not found")
     await require_project(session, user, meeting.project_id, need, what="transcription")
     return row
+
+
+# Reads without the ORM (api/services/reads.py): the caller and their access come with the data, in the
+# same statement, as columns labelled CALLER_ACTIVE, CALLER_ADMIN, CALLER_ROLE and PROJECT_FOUND (false:
+# no such project, or an eval project). There is a row exactly when the caller (:user_id) exists.
+CALLER_ACTIVE, CALLER_ADMIN, CALLER_ROLE, PROJECT_FOUND = (
+    "caller_active",
+    "caller_admin",
+    "caller_role",
+    "found",
+)
+
+
+def _caller_columns() -> list[sa.ColumnElement[Any]]:
+    return [User.is_active.label(CALLER_ACTIVE), User.is_admin.label(CALLER_ADMIN)]
+
+
+def caller(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The caller alone (with `columns` of anything joined later)."""
+    return sa.select(*_caller_columns(), *columns).where(User.id == CALLER_ID)
+
+
+def caller_with_project(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The caller, their access to project :project_id and `columns` of that project."""
+    return (
+        sa.select(
+            *_caller_columns(),
+            ProjectMember.role.label(CALLER_ROLE),
+            Project.id.is_not(None).label(PROJECT_FOUND),
+            *columns,
+        )
+        .select_from(User)
+        .outerjoin(Project, sa.and_(Project.id == sa.bindparam("project_id"), Project.is_eval.is_(False)))
+        .outerjoin(
+            ProjectMember, sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == User.id)
+        )
+        .where(User.id == CALLER_ID)
+    )
+
+
+def caller_with_meeting(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The caller, meeting :meeting_id's `columns` and the caller's access to its project."""
+    return (
+        sa.select(
+            *_caller_columns(),
+            ProjectMember.role.label(CALLER_ROLE),
+            Project.id.is_not(None).label(PROJECT_FOUND),
+            *columns,
+        )
+        .select_from(User)
+        .outerjoin(Meeting, Meeting.id == sa.bindparam("meeting_id"))
+        .outerjoin(Project, sa.and_(Project.id == Meeting.project_id, Project.is_eval.is_(False)))
+        .outerjoin(
+            ProjectMember, sa.and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == User.id)
+        )
+        .where(User.id == CALLER_ID)
+    )
+
+
+def granted_from(
+    row: Mapping[str, Any], *, need: MemberRole = MemberRole.VIEWER, what: str = "project"
+) -> MemberRole:
+    """The decision of require_project from a row of caller_with_project / caller_with_meeting."""
+    if not row[PROJECT_FOUND]:
+        raise NotFound(f"{what} not found")
+    role = row[CALLER_ROLE]
+    return granted_role(
+        MemberRole(role) if role is not None else None, is_admin=row[CALLER_ADMIN], need=need, what=what
+    )

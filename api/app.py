@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import swagger_ui_bundle  # type: ignore[import-untyped]
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -29,15 +30,16 @@ from api.routes import (
     transcriptions,
     users,
 )
+from api.routing import API_PREFIX, ApiRouter
+from core import tokens
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from core.tracing import setup_tracing, shutdown_tracing
 
-API_PREFIX = "/api/v1"
 UPLOAD_PATH_MARKERS = ("/upload",)
 
 
-def api_routers() -> list[APIRouter]:
+def api_routers() -> list[ApiRouter]:
     """The routers served under API_PREFIX.
 
     The app includes each one directly rather than through one parent router: FastAPI matches nested
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         owned = resources is None
         setup_tracing(settings, "api")
         app.state.resources = resources or Resources.open(settings)
+        if owned:  # a served app: the first answer would otherwise load tiktoken's encoding (1-2 s of CPU)
+            app.state.warm_tokens = asyncio.get_running_loop().run_in_executor(None, tokens.encoding)
         try:
             yield
         finally:
@@ -81,12 +85,17 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Tracing is ours (core/tracing.py, RequestContextMiddleware). FastAPI's own OpenTelemetry would
+        # otherwise check the global providers on every request (tens of µs) and, were a global provider
+        # ever installed, add a second span and metric per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     if resources is not None:
         app.state.resources = resources
     install_error_handlers(app)
     app.include_router(health.router)
     for router in api_routers():
+        assert router.mounted_at == API_PREFIX, router.prefix  # where its path check expects it
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     _mount_docs(app)
     _mount_console(app, settings)

@@ -51,7 +51,7 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "scifact"
+DATA = ROOT.parent / "shared" / "data" / "scifact"  # --data: the repository's sibling `shared/` by default
 sys.path.insert(0, str(ROOT))
 
 from common import UNLIMITED, py_spy, stop_process, wait_until_up  # noqa: E402
@@ -111,7 +111,10 @@ class Stack:
         root = psutil.Process(self.process.pid)
         parts["supervisor"].append(root)
         for child in root.children(recursive=True):
-            line = " ".join(child.cmdline())
+            try:
+                line = " ".join(child.cmdline())
+            except psutil.Error:  # gone, or a zombie not reaped yet (a finished helper process)
+                continue
             if "v1tr0 worker" in line:
                 parts["arq worker"].append(child)
             elif "uvicorn" in line:
@@ -229,10 +232,12 @@ def _ok(response: httpx.Response, what: str) -> dict[str, Any]:
     return body
 
 
-def seed(base_url: str, *, projects: int, docs_per_project: int, users: int, rng: random.Random) -> Seed:
-    corpus = [doc for doc in _jsonl(DATA / "corpus.jsonl") if len(doc.get("text", "")) > 200]
+def seed(
+    base_url: str, *, data: Path, projects: int, docs_per_project: int, users: int, rng: random.Random
+) -> Seed:
+    corpus = [doc for doc in _jsonl(data / "corpus.jsonl") if len(doc.get("text", "")) > 200]
     rng.shuffle(corpus)
-    out = Seed(questions=[str(q["text"]) for q in _jsonl(DATA / "queries_train.jsonl")])
+    out = Seed(questions=[str(q["text"]) for q in _jsonl(data / "queries_train.jsonl")])
     with httpx.Client(base_url=base_url + API, timeout=60) as http:
         admin = _ok(
             http.post("/auth/register", json={"email": ADMIN_EMAIL, "password": "bench-admin-pw"}), "admin"
@@ -709,7 +714,12 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         began = time.monotonic()
         print(f"seeding {args.projects} projects through the API and indexing them ...", flush=True)
         data = seed(
-            running.base_url, projects=args.projects, docs_per_project=args.docs, users=args.users, rng=rng
+            running.base_url,
+            data=args.data,
+            projects=args.projects,
+            docs_per_project=args.docs,
+            users=args.users,
+            rng=rng,
         )
         report.seed = {
             "users": len(data.users), "projects": len(data.meetings), "documents": data.documents,
@@ -758,6 +768,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--model", choices=sorted(MODELS), default="static", help="embedding model of the stack"
     )
+    parser.add_argument("--data", type=Path, default=DATA, help="the SciFact BEIR folder")
     parser.add_argument("--projects", type=int, default=40)
     parser.add_argument("--docs", type=int, default=20, help="documents per project")
     parser.add_argument("--users", type=int, default=20)

@@ -240,15 +240,13 @@ def instrument_engine(engine: AsyncEngine) -> None:
     event.listen(sync_engine, "handle_error", _statement_failed)
 
 
-def _statement_started(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-) -> None:
+def _start_statement_span(statement: str) -> Span | None:
     tracer = get_tracer()
-    if tracer is None or context is None or not trace.get_current_span().get_span_context().is_valid:
-        return
+    if tracer is None or not trace.get_current_span().get_span_context().is_valid:
+        return None
     words = statement.split(None, 1)
     operation = words[0].upper() if words else "db.query"
-    span = tracer.start_span(
+    return tracer.start_span(
         operation,
         kind=SpanKind.CLIENT,
         attributes={
@@ -257,7 +255,32 @@ def _statement_started(
             "db.statement": statement[:STATEMENT_LIMIT],  # the text only: parameters are never recorded
         },
     )
-    setattr(context, SPAN_KEY, span)
+
+
+@contextmanager
+def statement_span(statement: str) -> Iterator[None]:
+    """The span of a statement sent without SQLAlchemy's engine (core/reads.py), like the engine's own."""
+    span = _start_statement_span(statement)
+    if span is None:
+        yield
+        return
+    try:
+        yield
+    except BaseException as exc:
+        mark_failed(span, exc)
+        raise
+    finally:
+        span.end()
+
+
+def _statement_started(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
+    if context is None:
+        return
+    span = _start_statement_span(statement)
+    if span is not None:
+        setattr(context, SPAN_KEY, span)
 
 
 def _statement_finished(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.crud import apply_changes, fetch_page, order_by
+from core.crud import apply_changes, order_by
 from core.errors import Conflict, Invalid, NotFound
 from core.models import (
     Meeting,
@@ -49,33 +49,29 @@ def new_room_id() -> str:
     return "v1tr0-" + secrets.token_urlsafe(18)
 
 
-async def list_meetings(
-    session: AsyncSession,
-    *,
-    scope: sa.Select[tuple[uuid.UUID]] | list[uuid.UUID] | None,
-    limit: int,
-    offset: int,
-    sort: str | None,
-    status: MeetingStatus | None = None,
-    starts_after: datetime | None = None,
-    starts_before: datetime | None = None,
-) -> tuple[list[Meeting], int]:
-    """Meetings of the projects in `scope` (api.access.project_scope; None: all)."""
-    query = sa.select(Meeting)
+MEETING_FILTERS = ("status", "starts_after", "starts_before")
+
+
+def meetings_query(
+    *columns: Any, scope: sa.ColumnElement[bool] | None, filters: Collection[str], sort: str | None
+) -> tuple[sa.Select[Any], list[Any]]:
+    """The meeting list's statement and its ordering: meetings in `scope` (a condition from api/access.py;
+    None: all), each filter named in `filters` (of MEETING_FILTERS) on the bound parameter of its name."""
+    query = sa.select(*columns)
     if scope is not None:
-        query = query.where(Meeting.project_id.in_(scope))
-    if status:
-        query = query.where(Meeting.status == status)
-    if starts_after:
-        query = query.where(Meeting.start_time >= starts_after)
-    if starts_before:
-        query = query.where(Meeting.start_time < starts_before)
+        query = query.where(scope)
+    if "status" in filters:
+        query = query.where(Meeting.status == sa.bindparam("status"))
+    if "starts_after" in filters:
+        query = query.where(Meeting.start_time >= sa.bindparam("starts_after"))
+    if "starts_before" in filters:
+        query = query.where(Meeting.start_time < sa.bindparam("starts_before"))
     ordering = (
         order_by(sort, MEETING_SORTS, Meeting.id)
         if sort
         else [Meeting.start_time.desc().nulls_last(), Meeting.id]
     )
-    return await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
+    return query, ordering
 
 
 async def create_meeting(session: AsyncSession, *, creator_id: uuid.UUID, fields: dict[str, Any]) -> Meeting:

@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.limits import client_ip
 from api.resources import Resources
+from api.routing import ApiRouter
 from api.schemas.ai import AskResponse, ChatMessageRead, ChatRequest, ChunkRead, SearchResults, StreamTicket
 from api.schemas.common import Page
 from api.services import ai as service
@@ -33,8 +34,8 @@ from core.models import SourceType
 from retrieval.answer import DOCUMENT_PLACES
 from retrieval.search import Hit, SearchFilters
 
-router = APIRouter(prefix="/ai", tags=["ai"])
-search_router = APIRouter(tags=["search"])
+router = ApiRouter(prefix="/ai", tags=["ai"])
+search_router = ApiRouter(tags=["search"])
 
 Query_ = Annotated[str, Query(min_length=1, max_length=10_000, description="the question or search terms")]
 Limit = Annotated[int, Query(ge=1, le=50)]

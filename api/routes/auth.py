@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import Request, status
 
 from api import limits
 from api.deps import CurrentUser, RedisDep, ResourcesDep, SessionDep, SettingsDep
 from api.limits import Budget, client_ip
+from api.routing import ApiRouter
 from api.schemas.auth import LoginIn, RefreshIn, RegisterIn, TokenPair
 from api.schemas.users import UserRead
 from api.services import users as service
 from core import ratelimit
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = ApiRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from api.deps import CurrentUser, SessionDep
+from api.routing import ApiRouter
 from api.schemas.clients import ClientCreate, ClientRead, ClientUpdate
 from api.schemas.common import Page, PageParams
 from api.schemas.projects import ProjectRead
 from api.services import clients as service
 from core.models import ClientStatus, Priority
 
-router = APIRouter(prefix="/clients", tags=["clients"])
+router = ApiRouter(prefix="/clients", tags=["clients"])
 
 
 @router.get("", response_model=Page[ClientRead])

@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.access import require_project
 from api.deps import CurrentUser, RedisDep, SessionDep
+from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.transcriptions import CommitmentRead, CommitmentUpdate
 from core.models import CommitmentStatus, MemberRole
 from meetings import ledger
 
-router = APIRouter(prefix="/projects", tags=["commitments"])
+router = ApiRouter(prefix="/projects", tags=["commitments"])
 
 
 @router.get("/{project_id}/commitments", response_model=Page[CommitmentRead])

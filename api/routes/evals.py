@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import Query, Request, status
 
 from api import limits
 from api.deps import AdminUser, RedisDep, ResourcesDep, SessionDep
 from api.limits import Budget, client_ip
+from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.evals import EvalDatasetRead, EvalItemRead, EvalRunCreate, EvalRunRead, EvalRunSummary
 from api.services import evals as service
 
-router = APIRouter(prefix="/evals", tags=["evals"])
+router = ApiRouter(prefix="/evals", tags=["evals"])
 
 
 @router.get("/runs", response_model=Page[EvalRunSummary])

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import Header, Query, Request
 from sse_starlette import EventSourceResponse
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.resources import Resources
+from api.routing import ApiRouter
 from api.schemas.streams import StreamLink
 from api.services import feed as service
 from api.streams import (
@@ -23,7 +24,7 @@ from api.streams import (
 from core.feed import CURSOR, FeedEvent, parse_cursor
 from core.models import User
 
-router = APIRouter(tags=["events"])
+router = ApiRouter(tags=["events"])
 
 FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {

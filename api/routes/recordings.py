@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import StreamingResponse
 
 from api.access import require_meeting
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.ranges import file_response
+from api.routing import ApiRouter
 from api.schemas.streams import StreamLink
 from api.services import recordings as service
 from api.streams import (
@@ -23,7 +24,7 @@ from api.streams import (
 )
 from core.uploads import recording_url
 
-router = APIRouter(prefix="/meetings", tags=["meetings"])
+router = ApiRouter(prefix="/meetings", tags=["meetings"])
 
 AUDIO: dict[str, Any] = {"audio/*": {"schema": {"type": "string", "format": "binary"}}}
 

@@ -6,19 +6,20 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import File, Form, Query, UploadFile, status
 
 from api import limits
 from api.access import project_scope, require_meeting, require_transcription
 from api.deps import CurrentUser, RedisDep, ResourcesDep, SessionDep
 from api.limits import Budget
+from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.transcriptions import TranscriptionAccepted, TranscriptionRead, TranscriptionSummary
 from core.errors import PayloadTooLarge
 from core.models import MemberRole, ProcessingStatus, Transcription
 from meetings import transcriptions as service
 
-router = APIRouter(prefix="/transcriptions", tags=["transcriptions"])
+router = ApiRouter(prefix="/transcriptions", tags=["transcriptions"])
 
 COPY_CHUNK = 1024 * 1024
 

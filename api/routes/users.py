@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
 from api.deps import AdminUser, CurrentUser, SessionDep
+from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
 from api.schemas.users import UserCreate, UserRead, UserStats, UserUpdate
 from api.services import users as service
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = ApiRouter(prefix="/users", tags=["users"])
 
 
 @router.get("", response_model=Page[UserRead])

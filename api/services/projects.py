@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import project_visible, require_project
+from api.access import require_project
 from api.schemas.projects import MemberAdd, ProjectCreate, ProjectUpdate
 from api.services.clients import get_client
-from core.crud import apply_changes, fetch_page, order_by
+from core.crud import LIKE_ESCAPE, apply_changes, order_by
 from core.document_files import remove_document_files_after_commit
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import (
@@ -22,10 +23,8 @@ from core.models import (
     MeetingStatus,
     MemberRole,
     OutboxAction,
-    Priority,
     Project,
     ProjectMember,
-    ProjectStatus,
     SourceType,
     User,
 )
@@ -45,33 +44,26 @@ PROJECT_SORTS = {
 }
 
 
-async def list_projects(
-    session: AsyncSession,
-    *,
-    actor: User,
-    limit: int,
-    offset: int,
-    sort: str | None,
-    status: ProjectStatus | None = None,
-    priority: Priority | None = None,
-    client_id: uuid.UUID | None = None,
-    q: str | None = None,
-) -> tuple[list[Project], int]:
-    query = sa.select(Project).where(project_visible(actor))
-    if status:
-        query = query.where(Project.status == status)
-    if priority:
-        query = query.where(Project.priority == priority)
-    if client_id:
-        query = query.where(Project.client_id == client_id)
-    if q:
-        query = query.where(Project.title.icontains(q, autoescape=True))
+PROJECT_FILTERS = ("status", "priority", "client_id", "q")
+
+
+def projects_query(
+    *columns: Any, visible: sa.ColumnElement[bool], filters: Collection[str], sort: str | None
+) -> tuple[sa.Select[Any], list[Any]]:
+    """The project list's statement and its ordering: projects `visible` to the caller (from
+    api/access.py), each filter named in `filters` (of PROJECT_FILTERS) on the bound parameter of its
+    name; `q`, a title substring, bound LIKE-escaped (core.crud.like_escaped)."""
+    query = sa.select(*columns).where(visible)
+    if "status" in filters:
+        query = query.where(Project.status == sa.bindparam("status"))
+    if "priority" in filters:
+        query = query.where(Project.priority == sa.bindparam("priority"))
+    if "client_id" in filters:
+        query = query.where(Project.client_id == sa.bindparam("client_id"))
+    if "q" in filters:
+        query = query.where(Project.title.icontains(sa.bindparam("q"), escape=LIKE_ESCAPE))
     ordering = order_by(sort, PROJECT_SORTS, Project.id) if sort else [Project.created_at.desc(), Project.id]
-    return await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
-
-
-async def get_project(session: AsyncSession, *, actor: User, project_id: uuid.UUID) -> Project:
-    return (await require_project(session, actor, project_id)).project
+    return query, ordering
 
 
 async def create_project(session: AsyncSession, *, actor: User, data: ProjectCreate) -> Project:

@@ -569,7 +569,7 @@ async def test_a_feed_only_reads(served, client, factory, resources) -> None:
     visibility, no statement writes or locks (tests/api/test_reads_do_not_write.py cannot walk them)."""
     owner = await factory.user()
     project_id = await new_project(client, owner)
-    with statements(resources) as seen:
+    with statements() as seen:
         for path in ("/events", f"/projects/{project_id}/events"):
             async with following(served, path, actor=owner) as events:
                 mark = await marker(resources, project_id)

@@ -46,7 +46,7 @@ async def test_no_get_route_writes_or_locks(
         # streams answer 404 for an unknown id before they start; a real one would stream forever
         known = {} if "events" in template or "/streams/" in template else values
         path = PARAM.sub(lambda m, known=known: known.get(m.group(1), str(uuid.uuid4())), template)
-        with statements(resources) as seen:
+        with statements() as seen:
             r = await client.get(path, params={"q": "presupuesto"}, headers=admin.headers)
         assert r.status_code < 500, (template, r.text)
         offending = [sql for sql in seen if NEEDS_A_TRANSACTION.search(sql)]
