@@ -127,13 +127,18 @@ def extractive_items(sections: Sections) -> Items:
         if name != "risks":
             items[name] = [_item(source) for source in sources]
             continue
-        risks = []
+        # The same sentence in several sources (a document's repeated paragraph, a summary quoting the
+        # transcript) is one risk citing them all, not one line per source.
+        risks: dict[str, dict[str, Any]] = {}
         for source in sources:
             for sentence in split_sentences(source.hit.content):
                 if RISK_WORDS.search(sentence):
-                    risks.append(_item(source, sentence))
+                    if sentence in risks:
+                        risks[sentence]["citations"].append(citation_payload(source))
+                    else:
+                        risks[sentence] = _item(source, sentence)
                     break
-        items[name] = risks[:MAX_ITEMS]
+        items[name] = list(risks.values())[:MAX_ITEMS]
     return items
 
 

@@ -25,7 +25,7 @@ const TEXT = {
     "time": "Tiempo", "on_track": "En buen camino", "at_risk": "En riesgo", "off_track": "Desviado", "unknown": "Sin datos",
     "meeting": "Reunión", "page": "p.", "slide": "diapositiva", "error": "Error", "reconnecting": "Reconectando…",
     "indexIncomplete": "Índice incompleto: {n} cambios aún sin indexar; los resultados pueden no incluirlos.",
-    "activity": "Actividad", "play": "Escuchar", "noRecording": "Esta reunión no tiene grabación.",
+    "activity": "Actividad", "play": "Escuchar", "extractiveAnswer": "frases de las fuentes, sin modelo", "noRecording": "Esta reunión no tiene grabación.",
     "chatEmpty": "Pregunta lo que quieras sobre los documentos, las reuniones y las conversaciones del proyecto.",
     "noDocuments": "Aún no hay documentos: sube un archivo o escribe uno.",
     "noMeetings": "Aún no hay reuniones.",
@@ -118,7 +118,7 @@ const TEXT = {
     "time": "Time", "on_track": "On track", "at_risk": "At risk", "off_track": "Off track", "unknown": "No data",
     "meeting": "Meeting", "page": "p.", "slide": "slide", "error": "Error", "reconnecting": "Reconnecting…",
     "indexIncomplete": "Index incomplete: {n} changes not indexed yet; results may miss them.",
-    "activity": "Activity", "play": "Play", "noRecording": "This meeting has no recording.",
+    "activity": "Activity", "play": "Play", "extractiveAnswer": "sentences from the sources, no model", "noRecording": "This meeting has no recording.",
     "chatEmpty": "Ask anything about the project's documents, meetings and conversations.",
     "noDocuments": "No documents yet: upload a file or write one.",
     "noMeetings": "No meetings yet.",
@@ -573,7 +573,9 @@ async function onChatSubmit(event) {
   stream.addEventListener("done", (e) => {
     const done = JSON.parse(e.data);
     const ms = (done.timings || {}).total_ms;
-    finish([done.provider, done.model, ms != null ? `${number(Math.round(ms))} ms` : null].filter(Boolean).join(" · "));
+    // (the extractive answerer's name is an English identifier: said in the console's words instead)
+    const by = done.provider === "extractive" ? [t("extractiveAnswer")] : [done.provider, done.model];
+    finish([...by, ms != null ? `${number(Math.round(ms))} ms` : null].filter(Boolean).join(" · "));
   });
   stream.addEventListener("error", (e) => {
     if (e.data) {
@@ -1050,6 +1052,7 @@ async function start() {
   dropZone($("meeting-drop"), $("upload-file"), uploadRecording);
   // A recording's token expires: a failed load mints a new one on the next play.
   $("player").addEventListener("error", () => { delete $("player").dataset.meeting; });
+  $("player-close").addEventListener("click", () => { $("player").pause(); $("player-bar").hidden = true; });
   const saved = JSON.parse(sessionStorage.getItem("v1tr0.tokens") || "null");
   if (saved) {
     state.access = saved.access; state.refresh = saved.refresh;
