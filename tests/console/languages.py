@@ -13,8 +13,9 @@ from typing import Any
 from core.i18n import TABLES, Language
 
 APP_JS = Path(__file__).resolve().parents[2] / "api" / "static" / "console" / "app.js"
-# What a view must never print: a value the console failed to leave out.
-PLACEHOLDERS = re.compile(r"\bnull\b|\bundefined\b|\bNaN\b|\[object Object\]")
+# What a view must never print: a value the console failed to leave out. Runs of them count
+# ("nullnullnullnull": four missing children appended as strings), which \bnull\b would miss.
+PLACEHOLDERS = re.compile(r"(?<![A-Za-z])(?:null|undefined|NaN)+(?![A-Za-z])|\[object Object\]")
 _PLACEHOLDER = re.compile(r"\{\w+\}")
 MIN_FIXED_CHARS = 3  # "p.", "{n} s": too short to say which language a text is in
 

@@ -26,7 +26,7 @@ from core.models import (
 from core.settings import IngestionSettings
 from ingestion.artifacts import load_artifact
 from ingestion.chunkers import chunk_items
-from tests.console.languages import console_table, foreign_strings, strings
+from tests.console.languages import PLACEHOLDERS, console_table, foreign_strings, strings
 from tests.ingestion.helpers import drain
 
 PLACEHOLDER = re.compile(r"\{\w+\}")
@@ -87,6 +87,15 @@ def test_the_checker_finds_the_other_language() -> None:
     assert foreign_strings("Chat · Documentos · documento · 3 páginas", "es") == []
     assert {"Salud", "Salud del proyecto", "proyecto"} <= set(foreign_strings("Salud del proyecto", "en"))
     assert foreign_strings("Project health: On track", "en") == []
+
+
+def test_the_placeholder_check_sees_runs_and_not_words() -> None:
+    """The issue's "nullnullnullnull" (four missing children appended as strings) is caught; words that
+    merely contain the letters are not."""
+    for shown in ("nullnullnullnull", "Progreso NaN%", "Inicio: undefined", "[object Object]", "null."):
+        assert PLACEHOLDERS.search(shown), shown
+    for shown in ("anulado", "nullable", "Nanook", "undefinedness"):
+        assert not PLACEHOLDERS.search(shown), shown
 
 
 def test_accept_language_picks_a_supported_language() -> None:
