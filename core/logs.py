@@ -59,3 +59,8 @@ def configure_logging(level: str = "INFO", *, json_format: bool = True) -> None:
         logger.handlers[:] = []
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # pgserver logs every pg_config/pg_ctl command line and its output at INFO: noise in every CLI run.
+    # httpx logs each request to the model servers at INFO; the product's own spans say more.
+    # At DEBUG they all speak.
+    for name in ("pgserver", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING if root.level > logging.DEBUG else logging.NOTSET)

@@ -140,6 +140,12 @@ async def sweep_orphan_uploads(
             path for path, tid, mtime in folder.files if mtime < cutoff and tid not in transcriptions
         )
 
+    return await remove_orphans(doomed, what="orphan uploads")
+
+
+async def remove_orphans(doomed: list[Path], *, what: str) -> int:
+    """Delete files and folders (in a thread: a large sweep must not hold up the event loop)."""
+
     def remove() -> int:
         for path in doomed:
             if path.is_dir():
@@ -150,5 +156,5 @@ async def sweep_orphan_uploads(
 
     removed = await asyncio.to_thread(remove)
     if removed:
-        log.info("orphan uploads removed", extra={"removed": removed})
+        log.info(f"{what} removed", extra={"removed": removed})
     return removed

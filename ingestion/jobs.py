@@ -54,10 +54,16 @@ def _source_lock_key(source_type: SourceType, source_id: uuid.UUID) -> int:
     return (uuid.uuid5(source_id, source_type.value).int & ((1 << 63) - 1)) or 1
 
 
-async def _lock_source(session: AsyncSession, source_type: SourceType, source_id: uuid.UUID) -> None:
+async def _lock_source(
+    session: AsyncSession, source_type: SourceType, source_id: uuid.UUID, statement_timeout_ms: int
+) -> None:
     """Jobs of one artifact run one at a time. A transcription's jobs also hold its meeting's lock: the
     meeting's deletion job removes the transcription's chunks, so it must not run while they are written
-    (it would finish first and leave the new chunks behind)."""
+    (it would finish first and leave the new chunks behind).
+
+    Waiting for the lock is waiting for the other job (which may be embedding a long document for
+    minutes), not a slow statement: the wait is bounded by the job's own timeout, and the statement
+    timeout comes back for what follows."""
     keys = [_source_lock_key(source_type, source_id)]
     if source_type in TRANSCRIPTION_TYPES:
         meeting_id = await session.scalar(
@@ -65,8 +71,10 @@ async def _lock_source(session: AsyncSession, source_type: SourceType, source_id
         )
         if meeting_id is not None:
             keys.append(_source_lock_key(SourceType.MEETING, meeting_id))
+    await session.execute(sa.select(sa.func.set_config("statement_timeout", "0", True)))
     for key in keys:  # always the artifact first, then its meeting: no lock cycles
         await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    await session.execute(sa.select(sa.func.set_config("statement_timeout", str(statement_timeout_ms), True)))
 
 
 async def outbox_trace_context(runtime: Runtime, outbox_id: int) -> str | None:
@@ -131,7 +139,7 @@ async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dic
     if row is None or row.status in (OutboxStatus.DONE, OutboxStatus.FAILED):
         return {"status": "skipped"}
     request_id_var.set(row.request_id)
-    await _lock_source(session, row.source_type, row.source_id)
+    await _lock_source(session, row.source_type, row.source_id, runtime.settings.db.statement_timeout_ms)
     owned = OWNED_TYPES[row.source_type]
     chunks = embedded = 0
     embedded_by_model: dict[str, int] = {}

@@ -9,10 +9,12 @@ import uuid
 from types import SimpleNamespace
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from api.deps import get_session
 from api.services import documents as document_service
 from core import feed, keys
+from core.db import create_engine
 from core.errors import Invalid
 from core.models import (
     Chunk,
@@ -27,7 +29,8 @@ from core.outbox import record_change
 from core.providers.embeddings import STATIC_MODEL
 from core.tokens import count_tokens
 from core.vectors import register_model
-from ingestion.jobs import Runtime, process_outbox_row
+from ingestion.jobs import Runtime, _lock_source, _source_lock_key, process_outbox_row
+from tests.conftest import make_settings
 from tests.ingestion.helpers import (
     CountingEmbedder,
     GatedEmbedder,
@@ -475,3 +478,36 @@ async def test_binary_or_badly_encoded_uploads_are_refused_and_nothing_is_stored
     )
     assert r.status_code == 201
     assert r.json()["content"] == "# Acta\n\nCafé."
+
+
+async def test_a_job_waits_for_its_artifact_lock_past_the_statement_timeout(
+    client, factory, servers, resources
+):
+    """The other job holding the artifact's lock may embed for minutes: waiting for it is not a slow
+    statement. The job waits (bounded by its own timeout), then runs with the statement timeout back."""
+    short = make_settings(servers, db={"statement_timeout_ms": 300})
+    owner = await factory.user()
+    project_id = await new_project(client, owner)
+    [row] = [r for r in await outbox_rows(resources) if r.source_id == uuid.UUID(project_id)]
+    engine = create_engine(short)
+    try:
+        sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessionmaker() as session, session.begin():
+            await register_model(session, name=STATIC_MODEL, dimensions=64)
+        runtime = Runtime(settings=short, sessionmaker=sessionmaker, redis=resources.redis)
+        key = _source_lock_key(SourceType.PROJECT, uuid.UUID(project_id))
+        async with resources.engine.connect() as holder:
+            await holder.execute(sa.select(sa.func.pg_advisory_lock(key)))
+            job = asyncio.create_task(process_outbox_row(runtime, row.id))
+            await _finished_or_waiting_for_a_lock(resources, job)
+            await asyncio.sleep(1.0)  # three statement timeouts
+            assert not job.done()
+            await holder.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+        assert await asyncio.wait_for(job, 20) == "done"
+        async with sessionmaker() as session, session.begin():
+            await _lock_source(session, SourceType.PROJECT, uuid.UUID(project_id), 300)
+            assert await session.scalar(sa.text("SHOW statement_timeout")) == "300ms"
+    finally:
+        await engine.dispose()
+    [after] = [r for r in await outbox_rows(resources) if r.id == row.id]
+    assert after.status == OutboxStatus.DONE and after.attempts <= 1
