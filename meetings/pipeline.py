@@ -227,13 +227,18 @@ async def _transcribe(
     loop = asyncio.get_running_loop()
     reported = {"fraction": 0.0}
     pending: list[concurrent.futures.Future[None]] = []
+    # One update at a time, in the order reported: two in flight would race (100 % announced before 50 %,
+    # or 50 % stored over 99 %). The lock is FIFO and the updates start in the order they were scheduled.
+    in_order = asyncio.Lock()
+
+    async def report(percent: int) -> None:
+        async with in_order:
+            await _progress(runtime, transcription_id, meeting_id, project_id, percent)
 
     def progress(fraction: float) -> None:
         if fraction - reported["fraction"] >= PROGRESS_EVERY or fraction >= 1.0:
             reported["fraction"] = fraction
-            percent = int(fraction * 100)
-            update = _progress(runtime, transcription_id, meeting_id, project_id, percent)
-            pending.append(asyncio.run_coroutine_threadsafe(update, loop))
+            pending.append(asyncio.run_coroutine_threadsafe(report(int(fraction * 100)), loop))
 
     try:
         result = await runtime.transcriber.transcribe(path, language=language, progress=progress)

@@ -233,6 +233,41 @@ def keep_supported_citations(answer: str, sources: list[Source]) -> str:
     return re.sub(r" +([.,;:!?])", r"\1", stripped)
 
 
+# Share of an uncited sentence's content words one source must hold for the sentence to be cited to it:
+# stricter than MIN_SUPPORT, because here the model did not claim the source.
+MIN_ATTRIBUTION = 0.6
+_SENTENCE_PIECES = re.compile(r"((?<=[.!?…])\s+|\n+)")
+
+
+def cite_uncited_sentences(answer: str, sources: list[Source]) -> str:
+    """A model that answers without markers (small local models mostly do) still took its words from the
+    sources: each sentence without a [n] and with two or more content words is cited to the source that
+    holds most of them, when that source holds MIN_ATTRIBUTION of them. A sentence no source holds stays
+    uncited."""
+    pieces = _SENTENCE_PIECES.split(answer)
+    for index in range(0, len(pieces), 2):  # odd indexes are the separators
+        sentence = pieces[index]
+        if CITATION.search(sentence):
+            continue
+        wanted = set(content_terms(sentence))
+        if len(wanted) < 2:
+            continue
+        best, share = None, 0.0
+        for source in sources:
+            held = set(content_terms(source.hit.context or source.hit.content))
+            if (covered := len(wanted & held) / len(wanted)) > share:
+                best, share = source, covered
+        if best is None or share < MIN_ATTRIBUTION:
+            continue
+        body = sentence.rstrip()
+        tail = sentence[len(body) :]
+        if body[-1] in ".!?…":
+            pieces[index] = f"{body[:-1]} [{best.n}]{body[-1]}{tail}"
+        else:
+            pieces[index] = f"{body} [{best.n}]{tail}"
+    return "".join(pieces)
+
+
 def citations_for(answer: str, sources: list[Source]) -> list[dict[str, Any]]:
     """The cited sources, in order of first citation; a transcript source is narrowed to the segments that
     hold what the answer quoted from it."""

@@ -24,6 +24,7 @@ from retrieval.answer import (
     build_generation,
     citation_payload,
     citations_for,
+    cite_uncited_sentences,
     index_pending_note,
     keep_supported_citations,
     number_sources,
@@ -147,7 +148,7 @@ async def answer_events(
         yield Delta(note)
     text = "".join(parts)
     if grounded:
-        text = keep_supported_citations(text, sources)
+        text = cite_uncited_sentences(keep_supported_citations(text, sources), sources)
     yield Citations(citations_for(text, sources) if grounded else [], text + note)
     timings["total_ms"] = _ms(started)
     yield Done(grounded, usage, answerer.provider, answerer.model, prompt.name, prompt.version, timings)

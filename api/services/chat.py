@@ -238,7 +238,9 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
                     case Citations():
                         citations = event.citations
                         parts = [event.text]  # what is stored: only the citations that stand
-                        await writer.emit("citations", {"citations": citations})
+                        # The final text too: a marker whose sentence its source does not hold is gone, and a
+                        # sentence the model left uncited is cited to the source that holds it.
+                        await writer.emit("citations", {"citations": citations, "text": event.text})
                     case Done():
                         turn.usage = event.usage
                         final: tuple[str, dict[str, Any]] = ("done", _done_payload(plan, event))

@@ -68,3 +68,36 @@ def test_a_citation_stands_only_where_its_source_supports_the_sentence() -> None
         keep_supported_citations("Se atienden en cuatro horas [2].", sources)
         == "Se atienden en cuatro horas [2]."
     )
+
+
+def test_a_sentence_left_uncited_is_cited_to_the_source_that_holds_most_of_its_words() -> None:
+    import uuid
+
+    from core.models import SourceType
+    from retrieval.answer import Source, cite_uncited_sentences
+    from retrieval.search import Hit
+
+    def source(n: int, text: str) -> Source:
+        hit = Hit(n, uuid.uuid4(), SourceType.DOCUMENT, uuid.uuid4(), 0, text, {}, 0.1, 0.9, None)
+        return Source(n, hit)
+
+    sources = [
+        source(1, "[Documento › Propuesta]\nEl presupuesto cerrado es de 18.500 euros más IVA."),
+        source(2, "[Documento › Soporte]\nLas incidencias críticas se atienden en cuatro horas."),
+    ]
+    answer = (
+        "El presupuesto cerrado es de 18.500 euros.\n"
+        "Las incidencias críticas se atienden en cuatro horas [2]. Sí. "
+        "El equipo celebrará la entrega con una cena"
+    )
+    assert cite_uncited_sentences(answer, sources) == (
+        "El presupuesto cerrado es de 18.500 euros [1].\n"
+        "Las incidencias críticas se atienden en cuatro horas [2]. Sí. "
+        "El equipo celebrará la entrega con una cena"
+    )
+    # Half of the words is not enough when the model did not claim the source.
+    half = "El presupuesto incluye diseño, fotografía y formación."
+    assert cite_uncited_sentences(half, sources) == half
+    assert cite_uncited_sentences("Cuatro horas para incidencias críticas", sources) == (
+        "Cuatro horas para incidencias críticas [2]"
+    )

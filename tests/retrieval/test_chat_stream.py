@@ -142,6 +142,8 @@ async def test_a_streamed_answer_with_citations_is_stored_and_ingested(
     assert (item["provider"], item["model"]) == ("openai-compatible", MOCK_MODEL)
     assert (item["prompt_name"], item["prompt_version"]) == ("chat", chat_prompt.version)
     assert item["context_used"] == citations
+    (final,) = [data["text"] for _, name, data in events if name == "citations"]
+    assert final == item["ai_response"]
     assert (await settled_message(resources, message_id)).usage == done["usage"]
 
     assert len(await _chat_outbox(resources, message_id)) == 1
@@ -391,3 +393,30 @@ async def test_the_turn_is_stored_before_its_final_event(project, open_app, reso
             row = await stored_message(resources, message_id)
             assert row is not None and row.processing_status == status
     assert event["event"] == ("done" if status == "completed" else "error")
+
+
+async def test_an_answer_the_model_left_uncited_is_cited_to_the_passage_that_holds_it(project, open_app):
+    """Small local models mostly answer without markers: the final text (the citations event's and the
+    stored one) cites each sentence to the passage holding its words; a sentence no passage holds stays
+    uncited."""
+    owner, project_id = project
+
+    def uncited(body: dict, attempt: int) -> httpx.Response:
+        if is_condense(body):
+            return completion([STANDALONE])
+        return completion(["Ana enviará la factura ", "del presupuesto el viernes. ", "Hará sol mañana."])
+
+    mock = await open_app(uncited)
+    r = await mock.client.post(
+        f"/api/v1/ai/chat/{project_id}", json={"message": QUESTION}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    events = parse_sse(r.text)
+    n = cite(mock.llm.requests[-1], "factura")
+    assert answer_text(events) == "Ana enviará la factura del presupuesto el viernes. Hará sol mañana."
+    ((citations, final),) = [(d["citations"], d["text"]) for _, name, d in events if name == "citations"]
+    assert final == f"Ana enviará la factura del presupuesto el viernes [{n}]. Hará sol mañana."
+    assert [c["n"] for c in citations] == [n] and citations[0]["title"] == "Presupuesto"
+    r = await mock.client.get(f"/api/v1/ai/chat/{project_id}", headers=owner.headers)
+    (item,) = r.json()["items"]
+    assert item["ai_response"] == final and item["context_used"] == citations
