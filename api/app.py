@@ -137,8 +137,12 @@ def _mount_console(app: FastAPI, settings: Settings) -> None:
         return RedirectResponse("/console/")
 
     @app.get("/console/config.json", include_in_schema=False)
-    async def console_config() -> dict[str, str]:
-        return {"language": settings.http.console_language}
+    async def console_config() -> dict[str, str | int]:
+        # The upload limit lets the console say how large a refused file may be, in its own words.
+        return {
+            "language": settings.http.console_language,
+            "max_upload_bytes": settings.http.max_upload_bytes,
+        }
 
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
 

@@ -6,12 +6,14 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.i18n import INDEX_LANGUAGE, enum_word, index_text
 from core.models import (
     ChatMessage,
     ChatStatus,
@@ -49,8 +51,9 @@ class Artifact:
     drafts: list[ChunkDraft]
 
 
-def _date(value: object) -> str:
-    return value.isoformat() if hasattr(value, "isoformat") else "—"
+def _dates(**dates: date | None) -> list[str]:
+    """`Inicio: 2026-03-01.` per date the artifact has (one it lacks is left out, not written as a dash)."""
+    return [index_text(f"index.{name}", date=day.isoformat()) for name, day in dates.items() if day]
 
 
 async def load_artifact(
@@ -79,15 +82,20 @@ async def _read(
         project = await session.get(Project, source_id)
         if project is None:
             return None
-        facts = (
-            f"Estado: {project.status.value}. Progreso: {project.progress}%. "
-            f"Prioridad: {project.priority.value}. "
-            f"Inicio: {_date(project.start_date)}. Fin: {_date(project.end_date)}. "
-            f"Fecha límite: {_date(project.deadline)}."
+        facts = index_text(
+            "index.project_facts",
+            status=enum_word(project.status, INDEX_LANGUAGE),
+            progress=f"{project.progress} %",
+            priority=enum_word(project.priority, INDEX_LANGUAGE),
         )
-        text = f"{facts}\n\n{project.description}"
+        dates = _dates(start=project.start_date, end=project.end_date, deadline=project.deadline)
+        text = " ".join([facts, *dates]) + f"\n\n{project.description}"
         return project.id, partial(
-            prose, text, source_type=source_type, title=project.title, context="Proyecto"
+            prose,
+            text,
+            source_type=source_type,
+            title=project.title,
+            context=index_text("index.label.project"),
         )
     if source_type == SourceType.DOCUMENT:
         document = await session.get(Document, source_id)
@@ -98,23 +106,24 @@ async def _read(
             document.content,
             source_type=source_type,
             title=document.title,
-            context="Documento",
+            context=index_text("index.label.document"),
             meta={"filename": document.source_filename},
         )
     if source_type == SourceType.MEETING:
         meeting = await session.get(Meeting, source_id)
         if meeting is None:
             return None
-        text = (
-            f"Reunión «{meeting.title}». Estado: {meeting.status.value}. "
-            f"Inicio: {_date(meeting.start_time)}. Fin: {_date(meeting.end_time)}.\n\n{meeting.description}"
+        facts = index_text(
+            "index.meeting_facts", title=meeting.title, status=enum_word(meeting.status, INDEX_LANGUAGE)
         )
+        dates = _dates(start=meeting.start_time, end=meeting.end_time)
+        text = " ".join([facts, *dates]) + f"\n\n{meeting.description}"
         return meeting.project_id, partial(
             prose,
             text,
             source_type=source_type,
             title=meeting.title,
-            context="Reunión",
+            context=index_text("index.label.meeting"),
             meta={"meeting_id": str(meeting.id)},
         )
     if source_type in TRANSCRIPTION_TYPES:
@@ -154,9 +163,9 @@ async def _read_transcription(
         segments=list(transcription.segments),
         summary=transcription.summary,
         items=[
-            ("Punto clave", list(transcription.key_points)),
-            ("Decisión", list(transcription.decisions)),
-            ("Próximo paso", list(transcription.next_steps)),
+            (index_text("index.label.key_point"), list(transcription.key_points)),
+            (index_text("index.label.decision"), list(transcription.decisions)),
+            (index_text("index.label.next_step"), list(transcription.next_steps)),
         ],
         commitments=await _ledger_items(session, transcription),
         meeting_id=str(meeting.id),
@@ -231,7 +240,7 @@ def _transcription_drafts(
             summary,
             source_type=SourceType.SUMMARY,
             title=title,
-            context="Resumen",
+            context=index_text("index.label.summary"),
             max_tokens=config.chunk_tokens,
             overlap=config.chunk_overlap,
             meta=common,
@@ -249,7 +258,7 @@ def _transcription_drafts(
     drafts += chunk_items(
         commitments,
         source_type=SourceType.COMMITMENTS,
-        label="Compromiso",
+        label=index_text("index.label.commitment"),
         meeting_id=meeting_id,
         meeting_title=title,
         max_tokens=config.chunk_tokens,

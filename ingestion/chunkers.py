@@ -18,7 +18,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from core.models import SourceType
+from core.i18n import INDEX_LANGUAGE, enum_word, index_text
+from core.models import CommitmentStatus, SourceType
 from core.text import format_timestamp, spanish_date
 from core.tokens import count_tokens, encoding, truncate_tokens
 from ingestion.convert.document import PAGE_MARKER
@@ -330,7 +331,7 @@ def chunk_transcript(
     The last `overlap_segments` segments of a chunk open the next one, so an answer spanning a boundary
     is still found whole (unless they would leave no room for anything new). A single segment longer
     than the budget is cut into several chunks."""
-    header = _header("Transcripción", meeting_title, max_tokens=max_tokens)
+    header = _header(index_text("index.label.transcript"), meeting_title, max_tokens=max_tokens)
     budget = _body_budget(max_tokens, header)
     lines = [
         _Line(index, segment, text, count_tokens(text))
@@ -430,7 +431,7 @@ def chunk_items(
 
 ITEM_FIELDS = ("segment_ids", "start", "end", "owner", "due", "status")
 # How a ledger status reads inside indexed text.
-STATUS_WORDS = {"open": "pendiente", "done": "cumplido", "dropped": "descartado"}
+STATUS_WORDS = {status.value: enum_word(status, INDEX_LANGUAGE) for status in CommitmentStatus}
 
 
 def _describe_item(item: dict[str, Any]) -> str:
@@ -440,10 +441,10 @@ def _describe_item(item: dict[str, Any]) -> str:
     owner, due, status = item.get("owner"), item.get("due"), item.get("status")
     if owner:
         text = f"{owner}: {text}"
-    details = [f"fecha: {_readable_date(due)}"] if due else []
+    details = [index_text("index.item_due", date=_readable_date(due))] if due else []
     if status in STATUS_WORDS:
         evidence = f", «{item['evidence']}»" if item.get("evidence") else ""
-        details.append(f"estado: {STATUS_WORDS[status]}{evidence}")
+        details.append(index_text("index.item_status", status=STATUS_WORDS[status]) + evidence)
     return f"{text} ({'; '.join(details)})" if details else text
 
 

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from core import i18n
+from core.i18n import Language
 from core.models import SourceType
 from core.providers.llm import ContextPassage, Generation, Usage
 from core.text import content_terms
@@ -25,37 +27,23 @@ MAX_CITATION_DIGITS = 4
 # A full-text match counts as relevant when it covers most of the question's content words (ts_rank's
 # scale depends on document length, so its value alone is no threshold).
 MIN_TERM_COVERAGE = 0.6
-NO_ANSWER = {
-    "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
-    "en": "I can't find anything about that in the project's documents, meetings or conversations.",
-}
+# The plain "I don't know", per question language (core/i18n.py).
+NO_ANSWER = {language: i18n.text("answer.no_answer", language) for language in i18n.LANGUAGES}
 # Where in a document a chunk is (set by the prose chunker): shown as "p. 4" or "Presupuesto › Pagos".
 DOCUMENT_PLACES = ("section", "page", "page_end", "slide")
-# One sentence after an answer while the project has changes the index does not reflect yet.
-INDEX_PENDING = {
-    "es": (
-        "Nota: {n} cambio de este proyecto aún no está en el índice; puede que la respuesta no lo vea.",
-        "Nota: {n} cambios de este proyecto aún no están en el índice; puede que la respuesta no los vea.",
-    ),
-    "en": (
-        "Note: {n} change to this project is not in the index yet; this answer may not reflect it.",
-        "Note: {n} changes to this project are not in the index yet; this answer may not reflect them.",
-    ),
-}
 _ENGLISH = re.compile(r"\b(what|who|when|where|which|how|why|is|are|does|did|the|of)\b", re.IGNORECASE)
 
 
-def answer_language(question: str) -> str:
+def answer_language(question: str) -> Language:
     return "en" if len(_ENGLISH.findall(question)) >= 2 else "es"
 
 
-def index_pending_note(pending: int, language: str) -> str:
+def index_pending_note(pending: int, language: Language) -> str:
     """The sentence (with its paragraph break) that says the answer may miss unindexed changes; "" when
     the index is complete."""
     if pending <= 0:
         return ""
-    singular, plural = INDEX_PENDING[language]
-    return "\n\n" + (singular if pending == 1 else plural).format(n=pending)
+    return "\n\n" + i18n.plural("answer.index_pending", pending, language, n=pending)
 
 
 def term_coverage(question: str, text: str) -> float:

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core import i18n
+from core.i18n import DEFAULT_LANGUAGE, Language, percent
 from core.models import SourceType
 from core.providers.llm import ChatModel, Generation, complete
 from core.text import split_sentences
@@ -22,6 +24,11 @@ RISK_WORDS = re.compile(
     re.IGNORECASE,
 )
 MAX_ITEMS = 8
+# Key-point chunks of a section, by the label the indexer gave them (ingestion/artifacts.py).
+KINDS = {
+    "decisions": i18n.index_text("index.label.decision"),
+    "next_steps": i18n.index_text("index.label.next_step"),
+}
 Sections = dict[str, list[Source]]  # evidence per section, numbered across sections
 Items = dict[str, list[dict[str, Any]]]
 
@@ -32,45 +39,45 @@ class Health:
     reasons: list[str]
 
 
-def assess_health(stats: dict[str, Any]) -> Health:
+def assess_health(stats: dict[str, Any], language: Language = DEFAULT_LANGUAGE) -> Health:
     """A plain reading of the numbers: schedule variance, budget and hours burn against progress,
-    deadline slack."""
+    deadline slack; the reasons in `language`."""
     reasons: list[str] = []
     score = 0
     progress = stats["progress"] / 100
+    done = percent(progress, language)
     variance = stats.get("schedule_variance")
-    if variance is not None and variance < -0.25:
-        score += 2
-        reasons.append(f"progress is {abs(variance):.0%} behind the time elapsed")
-    elif variance is not None and variance < -0.1:
-        score += 1
-        reasons.append(f"progress is {abs(variance):.0%} behind the time elapsed")
-    for key, label in (("budget_burn", "budget"), ("hours_burn", "estimated hours")):
+    if variance is not None and variance < -0.1:
+        score += 2 if variance < -0.25 else 1
+        reasons.append(i18n.text("health.behind_schedule", language, behind=percent(abs(variance), language)))
+    for key, what in (("budget_burn", "budget"), ("hours_burn", "hours")):
         burn = stats.get(key)
         if burn is None:
             continue
         if burn > 1:
             score += 2
-            reasons.append(f"{burn:.0%} of the {label} is spent")
+            reasons.append(i18n.text(f"health.{what}_spent", language, burn=percent(burn, language)))
         elif burn - progress > 0.2:
             score += 1
-            reasons.append(f"{burn:.0%} of the {label} is spent at {progress:.0%} progress")
+            reasons.append(
+                i18n.text(f"health.{what}_ahead", language, burn=percent(burn, language), progress=done)
+            )
     days = stats.get("days_to_deadline")
     if days is not None and progress < 1:
         if days < 0:
             score += 2
-            reasons.append(f"the deadline passed {-days} days ago")
+            reasons.append(i18n.plural("health.deadline_passed", -days, language, days=-days))
         elif days <= 7 and progress < 0.8:
             score += 1
-            reasons.append(f"{days} days to the deadline at {progress:.0%} progress")
+            reasons.append(i18n.plural("health.deadline_near", days, language, days=days, progress=done))
     known = any(
         stats.get(k) is not None
         for k in ("schedule_variance", "budget_burn", "hours_burn", "days_to_deadline")
     )
     if not known:
-        return Health("unknown", ["no dates, budget or estimates to judge by"])
+        return Health("unknown", [i18n.text("health.unknown", language)])
     status = "off_track" if score >= 3 else "at_risk" if score >= 1 else "on_track"
-    return Health(status, reasons or ["progress, time and budget are in line"])
+    return Health(status, reasons or [i18n.text("health.in_line", language)])
 
 
 def _item(source: Source, text: str | None = None) -> dict[str, Any]:
@@ -107,10 +114,8 @@ async def gather_sources(retriever: HybridRetriever) -> dict[str, list[Source]]:
     number = 1
     for name, query, types in plan:
         hits = await _hits(retriever, query, types)
-        if name == "decisions":
-            hits = [h for h in hits if h.meta.get("kind") == "Decisión"]
-        elif name == "next_steps":
-            hits = [h for h in hits if h.meta.get("kind") == "Próximo paso"]
+        if name in KINDS:
+            hits = [h for h in hits if h.meta.get("kind") == KINDS[name]]
         sections[name] = _numbered(hits, number)
         number += len(hits)
     return sections
@@ -122,13 +127,18 @@ def extractive_items(sections: Sections) -> Items:
         if name != "risks":
             items[name] = [_item(source) for source in sources]
             continue
-        risks = []
+        # The same sentence in several sources (a document's repeated paragraph, a summary quoting the
+        # transcript) is one risk citing them all, not one line per source.
+        risks: dict[str, dict[str, Any]] = {}
         for source in sources:
             for sentence in split_sentences(source.hit.content):
                 if RISK_WORDS.search(sentence):
-                    risks.append(_item(source, sentence))
+                    if sentence in risks:
+                        risks[sentence]["citations"].append(citation_payload(source))
+                    else:
+                        risks[sentence] = _item(source, sentence)
                     break
-        items[name] = risks[:MAX_ITEMS]
+        items[name] = list(risks.values())[:MAX_ITEMS]
     return items
 
 

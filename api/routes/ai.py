@@ -14,6 +14,7 @@ from fastapi import Depends, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
+from api.language import RequestLanguage
 from api.limits import client_ip
 from api.resources import Resources
 from api.routing import ApiRouter
@@ -304,17 +305,31 @@ async def chat_history(
 
 @router.get("/insights/{project_id}")
 async def insights(
-    project_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+    project_id: uuid.UUID,
+    session: SessionDep,
+    resources: ResourcesDep,
+    user: CurrentUser,
+    language: RequestLanguage,
 ) -> dict[str, Any]:
     """Health from the project's numbers, plus open commitments, decisions, risks and next steps from its
-    meetings and documents, each with citations. Cached until the project or its index changes."""
-    return await insights_service.insights(session, resources, actor=user, project_id=project_id)
+    meetings and documents, each with citations. Cached until the project or its index changes. The health
+    reasons are in the language asked for; the items quote the indexed text (Spanish)."""
+    return await insights_service.insights(
+        session, resources, actor=user, project_id=project_id, language=language
+    )
 
 
 @router.get("/suggestions/{project_id}")
 async def suggestions(
-    project_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+    project_id: uuid.UUID,
+    session: SessionDep,
+    resources: ResourcesDep,
+    user: CurrentUser,
+    language: RequestLanguage,
 ) -> dict[str, Any]:
-    """A few questions this project's content can answer (for the empty chat box)."""
-    found = await insights_service.suggestions(session, resources, actor=user, project_id=project_id)
+    """A few questions this project's content can answer (for the empty chat box), in the language asked
+    for."""
+    found = await insights_service.suggestions(
+        session, resources, actor=user, project_id=project_id, language=language
+    )
     return {"suggestions": found}

@@ -12,7 +12,7 @@ from api.deps import CurrentUser, ReaderDep, ResourcesDep, SessionDep, SettingsD
 from api.responses import JsonBytes
 from api.routing import ApiRouter
 from api.schemas.common import Page, PageParams
-from api.schemas.documents import DocumentCreate, DocumentRead, DocumentSummary, DocumentUpdate
+from api.schemas.documents import DocumentCreate, DocumentListItem, DocumentRead, DocumentUpdate
 from api.schemas.indexing import IndexStatus, RetryResult
 from api.schemas.projects import (
     MemberAdd,
@@ -172,7 +172,7 @@ async def remove_member(
     await service.remove_member(session, actor=user, project_id=project_id, user_id=user_id)
 
 
-@router.get("/{project_id}/documents", response_model=Page[DocumentSummary], tags=["documents"])
+@router.get("/{project_id}/documents", response_model=Page[DocumentListItem], tags=["documents"])
 async def list_documents(
     project_id: uuid.UUID,
     session: SessionDep,
@@ -180,9 +180,10 @@ async def list_documents(
     page: Annotated[PageParams, Query()],
     q: Annotated[str | None, Query(max_length=200, description="title contains")] = None,
 ) -> object:
-    items, total = await document_service.list_documents(
+    rows, total = await document_service.list_documents(
         session, actor=user, project_id=project_id, limit=page.limit, offset=page.offset, sort=page.sort, q=q
     )
+    items = [DocumentListItem.listed(*row) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 

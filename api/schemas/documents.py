@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -47,6 +48,18 @@ class DocumentSummary(Output):
     created_by_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
+
+
+class DocumentListItem(DocumentSummary):
+    index_state: Literal["indexed", "pending", "retrying", "failed"] = Field(
+        description="indexed; or its newest change waits (pending), will be retried, or failed for good"
+    )
+    indexed_chunks: int = Field(description="its chunks in the serving model's index")
+
+    @classmethod
+    def listed(cls, document: object, index_state: str, indexed_chunks: int) -> DocumentListItem:
+        summary = DocumentSummary.model_validate(document).model_dump()
+        return cls.model_validate(summary | {"index_state": index_state, "indexed_chunks": indexed_chunks})
 
 
 class DocumentRead(DocumentSummary):

@@ -17,6 +17,7 @@ from api.access import require_project
 from api.limits import Budget, spend
 from api.resources import Resources
 from api.schemas.documents import MAX_DOCUMENT_CHARS
+from api.services.indexing import document_index_states
 from core.crud import fetch_page, order_by
 from core.document_files import document_path, remove_document_files_after_commit, write_document_file
 from core.errors import NotFound, PayloadTooLarge
@@ -45,7 +46,8 @@ async def list_documents(
     offset: int,
     sort: str | None,
     q: str | None = None,
-) -> tuple[list[Document], int]:
+) -> tuple[list[tuple[Document, str, int]], int]:
+    """A page of the project's documents, each with its index state and chunk count."""
     await require_project(session, actor, project_id)
     query = (
         sa.select(Document)
@@ -57,7 +59,11 @@ async def list_documents(
     ordering = (
         order_by(sort, DOCUMENT_SORTS, Document.id) if sort else [Document.created_at.desc(), Document.id]
     )
-    return await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
+    documents, total = await fetch_page(session, query, limit=limit, offset=offset, ordering=ordering)
+    states = await document_index_states(
+        session, project_id=project_id, document_ids=[document.id for document in documents]
+    )
+    return [(document, *states[document.id]) for document in documents], total
 
 
 async def get_document(

@@ -10,7 +10,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import require_project
-from core.models import Chunk, EmbeddingModel, MemberRole, ModelStatus, Outbox, OutboxStatus, User
+from core.models import (
+    Chunk,
+    EmbeddingModel,
+    MemberRole,
+    ModelStatus,
+    Outbox,
+    OutboxStatus,
+    SourceType,
+    User,
+)
 from ingestion.reindex import retry_failed
 
 FAILURES_SHOWN = 50
@@ -99,3 +108,41 @@ async def index_status(session: AsyncSession, *, actor: User, project_id: uuid.U
 async def retry_failed_changes(session: AsyncSession, *, actor: User, project_id: uuid.UUID) -> int:
     await require_project(session, actor, project_id, MemberRole.EDITOR)
     return await retry_failed(session, project_id=project_id)
+
+
+async def document_index_states(
+    session: AsyncSession, *, project_id: uuid.UUID, document_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, int]]:
+    """Each document's place in the index: (state, chunks of the serving model). The state is its newest
+    unfinished change's (`pending`, `retrying`, `failed`), else `indexed`. Two statements for a page of
+    documents; both use the outbox's open-changes index and the chunks' source index."""
+    if not document_ids:
+        return {}
+    serving = sa.select(EmbeddingModel.name).where(EmbeddingModel.status == ModelStatus.SERVING)
+    counts = await session.execute(
+        sa.select(Chunk.source_id, sa.func.count())
+        .where(
+            Chunk.project_id == project_id,
+            Chunk.source_type == SourceType.DOCUMENT,
+            Chunk.source_id.in_(document_ids),
+            Chunk.embedding_model == serving.scalar_subquery(),
+        )
+        .group_by(Chunk.source_id)
+    )
+    chunks = dict(counts.tuples().all())
+    state = sa.case(
+        (Outbox.status == OutboxStatus.FAILED, "failed"), (Outbox.attempts > 0, "retrying"), else_="pending"
+    )
+    waiting = await session.execute(
+        sa.select(Outbox.source_id, state)
+        .where(
+            Outbox.project_id == project_id,
+            Outbox.status != OutboxStatus.DONE,
+            Outbox.source_type == SourceType.DOCUMENT,
+            Outbox.source_id.in_(document_ids),
+        )
+        .order_by(Outbox.source_id, Outbox.id.desc())
+        .distinct(Outbox.source_id)
+    )
+    states = dict(waiting.tuples().all())
+    return {i: (states.get(i, "indexed"), chunks.get(i, 0)) for i in document_ids}

@@ -16,8 +16,9 @@ from api.limits import Budget
 from api.resources import Resources
 from api.services.ai import make_retriever
 from api.services.projects import project_stats
-from core import feed, keys
+from core import feed, i18n, keys
 from core.feed import FeedEvent
+from core.i18n import DEFAULT_LANGUAGE, INDEX_LANGUAGE, Language
 from core.models import Chunk, Document, Meeting, SourceType, User
 from retrieval.insights import assess_health, gather_sources
 
@@ -29,9 +30,21 @@ def generation_key(project_id: uuid.UUID) -> str:
     return keys.index_generation(project_id)
 
 
+def _health(stats: dict[str, Any], language: Language) -> dict[str, Any]:
+    health = assess_health(stats, language)
+    return {"status": health.status, "reasons": health.reasons, "stats": stats}
+
+
 async def insights(
-    session: AsyncSession, resources: Resources, *, actor: User, project_id: uuid.UUID
+    session: AsyncSession,
+    resources: Resources,
+    *,
+    actor: User,
+    project_id: uuid.UUID,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> dict[str, Any]:
+    """Health in `language` (computed from the numbers on every read, so one cached copy serves every
+    language), and the items drawn from the index, quoted as indexed."""
     access = await require_project(session, actor, project_id)
     await limits.spend(resources, Budget.INSIGHTS, user_id=actor.id, project_id=project_id)
     redis = resources.redis
@@ -41,10 +54,9 @@ async def insights(
     cached = await redis.get(cache_key)
     if cached:
         result: dict[str, Any] = json.loads(cached)
-        result["cached"] = True
-        return result
+        return result | {"health": _health(result["health"]["stats"], language), "language": language}
     stats = await project_stats(session, actor=actor, project_id=project_id)
-    health = assess_health(stats)
+    health = assess_health(stats, INDEX_LANGUAGE)  # the insights prompt is written in it
     retriever = await make_retriever(session, resources, project_ids=[project_id])
     prompt = resources.prompts.get("insights")
     writer = resources.ai.insight_writer
@@ -56,17 +68,18 @@ async def insights(
     )
     result = {
         "project_id": str(project_id),
-        "health": {"status": health.status, "reasons": health.reasons, "stats": stats},
+        "health": _health(stats, language),
         **items,
         "provider": writer.provider,
         "model": writer.model,
         "prompt_name": prompt.name,
         "prompt_version": prompt.version,
+        "language": language,
         "cached": False,
     }
     ttl = resources.settings.retrieval.insights_cache_ttl
     if ttl:
-        await redis.set(cache_key, json.dumps(result, default=str), ex=ttl)
+        await redis.set(cache_key, json.dumps(result | {"cached": True}, default=str), ex=ttl)
     await feed.publish(
         redis,
         project_id,
@@ -80,9 +93,16 @@ async def insights(
 
 
 async def suggestions(
-    session: AsyncSession, resources: Resources, *, actor: User, project_id: uuid.UUID, limit: int = 6
+    session: AsyncSession,
+    resources: Resources,
+    *,
+    actor: User,
+    project_id: uuid.UUID,
+    limit: int = 6,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> list[dict[str, str]]:
-    """Questions this project's indexed content can answer, built from what it actually holds."""
+    """Questions this project's indexed content can answer, built from what it actually holds, asked in
+    `language` (an answer follows its question's language)."""
     await require_project(session, actor, project_id)
     await limits.spend(resources, Budget.SUGGESTIONS, user_id=actor.id, project_id=project_id)
     present = set(
@@ -92,28 +112,24 @@ async def suggestions(
             )
         ).all()
     )
+
+    def ask(key: str, source_type: SourceType, **values: str) -> dict[str, str]:
+        return {"question": i18n.text(key, language, **values), "source_type": source_type.value}
+
     questions: list[dict[str, str]] = []
     if SourceType.PROJECT in present:
-        questions.append(
-            {"question": "¿En qué estado está el proyecto y cuál es su alcance?", "source_type": "project"}
-        )
+        questions.append(ask("suggest.project", SourceType.PROJECT))
     if SourceType.COMMITMENTS in present:
-        questions.append(
-            {"question": "¿Qué compromisos hay pendientes y quién los tiene?", "source_type": "commitments"}
-        )
+        questions.append(ask("suggest.commitments", SourceType.COMMITMENTS))
     if SourceType.KEY_POINTS in present:
-        questions.append(
-            {"question": "¿Qué decisiones se tomaron en las reuniones?", "source_type": "key_points"}
-        )
+        questions.append(ask("suggest.decisions", SourceType.KEY_POINTS))
     meeting = await session.scalar(
         sa.select(Meeting.title)
         .where(Meeting.project_id == project_id)
         .order_by(Meeting.start_time.desc().nulls_last())
     )
     if meeting and (SourceType.TRANSCRIPT in present or SourceType.SUMMARY in present):
-        questions.append(
-            {"question": f"¿Qué se habló en la reunión «{meeting}»?", "source_type": "transcript"}
-        )
+        questions.append(ask("suggest.meeting", SourceType.TRANSCRIPT, title=meeting))
     titles = (
         await session.scalars(
             sa.select(Document.title)
@@ -123,7 +139,5 @@ async def suggestions(
         )
     ).all()
     if SourceType.DOCUMENT in present:
-        questions += [
-            {"question": f"¿Qué dice el documento «{title}»?", "source_type": "document"} for title in titles
-        ]
+        questions += [ask("suggest.document", SourceType.DOCUMENT, title=title) for title in titles]
     return questions[:limit]

@@ -95,3 +95,23 @@ async def test_insights_health_items_and_cache(client, factory, settings, resour
     r = await client.get(f"/api/v1/ai/suggestions/{project_id}", headers=owner.headers)
     questions = [s["question"] for s in r.json()["suggestions"]]
     assert any("compromisos" in q for q in questions) and any("Kickoff" in q for q in questions)
+
+
+def test_a_risk_repeated_in_several_sources_is_one_item_citing_them_all() -> None:
+    from retrieval.answer import Source
+    from retrieval.insights import extractive_items
+    from retrieval.search import Hit
+
+    sentence = "Hay riesgo de retraso por la API del banco."
+
+    def hit(n: int, content: str) -> Hit:
+        return Hit(n, uuid.uuid4(), SourceType.DOCUMENT, uuid.uuid4(), 0, content, {}, 1.0, None, None)
+
+    sources = [
+        Source(1, hit(1, f"Página uno. {sentence}")),
+        Source(2, hit(2, f"{sentence} Página dos.")),
+        Source(3, hit(3, "Otro riesgo: el presupuesto no alcanza.")),
+    ]
+    risks = extractive_items({"risks": sources})["risks"]
+    assert [item["text"] for item in risks] == [sentence, "Otro riesgo: el presupuesto no alcanza."]
+    assert [c["n"] for c in risks[0]["citations"]] == [1, 2]
