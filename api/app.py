@@ -30,6 +30,7 @@ from api.routes import (
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from core.tracing import setup_tracing, shutdown_tracing
+from retrieval.lexical import choose_lexical
 
 API_PREFIX = "/api/v1"
 UPLOAD_PATH_MARKERS = ("/upload",)
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         owned = resources is None
         setup_tracing(settings, "api")
         app.state.resources = resources or Resources.open(settings)
+        await choose_lexical(app.state.resources.engine, settings.retrieval.lexical)
         try:
             yield
         finally:

@@ -197,6 +197,11 @@ class IngestionSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
+    lexical: Literal["auto", "bm25", "ts_rank"] = Field(
+        "auto",
+        description="full-text ranking: bm25 (pg_textsearch), ts_rank (any PostgreSQL), or auto: bm25 where "
+        "the database has its indexes",
+    )
     rrf_k: int = Field(20, ge=1, le=1000, description="reciprocal rank fusion constant")
     candidates: int = Field(
         100, ge=10, le=1000, description="candidates per side (vector, full text) before fusion"

@@ -1,9 +1,10 @@
-"""Hybrid search over the chunks table: pgvector kNN and Postgres full text, fused with reciprocal rank
-fusion in one SQL statement, always restricted to the projects the caller may see.
+"""Hybrid search over the chunks table: pgvector kNN and full text, fused with reciprocal rank fusion in one
+SQL statement, always restricted to the projects the caller may see.
 
-Full text: every chunk's tsvector is built with its own language's configuration (Spanish, English or
-simple); the query's lexemes under the Spanish and English configurations are OR-ed (an AND of every word
-matches almost nothing for natural questions) and ranked with length-normalised ts_rank.
+Full text (retrieval/lexical.py): BM25 over the accent-folded text where the database has pg_textsearch;
+elsewhere the question's lexemes under the Spanish and English configurations are OR-ed (an AND of every
+word matches almost nothing for natural questions) and ranked with length-normalised ts_rank over each
+chunk's tsvector (built with its own language's configuration, from the folded text).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import sqlalchemy as sa
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from core import keys
 from core.models import SourceType
@@ -28,6 +29,7 @@ from core.providers.embeddings import STATIC_MODEL, Embedder
 from core.settings import RetrievalSettings
 from core.tracing import traced
 from core.vectors import embedding_cast
+from retrieval.lexical import Lexical, active_lexical, bm25_side_sql, fold_accents, ts_rank_side_sql
 
 Mode = Literal["hybrid", "vector", "text"]
 MAX_QUERY_CHARS = 2000
@@ -124,10 +126,10 @@ def _filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
 
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_./@:-]{1,128}$")
-# Full text has no IDF: a query lexeme found in more than MAX_LEXEME_DF of all chunks (pg_stats of
-# chunks.tsv, i.e. as of the last ANALYZE) neither matches nor ranks, which is both better ranking and a
-# much cheaper GIN scan (bench/retrieval.py, bench/search.py). Not below MIN_ROWS_FOR_DF chunks, where
-# every word is "common"; and when the rare lexemes match nothing in scope, all of them are used.
+# The portable ranking (ts_rank) has no IDF: a query lexeme found in more than MAX_LEXEME_DF of all chunks
+# (pg_stats of chunks.tsv, i.e. as of the last ANALYZE) neither matches nor ranks, which is both better
+# ranking and a much cheaper GIN scan (bench/retrieval.py, bench/search.py). Not below MIN_ROWS_FOR_DF
+# chunks, where every word is "common"; and when the rare lexemes match nothing in scope, all are used.
 MAX_LEXEME_DF = 0.1
 MIN_ROWS_FOR_DF = 1000
 # What ts_headline works on: the chunk without its "[type › title]" header line, HTML-escaped first.
@@ -141,7 +143,15 @@ HEADER = re.compile(r"^\[[^\]\n]*\]\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str) -> str:
+def build_search_sql(
+    *,
+    model: str,
+    dimensions: int,
+    mode: Mode,
+    filter_sql: str,
+    lexical: Lexical = "ts_rank",
+    text_depth: int = 100,
+) -> str:
     """One statement: the vector side, the text side, RRF fusion, then snippets for the page only.
 
     The model name and dimension are inlined (validated) so the planner can match the model's partial
@@ -150,11 +160,32 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
         raise ValueError(f"invalid model name {model!r}")
     vec = embedding_cast(dimensions)
     scope = f"c.embedding_model = '{model}' AND c.project_id = ANY(:project_ids){filter_sql}"
+    # The query's lexemes under both languages, from the accent-folded query (what the stored tsvector
+    # holds); highlights also take the query as typed, since ts_headline reads the unfolded text.
     lexemes = """
     lex AS (
-        SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
-                                           tsvector_to_array(to_tsvector('english', :q))) AS lexeme
+        SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q_folded)) ||
+                                           tsvector_to_array(to_tsvector('english', :q_folded))) AS lexeme
     ),
+    shown AS (
+        SELECT lexeme FROM lex UNION
+        SELECT unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
+                      tsvector_to_array(to_tsvector('english', :q)))
+    )"""
+    highlight = "(SELECT string_agg(quote_literal(lexeme), ' | ') FROM shown)::tsquery AS highlight"
+    vector_side = f"""
+        SELECT id, d, row_number() OVER (ORDER BY d) AS r FROM (
+            SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
+            FROM chunks c WHERE {scope}
+            ORDER BY d LIMIT :candidates) v"""
+    empty_vector = "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r WHERE false"
+    empty_text = "SELECT NULL::bigint AS id, NULL::float8 AS rank, NULL::bigint AS r WHERE false"
+    ranked = "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r FROM ({side}) t"
+    if lexical == "bm25":
+        terms = f"{lexemes},\n    tq AS (SELECT {highlight})"
+        keyword = f"kw AS ({ranked.format(side=bm25_side_sql(scope=scope, depth=text_depth))})"
+    else:
+        terms = f"""{lexemes},
     common AS (
         SELECT e.lexeme FROM pg_stats s CROSS JOIN LATERAL
             unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, freq)
@@ -163,34 +194,25 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
           AND (SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass) >= :min_df_rows
     ),
     tq AS (
-        SELECT (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS highlight,
+        SELECT {highlight},
+               (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS every_lexeme,
                (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex
                 WHERE NOT EXISTS (SELECT 1 FROM common WHERE common.lexeme = lex.lexeme))::tsquery AS query
     )"""
-    vector_side = f"""
-        SELECT id, d, row_number() OVER (ORDER BY d) AS r FROM (
-            SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
-            FROM chunks c WHERE {scope}
-            ORDER BY d LIMIT :candidates) v"""
-    text_side = """
-        SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r FROM (
-            SELECT c.id, ts_rank(c.tsv, tq.{query}, 1) AS rank
-            FROM chunks c, tq WHERE {scope} AND c.tsv @@ tq.{query}
-            ORDER BY rank DESC LIMIT :candidates) t"""
-    empty_vector = "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r WHERE false"
-    empty_text = "SELECT NULL::bigint AS id, NULL::float4 AS rank, NULL::bigint AS r WHERE false"
-    # The rare lexemes first; all of them only when those match nothing in scope (a one-time filter:
-    # the second scan runs in that case alone).
-    keyword = f"""
-    kw_rare AS ({text_side.format(query="query", scope=scope)}),
+        # The rare lexemes first; all of them only when those match nothing in scope (a one-time filter:
+        # the second scan runs in that case alone).
+        rare, every = (
+            ranked.format(side=ts_rank_side_sql(scope=scope, query=q)) for q in ("query", "every_lexeme")
+        )
+        keyword = f"""kw_rare AS ({rare}),
     kw AS (
         SELECT id, rank, r FROM kw_rare
         UNION ALL
-        SELECT id, rank, r FROM ({text_side.format(query="highlight", scope=scope)}) every_lexeme
+        SELECT id, rank, r FROM ({every}) all_lexemes
         WHERE NOT EXISTS (SELECT 1 FROM kw_rare)
     )"""
     return f"""
-    WITH {lexemes},
+    WITH {terms},
     sem AS ({vector_side if mode != "text" else empty_vector}),
     {keyword if mode != "vector" else f"kw AS ({empty_text})"},
     fused AS (
@@ -224,6 +246,15 @@ def render_snippet(headline: str | None, content: str, *, max_chars: int = 300) 
     return headline.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"), terms
 
 
+def _engine(session: AsyncSession) -> AsyncEngine:
+    bind = session.bind
+    if isinstance(bind, AsyncConnection):
+        return bind.engine
+    if bind is None:
+        raise ValueError("search needs a session bound to the database engine")
+    return bind
+
+
 async def search_chunks(
     session: AsyncSession,
     *,
@@ -250,6 +281,7 @@ async def search_chunks(
     params: dict[str, Any] = {
         "project_ids": list(project_ids),
         "q": query,
+        "q_folded": fold_accents(query),
         "qvec": str(list(query_embedding)) if query_embedding is not None else None,
         "candidates": max(config.candidates, limit + offset),
         "rrf_k": config.rrf_k,
@@ -264,6 +296,8 @@ async def search_chunks(
         dimensions=dimensions,
         mode=mode,
         filter_sql=_filter_sql(filters or SearchFilters(), params),
+        lexical=await active_lexical(_engine(session), config.lexical),
+        text_depth=params["candidates"],
     )
     attributes: dict[str, str | int] = {
         "v1tr0.search.mode": mode,
