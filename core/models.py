@@ -478,7 +478,8 @@ class Chunk(Timestamped, Base):
     __table_args__ = (
         sa.UniqueConstraint("embedding_model", "source_type", "source_id", "chunk_index"),
         sa.Index("ix_chunks_source", "source_type", "source_id"),
-        sa.Index("ix_chunks_project_model", "project_id", "embedding_model"),
+        # With the language: search asks which languages a project has (an index-only probe).
+        sa.Index("ix_chunks_project_model", "project_id", "embedding_model", "language"),
         sa.Index("ix_chunks_tsv", "tsv", postgresql_using="gin"),
     )
 

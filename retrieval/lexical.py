@@ -94,16 +94,20 @@ async def choose_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexica
         return None
 
 
-def bm25_side_sql(*, scope: str, depth: int) -> str:
-    """(id, rank) of the `depth` best chunks in scope by BM25, best first; rank is the positive score.
+def bm25_side_sql(*, scope: str, projects: str, depth: int) -> str:
+    """(id, rank) of the `depth` best chunks in `scope` by BM25, best first; rank is the positive score.
 
-    One index scan per language column, each limited and filtered inside the scan; `depth` is inlined
-    (an int) so that pg_textsearch sees the LIMIT even in a generic plan."""
+    One index scan per language column, filtered inside the scan (pg_textsearch scores deeper until
+    `depth` rows pass, so a small project still gets its own best chunks). A language none of the
+    `projects` (an unqualified predicate) has chunks in is skipped before its scan starts: its scan would
+    find no row in scope and go on scoring every match elsewhere. `depth` is inlined (an int), so that
+    pg_textsearch sees the LIMIT even in a generic plan."""
     depth = int(depth)
     per_language = "\n            UNION ALL\n".join(
-        f"""            (SELECT c.id, bm25_get_current_score() AS score FROM chunks c WHERE {scope}
-             ORDER BY c.{column} <@> to_bm25query(:q_folded, '{index}') LIMIT {depth})"""
-        for column, index in BM25_INDEXES.items()
+        f"""            (SELECT c.id, bm25_get_current_score() AS score FROM chunks c
+             WHERE {scope} AND EXISTS (SELECT 1 FROM chunks x WHERE {projects} AND {holds})
+             ORDER BY c.{column} <@> to_bm25query(:q_folded, '{BM25_INDEXES[column]}') LIMIT {depth})"""
+        for column, holds in SEARCH_COLUMNS.items()
     )
     return f"""
         SELECT id, -score AS rank FROM (

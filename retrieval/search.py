@@ -159,6 +159,7 @@ def build_search_sql(
     if not _MODEL_NAME.match(model):
         raise ValueError(f"invalid model name {model!r}")
     vec = embedding_cast(dimensions)
+    projects = f"embedding_model = '{model}' AND project_id = ANY(:project_ids)"
     scope = f"c.embedding_model = '{model}' AND c.project_id = ANY(:project_ids){filter_sql}"
     # The query's lexemes under both languages, from the accent-folded query (what the stored tsvector
     # holds); highlights also take the query as typed, since ts_headline reads the unfolded text.
@@ -183,7 +184,12 @@ def build_search_sql(
     ranked = "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r FROM ({side}) t"
     if lexical == "bm25":
         terms = f"{lexemes},\n    tq AS (SELECT {highlight})"
-        keyword = f"kw AS ({ranked.format(side=bm25_side_sql(scope=scope, depth=text_depth))})"
+        # A derived table, not a CTE: pg_textsearch swaps the per-row score for the index scan's own only
+        # in the main plan tree (a CTE would become a subplan it does not visit, and score every row).
+        keyword, text_from = (
+            "",
+            f"({ranked.format(side=bm25_side_sql(scope=scope, projects=projects, depth=text_depth))}) kw",
+        )
     else:
         terms = f"""{lexemes},
     common AS (
@@ -204,24 +210,22 @@ def build_search_sql(
         rare, every = (
             ranked.format(side=ts_rank_side_sql(scope=scope, query=q)) for q in ("query", "every_lexeme")
         )
-        keyword = f"""kw_rare AS ({rare}),
+        keyword, text_from = (
+            f""",
+    kw_rare AS ({rare}),
     kw AS (
         SELECT id, rank, r FROM kw_rare
         UNION ALL
         SELECT id, rank, r FROM ({every}) all_lexemes
         WHERE NOT EXISTS (SELECT 1 FROM kw_rare)
-    )"""
+    )""",
+            "kw",
+        )
+    if mode == "vector":
+        keyword, text_from = "", f"({empty_text}) kw"
     return f"""
     WITH {terms},
-    sem AS ({vector_side if mode != "text" else empty_vector}),
-    {keyword if mode != "vector" else f"kw AS ({empty_text})"},
-    fused AS (
-        SELECT COALESCE(sem.id, kw.id) AS id,
-               COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0) AS score,
-               1 - sem.d AS similarity, kw.rank AS text_rank
-        FROM sem FULL OUTER JOIN kw ON sem.id = kw.id
-        ORDER BY score DESC, id LIMIT :limit OFFSET :offset
-    )
+    sem AS ({vector_side if mode != "text" else empty_vector}){keyword}
     SELECT c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata,
            c.token_count, f.score, f.similarity, f.text_rank,
            CASE WHEN tq.highlight IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
@@ -231,7 +235,13 @@ def build_search_sql(
                'StartSel=' || chr(2) || ', StopSel=' || chr(3)
                    || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
            ) END AS headline
-    FROM fused f JOIN chunks c ON c.id = f.id CROSS JOIN tq
+    FROM (
+        SELECT COALESCE(sem.id, kw.id) AS id,
+               COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0) AS score,
+               1 - sem.d AS similarity, kw.rank AS text_rank
+        FROM sem FULL OUTER JOIN {text_from} ON sem.id = kw.id
+        ORDER BY score DESC, id LIMIT :limit OFFSET :offset
+    ) f JOIN chunks c ON c.id = f.id CROSS JOIN tq
     ORDER BY f.score DESC, c.id"""
 
 

@@ -100,7 +100,14 @@ def create_bm25_indexes(bind: sa.Connection) -> bool:
     return True
 
 
+def project_model_index(*columns: str) -> None:
+    op.drop_index("ix_chunks_project_model", table_name="chunks")
+    op.create_index("ix_chunks_project_model", "chunks", ["project_id", "embedding_model", *columns])
+
+
 def upgrade() -> None:
+    # Search asks which languages the searched projects have, before scanning a language's BM25 index.
+    project_model_index("language")
     replace_tsv(FOLDED)
     for column, (holds, _) in COLUMNS.items():
         op.add_column(
@@ -115,3 +122,4 @@ def downgrade() -> None:
         op.execute(f"DROP INDEX IF EXISTS ix_chunks_bm25_{column.removeprefix('search_')}")
         op.drop_column("chunks", column)
     replace_tsv("content")
+    project_model_index()
