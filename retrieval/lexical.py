@@ -17,7 +17,7 @@ import logging
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from core.models import FOLD_FROM, FOLD_TO, SEARCH_COLUMNS
 
@@ -76,6 +76,16 @@ async def active_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexica
     return _decided[key]
 
 
+async def session_lexical(session: AsyncSession, setting: LexicalSetting) -> Lexical:
+    """active_lexical for the database `session` is bound to."""
+    bind = session.bind
+    if isinstance(bind, AsyncConnection):
+        bind = bind.engine
+    if bind is None:
+        raise ValueError("search needs a session bound to the database engine")
+    return await active_lexical(bind, setting)
+
+
 async def choose_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexical | None:
     """Start-up: decide now, and refuse a forced BM25 that the database cannot run. A database that does
     not answer yet leaves the decision to the first search (readiness reports the database meanwhile)."""
@@ -122,4 +132,4 @@ def ts_rank_side_sql(*, scope: str, query: str) -> str:
     return f"""
         SELECT c.id, ts_rank(c.tsv, tq.{query}, 1) AS rank
         FROM chunks c, tq WHERE {scope} AND c.tsv @@ tq.{query}
-        ORDER BY rank DESC LIMIT :candidates"""
+        ORDER BY rank DESC LIMIT :text_candidates"""

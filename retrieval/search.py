@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import sqlalchemy as sa
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys
 from core.models import SourceType
@@ -29,9 +29,10 @@ from core.providers.embeddings import STATIC_MODEL, Embedder
 from core.settings import RetrievalSettings
 from core.tracing import traced
 from core.vectors import embedding_cast
-from retrieval.lexical import Lexical, active_lexical, bm25_side_sql, fold_accents, ts_rank_side_sql
+from retrieval.lexical import Lexical, bm25_side_sql, fold_accents, session_lexical, ts_rank_side_sql
 
 Mode = Literal["hybrid", "vector", "text"]
+Fusion = Literal["rrf", "convex"]
 MAX_QUERY_CHARS = 2000
 MARK_START, MARK_END = "\u0002", "\u0003"
 # Cosine similarity below which a chunk says nothing about the question, per model (e5 similarities
@@ -140,6 +141,17 @@ HEADLINE_BODY = (
     r"""'&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')"""
 )
 HEADER = re.compile(r"^\[[^\]\n]*\]\n")
+# Reciprocal rank fusion of the two ranks, or a convex combination of the two scores, each min-max
+# normalised over its side's candidates (a side's only candidate counts as its best).
+FUSION = {
+    "rrf": "COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0)",
+    "convex": (
+        "CASE WHEN sem.id IS NULL THEN 0 "
+        "ELSE :vector_weight * COALESCE((sem.hi - sem.d) / NULLIF(sem.hi - sem.lo, 0), 1) END + "
+        "CASE WHEN kw.id IS NULL THEN 0 "
+        "ELSE (1 - :vector_weight) * COALESCE((kw.rank - kw.lo) / NULLIF(kw.hi - kw.lo, 0), 1) END"
+    ),
+}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -151,6 +163,7 @@ def build_search_sql(
     filter_sql: str,
     lexical: Lexical = "ts_rank",
     text_depth: int = 100,
+    fusion: Fusion = "rrf",
 ) -> str:
     """One statement: the vector side, the text side, RRF fusion, then snippets for the page only.
 
@@ -174,14 +187,24 @@ def build_search_sql(
                       tsvector_to_array(to_tsvector('english', :q)))
     )"""
     highlight = "(SELECT string_agg(quote_literal(lexeme), ' | ') FROM shown)::tsquery AS highlight"
+    # Each side: its rank r (RRF) and the spread of its scores over its candidates (convex fusion).
     vector_side = f"""
-        SELECT id, d, row_number() OVER (ORDER BY d) AS r FROM (
+        SELECT id, d, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi FROM (
             SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
             FROM chunks c WHERE {scope}
             ORDER BY d LIMIT :candidates) v"""
-    empty_vector = "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r WHERE false"
-    empty_text = "SELECT NULL::bigint AS id, NULL::float8 AS rank, NULL::bigint AS r WHERE false"
-    ranked = "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r FROM ({side}) t"
+    empty_vector = (
+        "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r, NULL::float8 AS lo, "
+        "NULL::float8 AS hi WHERE false"
+    )
+    empty_text = (
+        "SELECT NULL::bigint AS id, NULL::float8 AS rank, NULL::bigint AS r, NULL::float8 AS lo, "
+        "NULL::float8 AS hi WHERE false"
+    )
+    ranked = (
+        "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r, min(rank) OVER () AS lo, "
+        "max(rank) OVER () AS hi FROM ({side}) t"
+    )
     if lexical == "bm25":
         terms = f"{lexemes},\n    tq AS (SELECT {highlight})"
         # A derived table, not a CTE: pg_textsearch swaps the per-row score for the index scan's own only
@@ -214,9 +237,9 @@ def build_search_sql(
             f""",
     kw_rare AS ({rare}),
     kw AS (
-        SELECT id, rank, r FROM kw_rare
+        SELECT * FROM kw_rare
         UNION ALL
-        SELECT id, rank, r FROM ({every}) all_lexemes
+        SELECT * FROM ({every}) all_lexemes
         WHERE NOT EXISTS (SELECT 1 FROM kw_rare)
     )""",
             "kw",
@@ -236,8 +259,7 @@ def build_search_sql(
                    || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
            ) END AS headline
     FROM (
-        SELECT COALESCE(sem.id, kw.id) AS id,
-               COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0) AS score,
+        SELECT COALESCE(sem.id, kw.id) AS id, {FUSION[fusion]} AS score,
                1 - sem.d AS similarity, kw.rank AS text_rank
         FROM sem FULL OUTER JOIN {text_from} ON sem.id = kw.id
         ORDER BY score DESC, id LIMIT :limit OFFSET :offset
@@ -256,13 +278,50 @@ def render_snippet(headline: str | None, content: str, *, max_chars: int = 300) 
     return headline.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"), terms
 
 
-def _engine(session: AsyncSession) -> AsyncEngine:
-    bind = session.bind
-    if isinstance(bind, AsyncConnection):
-        return bind.engine
-    if bind is None:
-        raise ValueError("search needs a session bound to the database engine")
-    return bind
+def search_statement(
+    *,
+    project_ids: list[uuid.UUID],
+    query: str,
+    query_embedding: list[float] | None,
+    model: str,
+    dimensions: int,
+    config: RetrievalSettings,
+    lexical: Lexical,
+    limit: int,
+    offset: int,
+    mode: Mode,
+    filters: SearchFilters,
+    snippets: bool,
+) -> tuple[str, dict[str, Any]]:
+    """The search statement and its parameters (search_chunks runs it; bench/search.py explains it)."""
+    params: dict[str, Any] = {
+        "project_ids": list(project_ids),
+        "q": query,
+        "q_folded": fold_accents(query),
+        "qvec": str(list(query_embedding)) if query_embedding is not None else None,
+        "candidates": max(config.candidates, limit + offset),
+        # Fusion pages through the vector side's candidates too; text alone must fill the page itself.
+        "text_candidates": max(config.text_candidates, limit + offset)
+        if mode == "text"
+        else config.text_candidates,
+        "rrf_k": config.rrf_k,
+        "vector_weight": config.vector_weight,
+        "max_df": MAX_LEXEME_DF,
+        "min_df_rows": MIN_ROWS_FOR_DF,
+        "limit": limit,
+        "offset": offset,
+        "snippets": snippets,
+    }
+    sql = build_search_sql(
+        model=model,
+        dimensions=dimensions,
+        mode=mode,
+        filter_sql=_filter_sql(filters, params),
+        lexical=lexical,
+        text_depth=params["text_candidates"],
+        fusion=config.fusion,
+    )
+    return sql, params
 
 
 async def search_chunks(
@@ -288,29 +347,15 @@ async def search_chunks(
         return []
     if mode != "text" and query_embedding is None:
         raise ValueError("vector and hybrid search need the query embedding")
-    params: dict[str, Any] = {
-        "project_ids": list(project_ids),
-        "q": query,
-        "q_folded": fold_accents(query),
-        "qvec": str(list(query_embedding)) if query_embedding is not None else None,
-        "candidates": max(config.candidates, limit + offset),
-        "rrf_k": config.rrf_k,
-        "max_df": MAX_LEXEME_DF,
-        "min_df_rows": MIN_ROWS_FOR_DF,
-        "limit": limit,
-        "offset": offset,
-        "snippets": snippets,
-    }
-    sql = build_search_sql(
-        model=model,
-        dimensions=dimensions,
-        mode=mode,
-        filter_sql=_filter_sql(filters or SearchFilters(), params),
-        lexical=await active_lexical(_engine(session), config.lexical),
-        text_depth=params["candidates"],
-    )
+    lexical = await session_lexical(session, config.lexical)
+    sql, params = search_statement(
+        project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
+        dimensions=dimensions, config=config, lexical=lexical, limit=limit, offset=offset, mode=mode,
+        filters=filters or SearchFilters(), snippets=snippets,
+    )  # fmt: skip
     attributes: dict[str, str | int] = {
         "v1tr0.search.mode": mode,
+        "v1tr0.search.lexical": lexical,
         "v1tr0.search.model": model,
         "v1tr0.search.projects": len(project_ids),
     }
