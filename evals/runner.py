@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tqdm import tqdm
 
@@ -58,6 +59,7 @@ class EvalServices:
     embedder: Embedder
     answerer: Answerer
     prompts: PromptLibrary
+    postprocessors: tuple[BaseNodePostprocessor, ...] = ()  # a user's, as the API runs them
     judge_http: httpx.AsyncClient | None = None  # the LLM judge's HTTP client (tests mock it)
 
 
@@ -190,6 +192,7 @@ def answers_item(
                 answerer=services.answerer,
                 prompt=prompt,
                 config=config,
+                postprocessors=services.postprocessors,
             )
         )
         sources, text, citations = answer.sources, answer.text, len(answer.citations)

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from core.providers.embeddings import Embedder
+from core.providers.openai_client import openai_client
 from core.settings import Settings
 from evals.metrics import cosine, key_term_recall
 from retrieval.answer import CITATION
@@ -154,7 +155,6 @@ def create_judge(
     """The LLM judge, when an LLM provider is configured; None otherwise."""
     if not settings.openai_configured:
         return None
-    from openai import AsyncOpenAI
     from ragas.llms import llm_factory
     from ragas.metrics.collections import (
         AnswerRelevancy,
@@ -163,15 +163,7 @@ def create_judge(
         Faithfulness,
     )
 
-    api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else "unused"
-    client = AsyncOpenAI(
-        api_key=api_key,
-        base_url=settings.openai.base_url,
-        timeout=settings.openai.timeout,
-        max_retries=settings.openai.max_retries,
-        http_client=http,
-    )
-    llm = llm_factory(settings.openai.chat_model, client=client)
+    llm = llm_factory(settings.openai.chat_model, client=openai_client(settings, http=http))
     return Judge(
         provider="openai-compatible",
         model=settings.openai.chat_model,

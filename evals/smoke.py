@@ -1,5 +1,6 @@
 """The regression gate (`make eval-smoke`): small fixed subsets of SciFact and QMSum with the static test
-embedder, failing when nDCG@10 or the QMSum key-term recall falls below evals/thresholds.toml."""
+embedder, failing when nDCG@10 or the QMSum key-term recall falls below evals/thresholds.toml; and the
+dev split of the meetings dataset measured through the API (answers, citations, search, commitments)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from pathlib import Path
 
 from evals.catalog import DATA_ROOTS
 from evals.loaders import Dataset, DatasetError, load_dataset
+from evals.meeting_dataset import DEFAULT_DATASET, MeetingsDataset, load_meetings_dataset
 
 THRESHOLDS = Path(__file__).resolve().parent / "thresholds.toml"
 SCIFACT_QUERIES = 50  # the first train queries, in file order
 SCIFACT_DISTRACTORS = 950  # documents beside the relevant ones: the first of the corpus
 QMSUM_MEETINGS = ("Bed002", "ES2006a", "IS1006a", "TS3010a", "education_0")  # one or two of each domain
+MEETINGS_SPLIT = "dev"  # 85 questions, 30 queries, the whole ledger: about 10 s with the static embedder
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ def smoke_gates(data_root: Path = DATA_ROOTS[1]) -> list[Gate]:
         label="smoke",
     )
     return [Gate("scifact", scifact, "ndcg@10"), Gate("qmsum", qmsum, "key_term_recall")]
+
+
+def meetings_gate(path: Path = DEFAULT_DATASET) -> MeetingsDataset:
+    """The meetings slice of the gate (section [meetings] of thresholds.toml)."""
+    return load_meetings_dataset(path).with_split(MEETINGS_SPLIT)
 
 
 def load_thresholds(path: Path = THRESHOLDS) -> dict[str, dict[str, float]]:

@@ -9,9 +9,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import ChatMessage, ChatStatus, Document, Meeting, Project, SourceType, Transcription
+from core.models import (
+    ChatMessage,
+    ChatStatus,
+    Commitment,
+    Document,
+    Meeting,
+    Project,
+    SourceType,
+    Transcription,
+)
 from core.settings import IngestionSettings
 from ingestion.chunkers import ChunkDraft, chunk_chat_turn, chunk_items, chunk_prose, chunk_transcript
 
@@ -148,12 +158,48 @@ async def _read_transcription(
             ("Decisión", list(transcription.decisions)),
             ("Próximo paso", list(transcription.next_steps)),
         ],
-        commitments=list(transcription.commitments),
+        commitments=await _ledger_items(session, transcription),
         meeting_id=str(meeting.id),
         title=meeting.title,
-        common={"meeting_id": str(meeting.id), "transcription_id": str(transcription.id)},
+        common={
+            "meeting_id": str(meeting.id),
+            "transcription_id": str(transcription.id),
+            # The meeting's date: search's date filters, and answers that span meetings read in order.
+            "date": (meeting.start_time or transcription.created_at).isoformat(),
+        },
         config=config,
     )
+
+
+async def _ledger_items(session: AsyncSession, transcription: Transcription) -> list[Any]:
+    """The transcription's commitments as the ledger has them now (status, evidence of being done), each
+    with the time of the segments that said it; the summary's own list when the ledger has none yet."""
+    rows = (
+        await session.scalars(
+            sa.select(Commitment)
+            .where(Commitment.transcription_id == transcription.id)
+            .order_by(Commitment.created_at, Commitment.id)
+        )
+    ).all()
+    if not rows:
+        return list(transcription.commitments)
+    segments = list(transcription.segments or [])
+    items = []
+    for row in rows:
+        ids = [i for i in row.source_segments if isinstance(i, int) and 0 <= i < len(segments)]
+        item: dict[str, Any] = {
+            "task": row.task,
+            "owner": row.owner_name,
+            "due": row.due_date.isoformat() if row.due_date else None,
+            "status": row.status.value,
+            "evidence": (row.evidence or {}).get("text"),
+            "segment_ids": ids,
+        }
+        if ids:
+            item["start"] = float(segments[min(ids)].get("start") or 0)
+            item["end"] = float(segments[max(ids)].get("end") or item["start"])
+        items.append(item)
+    return items
 
 
 def _transcription_drafts(
@@ -170,8 +216,15 @@ def _transcription_drafts(
 ) -> list[ChunkDraft]:
     drafts: list[ChunkDraft] = []
     if with_transcript:
+        # Small units (a few segments): what is ranked and cited; the answerer gets their neighbours
+        # as context (retrieval/windows.py).
         drafts += chunk_transcript(
-            segments, meeting_id=meeting_id, meeting_title=title, max_tokens=config.chunk_tokens, meta=common
+            segments,
+            meeting_id=meeting_id,
+            meeting_title=title,
+            max_tokens=config.transcript_unit_tokens,
+            overlap_segments=0,
+            meta=common,
         )
     if summary:
         drafts += chunk_prose(

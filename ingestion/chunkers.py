@@ -14,12 +14,14 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from core.models import SourceType
-from core.text import format_timestamp
+from core.text import format_timestamp, spanish_date
 from core.tokens import count_tokens, encoding, truncate_tokens
+from ingestion.convert.document import PAGE_MARKER
 
 _WORD = re.compile(r"[a-záéíóúüñ]+")
 
@@ -148,6 +150,104 @@ def _markdown_sections(text: str) -> list[tuple[str, str]]:
     return result
 
 
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|(\s*:?-{3,}:?\s*\|)+\s*$")
+
+
+def _blocks(text: str) -> list[tuple[bool, str]]:
+    """(is a Markdown table, text) runs of the text, in order."""
+    blocks: list[tuple[bool, list[str]]] = []
+    for line in text.split("\n"):
+        is_row = bool(_TABLE_ROW.match(line))
+        if blocks and blocks[-1][0] == is_row:
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((is_row, [line]))
+    return [
+        (is_table and len(lines) >= 2 and bool(_TABLE_RULE.match(lines[1])), "\n".join(lines))
+        for is_table, lines in blocks
+    ]
+
+
+def _split_table(table: str, budget: int) -> list[str]:
+    """Rows grouped up to the budget, each group under the table's header row, so that every chunk of
+    a long table still says what its columns are."""
+    lines = table.split("\n")
+    header = "\n".join(lines[:2])
+    room = budget - count_tokens(header) - 1
+    pieces: list[str] = []
+    group: list[str] = []
+    used = 0
+    for row in lines[2:]:
+        cost = count_tokens(row) + 1
+        if cost > room:  # a row longer than a chunk: on its own, split as text
+            if group:
+                pieces.append("\n".join([header, *group]))
+                group, used = [], 0
+            pieces.extend(_split_text(row, budget, 0))
+            continue
+        if group and used + cost > room:
+            pieces.append("\n".join([header, *group]))
+            group, used = [], 0
+        group.append(row)
+        used += cost
+    if group or not pieces:
+        pieces.append("\n".join([header, *group]))
+    return pieces
+
+
+def _split_body(text: str, budget: int, overlap: int) -> list[str]:
+    """Like _split_text, but Markdown tables are split between rows (header repeated), never inside
+    one; small neighbouring pieces are then joined up to the budget."""
+    blocks = _blocks(text)
+    if not any(is_table for is_table, _ in blocks):
+        return _split_text(text, budget, overlap)
+    pieces: list[str] = []
+    for is_table, block in blocks:
+        if not block.strip():
+            continue
+        pieces.extend(
+            _split_table(block.strip(), budget) if is_table else _split_text(block, budget, overlap)
+        )
+    merged: list[str] = []
+    for piece in pieces:
+        if merged and count_tokens(merged[-1] + "\n\n" + piece) <= budget:
+            merged[-1] += "\n\n" + piece
+        else:
+            merged.append(piece)
+    return merged
+
+
+class _Pages:
+    """Which pages (or slides) each piece of a converted document lies on, from the `<!-- page N -->`
+    markers the converter left in the text; the markers themselves are taken out of the chunk."""
+
+    def __init__(self) -> None:
+        self.unit: str | None = None
+        self.seen: list[int] = []  # marker numbers met so far, ascending
+
+    def locate(self, piece: str) -> tuple[dict[str, int], str]:
+        parts = PAGE_MARKER.split(piece)  # text, unit, number, text, unit, number, text...
+        if len(parts) == 1 and self.unit is None:
+            return {}, piece
+        numbers = [int(number) for number in parts[2::3]]
+        texts = parts[3::3]
+        first = numbers[0] if numbers else None
+        before = [n for n in self.seen if first is None or n < first]
+        pages = [before[-1]] if before and parts[0].strip() else []
+        pages += [number for number, text in zip(numbers, texts, strict=True) if text.strip()]
+        if numbers:
+            self.unit = parts[1]
+            self.seen = sorted(set(self.seen) | set(numbers))
+        clean = re.sub(r"\n{3,}", "\n\n", PAGE_MARKER.sub("", piece)).strip()
+        if not pages or self.unit is None:
+            return {}, clean
+        located = {self.unit: min(pages)}
+        if max(pages) > min(pages):
+            located[f"{self.unit}_end"] = max(pages)
+        return located, clean
+
+
 def chunk_prose(
     text: str,
     *,
@@ -158,22 +258,27 @@ def chunk_prose(
     overlap: int,
     meta: dict[str, Any] | None = None,
 ) -> list[ChunkDraft]:
-    """Split prose on structure first (headings, paragraphs, sentences), then on tokens."""
+    """Split prose on structure first (headings, tables, paragraphs, sentences), then on tokens. Chunks
+    of a converted PDF or presentation say which page or slide they come from (`page`, `page_end`)."""
     if not text.strip():
         return []
     lang = detect_language(text)
     drafts: list[ChunkDraft] = []
+    pages = _Pages()
     for path, body in _markdown_sections(text):
         if not body.strip():
             continue
         header = _header(context, title, path or None, max_tokens=max_tokens)
-        for piece in _split_text(body, _body_budget(max_tokens, header), overlap):
+        for piece in _split_body(body, _body_budget(max_tokens, header), overlap):
+            located, piece_text = pages.locate(piece)
+            if not piece_text:
+                continue
             drafts.append(
                 ChunkDraft(
                     source_type=source_type,
                     chunk_index=len(drafts),
-                    content=f"{header}\n{piece}",
-                    meta={**(meta or {}), "title": title, "section": path or None},
+                    content=f"{header}\n{piece_text}",
+                    meta={**(meta or {}), "title": title, "section": path or None, **located},
                     lang=lang,
                 )
             )
@@ -218,7 +323,9 @@ def chunk_transcript(
     overlap_segments: int = 1,
     meta: dict[str, Any] | None = None,
 ) -> list[ChunkDraft]:
-    """Group consecutive segments up to `max_tokens`; each chunk keeps start, end, speakers and segment ids.
+    """Group consecutive segments up to `max_tokens`; each chunk keeps start, end, speakers and segment ids,
+    and each of its segments' own start, end and speaker (`segments`, in the order of its lines), so that
+    an answer can cite the very segment it quotes.
 
     The last `overlap_segments` segments of a chunk open the next one, so an answer spanning a boundary
     is still found whole (unless they would leave no room for anything new). A single segment longer
@@ -255,6 +362,7 @@ def chunk_transcript(
                         {str(line.segment["speaker"]) for line in window if line.segment.get("speaker")}
                     ),
                     "segment_ids": sorted({line.segment_id for line in window}),
+                    "segments": _segment_refs(window),
                 },
                 lang=lang,
             )
@@ -265,6 +373,25 @@ def chunk_transcript(
         fits_more = _lines_tokens(lines[overlap_start : end + 1]) <= budget
         start = overlap_start if fits_more else end
     return drafts
+
+
+def _segment_refs(window: Sequence[_Line]) -> list[dict[str, Any]]:
+    """One entry per segment of the window, in order (a long segment's several lines count once)."""
+    refs: list[dict[str, Any]] = []
+    for line in window:
+        if refs and refs[-1]["id"] == line.segment_id:
+            continue
+        segment = line.segment
+        start = float(segment.get("start") or 0)
+        refs.append(
+            {
+                "id": line.segment_id,
+                "start": start,
+                "end": float(segment.get("end") or start),
+                "speaker": str(segment["speaker"]) if segment.get("speaker") else None,
+            }
+        )
+    return refs
 
 
 def chunk_items(
@@ -301,17 +428,32 @@ def chunk_items(
     return drafts
 
 
-ITEM_FIELDS = ("segment_ids", "start", "end", "owner", "due")
+ITEM_FIELDS = ("segment_ids", "start", "end", "owner", "due", "status")
+# How a ledger status reads inside indexed text.
+STATUS_WORDS = {"open": "pendiente", "done": "cumplido", "dropped": "descartado"}
 
 
 def _describe_item(item: dict[str, Any]) -> str:
+    """`Owner: task (fecha: 27 de noviembre de 2026; estado: cumplido, «evidence»)`: one sentence, so an
+    answer that quotes it quotes all of it."""
     text = str(item.get("text") or item.get("task") or "")
-    owner, due = item.get("owner"), item.get("due")
+    owner, due, status = item.get("owner"), item.get("due"), item.get("status")
     if owner:
         text = f"{owner}: {text}"
-    if due:
-        text = f"{text} (fecha: {due})"
-    return text
+    details = [f"fecha: {_readable_date(due)}"] if due else []
+    if status in STATUS_WORDS:
+        evidence = f", «{item['evidence']}»" if item.get("evidence") else ""
+        details.append(f"estado: {STATUS_WORDS[status]}{evidence}")
+    return f"{text} ({'; '.join(details)})" if details else text
+
+
+def _readable_date(value: Any) -> str:
+    if isinstance(value, date):
+        return spanish_date(value)
+    try:
+        return spanish_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def chunk_chat_turn(

@@ -18,6 +18,7 @@ from arq.worker import Function, Worker, func
 
 from core import keys
 from core.db import create_engine, create_sessionmaker
+from core.document_files import sweep_orphan_documents
 from core.logs import configure_logging
 from core.metrics import serve_worker_metrics, time_job
 from core.providers.embeddings import model_spec
@@ -89,6 +90,7 @@ async def _dispatch_loop(ctx: dict[str, Any]) -> None:
                 next_upload_sweep = time.monotonic() + UPLOAD_SWEEP_INTERVAL  # a failing sweep waits too
                 async with runtime.sessionmaker() as session:
                     await sweep_orphan_uploads(session, runtime.settings)
+                    await sweep_orphan_documents(session, runtime.settings)
         except asyncio.CancelledError:
             raise
         except Exception:

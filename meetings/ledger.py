@@ -5,15 +5,19 @@ commitments done."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crud import fetch_page
 from core.errors import NotFound
-from core.models import Commitment, CommitmentStatus, ProjectMember, Transcription, User
+from core.feed import FeedEvent, publish_after_commit
+from core.models import Commitment, CommitmentStatus, ProjectMember, SourceType, Transcription, User
+from core.outbox import record_change
 from core.text import content_terms, fold
 from meetings.commitments import done_mentions
 from meetings.schemas import MeetingSummary, Segment
@@ -50,6 +54,17 @@ async def _member_by_name(session: AsyncSession, project_id: uuid.UUID) -> dict[
     return names
 
 
+@dataclass
+class LedgerChanges:
+    """What a summary did to the ledger: the commitments it added and those it closed."""
+
+    created: list[Commitment] = field(default_factory=list)
+    closed: list[Commitment] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"commitments": len(self.created), "closed": len(self.closed)}
+
+
 async def sync_ledger(
     session: AsyncSession,
     *,
@@ -57,7 +72,7 @@ async def sync_ledger(
     project_id: uuid.UUID,
     summary: MeetingSummary,
     segments: list[Segment],
-) -> dict[str, int]:
+) -> LedgerChanges:
     """Make the meeting's open commitments those of this summary, and close earlier commitments the
     transcript says are done.
 
@@ -79,37 +94,36 @@ async def sync_ledger(
             )
         ).all()
     }
-    added = 0
+    changes = LedgerChanges()
     for item in summary.commitments:
         owner = item.owner.strip() if item.owner else None
         if (_fold(owner or ""), _fold(item.task)) in settled:
             continue
-        added += 1
-        session.add(
-            Commitment(
-                project_id=project_id,
-                meeting_id=transcription.meeting_id,
-                transcription_id=transcription.id,
-                owner_name=owner,
-                owner_user_id=members.get(_fold(owner)) if owner else None,
-                task=item.task,
-                due_date=item.due,
-                source_segments=item.segment_ids,
-            )
+        row = Commitment(
+            project_id=project_id,
+            meeting_id=transcription.meeting_id,
+            transcription_id=transcription.id,
+            owner_name=owner,
+            owner_user_id=members.get(_fold(owner)) if owner else None,
+            task=item.task,
+            due_date=item.due,
+            source_segments=item.segment_ids,
         )
-    closed = await close_done_commitments(
+        session.add(row)
+        changes.created.append(row)
+    changes.closed = await close_done_commitments(
         session, transcription=transcription, project_id=project_id, segments=segments
     )
     await session.flush()
-    return {"commitments": added, "closed": closed}
+    return changes
 
 
 async def close_done_commitments(
     session: AsyncSession, *, transcription: Transcription, project_id: uuid.UUID, segments: list[Segment]
-) -> int:
+) -> list[Commitment]:
     mentions = done_mentions(segments)
     if not mentions:
-        return 0
+        return []
     open_rows = (
         await session.scalars(
             sa.select(Commitment).where(
@@ -121,7 +135,7 @@ async def close_done_commitments(
             )
         )
     ).all()
-    closed = 0
+    closed: list[Commitment] = []
     for row in open_rows:
         task_terms = set(content_terms(row.task))
         if not task_terms:
@@ -137,9 +151,22 @@ async def close_done_commitments(
                     "text": sentence,
                 }
                 row.evidence = evidence
-                closed += 1
+                closed.append(row)
+                await reindex_ledger_of(session, row)
                 break
     return closed
+
+
+async def reindex_ledger_of(session: AsyncSession, row: Commitment) -> None:
+    """The commitment's status is part of its indexed text: its meeting's commitments are indexed again
+    (after the commit; only the changed chunk is embedded again)."""
+    if row.transcription_id is not None:
+        await record_change(
+            session,
+            project_id=row.project_id,
+            source_type=SourceType.COMMITMENTS,
+            source_id=row.transcription_id,
+        )
 
 
 # --- the ledger as users read and update it --------------------------------------------------------
@@ -203,8 +230,22 @@ async def list_commitments(
     return [commitment_payload(row) for row in rows], total
 
 
+def commitment_brief(row: Commitment) -> dict[str, Any]:
+    """A commitment as the project's event feed announces it."""
+    return {
+        "commitment_id": row.id,
+        "meeting_id": row.meeting_id,
+        "task": row.task,
+        "owner_name": row.owner_name,
+        "owner_user_id": row.owner_user_id,
+        "due_date": row.due_date,
+        "status": row.status,
+    }
+
+
 async def update_commitment(
     session: AsyncSession,
+    redis: Redis,
     *,
     actor_id: uuid.UUID,
     project_id: uuid.UUID,
@@ -220,5 +261,9 @@ async def update_commitment(
         row.status = status
         if status == CommitmentStatus.DONE and not row.evidence:
             row.evidence = {"marked_by": str(actor_id)}
+        await reindex_ledger_of(session, row)
         await session.flush()
+        reopened = status == CommitmentStatus.OPEN
+        event = FeedEvent.COMMITMENT_REOPENED if reopened else FeedEvent.COMMITMENT_CLOSED
+        publish_after_commit(session, redis, project_id, event, **commitment_brief(row), by=actor_id)
     return commitment_payload(row)

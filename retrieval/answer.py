@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from core.models import SourceType
 from core.providers.llm import ContextPassage, Generation, Usage
 from core.text import content_terms
 from core.tokens import count_tokens, truncate_tokens
 from prompts.loader import Prompt, fence_safe
 from retrieval.answerers import Answerer
 from retrieval.search import Hit
+from retrieval.windows import narrow_to_segments, unit_segments
 
 # Any bracketed number reads as a citation to a user, so any is checked (a huge one cites nothing).
 CITATION = re.compile(r"\[(\d+)\]")
@@ -27,6 +29,8 @@ NO_ANSWER = {
     "es": "No encuentro información sobre eso en los documentos, reuniones ni conversaciones del proyecto.",
     "en": "I can't find anything about that in the project's documents, meetings or conversations.",
 }
+# Where in a document a chunk is (set by the prose chunker): shown as "p. 4" or "Presupuesto › Pagos".
+DOCUMENT_PLACES = ("section", "page", "page_end", "slide")
 # One sentence after an answer while the project has changes the index does not reflect yet.
 INDEX_PENDING = {
     "es": (
@@ -80,6 +84,8 @@ class Source:
 
 
 def _tokens(hit: Hit) -> int:
+    if hit.context is not None:
+        return count_tokens(hit.context)
     return hit.token_count if hit.token_count is not None else count_tokens(hit.content)
 
 
@@ -101,7 +107,7 @@ def format_context(sources: list[Source], *, token_budget: int) -> str:
     per_source = max(token_budget // max(len(sources), 1), 64)
     blocks = []
     for source in sources:
-        content = source.hit.content
+        content = source.hit.context or source.hit.content
         text = fence_safe(
             content if _tokens(source.hit) <= per_source else truncate_tokens(content, per_source)
         )
@@ -126,7 +132,14 @@ def build_generation(
     return Generation(
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
         question=question,
-        passages=[ContextPassage(source.n, source.hit.content, source.hit.token_count) for source in sources],
+        passages=[
+            ContextPassage(
+                source.n,
+                source.hit.context or source.hit.content,
+                None if source.hit.context else source.hit.token_count,
+            )
+            for source in sources
+        ],
     )
 
 
@@ -153,7 +166,9 @@ def strip_unknown_citations(answer: str, known: set[int]) -> str:
         answer = stripped
 
 
-def citation_payload(source: Source) -> dict[str, Any]:
+def citation_payload(source: Source, segments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What a citation shows: the chunk, and for a transcript the segments it cites (`segments`: the
+    ones the answer quotes; else the chunk's own) with their start, end, speakers and ids."""
     hit = source.hit
     payload: dict[str, Any] = {
         "n": source.n,
@@ -171,12 +186,82 @@ def citation_payload(source: Source) -> dict[str, Any]:
             payload[key] = hit.meta[key]
     if hit.meta.get("speakers"):
         payload["speakers"] = hit.meta["speakers"]
+    if hit.meta.get("segment_ids") is not None:
+        payload["segment_ids"] = hit.meta["segment_ids"]
+    if segments:
+        payload["start"] = min(float(s["start"]) for s in segments)
+        payload["end"] = max(float(s["end"]) for s in segments)
+        payload["speakers"] = sorted({str(s["speaker"]) for s in segments if s.get("speaker")})
+        payload["segment_ids"] = sorted({int(s["id"]) for s in segments})
+    for key in DOCUMENT_PLACES:
+        if hit.meta.get(key) is not None:
+            payload[key] = hit.meta[key]
     return payload
 
 
-def citations_for(answer: str, sources: list[Source]) -> list[dict[str, Any]]:
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+def quoted_before(answer: str) -> dict[int, list[str]]:
+    """For every citation number, the sentences that end with its marker (what the answer says it took
+    from that source)."""
+    quoted: dict[int, list[str]] = {}
+    start = 0
+    for match in CITATION.finditer(answer):
+        before = answer[start : match.start()]
+        sentence = _SENTENCE_END.split(before.rstrip())[-1]
+        sentence = CITATION.sub("", sentence).strip()
+        if sentence:
+            quoted.setdefault(_number(match), []).append(sentence)
+        if not answer[match.end() : match.end() + 1].startswith("["):
+            start = match.end()
+    return quoted
+
+
+# Share of a cited sentence's content words its source must hold for the citation to stand.
+MIN_SUPPORT = 0.35
+
+
+def supports(sentence: str, source: Source) -> bool:
+    wanted = set(content_terms(sentence))
+    if not wanted:
+        return True
+    held = set(content_terms(source.hit.context or source.hit.content))
+    return len(wanted & held) / len(wanted) >= MIN_SUPPORT
+
+
+def keep_supported_citations(answer: str, sources: list[Source]) -> str:
+    """Drop every [n] whose sentence source n does not support (a model that cites at random, or cites
+    the wrong passage, cites nothing): an answer sentence without a supporting source is not cited."""
     by_number = {source.n: source for source in sources}
-    return [citation_payload(by_number[n]) for n in cited_numbers(answer) if n in by_number]
+    unsupported = {
+        n
+        for n, sentences in quoted_before(answer).items()
+        if n in by_number and not any(supports(sentence, by_number[n]) for sentence in sentences)
+    }
+    if not unsupported:
+        return answer
+    stripped = CITATION.sub(lambda m: "" if _number(m) in unsupported else m.group(0), answer)
+    return re.sub(r" +([.,;:!?])", r"\1", stripped)
+
+
+def citations_for(answer: str, sources: list[Source]) -> list[dict[str, Any]]:
+    """The cited sources, in order of first citation; a transcript source is narrowed to the segments that
+    hold what the answer quoted from it."""
+    by_number = {source.n: source for source in sources}
+    quoted = quoted_before(answer)
+    citations = []
+    for n in cited_numbers(answer):
+        source = by_number.get(n)
+        if source is None:
+            continue
+        segments: list[dict[str, Any]] = []
+        if source.hit.source_type == SourceType.TRANSCRIPT:
+            candidates = source.hit.window or unit_segments(source.hit.content, source.hit.meta)
+            for sentence in quoted.get(n, []):
+                segments += [s for s in narrow_to_segments(sentence, candidates) if s not in segments]
+        citations.append(citation_payload(source, segments))
+    return citations
 
 
 async def stream_answer(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
-from core.text import content_terms, fold, split_sentences
+from core.text import CHUNK_HEADER, content_terms, split_sentences
 
 
 class Answerer(Protocol):
@@ -42,26 +42,120 @@ class Extract:
     n: int
     sentence: str
     score: float
+    position: tuple[int, int] = (0, 0)  # (line, sentence) inside its passage: quotes keep their order
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    n: int
+    rank: int  # the passage's rank
+    line: int  # a transcript turn is one line
+    index: int
+    text: str
+    terms: frozenset[str]
+
+    @property
+    def is_question(self) -> bool:
+        return self.text.rstrip().endswith("?") or self.text.lstrip().startswith("¿")
+
+
+# What kind of answer a question wants, and what a sentence that gives it contains.
+_WANTS_AMOUNT = re.compile(
+    r"\b(cu[áa]nt[oa]s?|importe|precio|cuesta|cost[eóo]|tarifa|presupuesto|porcentaje|descuento|"
+    r"how (much|many)|price|cost)\b",
+    re.IGNORECASE,
+)
+_WANTS_DATE = re.compile(r"\b(cu[áa]ndo|fecha|qu[ée] d[íi]a|plazo|when|date|deadline)\b", re.IGNORECASE)
+_WANTS_PERSON = re.compile(r"\b(qui[ée]n(es)?|who)\b", re.IGNORECASE)
+_NUMBER_WORDS = (
+    r"un[oa]?|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|trece|catorce|quince|"
+    r"diecis[ée]is|diecisiete|dieciocho|diecinueve|veint\w*|treinta|cuarenta|cincuenta|sesenta|setenta|"
+    r"ochenta|noventa|cien|ciento|\w+cientos|mil|mill[óo]n\w*|medio|media|"
+    r"one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|hundred|thousand"
+)
+_AMOUNT = re.compile(rf"\d|%|€|\beuros?\b|\b({_NUMBER_WORDS})\b", re.IGNORECASE)
+_DATE = re.compile(
+    r"\d|\b(lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|enero|febrero|marzo|abril|mayo|"
+    r"junio|julio|agosto|septiembre|octubre|noviembre|diciembre|mañana|semana|mes|monday|tuesday|"
+    r"wednesday|thursday|friday|january|february|march|april|june|july|august|september|october|"
+    r"november|december|week|month)\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"(?<![.¿?!]\s)(?<!^)\b[A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,}")
+# The line a transcript window and the indexer write before every turn: "[12:34] Ana: ".
+_TURN = re.compile(r"^\[\d+(?::\d\d){1,2}\]\s*")
+ANSWER_AFTER_QUESTION = 0.8  # a question in a conversation is answered by the next turns
+QUESTION_PENALTY = 0.25
+# A further sentence is quoted only when it scores at least this share of the best one.
+KEEP_SHARE = 0.6
+
+
+def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
+    found = []
+    for rank, passage in enumerate(passages):
+        lines = [line for line in passage.text.splitlines() if line.strip()]
+        for line_index, line in enumerate(lines):
+            if line_index == 0 and CHUNK_HEADER.fullmatch(line.strip()):
+                continue  # the "[type › title]" header
+            for index, sentence in enumerate(split_sentences(_TURN.sub("", line))):
+                found.append(
+                    _Sentence(
+                        passage.n, rank, line_index, index, sentence, frozenset(content_terms(sentence))
+                    )
+                )
+    return found
+
+
+def _fits(question: str, sentence: str) -> float:
+    """How well a sentence has the kind of thing the question asks for (an amount, a date, a person)."""
+    factor = 1.0
+    if _WANTS_AMOUNT.search(question):
+        factor *= 1.6 if _AMOUNT.search(_SPEAKER.sub("", sentence)) else 0.6
+    if _WANTS_DATE.search(question):
+        factor *= 1.5 if _DATE.search(sentence) else 0.7
+    if _WANTS_PERSON.search(question):
+        factor *= 1.3 if _NAME.search(_SPEAKER.sub("", sentence)) else 0.8
+    return factor
 
 
 def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extract]:
-    """Score every sentence of the passages by overlap with the question (IDF-weighted over the passages),
-    with a prior for passages retrieval ranked higher."""
+    """Score every sentence of the passages by its overlap with the question (IDF-weighted over the
+    passages), how well it has what the question asks for, and the rank of its passage. Conversations
+    are read as such: a sentence that asks the question is a poor answer, and lends its score to the
+    turns that follow it, where the answer usually is."""
     query = set(content_terms(question))
-    sentences = [(p.n, rank, s) for rank, p in enumerate(passages) for s in split_sentences(p.text)]
+    sentences = _sentences(passages)
     if not query or not sentences:
         return []
-    document_frequency = Counter(term for _, _, s in sentences for term in set(content_terms(s)))
+    document_frequency = Counter(term for sentence in sentences for term in sentence.terms)
     total = len(sentences)
-    extracts = []
-    for n, rank, sentence in sentences:
-        terms = set(content_terms(sentence))
-        overlap = query & terms
-        if not overlap:
-            continue
+    overlap_scores = []
+    for sentence in sentences:
+        overlap = query & sentence.terms
         weight = sum(math.log(1 + total / document_frequency[t]) for t in overlap)
-        norm = math.sqrt(len(terms) + 1)
-        extracts.append(Extract(n, sentence, weight / norm + 0.3 / (1 + rank)))
+        overlap_scores.append(weight / math.sqrt(len(sentence.terms) + 1))
+    borrowed = [0.0] * len(sentences)
+    for i, sentence in enumerate(sentences):
+        if not sentence.is_question or not overlap_scores[i]:
+            continue
+        # The next two turns of the same passage answer it (the first more likely than the second).
+        later = [j for j in range(i + 1, len(sentences)) if sentences[j].n == sentence.n]
+        turns = sorted({sentences[j].line for j in later if sentences[j].line > sentence.line})[:2]
+        for j in later:
+            if sentences[j].line in turns and not sentences[j].is_question:
+                decay = 1.0 if sentences[j].line == turns[0] else 0.6
+                borrowed[j] = max(borrowed[j], ANSWER_AFTER_QUESTION * decay * overlap_scores[i])
+    extracts = []
+    for i, sentence in enumerate(sentences):
+        score = overlap_scores[i] + borrowed[i]
+        if not score:
+            continue
+        if sentence.is_question:
+            score *= QUESTION_PENALTY
+        if len(sentence.text.split()) < 4:
+            score *= 0.5
+        score = score * _fits(question, sentence.text) + 0.3 / (1 + sentence.rank)
+        extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index)))
     return sorted(extracts, key=lambda e: e.score, reverse=True)
 
 
@@ -69,7 +163,7 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
     chosen: list[Extract] = []
     seen: set[str] = set()
     for extract in rank_sentences(question, passages):
-        key = fold(extract.sentence)
+        key = " ".join(content_terms(_SPEAKER.sub("", extract.sentence)))
         if key in seen:
             continue
         seen.add(key)
@@ -79,9 +173,9 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
     if not chosen:
         return ""
     best = chosen[0].score
-    chosen = [e for e in chosen if e.score >= best * 0.35]
+    chosen = [e for e in chosen if e.score >= best * KEEP_SHARE]
     order = {p.n: i for i, p in enumerate(passages)}
-    chosen.sort(key=lambda e: order[e.n])
+    chosen.sort(key=lambda e: (order[e.n], e.position))
     parts = []
     for extract in chosen:
         sentence = extract.sentence.rstrip()
@@ -89,6 +183,9 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
             sentence += "."
         parts.append(f"{sentence[:-1]} [{extract.n}]{sentence[-1]}")
     return " ".join(parts)
+
+
+_SPEAKER = re.compile(r"^[^:\n]{1,40}:\s+")  # "Ana García: " before a quoted transcript line
 
 
 class ExtractiveAnswerer:

@@ -6,7 +6,7 @@ start-up), and shown in /health/ready and in every search response. `V1TR0_RETRI
 either one; `auto` (the default) picks BM25 when its indexes are there and usable.
 
 BM25: every chunk's accent-folded text sits in the column of its language (core.models.SEARCH_COLUMNS), each
-with its own BM25 index (migration 0009). A query runs against each index, scoped to the caller's projects
+with its own BM25 index (migration 0012). A query runs against each index, scoped to the caller's projects
 inside the index scan (pg_textsearch rescans deeper until enough rows pass the filter), and the lists
 merge by score: BM25 scores of one query are comparable across the indexes.
 """
@@ -27,7 +27,7 @@ Lexical = Literal["bm25", "ts_rank"]
 LexicalSetting = Literal["auto", "bm25", "ts_rank"]
 
 BM25_INDEXES = {column: "ix_chunks_bm25_" + column.removeprefix("search_") for column in SEARCH_COLUMNS}
-# Migration 0009 makes pg_textsearch's per-row scoring function this expensive for the planner, so that a
+# Migration 0012 makes pg_textsearch's per-row scoring function this expensive for the planner, so that a
 # BM25 ORDER BY always runs as the index scan: only there does bm25_get_current_score() return the row's
 # score (elsewhere it would return a stale one), and only there is it fast (per row, the function
 # re-tokenises the chunk's text).
@@ -48,7 +48,7 @@ def fold_accents(text: str) -> str:
 
 async def bm25_ready(conn: AsyncConnection) -> bool:
     """pg_textsearch's library is loaded, every BM25 index exists and is valid, and the scoring function
-    carries the planner cost migration 0009 gives it (an extension update would reset it)."""
+    carries the planner cost migration 0012 gives it (an extension update would reset it)."""
     names = list(BM25_INDEXES.values())
     row = (
         await conn.execute(
@@ -96,7 +96,7 @@ async def choose_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexica
             if not ready:
                 raise LexicalUnavailable(
                     "V1TR0_RETRIEVAL__LEXICAL=bm25, but the database has no usable BM25 indexes "
-                    "(pg_textsearch preloaded, migration 0009 applied with it): see docs/deploy.md"
+                    "(pg_textsearch preloaded, migration 0012 applied with it): see docs/deploy.md"
                 )
         return await active_lexical(engine, setting)
     except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -15,10 +16,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ServiceUnavailable
+from core.models import SourceType
 from core.providers.embeddings import Embedder
 from core.settings import RetrievalSettings
 from core.vectors import serving_model
 from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks
+from retrieval.windows import WINDOW_SEGMENTS
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ async def current_model(session: AsyncSession) -> IndexModel:
     if model is None:
         raise ServiceUnavailable("the search index is not ready yet (no embedding model is serving)")
     return IndexModel(model.name, model.dimensions)
+
+
+PER_SOURCE = 2  # places one non-transcript source may take in a page of search results
 
 
 class HybridRetriever(BaseRetriever):
@@ -62,8 +68,16 @@ class HybridRetriever(BaseRetriever):
         self.top_k = top_k
 
     async def search(
-        self, query: str, *, limit: int | None = None, offset: int = 0, snippets: bool = True
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        snippets: bool = True,
+        filters: SearchFilters | None = None,
     ) -> list[Hit]:
+        """Ranked chunks of the allowed projects; `filters` narrows this one search (default: the
+        retriever's own)."""
         query = clean_query(query)
         if not query or not self.project_ids:
             return []
@@ -81,12 +95,31 @@ class HybridRetriever(BaseRetriever):
             limit=limit or self.top_k,
             offset=offset,
             mode=self.mode,
-            filters=self.filters,
+            filters=filters or self.filters,
             snippets=snippets,
         )
 
+    async def search_diverse(
+        self, query: str, *, limit: int, offset: int = 0, per_source: int = PER_SOURCE
+    ) -> list[Hit]:
+        """A results page in which one document (or summary, or project description) takes at most
+        `per_source` places: its further chunks move below the other sources' results. Transcript
+        units are each a different moment of a meeting and are never held back."""
+        pool = await self.search(query, limit=(offset + limit) * 3)
+        kept: list[Hit] = []
+        held: list[Hit] = []
+        seen: dict[tuple[str, uuid.UUID], int] = {}
+        for hit in pool:
+            key = (hit.source_type.value, hit.source_id)
+            if hit.source_type != SourceType.TRANSCRIPT and seen.get(key, 0) >= per_source:
+                held.append(hit)
+                continue
+            seen[key] = seen.get(key, 0) + 1
+            kept.append(hit)
+        return (kept + held)[offset : offset + limit]
+
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = await self.search(query_bundle.query_str, snippets=False)
+        hits = await self.search(query_bundle.query_str)
         return [to_node(hit) for hit in hits]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -94,16 +127,72 @@ class HybridRetriever(BaseRetriever):
         return asyncio.run(self._aretrieve(query_bundle))
 
 
+# Node metadata that is ours to map a node back to its chunk: never shown to a model or an embedder.
+_HIT_KEYS = (
+    "chunk_id",
+    "project_id",
+    "source_type",
+    "source_id",
+    "chunk_index",
+    "similarity",
+    "text_rank",
+    "token_count",
+    "snippet",
+    "highlights",
+    "chunk_meta",
+    "chunk_content",
+)
+
+
 def to_node(hit: Hit) -> NodeWithScore:
+    """A hit as a LlamaIndex node (id = chunk id), for node postprocessors; `to_hit` maps it back."""
     node = TextNode(
         id_=str(hit.chunk_id),
         text=hit.content,
         metadata={
             **hit.meta,
+            "chunk_meta": hit.meta,
+            "chunk_content": hit.content,
             "chunk_id": hit.chunk_id,
             "project_id": str(hit.project_id),
             "source_type": hit.source_type.value,
             "source_id": str(hit.source_id),
+            "chunk_index": hit.chunk_index,
+            "similarity": hit.similarity,
+            "text_rank": hit.text_rank,
+            "token_count": hit.token_count,
+            "snippet": hit.snippet,
+            "highlights": hit.highlights,
         },
+        excluded_embed_metadata_keys=[*_HIT_KEYS, *hit.meta],
+        excluded_llm_metadata_keys=[*_HIT_KEYS, *hit.meta],
     )
     return NodeWithScore(node=node, score=hit.score)
+
+
+def to_hit(scored: NodeWithScore) -> Hit | None:
+    """The chunk behind a node, with the node's score and (when a postprocessor changed it) its text as
+    the answerer's context; None for a node that is not one of our chunks."""
+    meta = scored.node.metadata
+    if "chunk_id" not in meta:
+        return None
+    original: dict[str, Any] = meta.get("chunk_meta") or {}
+    content = str(meta.get("chunk_content") or "")
+    text = scored.node.get_content()
+    return Hit(
+        chunk_id=int(meta["chunk_id"]),
+        project_id=uuid.UUID(str(meta["project_id"])),
+        source_type=SourceType(meta["source_type"]),
+        source_id=uuid.UUID(str(meta["source_id"])),
+        chunk_index=int(meta["chunk_index"]),
+        content=content or text,
+        context=text if content and text != content else None,
+        meta=original,
+        score=float(scored.score or 0.0),
+        similarity=meta.get("similarity"),
+        text_rank=meta.get("text_rank"),
+        snippet=str(meta.get("snippet") or ""),
+        token_count=meta.get("token_count"),
+        highlights=list(meta.get("highlights") or []),
+        window=list(meta.get(WINDOW_SEGMENTS) or []),
+    )

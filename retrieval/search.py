@@ -64,6 +64,10 @@ class Hit:
     snippet: str = ""
     token_count: int | None = None  # of `content`, as stored by the indexer
     highlights: list[str] = field(default_factory=list)
+    # What an answerer reads instead of `content` (a transcript unit with its neighbours), and that
+    # window's segments with their text (retrieval/windows.py).
+    context: str | None = None
+    window: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def title(self) -> str:

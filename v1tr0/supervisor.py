@@ -116,6 +116,9 @@ def run_stack(
             if migrate:
                 upgrade(ready.database_url)
                 log.info("database migrated")
+            local_llm = start_local_model(ready)
+            if local_llm is not None:
+                children.append(local_llm)
             env = dict(os.environ)
             if with_worker:
                 children.append(_spawn([sys.executable, "-m", "v1tr0", "worker"], env))
@@ -158,6 +161,28 @@ def run_stack(
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return code
+
+
+def start_local_model(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """Start the local chat model's llama.cpp server when it is enabled and no URL is configured, and hand
+    its URL to the children. A model that cannot start leaves the app on its offline path."""
+    if not settings.llm.enabled or settings.llm.base_url:
+        return None
+    from core.providers.local_llm import ModelUnavailable, start_server
+
+    log.info("starting the local chat model", extra={"model": settings.llm.model})
+    started = time.monotonic()
+    try:
+        process, base_url = start_server(settings)
+    except ModelUnavailable as exc:
+        log.error("the local chat model is not available; continuing without it", extra={"error": str(exc)})
+        return None
+    os.environ["V1TR0_LLM__BASE_URL"] = base_url
+    log.info(
+        "local chat model ready",
+        extra={"url": base_url, "seconds": round(time.monotonic() - started, 1)},
+    )
+    return process
 
 
 def fresh_metrics_dir(settings: Settings) -> Path:

@@ -6,8 +6,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUser, ResourcesDep, SessionDep, SettingsDep
 from api.schemas.common import Page, PageParams
 from api.schemas.documents import DocumentCreate, DocumentRead, DocumentSummary, DocumentUpdate
 from api.schemas.indexing import IndexStatus, RetryResult
@@ -71,8 +72,36 @@ async def update_document(
 
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["documents"])
-async def delete_document(document_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> None:
-    await document_service.delete_document(session, actor=user, document_id=document_id)
+async def delete_document(
+    document_id: uuid.UUID, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> None:
+    await document_service.delete_document(session, settings, actor=user, document_id=document_id)
+
+
+@router.get(
+    "/documents/{document_id}/file",
+    response_class=FileResponse,
+    tags=["documents"],
+    responses={
+        200: {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the uploaded original, with its own media type",
+        }
+    },
+)
+async def download_document_file(
+    document_id: uuid.UUID, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> FileResponse:
+    """The file the document was uploaded as, byte for byte, with its original name."""
+    document, path = await document_service.document_file(
+        session, settings, actor=user, document_id=document_id
+    )
+    return FileResponse(
+        path,
+        media_type=document.mime_type,
+        filename=document.source_filename or f"document-{document.id}",
+        content_disposition_type="attachment",
+    )
 
 
 @router.get("/{project_id}", response_model=ProjectRead)
@@ -174,23 +203,24 @@ async def create_document(
     response_model=DocumentRead,
     status_code=status.HTTP_201_CREATED,
     tags=["documents"],
-    summary="Upload a .txt or .md file as a project document",
+    summary="Upload a file (PDF, DOCX, PPTX, XLSX, CSV, HTML, Markdown, text) as a project document",
+    responses={
+        413: {"description": "file, unpacked archive, page count or text over a limit"},
+        415: {"description": "not a supported format, or its name says another format than its content"},
+        422: {"description": "encrypted, scanned (no text layer), damaged, zip bomb, not UTF-8, timed out"},
+    },
 )
 async def upload_document(
     project_id: uuid.UUID,
     session: SessionDep,
+    resources: ResourcesDep,
     user: CurrentUser,
-    file: Annotated[UploadFile, File(description="UTF-8 .txt or .md")],
+    file: Annotated[UploadFile, File(description="PDF, DOCX, PPTX, XLSX, CSV, HTML, Markdown or UTF-8 text")],
     title: Annotated[str | None, Form(max_length=300)] = None,
 ) -> object:
-    raw = await file.read()
-    text, mime_type = document_service.decode_text_upload(file.filename, file.content_type, raw)
-    return await document_service.create_document(
-        session,
-        actor=user,
-        project_id=project_id,
-        title=(title or file.filename or "document").strip()[:300] or "document",
-        content=text,
-        source_filename=file.filename,
-        mime_type=mime_type,
+    """The file is converted offline to Markdown that keeps its structure (headings, lists, tables, PDF
+    pages); that text is the document's content and is indexed. The original is kept: see
+    `GET /projects/documents/{id}/file`. Formats and limits: docs/documents.md."""
+    return await document_service.upload_document(
+        session, resources, actor=user, project_id=project_id, file=file, title=title
     )

@@ -25,6 +25,11 @@ class SearchResult(Output):
     start: float | None = Field(None, description="seconds into the meeting (transcript chunks)")
     end: float | None = None
     speakers: list[str] | None = None
+    segment_ids: list[int] | None = Field(None, description="transcript chunks: their segments")
+    section: str | None = Field(None, description="heading path in a document, e.g. 'Presupuesto › Pagos'")
+    page: int | None = Field(None, description="PDF page the chunk starts on")
+    page_end: int | None = Field(None, description="last PDF page, when the chunk spans pages")
+    slide: int | None = Field(None, description="slide of a presentation")
 
 
 INDEX_PENDING = "changes of the searched projects not yet in the index (results may miss them)"
@@ -50,9 +55,17 @@ class Citation(Output):
     title: str
     snippet: str
     meeting_id: uuid.UUID | None = None
-    start: float | None = None
+    start: float | None = Field(None, description="seconds into the meeting of the cited segments")
     end: float | None = None
     speakers: list[str] | None = None
+    segment_ids: list[int] | None = Field(
+        None,
+        description="transcript citations: the segments the answer quotes (their index in the transcript)",
+    )
+    section: str | None = None
+    page: int | None = None
+    page_end: int | None = None
+    slide: int | None = None
 
 
 class AskResponse(Output):

@@ -37,10 +37,18 @@ class DocumentSummary(Output):
     source_filename: str | None
     mime_type: str
     size: int = Field(description="characters of content")
+    source_format: str | None = Field(
+        None, description="what an uploaded file was converted from: pdf, docx, pptx, xlsx, csv, html..."
+    )
+    page_count: int | None = Field(None, description="pages of a PDF, slides of a presentation, sheets")
+    file_size: int | None = Field(
+        None, description="bytes of the uploaded original (GET /projects/documents/{id}/file); null: none"
+    )
     created_by_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
 
 
 class DocumentRead(DocumentSummary):
-    content: str
+    content: str = Field(description="Markdown; a converted PDF or deck marks pages as <!-- page N -->")
+    conversion_warnings: list[str] = Field(default_factory=list, description="what the conversion left out")

@@ -6,17 +6,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.access import allowed_project_ids, require_project
+from api import limits
+from api.access import allowed_project_ids, require_project, visible_project_ids
+from api.limits import Budget
 from api.resources import Resources
 from core import ratelimit
 from core.errors import NotFound
 from core.metrics import record_llm_usage
-from core.models import Chunk, User
+from core.models import Chunk, Project, User
 from core.outbox import unindexed_changes
 from retrieval.lexical import Lexical, active_lexical
 from retrieval.pipeline import Question, answer_events, collect
+from retrieval.relevance import ProjectNames
 from retrieval.retriever import HybridRetriever, current_model
 from retrieval.search import Hit, Mode, SearchFilters
 
@@ -55,6 +59,7 @@ async def search(
     resources: Resources,
     *,
     actor: User,
+    client_ip: str,
     project_id: uuid.UUID | None,
     query: str,
     limit: int,
@@ -66,11 +71,13 @@ async def search(
     caller may see."""
     if project_id is not None:
         await require_project(session, actor, project_id)
+        await limits.spend(resources, Budget.SEARCH, user_id=actor.id, project_id=project_id)
         project_ids = [project_id]
     else:
+        await limits.spend(resources, Budget.GLOBAL_SEARCH, user_id=actor.id, ip=client_ip)
         project_ids = await allowed_project_ids(session, actor)
     retriever = await make_retriever(session, resources, project_ids=project_ids, mode=mode, filters=filters)
-    hits = await retriever.search(query, limit=limit, offset=offset)
+    hits = await retriever.search_diverse(query, limit=limit, offset=offset)
     lexical = None if mode == "vector" else await active_lexical(resources.engine, retriever.config.lexical)
     return SearchOutcome(hits, retriever.model.name, await unindexed_changes(session, project_ids), lexical)
 
@@ -97,6 +104,20 @@ async def limit_ai_use(resources: Resources, *, actor: User, project_id: uuid.UU
     )
 
 
+async def project_names(session: AsyncSession, actor: User, project: Project) -> ProjectNames:
+    """The asked project's title and those of the caller's other projects (for the abstention decision:
+    a question that names another project is likely answered there)."""
+    others = await session.scalars(
+        sa.select(Project.title)
+        .where(Project.id.in_(visible_project_ids(actor)), Project.id != project.id)
+        .limit(MAX_OTHER_PROJECTS)
+    )
+    return ProjectNames(project.title, tuple(others.all()))
+
+
+MAX_OTHER_PROJECTS = 200
+
+
 async def ask(
     session: AsyncSession,
     resources: Resources,
@@ -112,12 +133,17 @@ async def ask(
     retriever = await make_retriever(session, resources, project_ids=[project_id])
     answer = await collect(
         answer_events(
-            Question(question, extra={"project_title": access.project.title}),
+            Question(
+                question,
+                extra={"project_title": access.project.title},
+                scope=await project_names(session, actor, access.project),
+            ),
             retriever=retriever,
             answerer=resources.ai.answerer,
             prompt=prompt,
             config=resources.settings.retrieval,
             index_pending=await unindexed_changes(session, [project_id]),
+            postprocessors=resources.ai.postprocessors,
         )
     )
     done = answer.done

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.access import require_project
 from api.resources import Resources
-from api.services.ai import limit_ai_use, make_retriever
+from api.services.ai import limit_ai_use, make_retriever, project_names
 from core import keys
 from core.crud import fetch_page
 from core.errors import DomainError, NotFound
@@ -34,6 +34,7 @@ from core.providers.llm import Usage
 from ingestion.dispatcher import enqueue
 from retrieval.chat import Turn, budget_history, format_history
 from retrieval.pipeline import Citations, Delta, Done, Question, Start, answer_events
+from retrieval.relevance import ProjectNames
 
 log = logging.getLogger("v1tr0.chat")
 
@@ -50,6 +51,7 @@ class TurnPlan:
     project_title: str
     message: str
     history: list[Turn] = field(default_factory=list)
+    scope: ProjectNames = field(default_factory=ProjectNames)
 
 
 async def load_plan(session: AsyncSession, message_id: uuid.UUID) -> TurnPlan | None:
@@ -74,6 +76,7 @@ async def load_plan(session: AsyncSession, message_id: uuid.UUID) -> TurnPlan | 
             .order_by(ChatMessage.created_at)
         )
     ).all()
+    user = await session.get(User, row.user_id) if row.user_id else None
     return TurnPlan(
         row.id,
         row.conversation_id,
@@ -81,6 +84,7 @@ async def load_plan(session: AsyncSession, message_id: uuid.UUID) -> TurnPlan | 
         project.title,
         row.message,
         [Turn(turn.message, turn.ai_response) for turn in earlier],
+        await project_names(session, user, project) if user else ProjectNames(project.title),
     )
 
 
@@ -201,6 +205,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
         question = Question(
             plan.message,
             standalone,
+            scope=plan.scope,
             extra={
                 "project_title": plan.project_title,
                 "history": format_history(budget_history(plan.history, token_budget=config.history_tokens)),
@@ -216,6 +221,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
                 prompt=prompt,
                 config=config,
                 index_pending=pending,
+                postprocessors=resources.ai.postprocessors,
             )
             last_check = time.monotonic()
             async for event in events:
@@ -231,6 +237,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
                             await _check_stop(resources, plan.message_id, started)
                     case Citations():
                         citations = event.citations
+                        parts = [event.text]  # what is stored: only the citations that stand
                         await writer.emit("citations", {"citations": citations})
                     case Done():
                         turn.usage = event.usage

@@ -14,6 +14,7 @@ from api.access import project_visible, require_project
 from api.schemas.projects import MemberAdd, ProjectCreate, ProjectUpdate
 from api.services.clients import get_client
 from core.crud import apply_changes, fetch_page, order_by
+from core.document_files import remove_document_files_after_commit
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import (
     Document,
@@ -120,6 +121,7 @@ async def delete_project(
     await session.delete(project)  # chunks, documents, meetings... go with it (ON DELETE CASCADE)
     await session.flush()
     remove_uploads_after_commit(session, settings, meeting_ids)  # the meetings' recordings, once committed
+    remove_document_files_after_commit(session, settings, project_id=project.id)  # uploaded originals
 
 
 def _ratio(part: Decimal | float | None, whole: Decimal | float | None) -> float | None:

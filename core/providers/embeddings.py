@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import httpx
+import openai
 from opentelemetry.trace import SpanKind
 
 from core.errors import ProviderUnavailable
-from core.providers.openai_http import OpenAIHTTP
+from core.providers.openai_client import openai_client, provider_error
 from core.settings import Settings
 from core.tracing import traced
 
@@ -80,7 +81,8 @@ class E5Embedder:
 
 
 class OpenAIEmbedder:
-    """Any OpenAI-compatible /embeddings endpoint; batches inputs, retries 429/5xx, honours `dimensions`."""
+    """Any OpenAI-compatible /embeddings endpoint through the `openai` SDK (which retries 429/5xx);
+    batches inputs, honours `dimensions`, checks what comes back."""
 
     DEFAULT_DIMENSIONS: ClassVar[dict[str, int]] = {
         "text-embedding-3-small": 1536,
@@ -88,9 +90,9 @@ class OpenAIEmbedder:
     }
 
     def __init__(
-        self, http: OpenAIHTTP, *, model: str, dimensions: int | None, batch_size: int = 256
+        self, client: openai.AsyncOpenAI, *, model: str, dimensions: int | None, batch_size: int = 256
     ) -> None:
-        self.http = http
+        self.client = client
         self.model = model
         self.requested_dimensions = dimensions
         self.dimensions = dimensions or self.DEFAULT_DIMENSIONS.get(model, 1536)
@@ -107,14 +109,21 @@ class OpenAIEmbedder:
         return (await self._call([text]))[0]
 
     async def _call(self, batch: list[str]) -> list[Vector]:
-        payload: dict[str, object] = {"model": self.model, "input": batch, "encoding_format": "float"}
-        if self.requested_dimensions:
-            payload["dimensions"] = self.requested_dimensions
-        body = await self.http.post_json("/embeddings", payload)
         try:
-            rows = sorted(body["data"], key=lambda item: int(item.get("index", 0)))
-            vectors: list[Vector] = [[float(x) for x in row["embedding"]] for row in rows]
-        except (KeyError, TypeError, ValueError, AttributeError):
+            answer = await self.client.embeddings.create(
+                model=self.model,
+                input=batch,
+                encoding_format="float",
+                dimensions=self.requested_dimensions or openai.omit,
+            )
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, who="the embedding provider") from None
+        except ValueError:  # a body that is not JSON
+            raise ProviderUnavailable("the embedding provider answered with invalid JSON") from None
+        try:
+            rows = sorted(answer.data, key=lambda item: int(item.index or 0))
+            vectors: list[Vector] = [[float(x) for x in row.embedding] for row in rows]
+        except (TypeError, ValueError, AttributeError):
             raise ProviderUnavailable("the embedding provider answered without embeddings") from None
         if len(vectors) != len(batch) or any(len(vector) != self.dimensions for vector in vectors):
             raise ProviderUnavailable(
@@ -208,14 +217,7 @@ def _load_embedder(settings: Settings, name: str, http: httpx.AsyncClient | None
         return E5Embedder(threads=settings.embedding.threads)
     if name.startswith(OPENAI_PREFIX):
         model, _, dims = name[len(OPENAI_PREFIX) :].partition("@")
-        api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
-        client = OpenAIHTTP(
-            base_url=settings.openai.base_url,
-            api_key=api_key,
-            timeout=settings.openai.timeout,
-            max_retries=settings.openai.max_retries,
-            client=http,
-        )
+        client = openai_client(settings, http=http)
         return OpenAIEmbedder(
             client,
             model=model,

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+import openai
 
 from core.audio import decode_mono_16k, probe_audio, split_on_silence, write_wav
 from core.errors import ProviderUnavailable
-from core.providers.openai_http import RETRY_STATUSES, OpenAIHTTP
+from core.providers.openai_client import openai_client, provider_error
 from core.settings import Settings
 
 Progress = Callable[[float], None]  # fraction 0..1, called from any thread
@@ -161,48 +162,34 @@ def language_code(name: object) -> str | None:
 
 
 class OpenAITranscriber:
-    """POST /audio/transcriptions (verbose_json). Files over the size limit are split on silence and the
-    pieces' timestamps shifted by their offsets."""
+    """/audio/transcriptions (verbose_json) through the `openai` SDK. Files over the size limit are split
+    on silence and the pieces' timestamps shifted by their offsets."""
 
     provider = "openai-compatible"
 
-    def __init__(self, http: OpenAIHTTP, settings: Settings) -> None:
-        self.http = http
+    def __init__(self, client: openai.AsyncOpenAI, settings: Settings) -> None:
+        self.client = client
         self.model = settings.transcription.openai_model
         self.max_bytes = settings.transcription.openai_max_bytes
 
     async def _call(self, path: Path, language: str | None, *, filename: str) -> dict[str, Any]:
-        data = {"model": self.model, "response_format": "verbose_json"}
-        if language:
-            data["language"] = language
-        last = "no attempt"
-        for attempt in range(self.http.max_retries + 1):
-            try:
-                with path.open("rb") as handle:
-                    response = await self.http.client.post(
-                        self.http.base_url + "/audio/transcriptions",
-                        data=data,
-                        files={"file": (filename, handle, "application/octet-stream")},
-                        headers=self.http.headers,
-                        timeout=self.http.timeout,
-                    )
-            except httpx.TransportError as exc:
-                last = type(exc).__name__
-            else:
-                if response.status_code < 400:
-                    try:
-                        body: dict[str, Any] = response.json()
-                    except ValueError:
-                        raise ProviderUnavailable(
-                            "the transcription provider answered with invalid JSON"
-                        ) from None
-                    return body
-                last = f"HTTP {response.status_code}"
-                if response.status_code not in RETRY_STATUSES:
-                    raise ProviderUnavailable(f"the transcription provider refused the file ({last})")
-            if attempt < self.http.max_retries:
-                await asyncio.sleep(self.http.delay(attempt, None))
-        raise ProviderUnavailable(f"the transcription provider failed ({last})")
+        try:
+            with path.open("rb") as handle:
+                answer = await self.client.audio.transcriptions.create(
+                    model=self.model,
+                    file=(filename, handle, "application/octet-stream"),
+                    response_format="verbose_json",
+                    language=language or openai.omit,
+                )
+        except openai.OpenAIError as exc:
+            raise provider_error(exc, who="the transcription provider", refused="refused the file") from None
+        except ValueError:  # a body that is not JSON
+            raise ProviderUnavailable("the transcription provider answered with invalid JSON") from None
+        if not isinstance(answer, openai.BaseModel):  # the SDK hands back a body that was not JSON as text
+            raise ProviderUnavailable("the transcription provider answered with invalid JSON")
+        # As sent: the app reads the fields it knows and tolerates missing ones.
+        body: dict[str, Any] = answer.to_dict()
+        return body
 
     def _split(self, path: Path, workdir: Path) -> list[tuple[float, Path, str]]:
         """16 kHz mono 16-bit WAV pieces, each under the size limit, cut where it is quietest."""
@@ -257,13 +244,6 @@ class OpenAITranscriber:
 
 def create_transcriber(settings: Settings, *, http: httpx.AsyncClient | None = None) -> Transcriber:
     if settings.transcription.provider == "openai":
-        api_key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
-        client = OpenAIHTTP(
-            base_url=settings.openai.base_url,
-            api_key=api_key,
-            timeout=max(settings.openai.timeout, 300),
-            max_retries=settings.openai.max_retries,
-            client=http,
-        )
+        client = openai_client(settings, http=http, timeout=max(settings.openai.timeout, 300))
         return OpenAITranscriber(client, settings)
     return WhisperTranscriber(settings)

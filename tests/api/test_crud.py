@@ -342,11 +342,11 @@ async def test_upload_takes_a_title(client: httpx.AsyncClient, factory: Factory)
     [
         ("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 415),
         ("latin1.txt", "año de reuniones".encode("latin-1"), 422),
-        ("contract.pdf", b"%PDF-1.7\n1 0 obj\n", 415),
+        ("contract.pdf", b"%PDF-1.7\n1 0 obj\n", 422),
     ],
-    ids=["binary", "not-utf8", "pdf"],
+    ids=["binary", "not-utf8", "damaged-pdf"],
 )
-async def test_upload_rejects_what_is_not_utf8_text(
+async def test_upload_rejects_what_cannot_be_read(
     client: httpx.AsyncClient, factory: Factory, resources: Resources, filename: str, raw: bytes, status: int
 ) -> None:
     ana = await factory.user()

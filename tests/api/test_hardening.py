@@ -160,7 +160,7 @@ async def test_every_client_error_status_has_the_error_shape(
     )
     upload = await client.post(
         f"/api/v1/projects/{project_id}/documents/upload",
-        files={"file": ("contract.pdf", b"%PDF-1.7 binary", "application/pdf")},
+        files={"file": ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png")},
         headers=owner,
     )
     assert_error(upload, 415, "unsupported_media_type")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -12,7 +13,8 @@ import pytest
 
 from core.errors import ProviderUnavailable
 from core.providers.llm import Generation, OpenAIChatModel, Usage, complete
-from core.providers.openai_http import OpenAIHTTP
+from core.providers.openai_client import openai_client
+from core.settings import Settings
 from tests.retrieval.helpers import DONE, completion, delta_chunk, sse_chunk, streamed, usage_chunk
 
 # --- OpenAI-compatible ---------------------------------------------------------------------------------
@@ -43,14 +45,11 @@ class Endpoint:
 
 
 def model_for(endpoint: Endpoint, *, max_retries: int = 2, **kwargs: Any) -> OpenAIChatModel:
-    http = OpenAIHTTP(
-        base_url="http://llm.test/v1/",
-        api_key="sk-test",
-        max_retries=max_retries,
-        client=httpx.AsyncClient(transport=httpx.MockTransport(endpoint.handler)),
-        backoff_base=0.001,
+    settings = Settings(
+        openai={"base_url": "http://llm.test/v1/", "api_key": "sk-test", "max_retries": max_retries}
     )
-    return OpenAIChatModel(http, model="gpt-test", **kwargs)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(endpoint.handler))
+    return OpenAIChatModel(openai_client(settings, http=http), model="gpt-test", **kwargs)
 
 
 async def collect(model: OpenAIChatModel, parts: list[str]) -> None:
@@ -107,27 +106,18 @@ async def test_json_mode_asks_for_a_json_object():
     assert endpoint.bodies[0]["response_format"] == {"type": "json_object"}
 
 
-async def test_retries_429_and_5xx_before_the_first_token_honouring_retry_after():
+async def test_retries_429_and_5xx_before_the_first_token_honouring_retry_after(caplog):
     endpoint = Endpoint(
-        httpx.Response(429, headers={"retry-after": "0"}, text="slow down"),
-        httpx.Response(503, text="overloaded"),
+        httpx.Response(429, headers={"retry-after": "0.01"}, text="slow down"),
+        httpx.Response(503, headers={"retry-after-ms": "20"}, text="overloaded"),
         completion(["hola"]),
     )
-    model = model_for(endpoint)
-    waits: list[tuple[int, str | None]] = []
-
-    def delay(attempt: int, response: httpx.Response | None) -> float:
-        waits.append((attempt, response.headers.get("retry-after") if response is not None else None))
-        return 0.0
-
-    model.http.delay = delay  # type: ignore[method-assign]
-    text, _ = await complete(model, GENERATION)
+    with caplog.at_level(logging.INFO, logger="openai"):
+        text, _ = await complete(model_for(endpoint), GENERATION)
     assert text == "hola" and len(endpoint.requests) == 3
-    assert waits == [(0, "0"), (1, None)]
-    assert (
-        OpenAIHTTP(base_url=None, api_key=None).delay(0, httpx.Response(429, headers={"retry-after": "2"}))
-        == 2.0
-    )
+    # The SDK waits what the server asked for (and says so).
+    waits = [r.getMessage().rsplit(" in ", 1)[1] for r in caplog.records if "Retrying" in r.getMessage()]
+    assert waits == ["0.010000 seconds", "0.020000 seconds"]
 
 
 async def test_transport_errors_before_the_first_token_are_retried():

@@ -6,6 +6,7 @@ before it reaches a user whose CPU lacks it."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +21,14 @@ pytestmark = pytest.mark.skipif(shutil.which("objdump") is None, reason="binutil
 
 def test_the_embedded_servers_and_every_extension_are_checked() -> None:
     names = {path.name for path in bundled_binaries()}
-    assert {"postgres", "vector.so", "pg_textsearch.so", "redis-server"} <= names
+    assert {"postgres", "vector.so", "pg_textsearch.so", "redis-server", "libpdfium.so"} <= names
+
+
+def test_llama_cpps_libraries_are_checked_when_the_local_model_is_installed() -> None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed")
+    names = {path.name for path in bundled_binaries()}
+    assert {"libllama.so", "libggml-cpu.so", "libggml-base.so"} <= names
 
 
 def test_no_bundled_binary_needs_avx512() -> None:

@@ -8,7 +8,14 @@ import pytest
 
 from evals.catalog import available_datasets, resolve_dataset
 from evals.loaders import DatasetError
-from evals.smoke import QMSUM_MEETINGS, SCIFACT_QUERIES, check_thresholds, load_thresholds, smoke_gates
+from evals.smoke import (
+    QMSUM_MEETINGS,
+    SCIFACT_QUERIES,
+    check_thresholds,
+    load_thresholds,
+    meetings_gate,
+    smoke_gates,
+)
 from tests.evals.helpers import write_beir, write_meeting, write_project
 
 
@@ -28,7 +35,10 @@ def test_a_metric_below_its_minimum_or_missing_fails_the_gate() -> None:
 
 def test_the_checked_in_thresholds_and_subsets() -> None:
     thresholds = load_thresholds()
-    assert set(thresholds) == {"scifact", "qmsum"}
+    assert set(thresholds) == {"scifact", "qmsum", "meetings"}
+    assert all(0 < minimum <= 1 for minimum in thresholds["meetings"].values())
+    meetings = meetings_gate()
+    assert meetings.split == "dev" and len(meetings.questions) >= 60 and meetings.commitments
     assert 0 < thresholds["scifact"]["ndcg@10"] < 1 and 0 < thresholds["qmsum"]["key_term_recall"] < 1
     scifact, qmsum = smoke_gates()
     assert len(scifact.dataset.questions) == SCIFACT_QUERIES

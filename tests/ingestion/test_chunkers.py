@@ -204,7 +204,7 @@ def test_key_points_and_commitments_are_one_chunk_each():
     ]
     assert [chunk.chunk_index for chunk in key_points] == [0, 1]
     assert [chunk.content for chunk in commitments] == [
-        "[Compromiso › Revisión semanal]\nAna: Enviar la maqueta (fecha: 2026-12-01)",
+        "[Compromiso › Revisión semanal]\nAna: Enviar la maqueta (fecha: 1 de diciembre de 2026)",
         "[Compromiso › Revisión semanal]\nLuis: Revisar el contrato",
     ]
     assert commitments[0].meta == {

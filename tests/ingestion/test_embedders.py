@@ -21,7 +21,7 @@ from core.providers.embeddings import (
     model_spec,
     model_spec_for,
 )
-from core.providers.openai_http import OpenAIHTTP
+from core.providers.openai_client import openai_client
 from core.settings import Settings
 from ingestion.batching import BatchingEmbedder
 from tests.ingestion.helpers import (
@@ -51,7 +51,9 @@ def scripted(responses: list, requests: list) -> httpx.MockTransport:
         if isinstance(step, Exception):
             raise step
         if isinstance(step, int):
-            return httpx.Response(step, json={"error": {"message": f"status {step}"}})
+            # Retry-After in milliseconds (as OpenAI sends it) keeps the retries quick.
+            headers = {"retry-after-ms": "1"}
+            return httpx.Response(step, headers=headers, json={"error": {"message": f"status {step}"}})
         result: httpx.Response = step(request)
         return result
 
@@ -70,14 +72,11 @@ def good(dimensions: int):
 def embedder_with(
     transport: httpx.MockTransport, *, max_retries: int = 3, dimensions: int = 8
 ) -> OpenAIEmbedder:
-    http = OpenAIHTTP(
-        base_url="http://embeddings.test/v1",
-        api_key="sk-test",
-        max_retries=max_retries,
-        client=httpx.AsyncClient(transport=transport),
-        backoff_base=0.001,
+    settings = Settings(
+        openai={"base_url": "http://embeddings.test/v1", "api_key": "sk-test", "max_retries": max_retries}
     )
-    return OpenAIEmbedder(http, model="text-embedding-3-small", dimensions=dimensions)
+    client = openai_client(settings, http=httpx.AsyncClient(transport=transport))
+    return OpenAIEmbedder(client, model="text-embedding-3-small", dimensions=dimensions)
 
 
 async def test_openai_embedder_batches_by_batch_size_sends_dimensions_and_keeps_order():
@@ -152,7 +151,7 @@ async def test_429_and_503_are_retried_then_succeed():
     requests: list[httpx.Request] = []
 
     def throttled(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"message": "slow down"}})
+        return httpx.Response(429, headers={"Retry-After": "0.01"}, json={"error": {"message": "slow down"}})
 
     transport = scripted([throttled, 503, httpx.ConnectError("connection reset"), good(8)], requests)
     embedder = embedder_with(transport, max_retries=3)
@@ -167,7 +166,7 @@ async def test_gives_up_with_provider_unavailable_after_max_retries():
     requests: list[httpx.Request] = []
     embedder = embedder_with(scripted([503, 503, 503, 503], requests), max_retries=2)
 
-    with pytest.raises(ProviderUnavailable, match="after 3 attempts") as failure:
+    with pytest.raises(ProviderUnavailable, match="after retries") as failure:
         await embedder.embed_passages(["uno"])
 
     assert len(requests) == 3

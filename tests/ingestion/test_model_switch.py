@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from core.models import Chunk, EmbeddingModel, ModelStatus, Outbox, OutboxStatus
 from core.providers.embeddings import STATIC_MODEL, OpenAIEmbedder
-from core.providers.openai_http import OpenAIHTTP
+from core.providers.openai_client import openai_client
+from core.settings import Settings
 from core.vectors import hnsw_index_name
 from ingestion.jobs import Runtime, process_outbox_row
 from ingestion.reindex import reindex
@@ -21,13 +22,9 @@ NEW_MODEL = "openai/text-embedding-3-small@32"
 
 
 def mock_embedder(calls: list) -> OpenAIEmbedder:
-    http = OpenAIHTTP(
-        base_url="http://embeddings.test/v1",
-        api_key="sk-test",
-        client=httpx.AsyncClient(transport=openai_mock(calls, dimensions=32)),
-        backoff_base=0.001,
-    )
-    return OpenAIEmbedder(http, model="text-embedding-3-small", dimensions=32)
+    settings = Settings(openai={"base_url": "http://embeddings.test/v1", "api_key": "sk-test"})
+    http = httpx.AsyncClient(transport=openai_mock(calls, dimensions=32))
+    return OpenAIEmbedder(openai_client(settings, http=http), model="text-embedding-3-small", dimensions=32)
 
 
 async def _models(resources) -> dict[str, ModelStatus]:

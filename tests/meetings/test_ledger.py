@@ -150,3 +150,43 @@ async def test_commitments_are_ledgered_closed_later_filtered_and_updated(
 
     stored = {row.task: row.status for row in await commitment_rows(resources)}
     assert stored["enviar el presupuesto"] == CommitmentStatus.OPEN  # the viewer's PATCH changed nothing
+
+
+async def test_the_ledger_status_is_indexed_and_answers_status_questions(
+    client, factory, settings, resources
+) -> None:
+    ana = await factory.user(full_name="Ana García")
+    project_id, first_meeting = await make_meeting(client, ana, start_time=MONTH_AGO.isoformat())
+    r = await upload(
+        client,
+        ana,
+        first_meeting,
+        "arranque.vtt",
+        vtt(
+            ("Ana García", "Buenos días a todos, empezamos con el calendario."),
+            ("Ana García", "Me encargo de enviar el presupuesto del hosting mañana."),
+        ),
+    )
+    assert r.status_code == 202, r.text
+    await drain_meetings(settings, resources)
+
+    async def ask(question: str) -> dict[str, object]:
+        r = await client.get(f"{API}/ai/ask/{project_id}", params={"q": question}, headers=ana.headers)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    body = await ask("¿Quién tiene pendiente enviar el presupuesto del hosting?")
+    assert "Ana García" in str(body["answer"]) and "pendiente" in str(body["answer"])
+    (cited,) = [c for c in body["citations"] if c["source_type"] == "commitments"]  # type: ignore[union-attr]
+    assert cited["meeting_id"] == first_meeting and cited["segment_ids"] == [1]
+    assert cited["start"] == 5.0  # the segment that made the commitment (vtt() gives 5 s a cue)
+
+    # Marked done: the ledger's status reaches the index, and the answer says so.
+    (row,) = await commitment_rows(resources)
+    r = await client.patch(
+        f"{API}/projects/{project_id}/commitments/{row.id}", json={"status": "done"}, headers=ana.headers
+    )
+    assert r.status_code == 200, r.text
+    await drain_meetings(settings, resources)
+    body = await ask("¿Se ha enviado ya el presupuesto del hosting?")
+    assert "cumplido" in str(body["answer"]), body

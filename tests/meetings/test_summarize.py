@@ -174,7 +174,16 @@ async def test_valid_json_is_validated_and_unknown_segments_are_dropped(servers)
         "next_steps": [{"text": "Prototipo", "segment_ids": []}],
     }
     (request,) = chat.requests
-    assert request["response_format"] == {"type": "json_object"}
+    # The answer is constrained to the summary's schema (OpenAI structured outputs; a grammar on llama.cpp).
+    response_format = request["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert set(response_format["json_schema"]["schema"]["properties"]) == {
+        "summary",
+        "key_points",
+        "decisions",
+        "commitments",
+        "next_steps",
+    }
     assert request["temperature"] == 0.0
     user = request["messages"][1]["content"]
     assert "Kickoff (2026-11-25)" in user

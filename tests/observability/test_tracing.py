@@ -27,7 +27,7 @@ from core import tracing
 from core.logs import JsonFormatter
 from core.models import SourceType
 from core.providers.llm import Generation, OpenAIChatModel, Usage
-from core.providers.openai_http import OpenAIHTTP
+from core.providers.openai_client import openai_client
 from core.settings import Settings
 from core.tracing import get_tracer, setup_tracing, shutdown_tracing
 from tests.conftest import Factory, Servers, add_failing_routes, make_settings
@@ -294,12 +294,9 @@ async def test_the_openai_compatible_chat_model_is_a_span_with_its_token_usage(
     spans: InMemorySpanExporter,
 ) -> None:
     answer = streamed([delta_chunk("Paga "), delta_chunk("Ana."), usage_chunk(42, 5), DONE])
-    http = OpenAIHTTP(
-        base_url="http://llm.test/v1/",
-        api_key="sk-test",
-        client=httpx.AsyncClient(transport=httpx.MockTransport(lambda request: answer)),
-    )
-    model = OpenAIChatModel(http, model="gpt-test")
+    settings = Settings(openai={"base_url": "http://llm.test/v1/", "api_key": "sk-test"})
+    http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: answer))
+    model = OpenAIChatModel(openai_client(settings, http=http), model="gpt-test")
     generation = Generation(messages=[{"role": "user", "content": "¿Quién paga?"}], question="¿Quién paga?")
 
     parts = [part async for part in model.stream(generation, Usage())]

@@ -209,7 +209,6 @@ def resources_with_llm(resources: Resources, settings: Settings, llm: MockLLM, *
     """The test resources (same engine and Redis) with the chat model talking to `llm`."""
     configured = openai_settings(settings, **retrieval)
     chat_model = create_chat_model(configured, http=httpx.AsyncClient(transport=llm.transport()))
-    chat_model.http.backoff_base = 0.001  # type: ignore[union-attr]  # retries without waiting
     return dataclasses.replace(resources, settings=configured).with_chat_model(chat_model)
 
 
@@ -233,4 +232,4 @@ async def close_mock_app(mock: MockApp) -> None:
         task.cancel()
     await asyncio.gather(*mock.resources.tasks, return_exceptions=True)
     await mock.client.aclose()
-    await mock.resources.chat_model.http.client.aclose()  # type: ignore[union-attr]
+    await mock.resources.chat_model.client.close()  # type: ignore[union-attr]

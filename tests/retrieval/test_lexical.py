@@ -1,7 +1,7 @@
 """The lexical side of search on both rankings: BM25 (pg_textsearch, which the embedded test server has)
 and the portable ts_rank (what a PostgreSQL without pg_textsearch runs; forced here by the setting).
 Accents fold both ways, nothing of another project ever shows, /health/ready and every search response
-say which ranking is active, and migration 0009 skips the BM25 indexes where they cannot be built."""
+say which ranking is active, and migration 0012 skips the BM25 indexes where they cannot be built."""
 
 from __future__ import annotations
 
@@ -224,12 +224,12 @@ async def test_health_and_search_responses_say_which_ranking_runs(
         await other.close()
 
 
-# --- migration 0009 ----------------------------------------------------------------------------------
+# --- migration 0012 ----------------------------------------------------------------------------------
 
 
 def migration() -> ModuleType:
-    path = next(Path(MIGRATIONS_DIR, "versions").glob("0009_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0009", path)
+    path = next(Path(MIGRATIONS_DIR, "versions").glob("0012_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0012", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -243,7 +243,7 @@ def bm25_indexes(conn: sa.Connection) -> set[str]:
 
 @pytest.fixture
 def database_without_bm25(servers: Any) -> Iterator[str]:
-    """A database of its own, migrated to head, whose BM25 indexes are gone: the schema migration 0009
+    """A database of its own, migrated to head, whose BM25 indexes are gone: the schema migration 0012
     leaves on a PostgreSQL without pg_textsearch. (Not the shared test database: pg_textsearch 1.0 keeps
     per-connection index state that a DROP INDEX from elsewhere would leave dangling.)"""
     name = f"v1tr0_no_bm25_{uuid.uuid4().hex[:8]}"

@@ -7,8 +7,8 @@ docker-compose and managed servers (Supabase, RDS) lack it. There the indexes ar
 full text with the portable fallback (retrieval/lexical.py decides at start-up). The columns exist either
 way, so the schema is the same everywhere.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 03:00:00.000000
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

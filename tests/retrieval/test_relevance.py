@@ -1,0 +1,63 @@
+"""The abstention decision: features read from the retrieved chunks, and a logistic model fitted on
+labelled questions that separates answerable from unanswerable ones."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from core.models import SourceType
+from retrieval.relevance import FEATURES, RelevanceModel, fit, relevance_features
+from retrieval.search import Hit
+
+
+def hit(text: str, *, similarity: float | None = 0.8, text_rank: float | None = 0.1) -> Hit:
+    return Hit(
+        chunk_id=1,
+        project_id=uuid.uuid4(),
+        source_type=SourceType.DOCUMENT,
+        source_id=uuid.uuid4(),
+        chunk_index=0,
+        content=f"[Documento › Acta]\n{text}",
+        meta={},
+        score=0.03,
+        similarity=similarity,
+        text_rank=text_rank,
+    )
+
+
+def test_features_see_what_the_question_asks_and_the_chunks_hold() -> None:
+    question = "¿Cuál es el presupuesto de la aplicación móvil?"
+    about_it = relevance_features(
+        question, [hit("El presupuesto de la aplicación móvil es de 32.000 euros.")]
+    )
+    beside_it = relevance_features(question, [hit("El presupuesto de la web es de 18.500 euros.")])
+    assert set(about_it) == set(FEATURES)
+    assert about_it["best_coverage"] == about_it["sentence_support"] == 1.0
+    assert about_it["missing_words"] == 0
+    assert beside_it["missing_words"] == 2  # "aplicación", "móvil": held by no chunk
+    assert beside_it["any_coverage"] < about_it["any_coverage"]
+    assert relevance_features(question, []) == {**dict.fromkeys(FEATURES, 0.0), "missing_words": 3.0}
+
+
+def test_a_fitted_model_separates_the_two_kinds_and_round_trips() -> None:
+    answerable = [
+        {
+            **dict.fromkeys(FEATURES, 0.0),
+            "similarity": 0.85 + i / 100,
+            "best_coverage": 0.8,
+            "any_coverage": 0.9,
+        }
+        for i in range(10)
+    ]
+    unanswerable = [
+        {**dict.fromkeys(FEATURES, 0.0), "similarity": 0.80 + i / 100, "missing_words": 2.0 + i % 2}
+        for i in range(10)
+    ]
+    model = fit(answerable + unanswerable, [1] * 10 + [0] * 10)
+    assert all(model.probability(row) > 0.5 for row in answerable)
+    assert all(model.probability(row) < 0.5 for row in unanswerable)
+    assert model.weights["missing_words"] < 0 < model.weights["best_coverage"]
+    again = RelevanceModel.from_json(model.as_json())
+    assert again.probability(answerable[0]) == pytest.approx(model.probability(answerable[0]))
