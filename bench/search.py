@@ -4,8 +4,8 @@ Self-contained: embedded PostgreSQL + Redis under a temp dir, >= 100,000 chunks 
 (text recombined from SciFact and XQuAD-es sentences; vectors from the static model, or for e5 mixtures of
 the cached e5 vectors of the source abstracts plus noise, or random unit vectors when that cache is
 missing), written with COPY, then the HNSW index built. Each measured query is new to both paths: the
-API (auth, access check, Redis query-embedding cache miss, search_chunks, snippets, JSON) and, in this
-process, the bare path (the model's embed_query + the same search_chunks on the same engine settings).
+API (auth, access check, Redis query-embedding cache miss, search_diverse, snippets, JSON) and, in this
+process, the bare path (the model's embed_query + the same search_chunks and page diversification).
 A second pass repeats the queries, so the API hits its Redis embedding cache and the bare path runs the
 SQL alone. A third runs the full-text side alone (mode=text) with the active ranking and, when that is BM25,
 with the portable ts_rank as the baseline of the same run.
@@ -289,6 +289,7 @@ async def measure(
 
     from core.db import create_engine, create_sessionmaker
     from retrieval.lexical import active_lexical
+    from retrieval.retriever import diverse_pool, diversify
     from retrieval.search import search_chunks
 
     rng = random.Random(args.seed + 1)
@@ -326,11 +327,14 @@ async def measure(
             vectors[text] = vector
         else:
             vector = vectors[text]
+        # The API's page: the search over a pool three pages deep, one source at most twice on the page.
         async with sessionmaker() as session:
-            hits = await search_chunks(
+            pool = await search_chunks(
                 session, project_ids=[project], query=text, query_embedding=vector, model=name,
-                dimensions=embedder.dimensions, config=settings.retrieval, limit=10,
+                dimensions=embedder.dimensions, config=settings.retrieval,
+                limit=diverse_pool(limit=10, offset=0),
             )  # fmt: skip
+        hits = diversify(pool, limit=10, offset=0)
         return (time.perf_counter() - started) * 1000, [h.chunk_id for h in hits]
 
     try:
