@@ -146,7 +146,9 @@ HEADLINE_BODY = (
 )
 HEADER = re.compile(r"^\[[^\]\n]*\]\n")
 # Reciprocal rank fusion of the two ranks, or a convex combination of the two scores, each min-max
-# normalised over its side's candidates (a side's only candidate counts as its best).
+# normalised over its side's candidates (a side's only candidate counts as its best). Equal scores go to
+# the chunk both sides found: with two vector candidates, the farther one normalises to 0, so a chunk only
+# the vector side found ties exactly with one full text ranks first (a tiny project's usual case).
 FUSION = {
     "rrf": "COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0)",
     "convex": (
@@ -264,11 +266,12 @@ def build_search_sql(
            ) END AS headline
     FROM (
         SELECT COALESCE(sem.id, kw.id) AS id, {FUSION[fusion]} AS score,
-               1 - sem.d AS similarity, kw.rank AS text_rank
+               1 - sem.d AS similarity, kw.rank AS text_rank,
+               (sem.id IS NOT NULL)::int + (kw.id IS NOT NULL)::int AS sides
         FROM sem FULL OUTER JOIN {text_from} ON sem.id = kw.id
-        ORDER BY score DESC, id LIMIT :limit OFFSET :offset
+        ORDER BY score DESC, sides DESC, id LIMIT :limit OFFSET :offset
     ) f JOIN chunks c ON c.id = f.id CROSS JOIN tq
-    ORDER BY f.score DESC, c.id"""
+    ORDER BY f.score DESC, f.sides DESC, c.id"""
 
 
 def render_snippet(headline: str | None, content: str, *, max_chars: int = 300) -> tuple[str, list[str]]:
