@@ -35,6 +35,7 @@ from core import tokens
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from core.tracing import setup_tracing, shutdown_tracing
+from retrieval.lexical import choose_lexical
 
 UPLOAD_PATH_MARKERS = ("/upload",)
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         app.state.resources = resources or Resources.open(settings)
         if owned:  # a served app: the first answer would otherwise load tiktoken's encoding (1-2 s of CPU)
             app.state.warm_tokens = asyncio.get_running_loop().run_in_executor(None, tokens.encoding)
+        await choose_lexical(app.state.resources.engine, settings.retrieval.lexical)
         try:
             yield
         finally:

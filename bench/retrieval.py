@@ -6,7 +6,9 @@ query then goes through the same HybridRetriever the API uses, in each mode. Pas
 are cached under .v1tr0/bench-cache (the SciFact e5 passages take ~40 minutes once).
 
     python bench/retrieval.py --dataset ../shared/data/scifact [--split train] [--model e5|static]
-        [--limit-queries N] [--rrf-k 10,20,60] [--candidates 100] [--json out.json]
+        [--limit-queries N] [--rrf-k 10,20,60] [--convex 0.4,0.5] [--sweep-text-candidates 30,50]
+        [--json out.json]
+    V1TR0_RETRIEVAL__LEXICAL=ts_rank python bench/retrieval.py ...   # the portable full-text ranking
     python bench/retrieval.py --dataset ../shared/data/xquad_es
 """
 
@@ -85,6 +87,13 @@ class ModeResult:
     p50_ms: float
     p95_ms: float
     max_df: float = field(default_factory=lambda: getattr(search_module, "MAX_LEXEME_DF", 1.0))
+    fusion: str = "rrf"
+    vector_weight: float = 0.5
+    text_candidates: int = 100
+
+    @property
+    def fused(self) -> str:
+        return f"rrf {self.rrf_k}" if self.fusion == "rrf" else f"cvx {self.vector_weight:g}"
 
 
 @dataclass
@@ -95,6 +104,7 @@ class Report:
     queries: int
     load_seconds: float
     query_embedding_p50_ms: float
+    lexical: str = ""
     results: list[ModeResult] = field(default_factory=list)
     sweep: list[ModeResult] = field(default_factory=list)
 
@@ -165,6 +175,9 @@ async def run_mode(
         float(np.mean(r1)),
         median(times),
         percentile(times, 95),
+        fusion=config.fusion,
+        vector_weight=config.vector_weight,
+        text_candidates=config.text_candidates,
     )
 
 
@@ -198,26 +211,6 @@ def partial_subset(data: BeirSet, model: str) -> BeirSet:
     return BeirSet(name, docs, queries, qrels)
 
 
-RRF_SCORE = "COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0) AS score"
-
-
-def convex_sql(build: Any, alpha: float) -> Any:
-    """build_search_sql with the RRF score swapped for alpha * norm(similarity) + (1 - alpha) * norm(rank)."""
-    convex = (
-        f"{alpha} * COALESCE(((SELECT max(d) FROM sem) - sem.d) / "
-        "NULLIF((SELECT max(d) FROM sem) - (SELECT min(d) FROM sem), 0), 0) + "
-        f"{1 - alpha} * COALESCE((kw.rank - (SELECT min(rank) FROM kw)) / "
-        "NULLIF((SELECT max(rank) FROM kw) - (SELECT min(rank) FROM kw), 0), 0) AS score"
-    )
-
-    def wrapped(**kwargs: Any) -> str:
-        sql = build(**kwargs)
-        assert RRF_SCORE in sql, "retrieval.search changed its fusion expression"
-        return str(sql).replace(RRF_SCORE, convex)
-
-    return wrapped
-
-
 def embed_all(
     model: str, data: BeirSet, query_texts: list[str], *, all_docs: list[Doc] | None = None
 ) -> LookupEmbedder:
@@ -247,6 +240,7 @@ async def evaluate(
     report: Report,
 ) -> None:
     from api.resources import Resources
+    from retrieval.lexical import active_lexical
     from retrieval.retriever import current_model
 
     resources = Resources.open(settings)
@@ -256,6 +250,7 @@ async def evaluate(
         report.load_seconds = time.perf_counter() - started
         async with resources.sessionmaker() as session:
             model = await current_model(session)
+        report.lexical = await active_lexical(resources.engine, settings.retrieval.lexical)
         base = settings.retrieval
         modes = [m for m in MODES if m in args.modes.split(",")]
         for mode in modes:
@@ -280,25 +275,17 @@ async def evaluate(
                     print(f"  {mode} max_df={max_df} nDCG@10 {result.ndcg10:.4f}", flush=True)
             finally:
                 search_module.MAX_LEXEME_DF = default_df
-        for alpha in [float(x) for x in args.convex.split(",") if x] if args.convex else []:
-            # Experiment, not the product: the same statement with RRF replaced by a convex combination of
-            # min-max normalised cosine similarity and ts_rank (weight `alpha` on the vector side).
-            original = search_module.build_search_sql
-            search_module.build_search_sql = convex_sql(original, alpha)
-            try:
-                result = await run_mode(
-                    resources, project_id=project_id, embedder=embedder, model=model, config=base,
-                    mode="hybrid", queries=queries, qrels=data.qrels,
-                )  # fmt: skip
-            finally:
-                search_module.build_search_sql = original
-            result.mode = f"convex{alpha:g}"
-            report.sweep.append(result)
-            print(f"  hybrid convex alpha={alpha} nDCG@10 {result.ndcg10:.4f}", flush=True)
-        sweep_ks = [int(k) for k in args.rrf_k.split(",") if k] if args.rrf_k else []
-        sweep_cands = [int(c) for c in args.sweep_candidates.split(",") if c] if args.sweep_candidates else []
-        # One setting changed at a time. Candidates below the page (limit=100 here) are raised to it.
-        changes = [{"rrf_k": k} for k in sweep_ks] + [{"candidates": c} for c in sweep_cands]
+        # One setting changed at a time (a convex weight switches the fusion to convex). Vector candidates
+        # below the page (limit=100 here) are raised to it; full-text candidates are not (in hybrid).
+        changes: list[dict[str, Any]] = [{"rrf_k": k} for k in _numbers(args.rrf_k, int)]
+        changes += [{"fusion": "convex", "vector_weight": w} for w in _numbers(args.convex, float)]
+        changes += [{"candidates": c} for c in _numbers(args.sweep_candidates, int)]
+        changes += [{"text_candidates": c} for c in _numbers(args.sweep_text_candidates, int)]
+        changes += [
+            {"fusion": "convex", "vector_weight": w, "text_candidates": c}
+            for w in _numbers(args.convex, float)
+            for c in _numbers(args.sweep_text_candidates, int)
+        ]
         for change in changes:
             config = base.model_copy(update=change)
             result = await run_mode(
@@ -314,21 +301,26 @@ async def evaluate(
 # --------------------------------------------------------------------------------------------- report
 
 
+def _numbers(text: str, kind: type[Any]) -> list[Any]:
+    return [kind(x) for x in text.split(",") if x] if text else []
+
+
 def print_table(title: str, rows: list[ModeResult], baselines: dict[str, ModeResult] | None = None) -> None:
     """One row per run; with `baselines`, the nDCG@10 change against the default run of the same mode."""
     print(title)
     header = (
-        f"{'mode':<9} {'rrf_k':>5} {'cands':>5} {'max_df':>6} {'queries':>7} {'nDCG@10':>8} {'R@100':>7} "
-        f"{'MRR@10':>7} "
+        f"{'mode':<7} {'fusion':>8} {'cands':>5} {'text':>5} {'max_df':>6} {'queries':>7} {'nDCG@10':>8} "
+        f"{'R@100':>7} {'MRR@10':>7} "
         f"{'R@1':>6} {'p50 ms':>7} {'p95 ms':>7}" + ("  vs default" if baselines else "")
     )
     print(header)
     print("-" * len(header))
     for r in rows:
-        base = (baselines or {}).get("hybrid" if r.mode.startswith("convex") else r.mode)
+        base = (baselines or {}).get(r.mode)
         delta = f"  {r.ndcg10 - base.ndcg10:+.4f}" if base else ""
         print(
-            f"{r.mode:<9} {r.rrf_k:>5} {r.candidates:>5} {r.max_df:>6g} {r.queries:>7} {r.ndcg10:>8.4f} "
+            f"{r.mode:<7} {r.fused:>8} {r.candidates:>5} {r.text_candidates:>5} {r.max_df:>6g} "
+            f"{r.queries:>7} {r.ndcg10:>8.4f} "
             f"{r.recall100:>7.4f} "
             f"{r.mrr10:>7.4f} {r.recall1:>6.3f} {r.p50_ms:>7.2f} {r.p95_ms:>7.2f}{delta}"
         )
@@ -340,6 +332,7 @@ def print_report(report: Report) -> None:
         f"dataset {report.dataset}: {report.documents:,} documents, {report.queries:,} queries; "
         f"model {report.model}; corpus loaded through replace_chunks in {report.load_seconds:.1f} s"
     )
+    print(f"full-text ranking: {report.lexical}")
     print("latency: HybridRetriever.search(limit=100, snippets=False) with the query vector precomputed")
     print(f"query embedding p50 (real model, 1 thread): {report.query_embedding_p50_ms:.1f} ms")
     print()
@@ -367,9 +360,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rrf-k", default="", help="also run hybrid with these RRF constants (e.g. 10,30,60)"
     )
     parser.add_argument("--max-df", default="", help="also run text and hybrid with these MAX_LEXEME_DF")
-    parser.add_argument("--convex", default="", help="experiment: hybrid with convex fusion, these alphas")
     parser.add_argument(
-        "--sweep-candidates", default="", help="also run hybrid with these candidates per side (>= 100)"
+        "--convex", default="", help="also run hybrid with convex fusion, these vector weights"
+    )
+    parser.add_argument(
+        "--sweep-candidates", default="", help="also run hybrid with these vector candidates (>= 100)"
+    )
+    parser.add_argument(
+        "--sweep-text-candidates",
+        default="",
+        help="also run hybrid with these full-text candidates (alone, and with each --convex weight)",
     )
     parser.add_argument(
         "--partial",

@@ -4,13 +4,14 @@ Self-contained: embedded PostgreSQL + Redis under a temp dir, >= 100,000 chunks 
 (text recombined from SciFact and XQuAD-es sentences; vectors from the static model, or for e5 mixtures of
 the cached e5 vectors of the source abstracts plus noise, or random unit vectors when that cache is
 missing), written with COPY, then the HNSW index built. Each measured query is new to both paths: the
-API (auth, access check, Redis query-embedding cache miss, search_chunks, snippets, JSON) and, in this
-process, the bare path (the model's embed_query + the same search_chunks on the same engine settings).
+API (auth, access check, Redis query-embedding cache miss, search_diverse, snippets, JSON) and, in this
+process, the bare path (the model's embed_query + the same search_chunks and page diversification).
 A second pass repeats the queries, so the API hits its Redis embedding cache and the bare path runs the
-SQL alone.
+SQL alone. A third runs the full-text side alone (mode=text) with the active ranking and, when that is BM25,
+with the portable ts_rank as the baseline of the same run.
 
     python bench/search.py [--chunks 100000] [--projects 50] [--model e5|static] [--requests 300]
-        [--json out.json]
+        [--data ../shared/data] [--json out.json]
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ from common import (
 from core.db import libpq_url
 from core.settings import Settings
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT.parent / "shared" / "data"  # --data: a git worktree's parent has no shared/ beside it
 SECRET = "bench-secret-key-that-is-long-enough-for-hs256-0123456789"  # noqa: S105 - throwaway
 TARGET_RATIO = 1.5
+TARGET_LEXICAL_MS = 5.0
 SOURCE_TYPES = {"document": 5, "transcript": 3, "summary": 1, "chat": 1}
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-ZÁÉÍÓÚÑ¿¡])")
 
@@ -191,13 +193,13 @@ def seed(database_url: str, corpus: Corpus, model: str, dimensions: int) -> uuid
             "INSERT INTO embedding_models (name, dimensions, status) VALUES (%s, %s, 'serving')",
             (model, dimensions),
         )
-        # Bulk load: drop the model's HNSW index and the full-text GIN index, COPY, then build them again
-        # from their own definitions (one build is far faster than 100,000 incremental inserts).
+        # Bulk load: drop the model's HNSW index and the full-text GIN and BM25 indexes, COPY, then build
+        # them again from their own definitions (one build is far faster than 100,000 incremental inserts).
         from core.vectors import hnsw_index_name
 
         cur.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'chunks' AND "
-            "(indexname = %s OR indexdef ILIKE '%%USING gin%%')",
+            "(indexname = %s OR indexdef ILIKE '%%USING gin%%' OR indexdef ILIKE '%%USING bm25%%')",
             (hnsw_index_name(model),),
         )
         indexes = cur.fetchall()
@@ -259,6 +261,7 @@ class Report:
     rows: list[Stats] = field(default_factory=list)
     ratios: dict[str, float] = field(default_factory=dict)
     mismatches: int = 0
+    lexical: str = ""
     errors: int = 0
     plan: str = ""
     targets: list[dict[str, Any]] = field(default_factory=list)
@@ -285,6 +288,8 @@ async def measure(
     import httpx
 
     from core.db import create_engine, create_sessionmaker
+    from retrieval.lexical import active_lexical
+    from retrieval.retriever import diverse_pool, diversify
     from retrieval.search import search_chunks
 
     rng = random.Random(args.seed + 1)
@@ -299,6 +304,7 @@ async def measure(
     name = MODELS[args.model]
     headers = {"Authorization": f"Bearer {token}"}
     api_times: dict[str, list[float]] = {"uncached": [], "cached": []}
+    lexical_times: dict[str, list[float]] = {}
     bare_times: dict[str, list[float]] = {"uncached": [], "cached": []}
     embed_times: list[float] = []
     vectors: dict[str, list[float]] = {}
@@ -321,11 +327,14 @@ async def measure(
             vectors[text] = vector
         else:
             vector = vectors[text]
+        # The API's page: the search over a pool three pages deep, one source at most twice on the page.
         async with sessionmaker() as session:
-            hits = await search_chunks(
+            pool = await search_chunks(
                 session, project_ids=[project], query=text, query_embedding=vector, model=name,
-                dimensions=embedder.dimensions, config=settings.retrieval, limit=10,
+                dimensions=embedder.dimensions, config=settings.retrieval,
+                limit=diverse_pool(limit=10, offset=0),
             )  # fmt: skip
+        hits = diversify(pool, limit=10, offset=0)
         return (time.perf_counter() - started) * 1000, [h.chunk_id for h in hits]
 
     try:
@@ -349,19 +358,39 @@ async def measure(
                     bare_times[phase].append(b_ms)
                     if phase == "uncached" and a_ids != b_ids:
                         report.mismatches += 1
+            # The lexical side alone (mode=text, the same page of 10), with the active ranking and, when
+            # that is BM25, with the portable one (ts_rank) as the baseline of the same run.
+            report.lexical = await active_lexical(engine, settings.retrieval.lexical)
+            rankings = list(dict.fromkeys([report.lexical, "ts_rank"]))
+            print(f"full text alone ({', '.join(rankings)}): {args.requests} queries each ...", flush=True)
+            for text, project in plan:
+                for ranking in rankings:
+                    config = settings.retrieval.model_copy(update={"lexical": ranking})
+                    started = time.perf_counter()
+                    async with sessionmaker() as session:
+                        await search_chunks(
+                            session, project_ids=[project], query=text, query_embedding=None, model=name,
+                            dimensions=embedder.dimensions, config=config, limit=10, mode="text",
+                        )  # fmt: skip
+                    lexical_times.setdefault(ranking, []).append((time.perf_counter() - started) * 1000)
             text, project = plan[args.warmup]
             report.plan = await explain(engine, name, settings, text, project, vectors[text])
     finally:
         await engine.dispose()
+    for ranking, times in lexical_times.items():
+        report.rows.append(_stats(f"full text ({ranking})", "bare", times[args.warmup :]))
     for phase in ("uncached", "cached"):
         report.rows.append(_stats("api", phase, api_times[phase]))
         report.rows.append(_stats("bare", phase, bare_times[phase]))
         report.ratios[phase] = median(api_times[phase]) / median(bare_times[phase])
     report.rows.append(_stats("query embedding alone", "uncached", embed_times[args.warmup :]))
     ratio = report.ratios["uncached"]
+    lexical_p50 = median(lexical_times[report.lexical][args.warmup :])
     report.targets = [
         {"target": f"API p50 <= {TARGET_RATIO}x bare p50 (distinct queries)", "measured": f"{ratio:.2f}x",
          "pass": ratio <= TARGET_RATIO},
+        {"target": f"full text ({report.lexical}) p50 <= {TARGET_LEXICAL_MS} ms",
+         "measured": f"{lexical_p50:.1f} ms", "pass": lexical_p50 <= TARGET_LEXICAL_MS},
     ]  # fmt: skip
 
 
@@ -371,18 +400,13 @@ async def explain(
     """EXPLAIN ANALYZE of the search statement for one measured query (same SQL, same parameters)."""
     import sqlalchemy as sa
 
-    from retrieval import search
-    from retrieval.search import SearchFilters, _filter_sql, build_search_sql
+    from retrieval.lexical import active_lexical
+    from retrieval.search import SearchFilters, search_statement
 
-    params: dict[str, Any] = {}
-    sql = build_search_sql(
-        model=model, dimensions=len(vector), mode="hybrid", filter_sql=_filter_sql(SearchFilters(), params)
-    )
-    config = settings.retrieval
-    params.update(
-        project_ids=[project], q=text, qvec=str(list(vector)), limit=10, offset=0,
-        candidates=config.candidates, rrf_k=config.rrf_k, snippets=True,
-        max_df=getattr(search, "MAX_LEXEME_DF", 1.0), min_df_rows=getattr(search, "MIN_ROWS_FOR_DF", 0),
+    sql, params = search_statement(
+        project_ids=[project], query=text, query_embedding=vector, model=model, dimensions=len(vector),
+        config=settings.retrieval, lexical=await active_lexical(engine, settings.retrieval.lexical),
+        limit=10, offset=0, mode="hybrid", filters=SearchFilters(), snippets=True,
     )  # fmt: skip
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS OFF) " + sql), params)).all()
@@ -396,6 +420,7 @@ def print_report(report: Report, verbose: bool) -> None:
         f"({report.vector_source}); seeded in {report.load_seconds:.0f} s"
     )
     print("sequential requests, one at a time; each query searches one random project of the bench user")
+    print(f"full-text ranking: {report.lexical}")
     print()
     header = f"{'path':<22} {'phase':<9} {'n':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'mean ms':>8}"
     print(header)
@@ -424,13 +449,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=300, help="measured queries per path and phase")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured queries first")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder (scifact, xquad_es)")
     parser.add_argument("--explain", action="store_true", help="print the plan of one measured query")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers here")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global DATA
     args = parse_args(argv)
+    DATA = args.data
     rng = random.Random(args.seed)
     name = MODELS[args.model]
     started = time.perf_counter()

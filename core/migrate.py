@@ -15,8 +15,9 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     """Autogenerate's filter (migrations/env.py and the models-vs-migrations test share it).
 
     Tables that are not ours (e.g. left by other tools) are never proposed for dropping, and the
-    per-model HNSW indexes are managed by migrations and core.vectors, not by the ORM metadata."""
-    if type_ == "index" and name and name.startswith("ix_chunks_hnsw_"):
+    per-model HNSW indexes (core.vectors) and the BM25 indexes, which exist only where the server has
+    pg_textsearch (migration 0012), are not in the ORM metadata."""
+    if type_ == "index" and name and name.startswith(("ix_chunks_hnsw_", "ix_chunks_bm25_")):
         return False
     return not (type_ == "table" and reflected and compare_to is None)
 

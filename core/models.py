@@ -458,11 +458,33 @@ class ChatMessage(Entity, Base):
     usage: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
 
 
+# Accent folding without the unaccent extension (the embedded engine has no contrib): translate() is
+# immutable, so stored columns and queries fold the same way ("reunión" and "reunion" are one word).
+FOLD_FROM = "ÀÁÂÃÄÅàáâãäåÈÉÊËèéêëÌÍÎÏìíîïÒÓÔÕÖòóôõöÙÚÛÜùúûüÝýÿÑñÇç"
+FOLD_TO = "AAAAAAaaaaaaEEEEeeeeIIIIiiiiOOOOOoooooUUUUuuuuYyyNnCc"
+
+
+def fold_sql(expression: str) -> str:
+    return f"translate({expression}, '{FOLD_FROM}', '{FOLD_TO}')"
+
+
 TSV_EXPRESSION = (
-    "CASE language WHEN 'es' THEN to_tsvector('spanish'::regconfig, content) "
-    "WHEN 'en' THEN to_tsvector('english'::regconfig, content) "
-    "ELSE to_tsvector('simple'::regconfig, content) END"
+    f"CASE language WHEN 'es' THEN to_tsvector('spanish'::regconfig, {fold_sql('content')}) "
+    f"WHEN 'en' THEN to_tsvector('english'::regconfig, {fold_sql('content')}) "
+    f"ELSE to_tsvector('simple'::regconfig, {fold_sql('content')}) END"
 )
+# The folded text of a chunk in the column of its language and NULL in the others: one BM25 index per
+# column, each with its language's text configuration and statistics (retrieval/lexical.py). pg_textsearch
+# 1.0 ignores a partial index's predicate when it builds, hence columns rather than partial indexes.
+SEARCH_COLUMNS = {
+    "search_es": "language = 'es'",
+    "search_en": "language = 'en'",
+    "search_simple": "language NOT IN ('es', 'en')",
+}
+
+
+def search_text_expression(column: str) -> str:
+    return f"CASE WHEN {SEARCH_COLUMNS[column]} THEN {fold_sql('content')} END"
 
 
 class Chunk(Timestamped, Base):
@@ -473,7 +495,8 @@ class Chunk(Timestamped, Base):
     __table_args__ = (
         sa.UniqueConstraint("embedding_model", "source_type", "source_id", "chunk_index"),
         sa.Index("ix_chunks_source", "source_type", "source_id"),
-        sa.Index("ix_chunks_project_model", "project_id", "embedding_model"),
+        # With the language: search asks which languages a project has (an index-only probe).
+        sa.Index("ix_chunks_project_model", "project_id", "embedding_model", "language"),
         sa.Index("ix_chunks_tsv", "tsv", postgresql_using="gin"),
     )
 
@@ -490,6 +513,15 @@ class Chunk(Timestamped, Base):
     embedding: Mapped[Any] = mapped_column(Vector())
     embedding_model: Mapped[str] = mapped_column(sa.String(128))
     tsv: Mapped[Any] = mapped_column(TSVECTOR, sa.Computed(TSV_EXPRESSION, persisted=True))
+    search_es: Mapped[str | None] = mapped_column(
+        sa.Text, sa.Computed(search_text_expression("search_es"), persisted=True), deferred=True
+    )
+    search_en: Mapped[str | None] = mapped_column(
+        sa.Text, sa.Computed(search_text_expression("search_en"), persisted=True), deferred=True
+    )
+    search_simple: Mapped[str | None] = mapped_column(
+        sa.Text, sa.Computed(search_text_expression("search_simple"), persisted=True), deferred=True
+    )
 
 
 class ModelStatus(enum.StrEnum):

@@ -256,9 +256,21 @@ class DocumentSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
+    lexical: Literal["auto", "bm25", "ts_rank"] = Field(
+        "auto",
+        description="full-text ranking: bm25 (pg_textsearch), ts_rank (any PostgreSQL), or auto: bm25 where "
+        "the database has its indexes",
+    )
+    # Tuned on SciFact train (docs/evals.md, "Full-text ranking"): with BM25 a convex combination of the
+    # min-max normalised scores, half each, beats reciprocal ranks (k 10-60) on both rankings.
+    fusion: Literal["rrf", "convex"] = Field(
+        "convex", description="hybrid fusion: reciprocal ranks, or a convex combination of normalised scores"
+    )
     rrf_k: int = Field(20, ge=1, le=1000, description="reciprocal rank fusion constant")
-    candidates: int = Field(
-        100, ge=10, le=1000, description="candidates per side (vector, full text) before fusion"
+    vector_weight: float = Field(0.5, ge=0, le=1, description="convex fusion: the vector side's weight")
+    candidates: int = Field(100, ge=10, le=1000, description="vector candidates before fusion")
+    text_candidates: int = Field(
+        100, ge=10, le=1000, description="full-text candidates before fusion (text mode: at least the page)"
     )
     ef_search: int = Field(200, ge=10, le=1000, description="pgvector hnsw.ef_search")
     min_similarity: float | None = Field(

@@ -38,6 +38,7 @@ from ingestion.chunkers import warm_up
 from prompts.loader import Prompt, PromptLibrary
 from retrieval.answer import number_sources
 from retrieval.answerers import Answerer
+from retrieval.lexical import session_lexical
 from retrieval.pipeline import Question, answer_events, collect
 from retrieval.retriever import HybridRetriever, IndexModel
 from retrieval.search import Hit, Mode, SearchFilters, min_similarity
@@ -80,13 +81,19 @@ class RunResult:
     questions: int
 
 
-def _retrieval_settings(services: EvalServices, options: RunOptions, dataset: Dataset) -> dict[str, Any]:
+def _retrieval_settings(
+    services: EvalServices, options: RunOptions, dataset: Dataset, lexical: str
+) -> dict[str, Any]:
     config = services.settings.retrieval
     chunking = services.settings.ingestion
     return {
         "mode": options.mode,
+        "lexical": lexical,
+        "fusion": config.fusion,
         "rrf_k": config.rrf_k,
+        "vector_weight": config.vector_weight,
         "candidates": config.candidates,
+        "text_candidates": config.text_candidates,
         "ef_search": config.ef_search,
         "answer_chunks": config.answer_chunks,
         "context_tokens": config.context_tokens,
@@ -215,6 +222,8 @@ def answers_item(
 async def run_eval(services: EvalServices, dataset: Dataset, options: RunOptions) -> RunResult:
     """Load the corpus (or reuse it), run every question, store the run; returns its id and metrics."""
     prompt = services.prompts.get(options.prompt) if options.kind == ANSWERS else None
+    async with services.sessionmaker() as session:
+        lexical = await session_lexical(session, services.settings.retrieval.lexical)
     spec = RunSpec(
         kind=options.kind,
         dataset_name=dataset.name,
@@ -225,7 +234,7 @@ async def run_eval(services: EvalServices, dataset: Dataset, options: RunOptions
         provider=services.answerer.provider if prompt else None,
         model=services.answerer.model if prompt else None,
         embedding_model=services.embedder.name,
-        settings=_retrieval_settings(services, options, dataset),
+        settings=_retrieval_settings(services, options, dataset, lexical),
     )
     async with services.sessionmaker() as session, session.begin():
         await mark_stale_runs(session)

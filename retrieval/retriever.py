@@ -40,6 +40,26 @@ async def current_model(session: AsyncSession) -> IndexModel:
 PER_SOURCE = 2  # places one non-transcript source may take in a page of search results
 
 
+def diverse_pool(*, limit: int, offset: int) -> int:
+    """How many ranked hits search_diverse reads to fill its page (bench/search.py asks the same)."""
+    return (offset + limit) * 3
+
+
+def diversify(pool: list[Hit], *, limit: int, offset: int, per_source: int = PER_SOURCE) -> list[Hit]:
+    """The page of `pool` in which one non-transcript source takes at most `per_source` places."""
+    kept: list[Hit] = []
+    held: list[Hit] = []
+    seen: dict[tuple[str, uuid.UUID], int] = {}
+    for hit in pool:
+        key = (hit.source_type.value, hit.source_id)
+        if hit.source_type != SourceType.TRANSCRIPT and seen.get(key, 0) >= per_source:
+            held.append(hit)
+            continue
+        seen[key] = seen.get(key, 0) + 1
+        kept.append(hit)
+    return (kept + held)[offset : offset + limit]
+
+
 class HybridRetriever(BaseRetriever):
     def __init__(
         self,
@@ -105,18 +125,8 @@ class HybridRetriever(BaseRetriever):
         """A results page in which one document (or summary, or project description) takes at most
         `per_source` places: its further chunks move below the other sources' results. Transcript
         units are each a different moment of a meeting and are never held back."""
-        pool = await self.search(query, limit=(offset + limit) * 3)
-        kept: list[Hit] = []
-        held: list[Hit] = []
-        seen: dict[tuple[str, uuid.UUID], int] = {}
-        for hit in pool:
-            key = (hit.source_type.value, hit.source_id)
-            if hit.source_type != SourceType.TRANSCRIPT and seen.get(key, 0) >= per_source:
-                held.append(hit)
-                continue
-            seen[key] = seen.get(key, 0) + 1
-            kept.append(hit)
-        return (kept + held)[offset : offset + limit]
+        pool = await self.search(query, limit=diverse_pool(limit=limit, offset=offset))
+        return diversify(pool, limit=limit, offset=offset, per_source=per_source)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = await self.search(query_bundle.query_str)

@@ -1,9 +1,10 @@
-"""Hybrid search over the chunks table: pgvector kNN and Postgres full text, fused with reciprocal rank
-fusion in one SQL statement, always restricted to the projects the caller may see.
+"""Hybrid search over the chunks table: pgvector kNN and full text, fused with reciprocal rank fusion in one
+SQL statement, always restricted to the projects the caller may see.
 
-Full text: every chunk's tsvector is built with its own language's configuration (Spanish, English or
-simple); the query's lexemes under the Spanish and English configurations are OR-ed (an AND of every word
-matches almost nothing for natural questions) and ranked with length-normalised ts_rank.
+Full text (retrieval/lexical.py): BM25 over the accent-folded text where the database has pg_textsearch;
+elsewhere the question's lexemes under the Spanish and English configurations are OR-ed (an AND of every
+word matches almost nothing for natural questions) and ranked with length-normalised ts_rank over each
+chunk's tsvector (built with its own language's configuration, from the folded text).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from core.providers.embeddings import STATIC_MODEL, Embedder
 from core.settings import RetrievalSettings
 from core.tracing import traced
 from core.vectors import embedding_cast
+from retrieval.lexical import Lexical, bm25_side_sql, fold_accents, session_lexical, ts_rank_side_sql
 
 Mode = Literal["hybrid", "vector", "text"]
+Fusion = Literal["rrf", "convex"]
 MAX_QUERY_CHARS = 2000
 MARK_START, MARK_END = "\u0002", "\u0003"
 # Cosine similarity below which a chunk says nothing about the question, per model (e5 similarities
@@ -128,10 +131,10 @@ def _filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
 
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_./@:-]{1,128}$")
-# Full text has no IDF: a query lexeme found in more than MAX_LEXEME_DF of all chunks (pg_stats of
-# chunks.tsv, i.e. as of the last ANALYZE) neither matches nor ranks, which is both better ranking and a
-# much cheaper GIN scan (bench/retrieval.py, bench/search.py). Not below MIN_ROWS_FOR_DF chunks, where
-# every word is "common"; and when the rare lexemes match nothing in scope, all of them are used.
+# The portable ranking (ts_rank) has no IDF: a query lexeme found in more than MAX_LEXEME_DF of all chunks
+# (pg_stats of chunks.tsv, i.e. as of the last ANALYZE) neither matches nor ranks, which is both better
+# ranking and a much cheaper GIN scan (bench/retrieval.py, bench/search.py). Not below MIN_ROWS_FOR_DF
+# chunks, where every word is "common"; and when the rare lexemes match nothing in scope, all are used.
 MAX_LEXEME_DF = 0.1
 MIN_ROWS_FOR_DF = 1000
 # What ts_headline works on: the chunk without its "[type › title]" header line, HTML-escaped first.
@@ -142,10 +145,32 @@ HEADLINE_BODY = (
     r"""'&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')"""
 )
 HEADER = re.compile(r"^\[[^\]\n]*\]\n")
+# Reciprocal rank fusion of the two ranks, or a convex combination of the two scores, each min-max
+# normalised over its side's candidates (a side's only candidate counts as its best). Equal scores go to
+# the chunk both sides found: with two vector candidates, the farther one normalises to 0, so a chunk only
+# the vector side found ties exactly with one full text ranks first (a tiny project's usual case).
+FUSION = {
+    "rrf": "COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0)",
+    "convex": (
+        "CASE WHEN sem.id IS NULL THEN 0 "
+        "ELSE :vector_weight * COALESCE((sem.hi - sem.d) / NULLIF(sem.hi - sem.lo, 0), 1) END + "
+        "CASE WHEN kw.id IS NULL THEN 0 "
+        "ELSE (1 - :vector_weight) * COALESCE((kw.rank - kw.lo) / NULLIF(kw.hi - kw.lo, 0), 1) END"
+    ),
+}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str) -> str:
+def build_search_sql(
+    *,
+    model: str,
+    dimensions: int,
+    mode: Mode,
+    filter_sql: str,
+    lexical: Lexical = "ts_rank",
+    text_depth: int = 100,
+    fusion: Fusion = "rrf",
+) -> str:
     """One statement: the vector side, the text side, RRF fusion, then snippets for the page only.
 
     The model name and dimension are inlined (validated) so the planner can match the model's partial
@@ -153,12 +178,49 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
     if not _MODEL_NAME.match(model):
         raise ValueError(f"invalid model name {model!r}")
     vec = embedding_cast(dimensions)
+    projects = f"embedding_model = '{model}' AND project_id = ANY(:project_ids)"
     scope = f"c.embedding_model = '{model}' AND c.project_id = ANY(:project_ids){filter_sql}"
+    # The query's lexemes under both languages, from the accent-folded query (what the stored tsvector
+    # holds); highlights also take the query as typed, since ts_headline reads the unfolded text.
     lexemes = """
     lex AS (
-        SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
-                                           tsvector_to_array(to_tsvector('english', :q))) AS lexeme
+        SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q_folded)) ||
+                                           tsvector_to_array(to_tsvector('english', :q_folded))) AS lexeme
     ),
+    shown AS (
+        SELECT lexeme FROM lex UNION
+        SELECT unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
+                      tsvector_to_array(to_tsvector('english', :q)))
+    )"""
+    highlight = "(SELECT string_agg(quote_literal(lexeme), ' | ') FROM shown)::tsquery AS highlight"
+    # Each side: its rank r (RRF) and the spread of its scores over its candidates (convex fusion).
+    vector_side = f"""
+        SELECT id, d, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi FROM (
+            SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
+            FROM chunks c WHERE {scope}
+            ORDER BY d LIMIT :candidates) v"""
+    empty_vector = (
+        "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r, NULL::float8 AS lo, "
+        "NULL::float8 AS hi WHERE false"
+    )
+    empty_text = (
+        "SELECT NULL::bigint AS id, NULL::float8 AS rank, NULL::bigint AS r, NULL::float8 AS lo, "
+        "NULL::float8 AS hi WHERE false"
+    )
+    ranked = (
+        "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r, min(rank) OVER () AS lo, "
+        "max(rank) OVER () AS hi FROM ({side}) t"
+    )
+    if lexical == "bm25":
+        terms = f"{lexemes},\n    tq AS (SELECT {highlight})"
+        # A derived table, not a CTE: pg_textsearch swaps the per-row score for the index scan's own only
+        # in the main plan tree (a CTE would become a subplan it does not visit, and score every row).
+        keyword, text_from = (
+            "",
+            f"({ranked.format(side=bm25_side_sql(scope=scope, projects=projects, depth=text_depth))}) kw",
+        )
+    else:
+        terms = f"""{lexemes},
     common AS (
         SELECT e.lexeme FROM pg_stats s CROSS JOIN LATERAL
             unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, freq)
@@ -167,43 +229,32 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
           AND (SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass) >= :min_df_rows
     ),
     tq AS (
-        SELECT (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS highlight,
+        SELECT {highlight},
+               (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS every_lexeme,
                (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex
                 WHERE NOT EXISTS (SELECT 1 FROM common WHERE common.lexeme = lex.lexeme))::tsquery AS query
     )"""
-    vector_side = f"""
-        SELECT id, d, row_number() OVER (ORDER BY d) AS r FROM (
-            SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
-            FROM chunks c WHERE {scope}
-            ORDER BY d LIMIT :candidates) v"""
-    text_side = """
-        SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r FROM (
-            SELECT c.id, ts_rank(c.tsv, tq.{query}, 1) AS rank
-            FROM chunks c, tq WHERE {scope} AND c.tsv @@ tq.{query}
-            ORDER BY rank DESC LIMIT :candidates) t"""
-    empty_vector = "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r WHERE false"
-    empty_text = "SELECT NULL::bigint AS id, NULL::float4 AS rank, NULL::bigint AS r WHERE false"
-    # The rare lexemes first; all of them only when those match nothing in scope (a one-time filter:
-    # the second scan runs in that case alone).
-    keyword = f"""
-    kw_rare AS ({text_side.format(query="query", scope=scope)}),
+        # The rare lexemes first; all of them only when those match nothing in scope (a one-time filter:
+        # the second scan runs in that case alone).
+        rare, every = (
+            ranked.format(side=ts_rank_side_sql(scope=scope, query=q)) for q in ("query", "every_lexeme")
+        )
+        keyword, text_from = (
+            f""",
+    kw_rare AS ({rare}),
     kw AS (
-        SELECT id, rank, r FROM kw_rare
+        SELECT * FROM kw_rare
         UNION ALL
-        SELECT id, rank, r FROM ({text_side.format(query="highlight", scope=scope)}) every_lexeme
+        SELECT * FROM ({every}) all_lexemes
         WHERE NOT EXISTS (SELECT 1 FROM kw_rare)
-    )"""
+    )""",
+            "kw",
+        )
+    if mode == "vector":
+        keyword, text_from = "", f"({empty_text}) kw"
     return f"""
-    WITH {lexemes},
-    sem AS ({vector_side if mode != "text" else empty_vector}),
-    {keyword if mode != "vector" else f"kw AS ({empty_text})"},
-    fused AS (
-        SELECT COALESCE(sem.id, kw.id) AS id,
-               COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0) AS score,
-               1 - sem.d AS similarity, kw.rank AS text_rank
-        FROM sem FULL OUTER JOIN kw ON sem.id = kw.id
-        ORDER BY score DESC, id LIMIT :limit OFFSET :offset
-    )
+    WITH {terms},
+    sem AS ({vector_side if mode != "text" else empty_vector}){keyword}
     SELECT c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata,
            c.token_count, f.score, f.similarity, f.text_rank,
            CASE WHEN tq.highlight IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
@@ -213,8 +264,14 @@ def build_search_sql(*, model: str, dimensions: int, mode: Mode, filter_sql: str
                'StartSel=' || chr(2) || ', StopSel=' || chr(3)
                    || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
            ) END AS headline
-    FROM fused f JOIN chunks c ON c.id = f.id CROSS JOIN tq
-    ORDER BY f.score DESC, c.id"""
+    FROM (
+        SELECT COALESCE(sem.id, kw.id) AS id, {FUSION[fusion]} AS score,
+               1 - sem.d AS similarity, kw.rank AS text_rank,
+               (sem.id IS NOT NULL)::int + (kw.id IS NOT NULL)::int AS sides
+        FROM sem FULL OUTER JOIN {text_from} ON sem.id = kw.id
+        ORDER BY score DESC, sides DESC, id LIMIT :limit OFFSET :offset
+    ) f JOIN chunks c ON c.id = f.id CROSS JOIN tq
+    ORDER BY f.score DESC, f.sides DESC, c.id"""
 
 
 def render_snippet(headline: str | None, content: str, *, max_chars: int = 300) -> tuple[str, list[str]]:
@@ -226,6 +283,52 @@ def render_snippet(headline: str | None, content: str, *, max_chars: int = 300) 
         return html.escape(text), []
     terms = sorted({html.unescape(m).lower() for m in re.findall(f"{MARK_START}(.*?){MARK_END}", headline)})
     return headline.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"), terms
+
+
+def search_statement(
+    *,
+    project_ids: list[uuid.UUID],
+    query: str,
+    query_embedding: list[float] | None,
+    model: str,
+    dimensions: int,
+    config: RetrievalSettings,
+    lexical: Lexical,
+    limit: int,
+    offset: int,
+    mode: Mode,
+    filters: SearchFilters,
+    snippets: bool,
+) -> tuple[str, dict[str, Any]]:
+    """The search statement and its parameters (search_chunks runs it; bench/search.py explains it)."""
+    params: dict[str, Any] = {
+        "project_ids": list(project_ids),
+        "q": query,
+        "q_folded": fold_accents(query),
+        "qvec": str(list(query_embedding)) if query_embedding is not None else None,
+        "candidates": max(config.candidates, limit + offset),
+        # Fusion pages through the vector side's candidates too; text alone must fill the page itself.
+        "text_candidates": max(config.text_candidates, limit + offset)
+        if mode == "text"
+        else config.text_candidates,
+        "rrf_k": config.rrf_k,
+        "vector_weight": config.vector_weight,
+        "max_df": MAX_LEXEME_DF,
+        "min_df_rows": MIN_ROWS_FOR_DF,
+        "limit": limit,
+        "offset": offset,
+        "snippets": snippets,
+    }
+    sql = build_search_sql(
+        model=model,
+        dimensions=dimensions,
+        mode=mode,
+        filter_sql=_filter_sql(filters, params),
+        lexical=lexical,
+        text_depth=params["text_candidates"],
+        fusion=config.fusion,
+    )
+    return sql, params
 
 
 async def search_chunks(
@@ -251,26 +354,15 @@ async def search_chunks(
         return []
     if mode != "text" and query_embedding is None:
         raise ValueError("vector and hybrid search need the query embedding")
-    params: dict[str, Any] = {
-        "project_ids": list(project_ids),
-        "q": query,
-        "qvec": str(list(query_embedding)) if query_embedding is not None else None,
-        "candidates": max(config.candidates, limit + offset),
-        "rrf_k": config.rrf_k,
-        "max_df": MAX_LEXEME_DF,
-        "min_df_rows": MIN_ROWS_FOR_DF,
-        "limit": limit,
-        "offset": offset,
-        "snippets": snippets,
-    }
-    sql = build_search_sql(
-        model=model,
-        dimensions=dimensions,
-        mode=mode,
-        filter_sql=_filter_sql(filters or SearchFilters(), params),
-    )
+    lexical = await session_lexical(session, config.lexical)
+    sql, params = search_statement(
+        project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
+        dimensions=dimensions, config=config, lexical=lexical, limit=limit, offset=offset, mode=mode,
+        filters=filters or SearchFilters(), snippets=snippets,
+    )  # fmt: skip
     attributes: dict[str, str | int] = {
         "v1tr0.search.mode": mode,
+        "v1tr0.search.lexical": lexical,
         "v1tr0.search.model": model,
         "v1tr0.search.projects": len(project_ids),
     }

@@ -137,6 +137,9 @@ async def clean_state(request: pytest.FixtureRequest) -> None:
         res: Resources = request.getfixturevalue("resources")
         async with res.engine.begin() as conn:
             await conn.execute(sa.text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        # pg_textsearch 1.0 keeps each connection's view of a BM25 index in that backend; after a
+        # TRUNCATE (a new relfilenode) only new connections see the emptied index (docs/deploy.md).
+        await res.engine.dispose()
         await res.redis.flushdb()
 
 

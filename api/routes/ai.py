@@ -72,6 +72,7 @@ def _results(query: str, outcome: service.SearchOutcome, mode: str) -> dict[str,
         "model": outcome.model,
         "mode": mode,
         "index_pending": outcome.index_pending,
+        "lexical": outcome.lexical,
     }
 
 

@@ -19,6 +19,7 @@ from core import keys
 from core.events import recent_failures
 from core.metrics import registry
 from core.models import Outbox, OutboxStatus
+from retrieval.lexical import active_lexical
 
 router = APIRouter(tags=["health"])
 
@@ -38,6 +39,20 @@ async def _check_database(resources: ResourcesDep) -> None:
 
 async def _check_redis(resources: ResourcesDep) -> None:
     await resources.redis.ping()
+
+
+async def _search_check(resources: ResourcesDep, *, database_up: bool) -> dict[str, Any]:
+    """Which full-text ranking searches use (decided once per process; docs/deploy.md says which
+    PostgreSQL gets which)."""
+    if not database_up:
+        return {"status": "unknown"}
+    try:
+        lexical = await asyncio.wait_for(
+            active_lexical(resources.engine, resources.settings.retrieval.lexical), CHECK_TIMEOUT
+        )
+    except Exception as exc:  # informative, like the worker's: the database itself was checked above
+        return {"status": "unknown", "error": type(exc).__name__}
+    return {"status": "up", "lexical": lexical}
 
 
 async def _timed(name: str, check: Any) -> tuple[str, dict[str, Any]]:
@@ -60,6 +75,9 @@ class DependencyCheck(BaseModel):
         None, description="the newest of them: job, error, when (ts), and its outbox or transcription id"
     )
     error: str | None = Field(None, description="the kind of failure (an exception class name)")
+    lexical: Literal["bm25", "ts_rank"] | None = Field(
+        None, description="search only: the full-text ranking in use (BM25 via pg_textsearch, or ts_rank)"
+    )
 
 
 class Readiness(BaseModel):
@@ -75,6 +93,7 @@ class Readiness(BaseModel):
                         "database": {"status": "up", "latency_ms": 1.2},
                         "redis": {"status": "up", "latency_ms": 0.4},
                         "worker": {"status": "up", "last_seen": 1767225600.0, "recent_failures": 0},
+                        "search": {"status": "up", "lexical": "bm25"},
                     },
                 }
             ]
@@ -121,6 +140,7 @@ async def ready(resources: ResourcesDep) -> Any:
         except Exception as exc:  # the heartbeat is informative; Redis itself was checked above
             worker = {"status": "unknown", "error": type(exc).__name__}
     results["worker"] = worker
+    results["search"] = await _search_check(resources, database_up=results["database"]["status"] == "up")
     down = [name for name in ("database", "redis") if results[name]["status"] != "up"]
     if not down:
         return {"status": "ready", "checks": results}

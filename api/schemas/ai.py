@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -41,6 +41,9 @@ class SearchResults(Output):
     model: str
     mode: str
     index_pending: int = Field(0, description=INDEX_PENDING)
+    lexical: Literal["bm25", "ts_rank"] | None = Field(
+        None, description="the full-text ranking of this search (see /health/ready); null in vector mode"
+    )
 
 
 class Citation(Output):

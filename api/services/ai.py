@@ -18,6 +18,7 @@ from core.errors import NotFound
 from core.metrics import record_llm_usage
 from core.models import Chunk, Project, User
 from core.outbox import unindexed_changes
+from retrieval.lexical import Lexical, active_lexical
 from retrieval.pipeline import Question, answer_events, collect
 from retrieval.relevance import ProjectNames
 from retrieval.retriever import HybridRetriever, current_model
@@ -50,6 +51,7 @@ class SearchOutcome:
     hits: list[Hit]
     model: str
     index_pending: int  # changes of the searched projects not yet in the index
+    lexical: Lexical | None  # the full-text ranking used (None: vector search only)
 
 
 async def search(
@@ -76,7 +78,8 @@ async def search(
         project_ids = await allowed_project_ids(session, actor)
     retriever = await make_retriever(session, resources, project_ids=project_ids, mode=mode, filters=filters)
     hits = await retriever.search_diverse(query, limit=limit, offset=offset)
-    return SearchOutcome(hits, retriever.model.name, await unindexed_changes(session, project_ids))
+    lexical = None if mode == "vector" else await active_lexical(resources.engine, retriever.config.lexical)
+    return SearchOutcome(hits, retriever.model.name, await unindexed_changes(session, project_ids), lexical)
 
 
 async def get_chunk(session: AsyncSession, *, actor: User, chunk_id: int) -> Chunk:
