@@ -1,10 +1,12 @@
 """The commitment ledger: commitments heard in a meeting become rows; a later meeting that says one is
-done closes it, with the sentence as evidence. Users list the ledger (open, overdue, by owner) and mark
-commitments done."""
+done closes it, and one that gives it a new date moves it, with the sentence as evidence. Users list the
+ledger (open, overdue, by owner) and mark commitments done."""
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -15,11 +17,9 @@ from core.crud import fetch_page
 from core.errors import NotFound
 from core.models import Commitment, CommitmentStatus, ProjectMember, SourceType, Transcription, User
 from core.outbox import record_change
-from core.text import content_terms, fold
-from meetings.commitments import done_mentions
+from core.text import fold
+from meetings.mentions import MOVED, Candidate, Mention, match_mention, progress_mentions
 from meetings.schemas import MeetingSummary, Segment
-
-DONE_OVERLAP = 0.5
 
 
 def _fold(text: str) -> str:
@@ -58,9 +58,10 @@ async def sync_ledger(
     project_id: uuid.UUID,
     summary: MeetingSummary,
     segments: list[Segment],
+    meeting_date: date,
 ) -> dict[str, int]:
-    """Make the meeting's open commitments those of this summary, and close earlier commitments the
-    transcript says are done.
+    """Make the meeting's open commitments those of this summary, and close or move earlier commitments
+    as the transcript says (done, or a new date).
 
     A regenerated summary, or a newer transcription of the same meeting, replaces the meeting's open
     commitments; those already done or dropped stay as they are and are not added again."""
@@ -98,50 +99,97 @@ async def sync_ledger(
                 source_segments=item.segment_ids,
             )
         )
-    closed = await close_done_commitments(
-        session, transcription=transcription, project_id=project_id, segments=segments
+    progress = await close_done_commitments(
+        session,
+        transcription=transcription,
+        project_id=project_id,
+        segments=segments,
+        meeting_date=meeting_date,
     )
     await session.flush()
-    return {"commitments": added, "closed": closed}
+    return {"commitments": added, **progress}
 
 
 async def close_done_commitments(
-    session: AsyncSession, *, transcription: Transcription, project_id: uuid.UUID, segments: list[Segment]
-) -> int:
-    mentions = done_mentions(segments)
+    session: AsyncSession,
+    *,
+    transcription: Transcription,
+    project_id: uuid.UUID,
+    segments: list[Segment],
+    meeting_date: date,
+) -> dict[str, int]:
+    """Apply what this meeting says about earlier open commitments: "lo envié el viernes" closes the one it
+    matches, "pasan al diez de noviembre" gives it the new date (reopening one this same meeting had
+    just called done: "la de Google sí… la de Apple estará para el seis"). Each change keeps the sentence
+    as evidence and re-indexes the ledger."""
+    mentions = progress_mentions(segments, meeting_date)
+    counts = {"closed": 0, "moved": 0}
     if not mentions:
-        return 0
-    open_rows = (
+        return counts
+    rows = (
         await session.scalars(
-            sa.select(Commitment).where(
+            sa.select(Commitment)
+            .where(
                 Commitment.project_id == project_id,
-                Commitment.status == CommitmentStatus.OPEN,
+                Commitment.status.in_([CommitmentStatus.OPEN, CommitmentStatus.DONE]),
                 sa.or_(
                     Commitment.transcription_id.is_(None), Commitment.transcription_id != transcription.id
                 ),
             )
+            .order_by(Commitment.created_at, Commitment.id)
         )
     ).all()
-    closed = 0
-    for row in open_rows:
-        task_terms = set(content_terms(row.task))
-        if not task_terms:
+    closed_here = {
+        row.id for row in rows if (row.evidence or {}).get("transcription_id") == str(transcription.id)
+    }
+    for mention in mentions:
+        settled_elsewhere = [
+            row for row in rows if row.status == CommitmentStatus.DONE and row.id not in closed_here
+        ]
+        candidates = [
+            row
+            for row in rows
+            if row not in settled_elsewhere
+            and (row.status == CommitmentStatus.OPEN or (mention.kind == MOVED and row.id in closed_here))
+        ]
+        row = _matching_row(mention, candidates, rows)
+        if row is None:
             continue
-        for segment_id, _speaker, sentence in mentions:
-            overlap = len(task_terms & set(content_terms(sentence))) / len(task_terms)
-            if overlap >= DONE_OVERLAP:
-                row.status = CommitmentStatus.DONE
-                evidence: dict[str, Any] = {
-                    "transcription_id": str(transcription.id),
-                    "meeting_id": str(transcription.meeting_id),
-                    "segment_ids": [segment_id],
-                    "text": sentence,
-                }
-                row.evidence = evidence
-                closed += 1
-                await reindex_ledger_of(session, row)
-                break
-    return closed
+        evidence: dict[str, Any] = {
+            "transcription_id": str(transcription.id),
+            "meeting_id": str(transcription.meeting_id),
+            "segment_ids": list(mention.segment_ids),
+            "text": mention.text,
+        }
+        if mention.kind == MOVED:
+            if row.due_date == mention.new_due and row.status == CommitmentStatus.OPEN:
+                continue
+            evidence["moved_from"] = row.due_date.isoformat() if row.due_date else None
+            row.status, row.due_date = CommitmentStatus.OPEN, mention.new_due
+            counts["moved"] += 1
+        else:
+            row.status = CommitmentStatus.DONE
+            closed_here.add(row.id)
+            counts["closed"] += 1
+        row.evidence = evidence
+        await reindex_ledger_of(session, row)
+    return counts
+
+
+def _matching_row(
+    mention: Mention, candidates: list[Commitment], everyone: Sequence[Commitment]
+) -> Commitment | None:
+    open_by_owner = Counter(
+        _fold(row.owner_name or "") for row in everyone if row.status == CommitmentStatus.OPEN
+    )
+    found = match_mention(
+        mention,
+        [
+            Candidate(row, row.owner_name, row.task, open_by_owner[_fold(row.owner_name or "")])
+            for row in candidates
+        ],
+    )
+    return found.key if found is not None else None  # type: ignore[return-value]
 
 
 async def reindex_ledger_of(session: AsyncSession, row: Commitment) -> None:

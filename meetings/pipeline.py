@@ -264,7 +264,12 @@ async def _summarize(
             row.provider, row.model = "import", row.source_kind
         row.summary_provider, row.summary_model = summarizer.provider, summarizer.model
         ledger = await sync_ledger(
-            session, transcription=row, project_id=project_id, summary=summary, segments=segments
+            session,
+            transcription=row,
+            project_id=project_id,
+            summary=summary,
+            segments=segments,
+            meeting_date=meeting_date,
         )
         row.processing_status = ProcessingStatus.COMPLETED
         row.stage = TranscriptionStage.INDEXING
