@@ -251,11 +251,15 @@ class Promise:
 
     @property
     def needs_context(self) -> bool:
-        return self.bare or (self.pronoun is not None and not self.fronted)
+        """Whether the sentence alone does not say what: "yo me encargo", "os lo paso", "les llamo"."""
+        if self.bare or (self.pronoun is not None and not self.fronted):
+            return True
+        return self.lemma is not None and not self.fronted and not clean_task(self.rest)
 
 
 TASK_FRAME = re.compile(
-    r"\b(?:me encargo de|me ocupo de|me comprometo a|quedo en|me toca|me pongo con|me pongo a|"
+    r"\b(?:me encargo de|me ocupo de|me comprometo a|quedo en|quedo pendiente de|me toca|me pongo con|"
+    r"me pongo a|"
     r"I(?:'ll| will| am going to|'m going to| can take care of| shall)|let me)\s+(?P<task>.+)",
     re.IGNORECASE,
 )
@@ -273,6 +277,10 @@ BARE_ACCEPTANCE = re.compile(
     r"cuenta conmigo|contad conmigo|I'll take care of (?:it|that)|I'll handle (?:it|that)|I'm on it|"
     r"leave it (?:to|with) me|will do)$",
     re.IGNORECASE,
+)
+# "Lo tenéis el jueves", "la tendrás mañana": the speaker delivers it (said with a date).
+YOU_WILL_HAVE = re.compile(
+    r"\b(?P<pronoun>lo|la|los|las)\s+(?:tienes|tenéis|tendrás|tendréis)\b(?P<rest>.*)", re.IGNORECASE
 )
 TENDRE = re.compile(
     r"\b(?P<pronoun>lo|la|los|las)\s+tendré\s+(?P<result>list[oa]s?|preparad[oa]s?|hech[oa]s?|terminad[oa]s?)"
@@ -356,7 +364,7 @@ def _first_person_verb(text: str, has_date: bool) -> Promise | None:
         fronted = ""
         if direct:
             lead = FILLERS.sub("", text[start : tokens[back + 1].start()]).strip(" .,;:¿?¡!")
-            fronted = lead if DETERMINER.match(lead) else ""
+            fronted = lead[:1].lower() + lead[1:] if DETERMINER.match(lead) else ""
         return Promise(lemma, rest, pronoun=direct, fronted=fronted)
     return None
 
@@ -400,6 +408,7 @@ def read_promise(sentence: str) -> Promise | None:
     if not text or text.endswith("?") or RESCHEDULE.search(text) or RECAP.match(text):
         return None
     core = FILLERS.sub("", text).strip(" .!¡")
+    has_date = resolve_due(text, date(2000, 1, 3)) is not None
     if BARE_ACCEPTANCE.match(core):
         return Promise(None, "", bare=True)
     named = NAMED_BARE.match(core)
@@ -419,6 +428,9 @@ def read_promise(sentence: str) -> Promise | None:
                 return Promise(None, "", bare=True)
             if not re.match(r"(?:be|think)\b", task, re.IGNORECASE):
                 return Promise(None, task)
+    match = YOU_WILL_HAVE.search(text)
+    if match and has_date and not HEDGE.search(text[: match.start()]):
+        return Promise("entregar", match.group("rest"), pronoun=match.group("pronoun"))
     match = TENDRE.search(text)
     if match:
         return Promise(
@@ -427,7 +439,7 @@ def read_promise(sentence: str) -> Promise | None:
     match = GOING_TO.search(text)
     if match and not HEDGE.search(text[: match.start()]) and not NEGATED.search(text[: match.start()]):
         return Promise(None, match.group("task"), pronoun=match.group("pronoun"))
-    return _first_person_verb(text, has_date=resolve_due(text, date(2000, 1, 3)) is not None)
+    return _first_person_verb(text, has_date=has_date)
 
 
 # --- tasks as a ledger shows them --------------------------------------------------------------------
@@ -438,6 +450,7 @@ _SUBORDINATE = re.compile(
     r"because|but|which|so|that's|it's|por favor)\b.*$",
     re.IGNORECASE,
 )
+SAME_DAY_PHRASE = re.compile(rf"(?:\b(?:para|by|on|for)\s+)?(?:{SAME_DAY.pattern})", re.IGNORECASE)
 _SUBJECTS = re.compile(r"\b(?:yo|tú|nosotros|nosotras|vosotros|myself)\b|\bpor favor\b", re.IGNORECASE)
 _CLITIC_VERB = re.compile(
     r"\b(?:(?:me|te|se|le|les|os|nos)\s+)?(?:(?P<pronoun>lo|la|los|las)\s+)?(?P<verb>\w+)\b", re.IGNORECASE
@@ -460,7 +473,7 @@ def _infinitives(text: str) -> str:
 def clean_task(text: str) -> str:
     """A task without its date, its subordinate clauses and the speaker's fillers."""
     text = _SUBORDINATE.sub("", text.strip())
-    text = DATE_PHRASE.sub(" ", text)
+    text = SAME_DAY_PHRASE.sub(" ", DATE_PHRASE.sub(" ", text))
     text = _SUBJECTS.sub(" ", _infinitives(text))
     text = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"\s+", " ", text))
     text = re.sub(r"(?:\s+(?:y|and|con|with|también|too|a|al|para|the))+\s*$", "", text.strip(" ,.;:!¡?¿"))
@@ -493,23 +506,29 @@ def commitment_in(
     if len(task.split()) < 2:
         return None
     return CommitmentItem(
-        owner=promise.owner or speaker,
-        task=task,
-        due=resolve_due(sentence, reference),
-        segment_ids=[segment_id],
+        owner=promise.owner or speaker, task=task, due=said_due(sentence, reference), segment_ids=[segment_id]
     )
+
+
+def said_due(sentence: str, reference: date) -> date | None:
+    """The due date of a promise: said in its main clause ("el viernes, que hoy no llego": Friday)."""
+    return resolve_due(_SUBORDINATE.sub("", sentence), reference) or resolve_due(sentence, reference)
 
 
 # --- requests a promise answers ----------------------------------------------------------------------
 
 REQUEST_FRAME = re.compile(
     r"^(?:lo que )?(?:necesito|necesitamos|necesitaríamos|necesitaría|hace falta|haría falta|nos haría falta|"
-    r"me haría falta|queremos|quería|querríamos|we need|I need|can you|could you|would you)\b"
+    r"me haría falta|queremos|quería|querríamos)\b"
     r"(?:\s+es)?(?:\s+que)?\s*(?P<what>.+)$",
     re.IGNORECASE,
 )
 CAN_YOU = re.compile(
     r"^(?:(?:me|te|nos|le|les|se)\s+)?(?:(?:lo|la|los|las)\s+)?(?:puedes|podrías|podéis|podríais)\s+(?P<what>.+)$",
+    re.IGNORECASE,
+)
+ENGLISH_REQUEST = re.compile(
+    r"^(?:can you|could you|would you|will you|can I ask you to|please)\s+(?P<verb>\w+)\s*(?P<what>.*)$",
     re.IGNORECASE,
 )
 TAKE_ON = re.compile(
@@ -539,6 +558,9 @@ def read_request(text: str, *, addressed: bool = True) -> Request:
     object is a request only when said to someone by name (`addressed`) or after "necesito…"."""
     text = FILLERS.sub("", text.strip()).strip(" .…¿?¡!")
     text = re.sub(r",?\s*por favor$", "", text, flags=re.IGNORECASE)
+    english = ENGLISH_REQUEST.match(text)
+    if english and english.group("verb").lower() not in {"be", "tell", "think", "see"}:
+        return Request(english.group("verb").lower(), clean_task(english.group("what")))
     framed = False
     for pattern in (TAKE_ON, REQUEST_FRAME, CAN_YOU):
         match = pattern.match(text)
@@ -641,7 +663,7 @@ def _due(sentences: list[tuple[int, str | None, str]], index: int, reference: da
         for _, _, before in reversed(sentences[max(0, index - 3) : index]):
             if (said := resolve_due(before, reference)) is not None:
                 return said
-    return resolve_due(sentence, reference)
+    return said_due(sentence, reference)
 
 
 def _recent_promise(
@@ -761,10 +783,11 @@ class SaidCommitment(BaseModel):
     """A commitment as the model reports it: the due date as said ("el viernes", "antes de fin de mes";
     an ISO date is accepted too), resolved against the meeting date in code."""
 
+    # Where it is said first: the speaker of those segments is who promises (the owner that follows).
+    segment_ids: list[int] = Field(default_factory=list)
     owner: str | None = None
     task: str = Field(min_length=1)
     due: str | None = None
-    segment_ids: list[int] = Field(default_factory=list)
 
 
 class SaidCommitments(BaseModel):

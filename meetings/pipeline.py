@@ -274,7 +274,8 @@ async def _summarize(
         row.processing_status = ProcessingStatus.COMPLETED
         row.stage = TranscriptionStage.INDEXING
         row.progress = 100
-        row.error = None
+        # Completed, but what did not go as asked (the patterns standing in for the model) is said here.
+        row.error = "; ".join(summary.problems)[:2000] or None
         await record_change(
             session, project_id=project_id, source_type=SourceType.TRANSCRIPT, source_id=row.id
         )

@@ -1,12 +1,13 @@
 """The meeting side's model tasks, chosen once per worker (as the embedder is): with a chat model, the
-LLM summariser; without one, the extractive summariser with the pattern commitment extractor."""
+LLM summariser and the commitments from their own prompt; without one, the extractive summariser with
+the pattern commitment extractor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from core.providers.llm import ChatModel
-from meetings.commitments import PatternCommitmentExtractor
+from meetings.commitments import LLMCommitmentExtractor, PatternCommitmentExtractor
 from meetings.summaries import ExtractiveSummarizer, LLMSummarizer, Summarizer
 from prompts.loader import Prompt, PromptLibrary
 
@@ -21,4 +22,5 @@ def meeting_tasks(model: ChatModel | None, prompts: PromptLibrary) -> MeetingTas
     prompt = prompts.get("summarize_meeting")
     if model is None:
         return MeetingTasks(ExtractiveSummarizer(PatternCommitmentExtractor()), prompt)
-    return MeetingTasks(LLMSummarizer(model, prompt), prompt)
+    commitments = LLMCommitmentExtractor(model, prompts.get("extract_commitments"))
+    return MeetingTasks(LLMSummarizer(model, prompt, commitments=commitments), prompt)
