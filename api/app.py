@@ -21,9 +21,11 @@ from api.routes import (
     clients,
     commitments,
     evals,
+    feed,
     health,
     meetings,
     projects,
+    recordings,
     transcriptions,
     users,
 )
@@ -40,7 +42,19 @@ def api_routers() -> list[APIRouter]:
 
     The app includes each one directly rather than through one parent router: FastAPI matches nested
     routers level by level on every request, and one level less is measurably faster (bench/crud.py)."""
-    modules = (auth, users, clients, projects, meetings, transcriptions, commitments, ai, evals)
+    modules = (
+        auth,
+        users,
+        clients,
+        projects,
+        meetings,
+        recordings,
+        transcriptions,
+        commitments,
+        ai,
+        evals,
+        feed,
+    )
     return [*(module.router for module in modules), ai.search_router]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import DomainError, RateLimited
+from core.errors import DomainError, RangeNotSatisfiable, RateLimited
 
 log = logging.getLogger("v1tr0.errors")
 
@@ -29,6 +29,7 @@ STATUS_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    416: "range_not_satisfiable",
     422: "invalid",
     429: "rate_limited",
     500: "internal_error",
@@ -86,6 +87,8 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if isinstance(exc, RangeNotSatisfiable):
+        headers = {"Content-Range": f"bytes */{exc.size}"}
     if exc.status_code == 401:
         headers = {"WWW-Authenticate": "Bearer"}
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)

@@ -119,7 +119,10 @@ async def seed(settings: Settings, model: str) -> tuple[uuid.UUID, uuid.UUID, li
     from retrieval.search import clean_query
 
     data = load_beir(DATA / "xquad_es")
-    vectors = cached_embeddings(model, [d.content for d in data.docs], label="xquad_es")
+    # In a thread: on a cold cache it runs its own event loop to embed.
+    vectors = await asyncio.to_thread(
+        cached_embeddings, model, [d.content for d in data.docs], label="xquad_es"
+    )
     assert vectors is not None
     lookup = {d.content: v.tolist() for d, v in zip(data.docs, vectors, strict=True)}
     embedder = LookupEmbedder(MODELS[model], int(vectors.shape[1]), lookup)

@@ -39,6 +39,14 @@ from core.embedded import EmbeddedServices, free_port  # noqa: E402
 
 MODELS = {"e5": "e5/multilingual-e5-small", "static": "static/tokenlearn-64"}
 
+# A bench is a few users asking many times a second: the per-user, per-project and per-IP budgets of the
+# costly routes (api/limits.py) would answer 429. Added to the environment of the servers benches start.
+UNLIMITED = {
+    f"V1TR0_LIMITS__{budget}__{scope}": "100000000"
+    for budget in ("SEARCH", "GLOBAL_SEARCH", "INSIGHTS", "SUGGESTIONS", "UPLOADS")
+    for scope in ("PER_USER", "PER_PROJECT", "PER_IP")
+}
+
 
 # --------------------------------------------------------------------------------------------- data
 

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 sys.path.insert(0, str(ROOT))
 
-from common import embedded_services  # noqa: E402
+from common import UNLIMITED, embedded_services  # noqa: E402
 
 from core.db import libpq_url  # noqa: E402
 from core.embedded import EmbeddedServices, free_port  # noqa: E402
@@ -633,6 +633,7 @@ def measure_all(args: argparse.Namespace, workdir: Path, embedded: EmbeddedServi
             "V1TR0_LOG__LEVEL": "WARNING",
             "V1TR0_DATA_DIR": str(workdir / "app"),
             "V1TR0_EMBEDDING__PROVIDER": args.model,
+            **UNLIMITED,
         }
         worker_env = {**env, "V1TR0_EMBEDDING__THREADS": str(args.threads)}
         if args.max_jobs:

@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "scifact"
 sys.path.insert(0, str(ROOT))
 
-from common import py_spy, stop_process, wait_until_up  # noqa: E402
+from common import UNLIMITED, py_spy, stop_process, wait_until_up  # noqa: E402
 
 from core.embedded import free_port  # noqa: E402
 from core.security import create_access_token  # noqa: E402
@@ -163,6 +163,7 @@ def stack(workdir: Path, *, model: str, workers: int) -> Iterator[Stack]:
         # the load is 20 users asking many times a second: per-user/per-project AI limits would answer 429
         "V1TR0_RETRIEVAL__AI_RATE_LIMIT": "100000000",
         "V1TR0_RETRIEVAL__AI_PROJECT_RATE_LIMIT": "100000000",
+        **UNLIMITED,
     }
     log_path = workdir / "stack.log"
     with log_path.open("wb") as log:

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     MODELS,
     ROOT,
+    UNLIMITED,
     cached_embeddings,
     create_database,
     embedded_services,
@@ -461,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             "V1TR0_LOG__LEVEL": "WARNING",
             "V1TR0_DATA_DIR": str(workdir / "app"),
             "V1TR0_EMBEDDING__PROVIDER": args.model,
+            **UNLIMITED,
         }
         try:
             with serve(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.models import Document, Project
 from core.outbox import after_commit
 from core.settings import Settings
-from core.uploads import ORPHAN_GRACE_SECONDS
+from core.uploads import ORPHAN_GRACE_SECONDS, remove_orphans
 
 log = logging.getLogger("v1tr0.uploads")
 
@@ -127,15 +127,4 @@ async def sweep_orphan_documents(
             continue
         doomed.extend(path for path, doc_id, mtime in files if mtime < cutoff and doc_id not in documents)
 
-    def remove() -> int:
-        for path in doomed:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        return len(doomed)
-
-    removed = await asyncio.to_thread(remove)
-    if removed:
-        log.info("orphan document files removed", extra={"removed": removed})
-    return removed
+    return await remove_orphans(doomed, what="orphan document files")

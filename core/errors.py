@@ -57,6 +57,17 @@ class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
 
 
+class RangeNotSatisfiable(DomainError):
+    """A byte range that starts past the end of the file (the response says its size)."""
+
+    status_code = 416
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message, details={"size": size})
+        self.size = size
+
+
 class RateLimited(DomainError):
     status_code = 429
     code = "rate_limited"

@@ -1,5 +1,6 @@
-"""Job progress events on Redis pub/sub, per project, for SSE endpoints to relay; and the worker's log of
-recent job failures that /health/ready reports."""
+"""A meeting's transcription progress on Redis pub/sub, for its SSE endpoint to relay; and the worker's
+log of recent job failures that /health/ready reports. (What changes in a project, for the dashboard:
+core/feed.py.)"""
 
 from __future__ import annotations
 
@@ -12,15 +13,6 @@ from typing import Any
 from redis.asyncio import Redis
 
 from core import keys
-
-
-def project_channel(project_id: uuid.UUID | str) -> str:
-    return keys.project_events(project_id)
-
-
-async def publish(redis: Redis, project_id: uuid.UUID | str, event: str, **data: Any) -> None:
-    payload = {"event": event, "project_id": str(project_id), "ts": time.time(), **data}
-    await redis.publish(project_channel(project_id), json.dumps(payload, default=str))
 
 
 def meeting_channel(meeting_id: uuid.UUID | str) -> str:

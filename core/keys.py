@@ -29,14 +29,20 @@ def query_embedding(model: str, digest: str) -> str:
     return f"{PREFIX}:qemb:{model}:{digest}"
 
 
-def project_events(project_id: Id) -> str:
-    """Pub/sub channel of a project's job events (indexing)."""
-    return f"{PREFIX}:events:project:{project_id}"
-
-
 def meeting_events(meeting_id: Id) -> str:
     """Pub/sub channel of a meeting's transcription progress."""
     return f"{PREFIX}:events:meeting:{meeting_id}"
+
+
+# The event feed (core/feed.py): the last event id handed out, which orders events across every stream...
+FEED_CLOCK = f"{PREFIX}:feed:clock"
+# ...the stream of every project's events (read, filtered, by users who see many projects)...
+FEED_ALL = f"{PREFIX}:feed:all"
+
+
+def project_feed(project_id: Id) -> str:
+    """...and the stream of one project's events."""
+    return f"{PREFIX}:feed:project:{project_id}"
 
 
 def chat_stream(message_id: Id) -> str:

@@ -387,7 +387,15 @@ class Commitment(Entity, Base):
     """Who promised what, by when: one row per commitment heard in a meeting (the commitment ledger)."""
 
     __tablename__ = "commitments"
-    __table_args__ = (sa.Index("ix_commitments_project_status", "project_id", "status"),)
+    __table_args__ = (
+        sa.Index("ix_commitments_project_status", "project_id", "status"),
+        # The worker's sweep for commitments falling due or overdue (meetings/reminders.py).
+        sa.Index(
+            "ix_commitments_open_due",
+            "due_date",
+            postgresql_where=sa.text("status = 'open' AND due_date IS NOT NULL"),
+        ),
+    )
 
     project_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("projects.id", ondelete="CASCADE"))
     meeting_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -407,6 +415,9 @@ class Commitment(Entity, Base):
     )
     source_segments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    # When the project's event feed announced it falling due / overdue: each is announced once.
+    due_soon_announced_at: Mapped[datetime | None]
+    overdue_announced_at: Mapped[datetime | None]
 
 
 class WebhookEvent(Entity, Base):

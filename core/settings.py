@@ -285,6 +285,45 @@ class RetrievalSettings(BaseModel):
     _split_postprocessors = field_validator("postprocessors", mode="before")(_split_csv)
 
 
+class Limit(BaseModel):
+    """Requests allowed per window: per user, then per project (project routes) or per client IP (routes
+    without one: the global search, eval runs, registering)."""
+
+    per_user: int = Field(60, ge=1, description="requests per user per window")
+    per_project: int = Field(300, ge=1, description="requests per project per window")
+    per_ip: int = Field(300, ge=1, description="requests per client IP per window")
+    window: int = Field(60, ge=1, le=86_400, description="seconds")
+
+
+class LimitsSettings(BaseModel):
+    """Rate limits of the costly routes (api/limits.py); login and the AI answers have their own
+    (`auth.login_rate_limit`, `retrieval.ai_rate_limit`)."""
+
+    search: Limit = Limit(per_user=60, per_project=300)
+    global_search: Limit = Limit(per_user=60, per_ip=300)
+    insights: Limit = Limit(per_user=30, per_project=120)
+    suggestions: Limit = Limit(per_user=60, per_project=300)
+    uploads: Limit = Limit(per_user=30, per_project=100, window=3600)
+    registration: Limit = Limit(per_ip=10, window=3600)
+    eval_runs: Limit = Limit(per_user=10, per_ip=30, window=3600)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: object, info: ValidationInfo) -> object:
+        """A variable sets one number of a limit (`V1TR0_LIMITS__INSIGHTS__PER_USER`); the others keep
+        this limit's own defaults, not those of `Limit`."""
+        default = cls.model_fields[info.field_name or ""].default
+        if isinstance(value, dict) and isinstance(default, Limit):
+            return {**default.model_dump(), **value}
+        return value
+
+
+class FeedSettings(BaseModel):
+    due_soon_days: int = Field(
+        2, ge=0, le=60, description="a commitment is announced as falling due this many days before its date"
+    )
+
+
 class TranscriptionSettings(BaseModel):
     provider: Literal["local", "openai"] = Field(
         "local", description="local faster-whisper, or the OpenAI-compatible /audio/transcriptions"
@@ -341,6 +380,8 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     documents: DocumentSettings = DocumentSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
+    limits: LimitsSettings = LimitsSettings()
+    feed: FeedSettings = FeedSettings()
 
     @field_validator("database_url")
     @classmethod

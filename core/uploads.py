@@ -38,6 +38,15 @@ def recording_path(settings: Settings, meeting_id: uuid.UUID, transcription_id: 
     return uploads_root(settings) / str(meeting_id) / f"{transcription_id}.bin"
 
 
+RECORDING_AVAILABLE = "available"
+
+
+def recording_url(meeting_id: uuid.UUID) -> str:
+    """Where members play a meeting's uploaded recording: the API route that streams it
+    (`GET /api/v1/meetings/{id}/recording`), stored as the meeting's `recording_url`."""
+    return f"/api/v1/meetings/{meeting_id}/recording"
+
+
 def _remove_meeting_folders(root: Path, meeting_ids: Iterable[uuid.UUID]) -> int:
     removed = 0
     for meeting_id in meeting_ids:
@@ -131,6 +140,12 @@ async def sweep_orphan_uploads(
             path for path, tid, mtime in folder.files if mtime < cutoff and tid not in transcriptions
         )
 
+    return await remove_orphans(doomed, what="orphan uploads")
+
+
+async def remove_orphans(doomed: list[Path], *, what: str) -> int:
+    """Delete files and folders (in a thread: a large sweep must not hold up the event loop)."""
+
     def remove() -> int:
         for path in doomed:
             if path.is_dir():
@@ -141,5 +156,5 @@ async def sweep_orphan_uploads(
 
     removed = await asyncio.to_thread(remove)
     if removed:
-        log.info("orphan uploads removed", extra={"removed": removed})
+        log.info(f"{what} removed", extra={"removed": removed})
     return removed

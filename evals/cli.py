@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from core.settings import Settings
 from evals.loaders import Dataset, DatasetError, load_dataset
+from evals.meeting_dataset import is_meetings_dataset
 
 Command = Callable[[Settings], int]
 MODES = ("hybrid", "vector", "text")
@@ -75,10 +76,18 @@ def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
+MEETINGS_DEFAULTS: dict[str, Any] = {"base_url": None, "details": None, "timeout": 1800.0, "keep": False}
+
+
 def prepare_command(args: argparse.Namespace, *, local_product: Any = None) -> Command:
     """Check the input (datasets, prompt names) and return what to run once the servers are up.
     Raises DatasetError for bad input. `local_product` starts the product in this process (for the
     evals that measure it through its API; v1tr0/stack.py)."""
+    if args.eval_command == "answers" and is_meetings_dataset(args.dataset):
+        # A meetings dataset is measured through the API, with every row of its table.
+        args = argparse.Namespace(
+            **{**MEETINGS_DEFAULTS, **vars(args), "split": args.split or "dev", "eval_command": "meetings"}
+        )
     if args.eval_command == "meetings":
         from evals.meeting_cli import prepare_meetings
 

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import keys
-from core.events import note_failure, publish, publish_meeting
+from core import feed, keys
+from core.events import note_failure, publish_meeting
+from core.feed import FeedEvent
 from core.logs import request_id_var
 from core.metrics import record_embedded
 from core.models import Outbox, OutboxAction, OutboxStatus, SourceType, Transcription, TranscriptionStage
@@ -98,8 +99,13 @@ async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:
             await publish_meeting(runtime.redis, meeting_id, "indexed", chunks=result.get("chunks", 0))
         except Exception:
             log.warning("could not publish the indexed event", exc_info=True)
+    if project_id and meeting_id:
+        chunks = result.get("chunks", 0)
+        await feed.publish(
+            runtime.redis, project_id, FeedEvent.TRANSCRIPTION_INDEXED, meeting_id=meeting_id, chunks=chunks
+        )
     if project_id:
-        await _publish_quietly(runtime, project_id, "indexed", result)
+        await _publish_indexed(runtime, project_id, result)
         try:  # cached insights of the project are now stale
             await runtime.redis.incr(keys.index_generation(project_id))
         except Exception:
@@ -109,12 +115,15 @@ async def process_outbox_row(runtime: Runtime, outbox_id: int) -> str:
     return str(result.get("status", "done"))
 
 
-async def _publish_quietly(runtime: Runtime, project_id: Any, event: str, data: dict[str, Any]) -> None:
-    """Progress events are best effort: the stored status is the truth, an event only saves a poll."""
-    try:
-        await publish(runtime.redis, project_id, event, **data)
-    except Exception:
-        log.warning("could not publish %s event", event, exc_info=True)
+async def _publish_indexed(runtime: Runtime, project_id: Any, result: dict[str, Any]) -> None:
+    """Announce an indexed change on the project's feed, unless it is a chat turn: those are their
+    author's alone, and the feed is every member's."""
+    if result.get("status") != "done" or result.get("source_type") == SourceType.CHAT.value:
+        return
+    fields = ("outbox_id", "source_type", "source_id", "action", "chunks", "embedded")
+    await feed.publish(
+        runtime.redis, project_id, FeedEvent.INDEX_INDEXED, **{name: result[name] for name in fields}
+    )
 
 
 async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dict[str, Any]:
@@ -233,9 +242,10 @@ async def _record_failure(runtime: Runtime, outbox_id: int, exc: Exception) -> N
         dead_lettered=status == OutboxStatus.FAILED,
     )
     if project_id:
-        event = "failed" if status == OutboxStatus.FAILED else "retrying"
-        data = {"outbox_id": outbox_id, "error": message, "attempts": attempts}
-        await _publish_quietly(runtime, project_id, event, data)
+        event = FeedEvent.INDEX_FAILED if status == OutboxStatus.FAILED else FeedEvent.INDEX_RETRYING
+        await feed.publish(
+            runtime.redis, project_id, event, outbox_id=outbox_id, error=message, attempts=attempts
+        )
 
 
 async def _mark_failed(

@@ -1,8 +1,9 @@
 """The meetings' part of the worker: the transcription job, its runtime (created at start-up), and the
-sweep that re-enqueues transcriptions whose worker died."""
+sweeps that re-enqueue transcriptions whose worker died and announce commitments falling due."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -13,6 +14,7 @@ from core.tracing import job_span, record_outcome
 from ingestion.jobs import Runtime
 from ingestion.worker import WorkerPlugin
 from meetings.pipeline import TRANSCRIBE_JOB, MeetingRuntime, process_transcription, requeue_stale
+from meetings.reminders import SWEEP_INTERVAL, announce_due_commitments
 
 JOB_TIMEOUT = 6 * 3600  # hours of audio on a small CPU
 
@@ -49,6 +51,11 @@ async def _sweep(ctx: dict[str, Any]) -> None:
         stale_after=runtime.settings.ingestion.requeue_after,
         max_attempts=runtime.settings.ingestion.max_attempts,
     )
+    if time.monotonic() >= ctx.get("next_reminders", 0.0):
+        ctx["next_reminders"] = time.monotonic() + SWEEP_INTERVAL  # a failing sweep waits too
+        await announce_due_commitments(
+            runtime.sessionmaker, runtime.redis, due_soon_days=runtime.settings.feed.due_soon_days
+        )
 
 
 def plugin() -> WorkerPlugin:

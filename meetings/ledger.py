@@ -7,14 +7,17 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crud import fetch_page
 from core.errors import NotFound
+from core.feed import FeedEvent, publish_after_commit
 from core.models import Commitment, CommitmentStatus, ProjectMember, SourceType, Transcription, User
 from core.outbox import record_change
 from core.text import fold
@@ -51,6 +54,31 @@ async def _member_by_name(session: AsyncSession, project_id: uuid.UUID) -> dict[
     return names
 
 
+@dataclass
+class LedgerChanges:
+    """What a summary did to the ledger: the commitments it added, those it closed and those given a new
+    date (as they stand at the end: one closed and then moved by the same meeting is moved)."""
+
+    created: list[Commitment] = field(default_factory=list)
+    closed: list[Commitment] = field(default_factory=list)
+    rescheduled: list[Commitment] = field(default_factory=list)
+
+    def close(self, row: Commitment) -> None:
+        if row in self.rescheduled:
+            self.rescheduled.remove(row)
+        if row not in self.closed:
+            self.closed.append(row)
+
+    def moved(self, row: Commitment) -> None:
+        if row in self.closed:
+            self.closed.remove(row)
+        if row not in self.rescheduled:
+            self.rescheduled.append(row)
+
+    def counts(self) -> dict[str, int]:
+        return {"commitments": len(self.created), "closed": len(self.closed), "moved": len(self.rescheduled)}
+
+
 async def sync_ledger(
     session: AsyncSession,
     *,
@@ -59,7 +87,7 @@ async def sync_ledger(
     summary: MeetingSummary,
     segments: list[Segment],
     meeting_date: date,
-) -> dict[str, int]:
+) -> LedgerChanges:
     """Make the meeting's open commitments those of this summary, and close or move earlier commitments
     as the transcript says (done, or a new date).
 
@@ -81,33 +109,33 @@ async def sync_ledger(
             )
         ).all()
     }
-    added = 0
+    changes = LedgerChanges()
     for item in summary.commitments:
         owner = item.owner.strip() if item.owner else None
         if (_fold(owner or ""), _fold(item.task)) in settled:
             continue
-        added += 1
-        session.add(
-            Commitment(
-                project_id=project_id,
-                meeting_id=transcription.meeting_id,
-                transcription_id=transcription.id,
-                owner_name=owner,
-                owner_user_id=members.get(_fold(owner)) if owner else None,
-                task=item.task,
-                due_date=item.due,
-                source_segments=item.segment_ids,
-            )
+        row = Commitment(
+            project_id=project_id,
+            meeting_id=transcription.meeting_id,
+            transcription_id=transcription.id,
+            owner_name=owner,
+            owner_user_id=members.get(_fold(owner)) if owner else None,
+            task=item.task,
+            due_date=item.due,
+            source_segments=item.segment_ids,
         )
-    progress = await close_done_commitments(
+        session.add(row)
+        changes.created.append(row)
+    await close_done_commitments(
         session,
         transcription=transcription,
         project_id=project_id,
         segments=segments,
         meeting_date=meeting_date,
+        changes=changes,
     )
     await session.flush()
-    return {"commitments": added, **progress}
+    return changes
 
 
 async def close_done_commitments(
@@ -117,15 +145,15 @@ async def close_done_commitments(
     project_id: uuid.UUID,
     segments: list[Segment],
     meeting_date: date,
-) -> dict[str, int]:
+    changes: LedgerChanges,
+) -> None:
     """Apply what this meeting says about earlier open commitments: "lo envié el viernes" closes the one it
     matches, "pasan al diez de noviembre" gives it the new date (reopening one this same meeting had
     just called done: "la de Google sí… la de Apple estará para el seis"). Each change keeps the sentence
-    as evidence and re-indexes the ledger."""
+    as evidence, re-indexes the ledger and is added to `changes` (for the event feed)."""
     mentions = progress_mentions(segments, meeting_date)
-    counts = {"closed": 0, "moved": 0}
     if not mentions:
-        return counts
+        return
     rows = (
         await session.scalars(
             sa.select(Commitment)
@@ -166,14 +194,15 @@ async def close_done_commitments(
                 continue
             evidence["moved_from"] = row.due_date.isoformat() if row.due_date else None
             row.status, row.due_date = CommitmentStatus.OPEN, mention.new_due
-            counts["moved"] += 1
+            # A new date is announced falling due and overdue again.
+            row.due_soon_announced_at = row.overdue_announced_at = None
+            changes.moved(row)
         else:
             row.status = CommitmentStatus.DONE
             closed_here.add(row.id)
-            counts["closed"] += 1
+            changes.close(row)
         row.evidence = evidence
         await reindex_ledger_of(session, row)
-    return counts
 
 
 def _matching_row(
@@ -265,8 +294,22 @@ async def list_commitments(
     return [commitment_payload(row) for row in rows], total
 
 
+def commitment_brief(row: Commitment) -> dict[str, Any]:
+    """A commitment as the project's event feed announces it."""
+    return {
+        "commitment_id": row.id,
+        "meeting_id": row.meeting_id,
+        "task": row.task,
+        "owner_name": row.owner_name,
+        "owner_user_id": row.owner_user_id,
+        "due_date": row.due_date,
+        "status": row.status,
+    }
+
+
 async def update_commitment(
     session: AsyncSession,
+    redis: Redis,
     *,
     actor_id: uuid.UUID,
     project_id: uuid.UUID,
@@ -284,4 +327,7 @@ async def update_commitment(
             row.evidence = {"marked_by": str(actor_id)}
         await reindex_ledger_of(session, row)
         await session.flush()
+        reopened = status == CommitmentStatus.OPEN
+        event = FeedEvent.COMMITMENT_REOPENED if reopened else FeedEvent.COMMITMENT_CLOSED
+        publish_after_commit(session, redis, project_id, event, **commitment_brief(row), by=actor_id)
     return commitment_payload(row)

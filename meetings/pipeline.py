@@ -20,14 +20,16 @@ import sqlalchemy as sa
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import feed
 from core.events import note_failure, publish_meeting
+from core.feed import FeedEvent
 from core.models import Meeting, ProcessingStatus, SourceType, Transcription, TranscriptionStage
 from core.outbox import record_change
 from core.providers.llm import ChatModel, StructuredOutputFailed, create_task_model
 from core.providers.stt import Transcriber, create_transcriber
 from core.settings import Settings
 from core.tracing import current_traceparent
-from meetings.ledger import sync_ledger
+from meetings.ledger import LedgerChanges, commitment_brief, sync_ledger
 from meetings.schemas import MeetingTranscript
 from meetings.tasks import MeetingTasks, meeting_tasks
 from prompts.loader import default_library
@@ -96,11 +98,30 @@ class MeetingRuntime:
         return self._tasks
 
 
-async def _event(runtime: MeetingRuntime, meeting_id: uuid.UUID, event: str, **data: Any) -> None:
+# A stage on the meeting's own channel -> its name in the project's feed.
+FEED_EVENTS = {
+    "transcribing": FeedEvent.TRANSCRIPTION_TRANSCRIBING,
+    "summarising": FeedEvent.TRANSCRIPTION_SUMMARISING,
+    "summarised": FeedEvent.SUMMARY_READY,
+    "failed": FeedEvent.TRANSCRIPTION_FAILED,
+}
+
+
+async def _announce(
+    redis: ArqRedis, meeting_id: uuid.UUID, project_id: uuid.UUID, event: str, **data: Any
+) -> None:
+    """A stage on the meeting's channel and in the project's feed; best effort, both."""
     try:
-        await publish_meeting(runtime.redis, meeting_id, event, **data)
+        await publish_meeting(redis, meeting_id, event, **data)
     except Exception:
         log.warning("could not publish %s", event, exc_info=True)
+    await feed.publish(redis, project_id, FEED_EVENTS[event], meeting_id=str(meeting_id), **data)
+
+
+async def _event(
+    runtime: MeetingRuntime, meeting_id: uuid.UUID, project_id: uuid.UUID, event: str, **data: Any
+) -> None:
+    await _announce(runtime.redis, meeting_id, project_id, event, **data)
 
 
 async def _update(runtime: MeetingRuntime, transcription_id: uuid.UUID, **values: Any) -> None:
@@ -154,7 +175,7 @@ async def process_transcription(
     try:
         if needs_audio:
             assert audio_path is not None
-            await _transcribe(runtime, transcription_id, meeting_id, audio_path, language)
+            await _transcribe(runtime, transcription_id, meeting_id, project_id, audio_path, language)
         await _summarize(runtime, transcription_id, meeting_id, project_id, meeting_title, meeting_date)
     except asyncio.CancelledError:
         raise  # worker shutting down: the sweep re-enqueues it
@@ -169,7 +190,12 @@ async def process_transcription(
             error=str(reason)[:2000],
         )
         await _event(
-            runtime, meeting_id, "failed", transcription_id=str(transcription_id), reason=str(reason)
+            runtime,
+            meeting_id,
+            project_id,
+            "failed",
+            transcription_id=str(transcription_id),
+            reason=str(reason),
         )
         await note_failure(
             runtime.redis,
@@ -190,11 +216,14 @@ async def _transcribe(
     runtime: MeetingRuntime,
     transcription_id: uuid.UUID,
     meeting_id: uuid.UUID,
+    project_id: uuid.UUID,
     path: Path,
     language: str | None,
 ) -> None:
     await _update(runtime, transcription_id, stage=TranscriptionStage.TRANSCRIBING, progress=0)
-    await _event(runtime, meeting_id, "transcribing", transcription_id=str(transcription_id), percent=0)
+    await _event(
+        runtime, meeting_id, project_id, "transcribing", transcription_id=str(transcription_id), percent=0
+    )
     loop = asyncio.get_running_loop()
     reported = {"fraction": 0.0}
     pending: list[concurrent.futures.Future[None]] = []
@@ -203,7 +232,7 @@ async def _transcribe(
         if fraction - reported["fraction"] >= PROGRESS_EVERY or fraction >= 1.0:
             reported["fraction"] = fraction
             percent = int(fraction * 100)
-            update = _progress(runtime, transcription_id, meeting_id, percent)
+            update = _progress(runtime, transcription_id, meeting_id, project_id, percent)
             pending.append(asyncio.run_coroutine_threadsafe(update, loop))
 
     try:
@@ -226,10 +255,21 @@ async def _transcribe(
 
 
 async def _progress(
-    runtime: MeetingRuntime, transcription_id: uuid.UUID, meeting_id: uuid.UUID, percent: int
+    runtime: MeetingRuntime,
+    transcription_id: uuid.UUID,
+    meeting_id: uuid.UUID,
+    project_id: uuid.UUID,
+    percent: int,
 ) -> None:
     await _update(runtime, transcription_id, progress=min(percent, 99))  # also the job's heartbeat
-    await _event(runtime, meeting_id, "transcribing", transcription_id=str(transcription_id), percent=percent)
+    await _event(
+        runtime,
+        meeting_id,
+        project_id,
+        "transcribing",
+        transcription_id=str(transcription_id),
+        percent=percent,
+    )
 
 
 async def _summarize(
@@ -241,7 +281,7 @@ async def _summarize(
     meeting_date: Any,
 ) -> None:
     await _update(runtime, transcription_id, stage=TranscriptionStage.SUMMARISING)
-    await _event(runtime, meeting_id, "summarising", transcription_id=str(transcription_id))
+    await _event(runtime, meeting_id, project_id, "summarising", transcription_id=str(transcription_id))
     async with runtime.sessionmaker() as session:
         segments = list(
             (await session.get(Transcription, transcription_id) or Transcription()).segments or []
@@ -279,7 +319,37 @@ async def _summarize(
         await record_change(
             session, project_id=project_id, source_type=SourceType.TRANSCRIPT, source_id=row.id
         )
-    await _event(runtime, meeting_id, "summarised", transcription_id=str(transcription_id), **ledger)
+    await _event(
+        runtime,
+        meeting_id,
+        project_id,
+        "summarised",
+        transcription_id=str(transcription_id),
+        **ledger.counts(),
+    )
+    await _announce_ledger(runtime.redis, project_id, ledger)
+
+
+async def _announce_ledger(redis: ArqRedis, project_id: uuid.UUID, ledger: LedgerChanges) -> None:
+    for event, rows in (
+        (FeedEvent.COMMITMENT_CREATED, ledger.created),
+        (FeedEvent.COMMITMENT_CLOSED, ledger.closed),
+        (FeedEvent.COMMITMENT_MOVED, ledger.rescheduled),
+    ):
+        for row in rows:
+            moved = (
+                {"moved_from": (row.evidence or {}).get("moved_from")}
+                if event == FeedEvent.COMMITMENT_MOVED
+                else {}
+            )
+            await feed.publish(redis, project_id, event, **commitment_brief(row), **moved)
+
+
+async def _projects_of(session: AsyncSession, meeting_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    if not meeting_ids:
+        return {}
+    query = sa.select(Meeting.id, Meeting.project_id).where(Meeting.id.in_(meeting_ids))
+    return dict((await session.execute(query)).tuples().all())
 
 
 async def requeue_stale(
@@ -312,11 +382,14 @@ async def requeue_stale(
             await enqueue_transcription(
                 redis, row.id, attempts=row.attempts, summary_only=row.stage == TranscriptionStage.SUMMARISING
             )
+        projects = await _projects_of(session, [meeting_id for meeting_id, _, _ in failed])
     for meeting_id, transcription_id, reason in failed:
-        try:
-            await publish_meeting(
-                redis, meeting_id, "failed", transcription_id=str(transcription_id), reason=reason
-            )
-        except Exception:
-            log.warning("could not publish the failed event", exc_info=True)
+        await _announce(
+            redis,
+            meeting_id,
+            projects[meeting_id],
+            "failed",
+            transcription_id=str(transcription_id),
+            reason=reason,
+        )
     return len(rows)

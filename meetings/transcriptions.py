@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.audio import AudioError, probe_audio
 from core.crud import fetch_page
 from core.errors import Conflict, Invalid, PayloadTooLarge, UnsupportedMediaType
+from core.feed import FeedEvent, publish_after_commit
 from core.models import Meeting, ProcessingStatus, Transcription, TranscriptionStage
 from core.outbox import after_commit
 from core.settings import Settings
-from core.uploads import recording_path
+from core.uploads import RECORDING_AVAILABLE, recording_path, recording_url
 from meetings.pipeline import enqueue_transcription
 from meetings.transcripts import TranscriptFormatError, parse_transcript, sniff_transcript
 
@@ -38,7 +39,8 @@ async def accept_upload(
     language: str | None,
 ) -> Transcription:
     """Accept audio/video (checked by content, size and duration) or a WebVTT/SRT/JSON transcript; the
-    pipeline job is enqueued once the request commits."""
+    pipeline job is enqueued once the request commits. A recording becomes the meeting's, played from
+    its `recording_url`."""
     transcription_id = uuid.uuid4()
     target = recording_path(settings, meeting.id, transcription_id)
     try:
@@ -91,8 +93,25 @@ async def accept_upload(
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+    if row.audio_path is not None:
+        meeting.recording_url, meeting.recording_status = recording_url(meeting.id), RECORDING_AVAILABLE
     after_commit(session, lambda: enqueue_transcription(redis, transcription_id, attempts=0))
+    _announce_queued(session, redis, meeting.project_id, row)
     return row
+
+
+def _announce_queued(
+    session: AsyncSession, redis: ArqRedis, project_id: uuid.UUID, row: Transcription
+) -> None:
+    publish_after_commit(
+        session,
+        redis,
+        project_id,
+        FeedEvent.TRANSCRIPTION_QUEUED,
+        meeting_id=row.meeting_id,
+        transcription_id=row.id,
+        source_kind=row.source_kind,
+    )
 
 
 async def list_transcriptions(
@@ -142,4 +161,7 @@ async def regenerate_summary(session: AsyncSession, redis: ArqRedis, *, row: Tra
     after_commit(
         session, lambda: enqueue_transcription(redis, transcription_id, attempts=attempts, summary_only=True)
     )
+    project_id = await session.scalar(sa.select(Meeting.project_id).where(Meeting.id == row.meeting_id))
+    if project_id is not None:
+        _announce_queued(session, redis, project_id, row)
     return row

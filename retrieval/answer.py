@@ -218,6 +218,33 @@ def quoted_before(answer: str) -> dict[int, list[str]]:
     return quoted
 
 
+# Share of a cited sentence's content words its source must hold for the citation to stand.
+MIN_SUPPORT = 0.35
+
+
+def supports(sentence: str, source: Source) -> bool:
+    wanted = set(content_terms(sentence))
+    if not wanted:
+        return True
+    held = set(content_terms(source.hit.context or source.hit.content))
+    return len(wanted & held) / len(wanted) >= MIN_SUPPORT
+
+
+def keep_supported_citations(answer: str, sources: list[Source]) -> str:
+    """Drop every [n] whose sentence source n does not support (a model that cites at random, or cites
+    the wrong passage, cites nothing): an answer sentence without a supporting source is not cited."""
+    by_number = {source.n: source for source in sources}
+    unsupported = {
+        n
+        for n, sentences in quoted_before(answer).items()
+        if n in by_number and not any(supports(sentence, by_number[n]) for sentence in sentences)
+    }
+    if not unsupported:
+        return answer
+    stripped = CITATION.sub(lambda m: "" if _number(m) in unsupported else m.group(0), answer)
+    return re.sub(r" +([.,;:!?])", r"\1", stripped)
+
+
 def citations_for(answer: str, sources: list[Source]) -> list[dict[str, Any]]:
     """The cited sources, in order of first citation; a transcript source is narrowed to the segments that
     hold what the answer quoted from it."""

@@ -25,6 +25,7 @@ from retrieval.answer import (
     citation_payload,
     citations_for,
     index_pending_note,
+    keep_supported_citations,
     number_sources,
     relevant_hits,
     stream_answer,
@@ -74,7 +75,11 @@ class Delta:
 
 @dataclass(frozen=True)
 class Citations:
+    """The sources the answer cites (a marker whose sentence its source does not support is dropped),
+    and the answer's text with only those markers: what is stored and what non-streaming callers get."""
+
     citations: list[dict[str, Any]]
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,10 @@ async def answer_events(
     note = index_pending_note(index_pending, language)
     if note:
         yield Delta(note)
-    yield Citations(citations_for("".join(parts), sources) if grounded else [])
+    text = "".join(parts)
+    if grounded:
+        text = keep_supported_citations(text, sources)
+    yield Citations(citations_for(text, sources) if grounded else [], text + note)
     timings["total_ms"] = _ms(started)
     yield Done(grounded, usage, answerer.provider, answerer.model, prompt.name, prompt.version, timings)
 
@@ -257,17 +265,19 @@ class CollectedAnswer:
 async def collect(events: AsyncIterator[AnswerEvent]) -> CollectedAnswer:
     answer = CollectedAnswer()
     parts: list[str] = []
+    verified = ""
     async for event in events:
         match event:
             case Start(sources=sources, index_pending=pending):
                 answer.sources, answer.index_pending = sources, pending
             case Delta(text=text):
                 parts.append(text)
-            case Citations(citations=citations):
+            case Citations(citations=citations, text=text):
                 answer.citations = citations
+                verified = text
             case Done():
                 answer.done = event
-    answer.text = "".join(parts).strip()
+    answer.text = (verified or "".join(parts)).strip()
     return answer
 
 

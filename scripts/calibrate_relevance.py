@@ -4,10 +4,11 @@ The dataset is built through the public API in-process (as `v1tr0 eval meetings`
 storage); then, for every question of the split, the answer pipeline's own retrieval runs and the
 relevance features of what it found are read. Answerable questions are positives; `unanswerable` and
 `other_project` ones (the project lacks the answer) are negatives. A logistic model is fitted; its
-threshold is the highest that keeps false abstentions on the split at or below MAX_FALSE_ABSTENTIONS
-(answering wrongly is worse than abstaining, but abstaining on what the project knows is what users
-notice first). Leave-one-out estimates are printed beside the fitted numbers. The result is written to
-retrieval/relevance.json under the embedding model's name (the other models' entries are kept).
+threshold is the highest that keeps false abstentions at or below MAX_FALSE_ABSTENTIONS (answering
+wrongly is worse than abstaining, but abstaining on what the project knows is what users notice first),
+chosen on leave-one-out probabilities (each question judged by a model fitted without it), which is
+what a new question gets; the numbers on the fitting split itself are printed beside them. The result is
+written to retrieval/relevance.json under the embedding model's name (other models' entries are kept).
 
     V1TR0_EMBEDDING__PROVIDER=e5 .venv/bin/python scripts/calibrate_relevance.py [--split dev]
 """
@@ -128,26 +129,18 @@ def main() -> int:
 
     def run(settings: Settings) -> int:
         model_name, rows, labels, ids = asyncio.run(features_of(settings, args.split))
-        model = fit(rows, labels, l2=args.l2)
-        probabilities = [model.probability(row) for row in rows]
-        threshold = choose_threshold(probabilities, labels)
-        model = RelevanceModel(model.weights, model.means, model.scales, model.bias, threshold)
-        fitted = rates(probabilities, labels, threshold)
-        # Leave one out: each question judged by a model fitted (and thresholded) without it.
+        # Each question judged by a model fitted without it: these probabilities are what new questions
+        # get (in-sample ones are overconfident), so the threshold is chosen on them.
         held_out = []
         for i in range(len(rows)):
-            rest_rows, rest_labels = rows[:i] + rows[i + 1 :], labels[:i] + labels[i + 1 :]
-            partial = fit(rest_rows, rest_labels, l2=args.l2)
-            cut = choose_threshold([partial.probability(r) for r in rest_rows], rest_labels)
-            held_out.append((partial.probability(rows[i]), cut))
-        loo = {
-            "abstains": round(
-                sum(p < t for (p, t), y in zip(held_out, labels, strict=True) if y == 0) / labels.count(0), 3
-            ),
-            "false_abstentions": round(
-                sum(p < t for (p, t), y in zip(held_out, labels, strict=True) if y == 1) / labels.count(1), 3
-            ),
-        }
+            partial = fit(rows[:i] + rows[i + 1 :], labels[:i] + labels[i + 1 :], l2=args.l2)
+            held_out.append(partial.probability(rows[i]))
+        threshold = choose_threshold(held_out, labels)
+        loo = rates(held_out, labels, threshold)
+        model = fit(rows, labels, l2=args.l2)
+        model = RelevanceModel(model.weights, model.means, model.scales, model.bias, threshold)
+        probabilities = [model.probability(row) for row in rows]
+        fitted = rates(probabilities, labels, threshold)
         for row_id, p, y in zip(ids, probabilities, labels, strict=True):
             if (p < threshold) != (y == 0):
                 print(f"  wrong: {row_id} p={p:.2f}", file=sys.stderr)

@@ -30,8 +30,9 @@ from core.embedded import EmbeddedServices, free_port
 from core.migrate import upgrade
 from core.models import Base, MemberRole, ProjectMember, User
 from core.security import configure_hasher, create_access_token
-from core.settings import Settings
+from core.settings import LimitsSettings, Settings
 
+LIMITS = tuple(LimitsSettings.model_fields)
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
 TEST_DATABASE = "v1tr0_test"
 
@@ -104,6 +105,9 @@ def make_settings(servers: Servers, **overrides: Any) -> Settings:
         "log": {"level": "WARNING", "json_format": True},
         "embedding": {"provider": "static"},
         "retrieval": {"ai_rate_limit": 1000, "ai_project_rate_limit": 1000},
+        # Tests of one route call it more often than a person would; tests/api/test_rate_limits.py sets
+        # its own.
+        "limits": {name: dict.fromkeys(("per_user", "per_project", "per_ip"), 10_000) for name in LIMITS},
     }
     values.update(overrides)
     return Settings(**values)

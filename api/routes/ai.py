@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from api.deps import CurrentUser, ResourcesDep, SessionDep
+from api.limits import client_ip
 from api.resources import Resources
 from api.schemas.ai import AskResponse, ChatMessageRead, ChatRequest, ChunkRead, SearchResults, StreamTicket
 from api.schemas.common import Page
@@ -92,6 +93,7 @@ SearchParamsDep = Annotated[SearchParams, Depends()]
 
 
 async def _search(
+    request: Request,
     session: SessionDep,
     resources: ResourcesDep,
     user: CurrentUser,
@@ -104,6 +106,7 @@ async def _search(
         session,
         resources,
         actor=user,
+        client_ip=client_ip(request),
         project_id=project_id,
         query=params.q,
         limit=params.limit,
@@ -118,21 +121,24 @@ async def _search(
 async def search_project(
     project_id: uuid.UUID,
     params: SearchParamsDep,
+    request: Request,
     session: SessionDep,
     resources: ResourcesDep,
     user: CurrentUser,
     meeting_id: uuid.UUID | None = None,
 ) -> object:
     """Hybrid search in one project. Transcript results carry the meeting and its start/end seconds."""
-    return await _search(session, resources, user, params, project_id=project_id, meeting_id=meeting_id)
+    return await _search(
+        request, session, resources, user, params, project_id=project_id, meeting_id=meeting_id
+    )
 
 
 @search_router.get("/search", response_model=SearchResults)
 async def search_everywhere(
-    params: SearchParamsDep, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+    params: SearchParamsDep, request: Request, session: SessionDep, resources: ResourcesDep, user: CurrentUser
 ) -> object:
     """The dashboard's search box: every project the caller may see, and nothing else."""
-    return await _search(session, resources, user, params, project_id=None)
+    return await _search(request, session, resources, user, params, project_id=None)
 
 
 @router.get("/chunks/{chunk_id}", response_model=ChunkRead, response_model_by_alias=True)
@@ -305,6 +311,9 @@ async def insights(
 
 
 @router.get("/suggestions/{project_id}")
-async def suggestions(project_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+async def suggestions(
+    project_id: uuid.UUID, session: SessionDep, resources: ResourcesDep, user: CurrentUser
+) -> dict[str, Any]:
     """A few questions this project's content can answer (for the empty chat box)."""
-    return {"suggestions": await insights_service.suggestions(session, actor=user, project_id=project_id)}
+    found = await insights_service.suggestions(session, resources, actor=user, project_id=project_id)
+    return {"suggestions": found}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
+from api import limits
+from api.deps import CurrentUser, RedisDep, ResourcesDep, SessionDep, SettingsDep
+from api.limits import Budget, client_ip
 from api.schemas.auth import LoginIn, RefreshIn, RegisterIn, TokenPair
 from api.schemas.users import UserRead
 from api.services import users as service
@@ -14,7 +16,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserRead)
-async def register(body: RegisterIn, session: SessionDep, settings: SettingsDep) -> object:
+async def register(
+    body: RegisterIn, request: Request, session: SessionDep, resources: ResourcesDep, settings: SettingsDep
+) -> object:
+    await limits.spend(resources, Budget.REGISTRATION, ip=client_ip(request))
     return await service.register(
         session, email=body.email, password=body.password, full_name=body.full_name, settings=settings
     )
@@ -24,10 +29,9 @@ async def register(body: RegisterIn, session: SessionDep, settings: SettingsDep)
 async def login(
     body: LoginIn, request: Request, session: SessionDep, settings: SettingsDep, redis: RedisDep
 ) -> object:
-    client_ip = request.client.host if request.client else "unknown"
     await ratelimit.hit(
         redis,
-        f"login:{client_ip}:{body.email.lower()}",
+        f"login:{client_ip(request)}:{body.email.lower()}",
         limit=settings.auth.login_rate_limit,
         window_seconds=settings.auth.login_rate_window,
     )

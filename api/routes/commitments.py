@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.access import require_project
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, RedisDep, SessionDep
 from api.schemas.common import Page, PageParams
 from api.schemas.transcriptions import CommitmentRead, CommitmentUpdate
 from core.models import CommitmentStatus, MemberRole
@@ -46,9 +46,15 @@ async def update_commitment(
     commitment_id: uuid.UUID,
     body: CommitmentUpdate,
     session: SessionDep,
+    redis: RedisDep,
     user: CurrentUser,
 ) -> object:
     await require_project(session, user, project_id, MemberRole.EDITOR)
     return await ledger.update_commitment(
-        session, actor_id=user.id, project_id=project_id, commitment_id=commitment_id, status=body.status
+        session,
+        redis,
+        actor_id=user.id,
+        project_id=project_id,
+        commitment_id=commitment_id,
+        status=body.status,
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
+from api import limits
 from api.deps import AdminUser, RedisDep, ResourcesDep, SessionDep
+from api.limits import Budget, client_ip
 from api.schemas.common import Page, PageParams
 from api.schemas.evals import EvalDatasetRead, EvalItemRead, EvalRunCreate, EvalRunRead, EvalRunSummary
 from api.services import evals as service
@@ -32,8 +34,14 @@ async def get_run(run_id: uuid.UUID, session: SessionDep, admin: AdminUser) -> o
 
 @router.post("/runs", status_code=status.HTTP_202_ACCEPTED, response_model=EvalRunSummary)
 async def queue_run(
-    body: EvalRunCreate, session: SessionDep, admin: AdminUser, redis: RedisDep, resources: ResourcesDep
+    body: EvalRunCreate,
+    request: Request,
+    session: SessionDep,
+    admin: AdminUser,
+    redis: RedisDep,
+    resources: ResourcesDep,
 ) -> object:
+    await limits.spend(resources, Budget.EVAL_RUNS, user_id=admin.id, ip=client_ip(request))
     return await service.queue_run(session, redis=redis, prompts=resources.prompts, actor=admin, data=body)
 
 

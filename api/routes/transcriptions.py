@@ -8,8 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
+from api import limits
 from api.access import project_scope, require_meeting, require_transcription
-from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
+from api.deps import CurrentUser, RedisDep, ResourcesDep, SessionDep
+from api.limits import Budget
 from api.schemas.common import Page, PageParams
 from api.schemas.transcriptions import TranscriptionAccepted, TranscriptionRead, TranscriptionSummary
 from core.errors import PayloadTooLarge
@@ -58,13 +60,13 @@ def _accepted(row: Transcription) -> dict[str, Any]:
         409: {"description": "a transcription of this meeting is in progress"},
         413: {"description": "file too large"},
         415: {"description": "not audio/video or a transcript"},
+        429: {"description": "over the uploads budget of the caller or the project; see Retry-After"},
     },
 )
 async def upload(
     meeting_id: uuid.UUID,
     session: SessionDep,
-    redis: RedisDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     user: CurrentUser,
     file: Annotated[UploadFile, File(description="audio/video, or a WebVTT/SRT/JSON transcript")],
     language: Annotated[
@@ -74,8 +76,14 @@ async def upload(
     """Accept a recording (type checked by content; size and duration limits) or an existing transcript.
     Processing continues in the background: follow `GET /transcriptions/{id}` or the meeting's events."""
     found = await require_meeting(session, user, meeting_id, MemberRole.EDITOR)
+    await limits.spend(resources, Budget.UPLOADS, user_id=user.id, project_id=found.meeting.project_id)
     row = await service.accept_upload(
-        session, redis, settings, meeting=found.meeting, receive=receive_into(file), language=language
+        session,
+        resources.redis,
+        resources.settings,
+        meeting=found.meeting,
+        receive=receive_into(file),
+        language=language,
     )
     return _accepted(row)
 

@@ -9,7 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import limits
 from api.access import allowed_project_ids, require_project, visible_project_ids
+from api.limits import Budget
 from api.resources import Resources
 from core import ratelimit
 from core.errors import NotFound
@@ -55,6 +57,7 @@ async def search(
     resources: Resources,
     *,
     actor: User,
+    client_ip: str,
     project_id: uuid.UUID | None,
     query: str,
     limit: int,
@@ -66,8 +69,10 @@ async def search(
     caller may see."""
     if project_id is not None:
         await require_project(session, actor, project_id)
+        await limits.spend(resources, Budget.SEARCH, user_id=actor.id, project_id=project_id)
         project_ids = [project_id]
     else:
+        await limits.spend(resources, Budget.GLOBAL_SEARCH, user_id=actor.id, ip=client_ip)
         project_ids = await allowed_project_ids(session, actor)
     retriever = await make_retriever(session, resources, project_ids=project_ids, mode=mode, filters=filters)
     hits = await retriever.search_diverse(query, limit=limit, offset=offset)

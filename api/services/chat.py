@@ -237,6 +237,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
                             await _check_stop(resources, plan.message_id, started)
                     case Citations():
                         citations = event.citations
+                        parts = [event.text]  # what is stored: only the citations that stand
                         await writer.emit("citations", {"citations": citations})
                     case Done():
                         turn.usage = event.usage

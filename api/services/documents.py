@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from api.access import require_project
+from api.limits import Budget, spend
 from api.resources import Resources
 from api.schemas.documents import MAX_DOCUMENT_CHARS
 from core.crud import fetch_page, order_by
 from core.document_files import document_path, remove_document_files_after_commit, write_document_file
 from core.errors import NotFound, PayloadTooLarge
+from core.feed import FeedEvent, publish_after_commit
 from core.models import Document, MemberRole, OutboxAction, SourceType, User
 from core.outbox import record_change
 from core.settings import Settings
@@ -123,8 +125,11 @@ async def upload_document(
 ) -> Document:
     """Convert an uploaded file to Markdown (the type decided by its content), store the Markdown as the
     document and keep the original. A file that cannot be converted stores nothing. The original is
-    written before the row; should the commit fail after this returns, the worker's sweep removes it."""
+    written before the row; should the commit fail after this returns, the worker's sweep removes it.
+    Uploads spend the caller's and the project's uploads budget (before any conversion); the project's
+    feed announces the document once it is stored."""
     await require_project(session, actor, project_id, MemberRole.EDITOR)
+    await spend(resources, Budget.UPLOADS, user_id=actor.id, project_id=project_id)
     settings = resources.settings
     data = await read_upload(file, limit=settings.http.max_upload_bytes)
     limits = Limits(
@@ -154,10 +159,25 @@ async def upload_document(
     path = document_path(settings, project_id, document.id)
     await asyncio.to_thread(write_document_file, path, data)
     try:
-        return await _add_document(session, document)
+        await _add_document(session, document)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+    publish_after_commit(
+        session,
+        resources.redis,
+        project_id,
+        FeedEvent.DOCUMENT_CONVERTED,
+        document_id=document.id,
+        title=document.title,
+        source_filename=document.source_filename,
+        source_format=document.source_format,
+        mime_type=document.mime_type,
+        page_count=document.page_count,
+        warnings=len(document.conversion_warnings or []),
+        size=document.size,
+    )
+    return document
 
 
 async def document_file(

@@ -10,11 +10,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import limits
 from api.access import require_project
+from api.limits import Budget
 from api.resources import Resources
 from api.services.ai import make_retriever
 from api.services.projects import project_stats
-from core import keys
+from core import feed, keys
+from core.feed import FeedEvent
 from core.models import Chunk, Document, Meeting, SourceType, User
 from retrieval.insights import assess_health, gather_sources
 
@@ -30,6 +33,7 @@ async def insights(
     session: AsyncSession, resources: Resources, *, actor: User, project_id: uuid.UUID
 ) -> dict[str, Any]:
     access = await require_project(session, actor, project_id)
+    await limits.spend(resources, Budget.INSIGHTS, user_id=actor.id, project_id=project_id)
     redis = resources.redis
     generation = (await redis.get(generation_key(project_id)) or b"0").decode()
     stamp = access.project.updated_at.isoformat()
@@ -63,14 +67,24 @@ async def insights(
     ttl = resources.settings.retrieval.insights_cache_ttl
     if ttl:
         await redis.set(cache_key, json.dumps(result, default=str), ex=ttl)
+    await feed.publish(
+        redis,
+        project_id,
+        FeedEvent.INSIGHTS_REFRESHED,
+        health=health.status,
+        generation=generation,
+        provider=writer.provider,
+        model=writer.model,
+    )
     return result
 
 
 async def suggestions(
-    session: AsyncSession, *, actor: User, project_id: uuid.UUID, limit: int = 6
+    session: AsyncSession, resources: Resources, *, actor: User, project_id: uuid.UUID, limit: int = 6
 ) -> list[dict[str, str]]:
     """Questions this project's indexed content can answer, built from what it actually holds."""
     await require_project(session, actor, project_id)
+    await limits.spend(resources, Budget.SUGGESTIONS, user_id=actor.id, project_id=project_id)
     present = set(
         (
             await session.scalars(

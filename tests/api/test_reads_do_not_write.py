@@ -41,6 +41,8 @@ async def test_no_get_route_writes_or_locks(
     for template, operations in app.openapi()["paths"].items():
         if "get" not in operations:
             continue
+        if template == f"{API}/events":
+            continue  # no id that could be unknown: it streams forever (test_feed checks that it only reads)
         # streams answer 404 for an unknown id before they start; a real one would stream forever
         known = {} if "events" in template or "/streams/" in template else values
         path = PARAM.sub(lambda m, known=known: known.get(m.group(1), str(uuid.uuid4())), template)

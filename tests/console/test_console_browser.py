@@ -1,5 +1,6 @@
 """The built-in console in a real browser (Debian's Chromium driven by Playwright): sign in, create a
-project and a document, wait for indexing, search, chat with streamed tokens and a citation."""
+project and a document, see it indexed through the event feed, search, chat with streamed tokens and a
+citation; upload a spoken recording, follow its transcription on the feed, and play the cited moment."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import shutil
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import Page, async_playwright
 
 from core.embedded import free_port
 from tests.conftest import TEST_SECRET, Servers
 from tests.documents.samples import make_pdf
+from tests.meetings.helpers import silence, speech_wav, write_wav
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -86,14 +90,39 @@ def live_stack(servers: Servers, resources) -> Iterator[str]:
                 proc.kill()
 
 
+SPOKEN = "El cliente quiere cambiar los colores de la página principal."
+LEAD_IN = 4.0  # seconds of silence before the speech: the cited moment is not the start of the file
+
+
+async def recording_with_lead_in(folder: Path) -> Path:
+    """SPOKEN by espeak-ng after LEAD_IN seconds of silence, as a WAV file."""
+    speech = await speech_wav(folder / "speech.wav", SPOKEN, words_per_minute=120)
+    with wave.open(str(speech)) as reader:
+        rate = reader.getframerate()
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16) / 32768
+    return write_wav(folder / "reunion.wav", np.concatenate([silence(LEAD_IN, rate), samples]), rate)
+
+
+async def player_position(page: Page, *, at_least: float, within: float = 30) -> float:
+    """The audio player's position once it has reached `at_least` seconds (waits for the seek)."""
+    deadline = time.monotonic() + within
+    while True:
+        position = float(await page.evaluate("document.getElementById('player').currentTime"))
+        if position >= at_least or time.monotonic() > deadline:
+            return position
+        await page.wait_for_timeout(100)
+
+
 @pytest.mark.browser
-async def test_console_end_to_end(live_stack: str) -> None:
+async def test_console_end_to_end(live_stack: str, tmp_path: Path) -> None:
     assert shutil.which(CHROMIUM), "chromium is installed by scripts/system-deps.sh"
     ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await browser.new_page(viewport={"width": 1100, "height": 900})
+        recording_statuses: list[int] = []
+        page.on("response", lambda r: recording_statuses.append(r.status) if "/recording?" in r.url else None)
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         await page.goto(live_stack + "/")
@@ -117,7 +146,9 @@ async def test_console_end_to_end(live_stack: str) -> None:
             "Ana enviará el presupuesto de 12.000 euros el viernes. El blog tendrá tres secciones.",
         )
         await page.click("#doc-form button[type=submit]")
+        # No polling: the feed's index.indexed event makes the console read the index status again.
         await page.wait_for_selector('#index-status[data-indexed]:not([data-indexed="0"])', timeout=30_000)
+        await page.wait_for_selector('#activity-list li[data-kind="index.indexed"]')
         proposal = {
             "name": "propuesta.pdf",
             "mimeType": "application/pdf",
@@ -126,6 +157,7 @@ async def test_console_end_to_end(live_stack: str) -> None:
         await page.set_input_files("#doc-file", files=[proposal])
         await page.click("#doc-upload-form button[type=submit]")
         await page.wait_for_selector("#doc-upload-status:text('propuesta.pdf (pdf · 3)')", timeout=30_000)
+        await page.wait_for_selector('#activity-list li[data-kind="document.converted"]')
         await page.wait_for_selector('#index-status[data-pending="0"]', timeout=30_000)
         await page.screenshot(path=str(ARTIFACTS / "console-documents.png"))
 
@@ -153,6 +185,38 @@ async def test_console_end_to_end(live_stack: str) -> None:
         await page.click("#tab-insights")
         await page.wait_for_selector("#burn-chart svg")
         await page.screenshot(path=str(ARTIFACTS / "console-insights.png"))
+
+        # A recording: uploaded, transcribed by the worker (local Whisper) while the feed reports each
+        # stage, then cited in an answer and played from the cited second.
+        await page.click("#tab-meetings")
+        await page.fill("#meeting-title", "Revisión con el cliente")
+        await page.click("#meeting-form button[type=submit]")
+        await page.wait_for_selector("#meeting-detail:not([hidden])")
+        await page.set_input_files("#upload-file", str(await recording_with_lead_in(tmp_path)))
+        await page.click("#upload-form button[type=submit]")
+        await page.wait_for_selector('#activity-list li[data-kind="transcription.queued"]', timeout=30_000)
+        await page.wait_for_selector('#meeting-events[data-stage="transcription.indexed"]', timeout=180_000)
+        await page.wait_for_selector("#transcription .segment")
+        assert "colores" in (await page.text_content("#transcription") or "")
+        for stage in ("transcription.transcribing", "transcription.summarising", "summary.ready"):
+            assert await page.query_selector(f'#activity-list li[data-kind="{stage}"]'), stage
+
+        await page.click("#tab-chat")
+        await page.fill("#chat-input", "¿Qué colores quiere cambiar el cliente?")
+        await page.click("#chat-send")
+        play = "#messages > li.msg.assistant:last-child .citations button.play"
+        await page.wait_for_selector(play, timeout=30_000)
+        label = await page.text_content(play) or ""
+        cited = sum(
+            int(part) * 60**power for power, part in enumerate(reversed(label.strip("▶ ").split(":")))
+        )
+        assert cited >= LEAD_IN - 1, label  # the speech starts after the lead-in, and so does the citation
+        await page.click(play)
+        await page.wait_for_selector("#player-bar:not([hidden])")
+        position = await player_position(page, at_least=cited)
+        assert position >= cited, (position, label)
+        assert 206 in recording_statuses, recording_statuses  # the player asked for byte ranges
+        await page.screenshot(path=str(ARTIFACTS / "console-recording.png"))
 
         await page.set_viewport_size({"width": 375, "height": 800})
         await page.click("#tab-chat")

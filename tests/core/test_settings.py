@@ -198,3 +198,21 @@ def test_the_cli_stops_on_an_invalid_setting(tmp_path: Path) -> None:
     assert "V1TR0_AUTH__ACCESS_TOKEN_TTL" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()  # nothing was started
+
+
+def test_a_rate_limit_variable_sets_one_number_and_keeps_that_limits_other_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = load_settings().limits
+    monkeypatch.setenv("V1TR0_LIMITS__INSIGHTS__PER_USER", "7")
+    monkeypatch.setenv("V1TR0_LIMITS__UPLOADS__WINDOW", "600")
+    limits = load_settings().limits
+    assert limits.insights.model_dump() == {**defaults.insights.model_dump(), "per_user": 7}
+    assert limits.insights.per_project == 120  # the insights default, not the generic one
+    assert limits.uploads.model_dump() == {**defaults.uploads.model_dump(), "window": 600}
+    assert limits.search == defaults.search
+
+
+def test_an_invalid_rate_limit_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, V1TR0_LIMITS__REGISTRATION__PER_IP="0")
+    assert "V1TR0_LIMITS__REGISTRATION__PER_IP" in message

@@ -2,8 +2,8 @@
 generated input, anonymously and as an authenticated user, against a real uvicorn process. No answer is
 a 500, and every answer is documented (status code, content type, body schema, headers).
 
-The SSE chat routes are left out: their 200 is an endless event stream, not a body to validate (the
-chat tests in tests/retrieval/test_chat_stream.py cover them)."""
+The SSE chat routes and event feeds are left out: their 200 is an endless event stream, not a body to
+validate (tests/retrieval/test_chat_stream.py and tests/api/test_feed.py cover them)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ schema = (
     )
     .exclude(path_regex=r"^/api/v1/ai/chat/\{project_id\}(/stream/\{message_id\})?$", method=["POST", "GET"])
     .exclude(path_regex=r"^/api/v1/ai/chat/\{project_id\}/stream/")
+    .exclude(path_regex=r"^/api/v1/(projects/\{project_id\}/)?events$", method="GET")
 )
 
 

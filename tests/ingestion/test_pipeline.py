@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from api.deps import get_session
 from api.services import documents as document_service
+from core import feed, keys
 from core.errors import Invalid
-from core.events import project_channel
 from core.models import (
     Chunk,
     Document,
@@ -77,28 +77,16 @@ async def test_document_is_chunked_embedded_and_replaced(client, factory, settin
     assert await chunk_rows(resources, source_type=SourceType.DOCUMENT) == []
 
 
-async def test_job_progress_is_published_on_the_project_channel(
-    client, factory, settings, resources, redis_client
-):
+async def test_job_progress_is_published_on_the_project_feed(client, factory, settings, resources):
     owner = await factory.user()
     project_id = await new_project(client, owner, description="Rediseño de la web.")
     document_id = await new_document(client, owner, project_id, "# Uno\n\nPrimera.\n\n# Dos\n\nSegunda.")
-    pubsub = redis_client.pubsub()
-    await pubsub.subscribe(project_channel(project_id))
-    try:
-        await drain(settings, resources)
-        events = []
-        deadline = asyncio.get_running_loop().time() + 10
-        while len(events) < 2:
-            assert asyncio.get_running_loop().time() < deadline, events
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
-            if message is not None:
-                events.append(json.loads(message["data"]))
-    finally:
-        await pubsub.aclose()
-
+    await drain(settings, resources)
+    entries = await feed.read(
+        resources.redis, [keys.project_feed(project_id)], feed.START, count=100, block_ms=None
+    )
+    events = [json.loads(entry.data) for entry in entries if entry.kind == "index.indexed"]
     by_source = {event["source_id"]: event for event in events}
-    assert by_source[document_id]["event"] == "indexed"
     assert (by_source[document_id]["chunks"], by_source[document_id]["embedded"]) == (2, 2)
     assert by_source[project_id]["source_type"] == "project"
     assert {event["project_id"] for event in events} == {project_id}

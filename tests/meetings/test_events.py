@@ -4,56 +4,26 @@ then every event the worker publishes for the meeting; bearer or a short-lived `
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from core.embedded import free_port
 from core.events import publish_meeting
 from tests.meetings.helpers import API, make_meeting, upload, vtt
+from tests.sse import serve, sse_events
 
 
 @pytest.fixture
 async def served(app) -> AsyncIterator[str]:
-    """The test app on a free local port (ASGITransport would buffer the endless stream)."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", access_log=False
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert not task.done(), "uvicorn stopped"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serve(app) as base_url:
+        yield base_url
 
 
-async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(event, data) pairs of a text/event-stream response; comments (pings) are skipped."""
-    event, data = "message", []
-    async for line in response.aiter_lines():
-        if not line:
-            if data:
-                yield event, json.loads("\n".join(data))
-            event, data = "message", []
-        elif line.startswith(":"):
-            continue
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
+async def events_of(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async for event in sse_events(response):
+        yield event.event, event.data
 
 
 async def next_event(stream: AsyncIterator[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
@@ -72,7 +42,7 @@ async def test_events_stream_status_then_published_events(served, client, factor
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        stream = sse_events(response)
+        stream = events_of(response)
         assert await next_event(stream) == (
             "status",
             {
@@ -114,7 +84,7 @@ async def test_events_token_is_for_one_meeting(served, client, factory) -> None:
             "GET", f"{API}/meetings/{meeting_id}/events", params={"token": token}
         ) as response:
             assert response.status_code == 200
-            assert await next_event(sse_events(response)) == ("status", {"status": "none"})
+            assert await next_event(events_of(response)) == ("status", {"status": "none"})
 
         r = await http.get(f"{API}/meetings/{other_meeting}/events", params={"token": token})
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"

@@ -43,3 +43,28 @@ async def test_the_extractive_answerer_streams_that_answer():
     pieces = [piece async for piece in ExtractiveAnswerer().answer(generation, usage)]
     assert len(pieces) > 1 and "".join(pieces) == extractive_answer(generation.question, SPANISH)
     assert usage.completion_tokens == len(pieces) and usage.prompt_tokens > 0
+
+
+def test_a_citation_stands_only_where_its_source_supports_the_sentence() -> None:
+    import uuid
+
+    from core.models import SourceType
+    from retrieval.answer import Source, keep_supported_citations
+    from retrieval.search import Hit
+
+    def source(n: int, text: str) -> Source:
+        hit = Hit(n, uuid.uuid4(), SourceType.DOCUMENT, uuid.uuid4(), 0, text, {}, 0.1, 0.9, None)
+        return Source(n, hit)
+
+    sources = [
+        source(1, "[Documento › Propuesta]\nEl presupuesto cerrado es de 18.500 euros más IVA."),
+        source(2, "[Documento › Soporte]\nLas incidencias críticas se atienden en cuatro horas."),
+    ]
+    answer = "El presupuesto es de 18.500 euros [1]. El hosting cuesta cuarenta euros al mes [2]."
+    assert keep_supported_citations(answer, sources) == (
+        "El presupuesto es de 18.500 euros [1]. El hosting cuesta cuarenta euros al mes."
+    )
+    assert (
+        keep_supported_citations("Se atienden en cuatro horas [2].", sources)
+        == "Se atienden en cuatro horas [2]."
+    )

@@ -1,4 +1,5 @@
-// V1tr0 console: sign in, pick a project, chat (SSE), search, documents, meetings, insights.
+// V1tr0 console: sign in, pick a project, chat (SSE), search, documents, meetings, insights; one event
+// feed (SSE) for what changes in every project, and the recording of a cited moment of a meeting.
 // Plain JS, no dependencies, no inline handlers (the page's CSP allows only this origin's scripts).
 "use strict";
 
@@ -20,6 +21,17 @@ const TEXT = {
     on_track: "En curso", at_risk: "En riesgo", off_track: "Desviado", unknown: "Sin datos", meeting: "Reunión", page: "p.", slide: "diapositiva",
     error: "Error", reconnecting: "Reconectando…", retrying: "reintentando",
     indexIncomplete: "Índice incompleto: {n} cambios aún sin indexar; los resultados pueden no incluirlos.",
+    activity: "Actividad", play: "Escuchar", noRecording: "Esta reunión no tiene grabación.",
+    events: {
+      "index.indexed": "indexado", "index.retrying": "indexación reintentando", "index.failed": "indexación fallida",
+      "transcription.queued": "transcripción en cola", "transcription.transcribing": "transcribiendo",
+      "transcription.summarising": "resumiendo", "transcription.indexed": "transcripción indexada",
+      "transcription.failed": "transcripción fallida", "summary.ready": "resumen listo",
+      "commitment.created": "compromiso nuevo", "commitment.closed": "compromiso cerrado",
+      "commitment.reopened": "compromiso reabierto", "commitment.due_soon": "compromiso vence pronto",
+      "commitment.overdue": "compromiso vencido", "insights.refreshed": "salud actualizada",
+      "document.converted": "documento convertido",
+    },
   },
   en: {
     signIn: "Sign in", register: "Create account", needAccount: "Create an account", haveAccount: "I have an account",
@@ -38,10 +50,22 @@ const TEXT = {
     on_track: "On track", at_risk: "At risk", off_track: "Off track", unknown: "No data", meeting: "Meeting", page: "p.", slide: "slide",
     error: "Error", reconnecting: "Reconnecting…", retrying: "retrying",
     indexIncomplete: "Index incomplete: {n} changes not indexed yet; results may miss them.",
+    activity: "Activity", play: "Play", noRecording: "This meeting has no recording.",
+    events: {
+      "index.indexed": "indexed", "index.retrying": "indexing retrying", "index.failed": "indexing failed",
+      "transcription.queued": "transcription queued", "transcription.transcribing": "transcribing",
+      "transcription.summarising": "summarising", "transcription.indexed": "transcript indexed",
+      "transcription.failed": "transcription failed", "summary.ready": "summary ready",
+      "commitment.created": "new commitment", "commitment.closed": "commitment closed",
+      "commitment.reopened": "commitment reopened", "commitment.due_soon": "commitment due soon",
+      "commitment.overdue": "commitment overdue", "insights.refreshed": "health refreshed",
+      "document.converted": "document converted",
+    },
   },
 };
 
-const state = { lang: "es", access: null, refresh: null, user: null, project: null, stream: null, messageId: null };
+const state = { lang: "es", access: null, refresh: null, user: null, project: null, stream: null, messageId: null,
+  feed: null, lastEventId: null, feedRetry: null };
 const $ = (id) => document.getElementById(id);
 const t = (key) => (TEXT[state.lang] && TEXT[state.lang][key]) || TEXT.es[key] || key;
 
@@ -110,7 +134,8 @@ function saveTokens(tokens) {
 }
 
 function signOut() {
-  state.access = state.refresh = state.user = null;
+  closeFeed();
+  state.access = state.refresh = state.user = state.lastEventId = null;
   sessionStorage.removeItem("v1tr0.tokens");
   $("main-view").hidden = true; $("who").hidden = true; $("auth-view").hidden = false;
 }
@@ -146,6 +171,7 @@ async function enter() {
   $("who-name").textContent = state.user.full_name || state.user.email;
   $("who").hidden = false; $("auth-view").hidden = true; $("main-view").hidden = false;
   await loadProjects();
+  openFeed();
 }
 
 // --- projects -----------------------------------------------------------------------------------
@@ -231,9 +257,16 @@ function renderCitations(container, citations) {
   const list = el("ol", { class: "citations", "aria-label": t("sources") });
   for (const c of citations) {
     list.append(el("li", { value: String(c.n) }, el("button", { type: "button", class: "link citation",
-      text: citationLabel(c), onclick: () => openChunk(c) })));
+      text: citationLabel(c), onclick: () => openChunk(c) }), playButton(c, citationLabel(c))));
   }
   container.append(list);
+}
+
+// A transcript passage (a citation, a search hit) plays the meeting's recording from its start.
+function playButton(hit, label) {
+  if (!hit.meeting_id || hit.start == null) return null;
+  return el("button", { type: "button", class: "link play", "aria-label": `${t("play")} ${mmss(hit.start)}`,
+    text: `▶ ${mmss(hit.start)}`, onclick: () => playRecording(hit.meeting_id, hit.start, label) });
 }
 
 async function openChunk(citation) {
@@ -320,7 +353,8 @@ async function onSearch(event) {
   for (const r of body.results) {
     const when = r.start != null ? ` · ${t("meeting")} ${mmss(r.start)}–${mmss(r.end)}` : documentPlace(r);
     list.append(el("li", { class: "result" },
-      el("div", { class: "meta", text: `${projects[r.project_id] || ""} · ${r.source_type} · ${r.title}${when}` }),
+      el("div", { class: "meta", text: `${projects[r.project_id] || ""} · ${r.source_type} · ${r.title}${when}` },
+        playButton(r, r.title)),
       el("div", { class: "snippet", html: r.snippet })));
   }
 }
@@ -344,8 +378,7 @@ async function onDocumentCreate(event) {
   await api(`/projects/${state.project}/documents`, { method: "POST",
     json: { title: $("doc-title").value, content: $("doc-content").value } });
   $("doc-title").value = ""; $("doc-content").value = "";
-  await loadDocuments();
-  pollIndex(20);
+  await loadDocuments(); // the feed's index.* events refresh it as the worker indexes
 }
 
 async function onDocumentUpload(event) {
@@ -361,23 +394,12 @@ async function onDocumentUpload(event) {
     await loadDocuments();  // first, so that the index status counts the new document as pending
     const pages = doc.page_count != null ? ` · ${doc.page_count}` : "";
     $("doc-upload-status").textContent = `${doc.title} (${doc.source_format}${pages})`;
-    pollIndex(20);
   } catch (error) {
     $("doc-upload-status").textContent = `${t("error")}: ${error.message}`;
   }
 }
 
-function pollIndex(times) {
-  if (times <= 0) return;
-  setTimeout(async () => {
-    await loadDocuments();
-    if ($("index-status").dataset.pending !== "0") pollIndex(times - 1);
-  }, 700);
-}
-
 // --- meetings -----------------------------------------------------------------------------------
-
-let meetingEvents = null;
 
 async function loadMeetings() {
   const page = await api(`/meetings?project_id=${state.project}&limit=50`);
@@ -399,20 +421,19 @@ async function openMeeting(meeting) {
   state.meeting = meeting;
   $("meeting-detail").hidden = false;
   $("meeting-name").textContent = meeting.title;
+  $("meeting-events").textContent = "";
+  $("upload-progress").hidden = true;
   $("transcription").replaceChildren();
-  if (meetingEvents) meetingEvents.close();
-  const { token } = await api(`/meetings/${meeting.id}/events/token`, { method: "POST" });
-  meetingEvents = new EventSource(`/api/v1/meetings/${meeting.id}/events?token=${encodeURIComponent(token)}`);
-  const show = (name) => (e) => {
-    const data = JSON.parse(e.data);
-    const percent = data.percent != null ? ` ${data.percent}%` : "";
-    $("meeting-events").textContent = `${name}${percent}${data.reason ? `: ${data.reason}` : ""}`;
-    if (data.percent != null) { $("upload-progress").hidden = false; $("upload-progress").value = data.percent; }
-    if (name === "indexed" || (name === "status" && data.status === "completed")) loadTranscription(meeting.id);
-  };
-  for (const name of ["status", "queued", "transcribing", "summarising", "summarised", "indexed", "failed"]) {
-    meetingEvents.addEventListener(name, show(name));
-  }
+  await loadTranscription(meeting.id); // what is there now; the feed brings what happens next
+}
+
+// A transcription stage of the open meeting, from the feed.
+function showMeetingEvent(kind, data) {
+  const percent = data.percent != null ? ` ${data.percent}%` : "";
+  $("meeting-events").textContent = `${eventLabel(kind)}${percent}${data.reason ? `: ${data.reason}` : ""}`;
+  $("meeting-events").dataset.stage = kind;
+  if (data.percent != null) { $("upload-progress").hidden = false; $("upload-progress").value = data.percent; }
+  if (kind === "summary.ready" || kind === "transcription.indexed") loadTranscription(data.meeting_id);
 }
 
 async function onUpload(event) {
@@ -443,6 +464,8 @@ async function loadTranscription(meetingId) {
   const page = await api(`/transcriptions?meeting_id=${meetingId}&limit=1`);
   if (!page.items.length) return;
   const tr = await api(`/transcriptions/${page.items[0].id}`);
+  if (!state.meeting || state.meeting.id !== meetingId) return;
+  if (!$("meeting-events").textContent) $("meeting-events").textContent = `${tr.processing_status} · ${tr.stage}`;
   const text = (item) => (typeof item === "string" ? item : item.text || item.task || "");
   const container = $("transcription");
   container.replaceChildren(
@@ -506,6 +529,106 @@ async function loadInsights() {
     itemList(t("nextSteps"), body.next_steps, (i) => [i.text, ...cite(i)]));
 }
 
+// --- the event feed -----------------------------------------------------------------------------
+// One EventSource for every project the user sees. It reconnects by itself (sending Last-Event-ID)
+// while its token is valid; after that, a new token and ?last_event_id= resume where it stopped.
+
+const FEED_KINDS = Object.keys(TEXT.es.events);
+
+async function openFeed() {
+  closeFeed();
+  if (!state.access) return;
+  let link;
+  try {
+    link = await api("/events/token", { method: "POST" });
+  } catch (_) {
+    reopenFeedLater();
+    return;
+  }
+  const resume = state.lastEventId ? `&last_event_id=${encodeURIComponent(state.lastEventId)}` : "";
+  const source = new EventSource(link.url + resume);
+  state.feed = source;
+  source.addEventListener("ready", (e) => {
+    state.lastEventId = e.lastEventId || state.lastEventId;
+    $("activity").dataset.ready = "true";
+    if (JSON.parse(e.data).missed) showProject(); // some events are gone: read the current state
+  });
+  for (const kind of FEED_KINDS) source.addEventListener(kind, onFeedEvent);
+  source.addEventListener("error", (e) => {
+    // An `error` event with data: the server ended the feed (access changed). Without: the connection
+    // dropped; EventSource retries by itself unless it gave up (an expired token).
+    if (e.data || source.readyState === EventSource.CLOSED) { closeFeed(); reopenFeedLater(); }
+  });
+}
+
+function closeFeed() {
+  clearTimeout(state.feedRetry);
+  if (state.feed) state.feed.close();
+  state.feed = null;
+}
+
+function reopenFeedLater() {
+  clearTimeout(state.feedRetry);
+  if (state.access) state.feedRetry = setTimeout(openFeed, 3000);
+}
+
+function eventLabel(kind) {
+  return (TEXT[state.lang].events || TEXT.es.events)[kind] || kind;
+}
+
+function onFeedEvent(e) {
+  state.lastEventId = e.lastEventId;
+  const data = JSON.parse(e.data);
+  logActivity(e.type, data);
+  const here = data.project_id === state.project;
+  if (here && (e.type.startsWith("index.") || e.type === "document.converted") && !$("panel-docs").hidden) {
+    loadDocuments();
+  }
+  const stage = e.type.startsWith("transcription.") || e.type === "summary.ready";
+  if (stage && state.meeting && data.meeting_id === state.meeting.id) showMeetingEvent(e.type, data);
+}
+
+function logActivity(kind, data) {
+  const projects = Object.fromEntries([...$("project-select").options].map((o) => [o.value, o.textContent]));
+  const what = data.task || data.title || data.source_type || "";
+  const detail = data.percent != null ? ` ${data.percent}%` : data.error || data.reason ? `: ${data.error || data.reason}` : "";
+  const when = new Date((data.ts || 0) * 1000).toLocaleTimeString(state.lang);
+  const list = $("activity-list");
+  list.prepend(el("li", { "data-kind": kind, text: `${when} · ${projects[data.project_id] || ""} · ${eventLabel(kind)}` +
+    `${what ? ` · ${what}` : ""}${detail}` }));
+  while (list.children.length > 30) list.lastChild.remove();
+}
+
+// --- recordings ---------------------------------------------------------------------------------
+
+function once(target, name) {
+  return new Promise((resolve, reject) => {
+    target.addEventListener(name, resolve, { once: true });
+    target.addEventListener("error", reject, { once: true });
+  });
+}
+
+async function playRecording(meetingId, seconds, label) {
+  const player = $("player");
+  $("player-bar").hidden = false;
+  $("player-label").textContent = label || "";
+  if (player.dataset.meeting !== meetingId) {
+    let link;
+    try {
+      link = await api(`/meetings/${meetingId}/recording/token`, { method: "POST" });
+    } catch (error) {
+      $("player-label").textContent = error.status === 404 ? t("noRecording") : `${t("error")}: ${error.message}`;
+      return;
+    }
+    const loaded = once(player, "loadedmetadata");
+    player.src = link.url;
+    player.dataset.meeting = meetingId;
+    try { await loaded; } catch (_) { delete player.dataset.meeting; return; }
+  }
+  player.currentTime = Number(seconds) || 0;
+  player.play().catch(() => { /* autoplay refused: the controls are there */ });
+}
+
 // --- start --------------------------------------------------------------------------------------
 
 async function start() {
@@ -534,6 +657,8 @@ async function start() {
   $("doc-upload-form").addEventListener("submit", onDocumentUpload);
   $("meeting-form").addEventListener("submit", onMeetingCreate);
   $("upload-form").addEventListener("submit", onUpload);
+  // A recording's token expires: a failed load mints a new one on the next play.
+  $("player").addEventListener("error", () => { delete $("player").dataset.meeting; });
   const saved = JSON.parse(sessionStorage.getItem("v1tr0.tokens") || "null");
   if (saved) {
     state.access = saved.access; state.refresh = saved.refresh;
