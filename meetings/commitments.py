@@ -784,7 +784,8 @@ class SaidCommitment(BaseModel):
     an ISO date is accepted too), resolved against the meeting date in code."""
 
     # Where it is said first: the speaker of those segments is who promises (the owner that follows).
-    segment_ids: list[int] = Field(default_factory=list)
+    # Required: with the schema as a grammar, a 1.5B model otherwise writes [] (and a null owner) every time.
+    segment_ids: list[int] = Field(min_length=1)
     owner: str | None = None
     task: str = Field(min_length=1)
     due: str | None = None
@@ -815,6 +816,10 @@ class LLMCommitmentExtractor:
         )
         items = [resolved(said, transcript.date) for said in result.commitments]
         transcript.keep_known_segments(items)
+        for item in items:
+            if item.owner is None and item.segment_ids:
+                # No owner given: whoever says it first (the prompt's rule for a promise in first person).
+                item.owner = transcript.segments[item.segment_ids[0]].get("speaker") or None
         return items
 
 

@@ -293,7 +293,8 @@ async def test_commitments_come_from_their_own_prompt_due_dates_as_said_resolved
                             "task": "revisar el contrato",
                             "due": "2026-12-01",
                         },
-                        {"segment_ids": [], "owner": "", "task": "llamar al cliente", "due": "pronto"},
+                        # No owner: the speaker of the segment where it is said first.
+                        {"segment_ids": [1, 0], "owner": None, "task": "llamar al cliente", "due": "pronto"},
                     ]
                 }
             ),
@@ -305,7 +306,7 @@ async def test_commitments_come_from_their_own_prompt_due_dates_as_said_resolved
     assert [(c.owner, c.task, c.due, c.segment_ids) for c in result.commitments] == [
         ("Luis", "mandar el presupuesto", date(2026, 11, 27), [0, 1]),
         ("Ana", "revisar el contrato", date(2026, 12, 1), [1]),
-        (None, "llamar al cliente", None, []),
+        ("Luis", "llamar al cliente", None, [1, 0]),
     ]
     assert result.summary == "Presupuesto." and result.problems == []
 
