@@ -31,7 +31,7 @@ from core.settings import Settings
 from core.tracing import current_traceparent
 from meetings.ledger import LedgerChanges, commitment_brief, sync_ledger
 from meetings.schemas import MeetingTranscript
-from meetings.tasks import MeetingTasks, meeting_tasks
+from meetings.tasks import MeetingTasks, commitment_source, meeting_tasks
 from prompts.loader import default_library
 
 log = logging.getLogger("v1tr0.transcription")
@@ -94,7 +94,8 @@ class MeetingRuntime:
     def tasks(self) -> MeetingTasks:
         if self._tasks is None:
             model = self._chat if self._chat is not None else create_task_model(self.settings)
-            self._tasks = meeting_tasks(model, default_library())
+            source = commitment_source(self.settings, model)
+            self._tasks = meeting_tasks(model, default_library(), commitments=source)
         return self._tasks
 
 

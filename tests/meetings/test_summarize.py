@@ -372,3 +372,42 @@ def test_without_a_model_the_tasks_are_offline() -> None:
     tasks = meeting_tasks(None, default_library())
     assert isinstance(tasks.summarizer, ExtractiveSummarizer)
     assert isinstance(tasks.summarizer.commitments, PatternCommitmentExtractor)
+
+
+def test_the_local_model_summarises_and_the_patterns_list_the_commitments_unless_told() -> None:
+    """auto: beside the local model the patterns list the commitments (they measured better on the dev
+    set); a remote provider's model lists them itself; the setting forces either."""
+    from types import SimpleNamespace
+
+    from core.providers.llm import LOCAL_PROVIDER
+    from core.settings import Settings
+    from meetings.tasks import commitment_source
+
+    local = SimpleNamespace(provider=LOCAL_PROVIDER, model="qwen2.5-coder-1.5b")
+    remote = SimpleNamespace(provider="openai-compatible", model="gpt")
+    auto = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert auto.transcription.commitments == "auto"
+    assert commitment_source(auto, local) == "patterns"  # type: ignore[arg-type]
+    assert commitment_source(auto, remote) == "model"  # type: ignore[arg-type]
+    assert commitment_source(auto, None) == "model"
+    forced = Settings(_env_file=None, transcription={"commitments": "model"})  # type: ignore[call-arg]
+    assert commitment_source(forced, local) == "model"  # type: ignore[arg-type]
+
+    tasks = meeting_tasks(local, default_library(), commitments="patterns")  # type: ignore[arg-type]
+    assert isinstance(tasks.summarizer, LLMSummarizer)
+    assert isinstance(tasks.summarizer.commitments, PatternCommitmentExtractor)
+    tasks = meeting_tasks(local, default_library(), commitments="model")  # type: ignore[arg-type]
+    assert isinstance(tasks.summarizer.commitments, LLMCommitmentExtractor)  # type: ignore[attr-defined]
+
+
+async def test_beside_the_model_the_patterns_list_the_commitments_in_one_model_call(servers) -> None:
+    chat = ScriptedChat([summary_json(summary="Presupuesto.")])
+    summarizer = meeting_tasks(chat.model(servers), default_library(), commitments="patterns").summarizer
+    result = await summarizer.summarize(MeetingTranscript(HANDOVER, "Seguimiento", MEETING_DAY))
+    assert result.summary == "Presupuesto." and result.problems == []
+    assert [(c.owner, c.due, c.segment_ids) for c in result.commitments] == [
+        ("Luis", date(2026, 11, 27), [1])
+    ]
+    assert "presupuesto" in result.commitments[0].task
+    (notes,) = chat.requests  # the summary only: no commitments call
+    assert "commitments" not in notes["response_format"]["json_schema"]["schema"]["properties"]
