@@ -57,6 +57,7 @@ class FeedEvent(enum.StrEnum):
     COMMITMENT_CREATED = "commitment.created"
     COMMITMENT_CLOSED = "commitment.closed"
     COMMITMENT_REOPENED = "commitment.reopened"
+    COMMITMENT_MOVED = "commitment.moved"
     COMMITMENT_DUE_SOON = "commitment.due_soon"
     COMMITMENT_OVERDUE = "commitment.overdue"
     INSIGHTS_REFRESHED = "insights.refreshed"

@@ -349,6 +349,12 @@ class TranscriptionSettings(BaseModel):
     max_audio_seconds: int = Field(4 * 3600, ge=1, description="longest accepted recording")
     openai_model: str = "whisper-1"
     openai_max_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="split larger files on silence")
+    commitments: Literal["auto", "patterns", "model"] = Field(
+        "auto",
+        description="who lists a meeting's commitments when a chat model is on: the model or the offline "
+        "patterns; auto: the patterns with the local model (they measured better on the dev set), the model "
+        "with an OpenAI-compatible provider",
+    )
 
 
 class Settings(BaseSettings):

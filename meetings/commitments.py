@@ -1,21 +1,49 @@
 """Commitments heard in a meeting: who will do what, by when, and which segments say so.
 
-`CommitmentExtractor` is the task; `PatternCommitmentExtractor` is the offline implementation (Spanish and
-English patterns: "me encargo de…", "Ana enviará…", "I'll send… by Monday", with due dates resolved
-against the meeting date); `LLMCommitmentExtractor` asks a chat model for validated JSON. Also here: the
-offline detection of sentences saying a commitment is done ("ya envié…"), which closes it in the ledger.
+`CommitmentExtractor` is the task. `PatternCommitmentExtractor` is the offline implementation: Spanish and
+English promises ("me encargo de…", "os lo paso el lunes", "yo preparo…", "Ana enviará…", "I'll send…"),
+requests answered by the person asked ("Nuria, pásalo a administración" - "Sí, yo se lo paso"), tasks
+without their dates and fillers, due dates resolved against the meeting date (meetings/dates.py).
+`LLMCommitmentExtractor` asks a chat model for the commitments as schema-constrained JSON, with the due
+date as said, resolved here (when it fails, the summariser falls back to the patterns and says so).
 """
 
 from __future__ import annotations
 
-import calendar
 import re
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
+from pydantic import BaseModel, Field
+
 from core.providers.llm import ChatModel, complete_structured
-from meetings.schemas import CommitmentItem, CommitmentList, MeetingTranscript, Segment, sentences_of
+from core.text import content_terms
+from meetings.dates import DATE_PHRASE, SAME_DAY, resolve_due
+from meetings.schemas import CommitmentItem, MeetingTranscript, Segment, sentences_of
+from meetings.verbs import (
+    FUTURE,
+    IMPERATIVE,
+    INFINITIVE,
+    NEEDS_RESULT,
+    PRESENT,
+    PRETERITE,
+    SUBJUNCTIVE,
+    VERB_MARK,
+    forms_of,
+    lemma_terms,
+    reading,
+    with_pronoun,
+)
 from prompts.loader import Prompt
+
+__all__ = [
+    "CommitmentExtractor",
+    "LLMCommitmentExtractor",
+    "PatternCommitmentExtractor",
+    "commitment_in",
+    "resolve_due",
+]
 
 
 class CommitmentExtractor(Protocol):
@@ -25,251 +53,752 @@ class CommitmentExtractor(Protocol):
     async def extract(self, transcript: MeetingTranscript) -> list[CommitmentItem]: ...
 
 
-# --- dates ---------------------------------------------------------------------------------------
+# --- words -----------------------------------------------------------------------------------------
 
-# --- dates ---------------------------------------------------------------------------------------
-
-WEEKDAYS = {
-    "lunes": 0,
-    "martes": 1,
-    "miércoles": 2,
-    "miercoles": 2,
-    "jueves": 3,
-    "viernes": 4,
-    "sábado": 5,
-    "sabado": 5,
-    "domingo": 6,
-    "monday": 0,
-    "tuesday": 1,
-    "wednesday": 2,
-    "thursday": 3,
-    "friday": 4,
-    "saturday": 5,
-    "sunday": 6,
+INDIRECT_CLITICS = {"me", "te", "le", "les", "os", "nos", "se"}
+DIRECT_CLITICS = {"lo", "la", "los", "las"}
+# A verb right after one of these is a noun or sits in another clause: "el envío", "lo que paso".
+BLOCKERS = {
+    *[
+        "el",
+        "un",
+        "una",
+        "unos",
+        "unas",
+        "del",
+        "al",
+        "de",
+        "en",
+        "por",
+        "para",
+        "con",
+        "sin",
+        "sobre",
+        "mi",
+        "tu",
+        "su",
+        "mis",
+        "tus",
+        "sus",
+        "este",
+        "esta",
+        "ese",
+        "esa",
+        "cada",
+    ],
+    *[
+        "otro",
+        "otra",
+        "nuestro",
+        "nuestra",
+        "vuestro",
+        "vuestra",
+        "que",
+        "cuando",
+        "como",
+        "si",
+        "the",
+        "a",
+        "más",
+        "muy",
+        "tan",
+        "menos",
+        "todo",
+        "toda",
+    ],
+    *[
+        "último",
+        "última",
+        "primer",
+        "primera",
+        "segundo",
+        "segunda",
+        "nuevo",
+        "nueva",
+        "buen",
+        "gran",
+        "mismo",
+        "misma",
+        "algún",
+        "ningún",
+    ],
+    *["siguiente", "próximo", "próxima"],
 }
-MONTHS = {
-    "enero": 1,
-    "febrero": 2,
-    "marzo": 3,
-    "abril": 4,
-    "mayo": 5,
-    "junio": 6,
-    "julio": 7,
-    "agosto": 8,
-    "septiembre": 9,
-    "setiembre": 9,
-    "octubre": 10,
-    "noviembre": 11,
-    "diciembre": 12,
-    "january": 1,
-    "february": 2,
-    "march": 3,
-    "april": 4,
-    "may": 5,
-    "june": 6,
-    "july": 7,
-    "august": 8,
-    "september": 9,
-    "october": 10,
-    "november": 11,
-    "december": 12,
-}
-_WEEKDAY = "|".join(sorted(WEEKDAYS, key=len, reverse=True))
-_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
-DATE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bpasado mañana\b|\bday after tomorrow\b", re.I), "plus2"),
-    # "por la mañana", "esta mañana" are mornings, not tomorrow.
-    (re.compile(r"(?<!la )(?<!esta )\bmañana\b|\btomorrow\b", re.I), "plus1"),
-    (re.compile(r"\bhoy\b|\btoday\b|\btonight\b", re.I), "plus0"),
-    (re.compile(r"\b(?:la semana que viene|la próxima semana|next week)\b", re.I), "plus7"),
-    (re.compile(r"\b(?:en dos semanas|in two weeks)\b", re.I), "plus14"),
-    (re.compile(r"\b(?:fin de mes|final de mes|end of (?:the )?month)\b", re.I), "month_end"),
-    (re.compile(rf"\b(\d{{1,2}})\s+de\s+({_MONTH})\b", re.I), "day_month"),
-    (re.compile(rf"\b({_MONTH})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b", re.I), "month_day"),
-    (re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})\b", re.I), "day_month"),
-    (re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b"), "numeric"),
-    (re.compile(rf"\b({_WEEKDAY})\b", re.I), "weekday"),
-]
-
-
-def _future(candidate: date, reference: date) -> date:
-    return candidate if candidate >= reference else candidate.replace(year=candidate.year + 1)
-
-
-def resolve_due(text: str, reference: date) -> date | None:
-    """The first date expression in `text`, resolved against the meeting date."""
-    for pattern, kind in DATE_PATTERNS:
-        match = pattern.search(text)
-        if not match:
-            continue
-        try:
-            if kind.startswith("plus"):
-                return reference + timedelta(days=int(kind[4:]))
-            if kind == "month_end":
-                return reference.replace(day=calendar.monthrange(reference.year, reference.month)[1])
-            if kind == "weekday":
-                ahead = (WEEKDAYS[match.group(1).lower()] - reference.weekday()) % 7 or 7
-                return reference + timedelta(days=ahead)
-            if kind == "day_month":
-                return _future(
-                    date(reference.year, MONTHS[match.group(2).lower()], int(match.group(1))), reference
-                )
-            if kind == "month_day":
-                return _future(
-                    date(reference.year, MONTHS[match.group(1).lower()], int(match.group(2))), reference
-                )
-            if kind == "numeric":
-                year = int(match.group(3)) if match.group(3) else reference.year
-                year = year + 2000 if year < 100 else year
-                candidate = date(year, int(match.group(2)), int(match.group(1)))
-                return candidate if match.group(3) else _future(candidate, reference)
-        except ValueError:
-            continue
-    return None
-
-
-# --- patterns ------------------------------------------------------------------------------------
-
-
-FIRST_PERSON = re.compile(
-    r"\b(?:yo\s+)?(?:me encargo de|me comprometo a|me ocupo de|quedo en|voy a|"
-    r"(?:te|le|les|os)\s+(?P<handover>envío|mando|paso)|lo tendré listo|"
-    r"I(?:'ll| will| am going to|'m going to| can take care of)|let me)\s+(?P<task>.+)",
+# Verbs of talk are promises only with what they deliver ("se lo digo", "lo hablo") or when ("hablo
+# con Tom hoy"): "os comento", "te digo una cosa" are said there and then.
+TALK = {"decir", "comentar", "preguntar", "contestar", "responder", "hablar"}
+# A proposal is a promise only when it is addressed to someone: "os propongo fecha por email", not
+# "propongo salir el doce".
+PROPOSE = {"proponer"}
+# What "dejar" must leave for a promise: "lo dejo listo el lunes", "voy a dejar montado...".
+RESULTS = re.compile(
+    r"^\s*(?:list|montad|preparad|hech|terminad|cerrad|subid|configurad|resuelt)[oa]s?\b", re.IGNORECASE
+)
+# Said before the verb, these make it no promise: a condition, a doubt, a wish, a habit.
+HEDGE = re.compile(
+    r"\b(?:si|if|quizás?|tal vez|a lo mejor|ojalá|maybe|perhaps|might|could|would|podría(?:mos)?|"
+    r"deberíamos|habría que|me gustaría|nos gustaría|I'd|we'd|no sé si|normalmente|siempre|usually|"
+    r"always|cada (?:día|semana|mes))\b",
     re.IGNORECASE,
 )
-# "te mando el acta": the task is "mandar el acta".
-HANDOVER_INFINITIVES = {"envío": "enviar", "mando": "mandar", "paso": "pasar"}
-FIRST_PERSON_FUTURE = re.compile(
-    r"\b(?P<verb>enviaré|mandaré|prepararé|revisaré|haré|terminaré|llamaré|escribiré|subiré|actualizaré|"
-    r"organizaré|confirmaré)\b(?P<task>.*)",
+# After the verb, a condition still makes it none: "os la pasamos cuando la tengamos".
+CONDITION_AFTER = re.compile(
+    r"\bcuando (?:\w+ )?(?:tengamos|tenga|tengan|esté|estén|sepamos|sepa|haya|hayan|llegue|lleguen|podamos|"
+    r"pueda|puedan)\b|\b(?:if|unless)\b",
     re.IGNORECASE,
 )
-NAMED_OWNER = re.compile(
-    r"\b(?P<owner>[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+)\s+(?:(?:se encarga de|se compromete a|se ocupa de|va a|will|"
-    r"is going to)\s+(?P<task>.+)|(?P<verb>enviará|preparará|revisará|llamará|hará)\s+(?P<object>.+))"
+# A recap restates what was said ("Resumo: moodboard de Carmen el viernes…"); it promises nothing new.
+RECAP = re.compile(
+    r"^\W*(?:resumo|resumen|resumiendo|recapitulando|en resumen|para resumir|recap|to recap|to sum up|"
+    r"so,? to recap|summary)\b",
+    re.IGNORECASE,
+)
+# Narrated past: "lo terminé el nueve, y lo revisamos con Elena" is no promise ("revisamos" is both).
+PAST_MARKERS = re.compile(r"\b(?:ayer|pasad[oa]|anteayer|yesterday|last (?:week|month))\b", re.IGNORECASE)
+NEGATED = re.compile(
+    r"\b(?:no|nunca|tampoco|not|never)\s+(?:(?:me|te|se|le|les|os|nos|lo|la|los|las)\s+){0,2}$"
+)
+# "Os lo mando el lunes, ¿vale?" is a promise with a question tag, not a question.
+TAG_QUESTION = re.compile(
+    r",?\s*¿?\s*(?:vale|de acuerdo|ok|okay|te parece|os parece|sí|no|verdad|right|ok)\s*\?\s*$", re.IGNORECASE
+)
+FILLERS = re.compile(
+    r"^(?:\W*\b(?:sí|si|vale|bueno|pues|ok|okay|claro|perfecto|genial|entonces|y|and|so|sure|yes|eh|"
+    r"a ver|mira|oye|vale pues|de acuerdo|yo|nosotros|también|ahora|hoy mismo|ya)\b\W*)+",
+    re.IGNORECASE,
+)
+DETERMINER = re.compile(
+    r"^(?:el|la|los|las|lo de|lo del|eso de|esto de|tu|su|sus|tus|nuestro|nuestra|nuestros|nuestras|"
+    r"este|esta|estos|estas|ese|esa|esos|esas|the|your|our)\b",
+    re.IGNORECASE,
 )
 # Capitalised words that can stand where a name does ("Todo va a salir bien", "There will be a demo").
 NOT_NAMES = {
-    "Yo",
-    "Eso",
-    "Esto",
-    "Ella",
-    "Él",
-    "Nadie",
-    "Todo",
-    "Todos",
-    "Nada",
-    "Alguien",
-    "Algo",
-    "Cada",
-    "Mañana",
-    "Hoy",
-    "Luego",
-    "Después",
-    "Entonces",
-    "Aquí",
-    "We",
-    "They",
-    "It",
-    "That",
-    "This",
-    "You",
-    "He",
-    "She",
-    "There",
-    "Everyone",
-    "Everybody",
-    "Someone",
-    "Somebody",
-    "Nobody",
-    "What",
-    "Who",
-    "Which",
-    "Tomorrow",
-    "Today",
-    "Then",
+    *[
+        "Yo",
+        "Eso",
+        "Esto",
+        "Ella",
+        "Él",
+        "Nadie",
+        "Todo",
+        "Todos",
+        "Nada",
+        "Alguien",
+        "Algo",
+        "Cada",
+        "Mañana",
+        "Hoy",
+        "Luego",
+        "Después",
+        "Entonces",
+    ],
+    *[
+        "Aquí",
+        "Eso",
+        "Esa",
+        "Ese",
+        "Esta",
+        "Este",
+        "Vale",
+        "Bueno",
+        "Pues",
+        "Sí",
+        "No",
+        "Perfecto",
+        "Genial",
+        "Claro",
+        "Apuntado",
+        "Hecho",
+        "Prometido",
+    ],
+    *[
+        "We",
+        "They",
+        "It",
+        "That",
+        "This",
+        "You",
+        "He",
+        "She",
+        "There",
+        "Everyone",
+        "Everybody",
+        "Someone",
+        "Somebody",
+        "Nobody",
+        "What",
+        "Who",
+    ],
+    *["Which", "Tomorrow", "Today", "Then", "Everything", "Nothing", "Okay", "Great", "Sure", "Yes", "Right"],
 }
-DONE = re.compile(
-    r"\b(?:ya (?:envié|mandé|terminé|hice|está|lo)|he (?:enviado|terminado|hecho|mandado)|"
-    r"está (?:hecho|listo|terminado)|I (?:sent|finished|did|completed)|(?:it's|is) done|"
-    r"already (?:sent|done))\b",
+_TOKEN = re.compile(r"\w+")
+
+
+# --- one sentence ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Promise:
+    """What one sentence promises, before its context fills it in."""
+
+    lemma: str | None  # the verb's infinitive; None when `rest` is already the task ("me encargo de X")
+    rest: str  # what follows the verb
+    owner: str | None = None  # a named third person; None: the speaker
+    pronoun: str | None = None  # a direct object pronoun standing for the task: "os lo paso"
+    fronted: str = ""  # the object said before the verb: "las fotos os las mando mañana"
+    bare: bool = False  # an acceptance that names no task: "yo me encargo", "I'm on it"
+
+    @property
+    def needs_context(self) -> bool:
+        """Whether the sentence alone does not say what: "yo me encargo", "os lo paso", "les llamo"."""
+        if self.bare or (self.pronoun is not None and not self.fronted):
+            return True
+        return self.lemma is not None and not self.fronted and not clean_task(self.rest)
+
+
+TASK_FRAME = re.compile(
+    r"\b(?:me encargo de|me ocupo de|me comprometo a|quedo en|quedo pendiente de|me toca|me pongo con|"
+    r"me pongo a|"
+    r"I(?:'ll| will| am going to|'m going to| can take care of| shall)|let me)\s+(?P<task>.+)",
+    re.IGNORECASE,
+)
+GOING_TO = re.compile(
+    r"(?:(?P<indirect>\b(?:me|te|se|le|les|os|nos))\s+)?(?:\b(?P<pronoun>lo|la|los|las)\s+)?\bvoy a\s+"
+    r"(?P<task>\w+(?:ar|er|ir)(?:se|me|te|le|les|lo|la|los|las|nos|os)*\b.*)",
+    re.IGNORECASE,
+)
+WE_HANDOVER = re.compile(
+    r"\bwe(?:'ll| will)\s+(?P<task>(?:send|get|share|give|email|forward|pass)\s+you\b.+)", re.IGNORECASE
+)
+BARE_ACCEPTANCE = re.compile(
+    r"^(?:yo me (?:encargo|ocupo)(?: yo)?|me (?:encargo|ocupo) yo|(?:de )?eso me (?:encargo|ocupo)(?: yo)?|"
+    r"yo me encargo de (?:eso|ello)|queda en mis manos|me lo apunto(?: yo)?|déjamelo a mí|dejádmelo a mí|"
+    r"cuenta conmigo|contad conmigo|I'll take care of (?:it|that)|I'll handle (?:it|that)|I'm on it|"
+    r"leave it (?:to|with) me|will do)$",
+    re.IGNORECASE,
+)
+# "Lo tenéis el jueves", "la tendrás mañana": the speaker delivers it (said with a date).
+YOU_WILL_HAVE = re.compile(
+    r"\b(?P<pronoun>lo|la|los|las)\s+(?:tienes|tenéis|tendrás|tendréis)\b(?P<rest>.*)", re.IGNORECASE
+)
+TENDRE = re.compile(
+    r"\b(?P<pronoun>lo|la|los|las)\s+tendré\s+(?P<result>list[oa]s?|preparad[oa]s?|hech[oa]s?|terminad[oa]s?)"
+    r"(?P<rest>.*)",
+    re.IGNORECASE,
+)
+_NAME = r"(?P<owner>[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+)"
+NAMED_OWNER = re.compile(
+    rf"\b{_NAME}\s+(?:se encarga de|se compromete a|se ocupa de|va a|will|is going to|'s going to)\s+"
+    r"(?P<task>.+)"
+)
+NAMED_BARE = re.compile(rf"^{_NAME}\s+se (?:encarga|ocupa)(?: de (?:eso|ello))?$")
+NAMED_FUTURE = re.compile(
+    rf"\b{_NAME}\s+(?:(?:se\s+)?(?:lo|la|los|las|le|les)\s+)?(?P<verb>\w+)\b(?P<rest>.*)"
+)
+# Irregular first-person futures of task verbs (the regular ones are infinitive + é: "enviaré").
+IRREGULAR_FUTURES = {"haré": "hacer", "diré": "decir", "pondré": "poner", "propondré": "proponer"}
+NOT_TASK_FUTURES = {"estaré", "seré", "iré", "podré", "habré", "sabré", "querré", "tendré"}
+# A reschedule ("lo pasamos al jueves") is no new promise: the ledger reads it (meetings/mentions.py).
+RESCHEDULE = re.compile(
+    r"\b(?:pasamos|movemos|retrasamos|aplazamos|cambiamos)\b.*\b(?:al?|para el)\b|"
+    r"\bse (?:retrasa|mueve|aplaza)",
     re.IGNORECASE,
 )
 
-_TRAILING_DATE = re.compile(
-    rf"\s+(?:para|antes del?|hasta el|el|by|on|before|until)\s+(?:el\s+)?(?:{_WEEKDAY}|mañana|tomorrow|"
-    rf"hoy|today|\d{{1,2}}(?:/\d{{1,2}})?|{_MONTH}|la semana que viene|la próxima semana|next week|"
-    rf"fin de mes)\b.*$",
+
+def _words(text: str) -> list[re.Match[str]]:
+    return list(_TOKEN.finditer(text))
+
+
+def _clause_start(text: str, position: int) -> int:
+    """Where the clause holding `position` starts (after the last , ; : before it)."""
+    cut = max(text.rfind(mark, 0, position) for mark in ",;:")
+    return cut + 1 if cut >= 0 else 0
+
+
+def _first_person_verb(text: str, has_date: bool) -> Promise | None:
+    """A task verb in the first person present ("os lo paso", "yo preparo…", "la pagamos esta semana") or
+    future ("enviaré"), with the pronouns before it."""
+    tokens = _words(text)
+    for index, token in enumerate(tokens):
+        word = token.group().lower()
+        form = reading(word, PRESENT, ("1s", "1p")) or reading(word, FUTURE, ("1s", "1p"))
+        lemma = form.lemma if form else _regular_future(word)
+        if lemma is None:
+            continue
+        start = _clause_start(text, token.start())
+        clitics: list[str] = []
+        back = index - 1
+        while (
+            back >= 0
+            and tokens[back].start() >= start
+            and tokens[back].group().lower() in (INDIRECT_CLITICS | DIRECT_CLITICS)
+        ):
+            clitics.insert(0, tokens[back].group().lower())
+            back -= 1
+        if back >= 0 and tokens[back].start() >= start and tokens[back].group().lower() in BLOCKERS:
+            continue
+        before = text[: tokens[back + 1].start() if clitics else token.start()]
+        if HEDGE.search(before) or NEGATED.search(before.lower()):
+            return None
+        plural = form is not None and form.person == "1p"
+        indirect = any(c in INDIRECT_CLITICS - {"me", "nos"} for c in clitics)
+        direct = next((c for c in clitics if c in DIRECT_CLITICS), None)
+        rest = text[token.end() :]
+        if not clitics and re.match(r"\s*[,.;:]|\s*$", rest):
+            continue  # "en tres fases: diseño, desarrollo…": a noun in a list, not a verb
+        lead = FILLERS.sub("", text[start : token.start()]).strip()
+        if not clitics and DETERMINER.match(lead) and not re.search(r"\byo\b", lead, re.IGNORECASE):
+            continue  # "el siguiente paso es…": the subject is a noun phrase, not "yo"
+        if plural and (not (indirect or has_date) or _narrates_past(text)):
+            continue
+        if lemma in TALK and not (direct or has_date):
+            continue
+        if lemma in PROPOSE and not indirect:
+            continue
+        if CONDITION_AFTER.search(rest):
+            return None
+        if lemma in NEEDS_RESULT and not (RESULTS.search(rest) or has_date):
+            continue
+        fronted = ""
+        if direct:
+            lead = FILLERS.sub("", text[start : tokens[back + 1].start()]).strip(" .,;:¿?¡!")
+            fronted = lead[:1].lower() + lead[1:] if DETERMINER.match(lead) else ""
+        return Promise(lemma, rest, pronoun=direct, fronted=fronted)
+    return None
+
+
+def _narrates_past(text: str) -> bool:
+    return bool(PAST_MARKERS.search(text)) or any(
+        reading(token.group().lower(), PRETERITE, ("1s", "3s")) for token in _TOKEN.finditer(text)
+    )
+
+
+def _regular_future(word: str) -> str | None:
+    """The infinitive of a first-person future outside the lexicon: "maquetaré" -> "maquetar"."""
+    if word in NOT_TASK_FUTURES:
+        return None
+    if word in IRREGULAR_FUTURES:
+        return IRREGULAR_FUTURES[word]
+    if len(word) > 5 and re.fullmatch(r"\w+(?:ar|er|ir)é", word):
+        return word[:-1]
+    return None
+
+
+def _named_future(sentence: str) -> Promise | None:
+    """ "Ana enviará el contrato": a named person's third-person future."""
+    for match in NAMED_FUTURE.finditer(sentence):
+        verb = match.group("verb").lower()
+        if match.group("owner") in NOT_NAMES:
+            continue
+        form = reading(verb, FUTURE, "3s")
+        lemma = form.lemma if form else None
+        if lemma is None and len(verb) > 5 and re.fullmatch(r"\w+(?:ar|er|ir)á", verb):
+            lemma = verb[:-1]
+        if lemma and lemma not in {"estar", "ser", "poder", "haber", "ir", "tener"}:
+            return Promise(lemma, match.group("rest"), owner=match.group("owner"))
+    return None
+
+
+def read_promise(sentence: str) -> Promise | None:
+    """The promise one sentence makes, if it makes one: a question, a wish, a condition, a negation or a
+    past action makes none."""
+    text = TAG_QUESTION.sub("", sentence.strip()).strip()
+    if not text or text.endswith("?") or RESCHEDULE.search(text) or RECAP.match(text):
+        return None
+    core = FILLERS.sub("", text).strip(" .!¡")
+    has_date = resolve_due(text, date(2000, 1, 3)) is not None
+    if BARE_ACCEPTANCE.match(core):
+        return Promise(None, "", bare=True)
+    named = NAMED_BARE.match(core)
+    if named and named.group("owner") not in NOT_NAMES:
+        return Promise(None, "", owner=named.group("owner"), bare=True)
+    named = NAMED_OWNER.search(text)
+    if named and named.group("owner") not in NOT_NAMES:
+        return Promise(None, named.group("task"), owner=named.group("owner"))
+    promise = _named_future(text)
+    if promise:
+        return promise
+    for pattern in (TASK_FRAME, WE_HANDOVER):
+        match = pattern.search(text)
+        if match and not HEDGE.search(text[: match.start()]) and not NEGATED.search(text[: match.start()]):
+            task = match.group("task")
+            if re.fullmatch(r"(?:eso|ello|esto|it|that)\W*", task.strip(), re.IGNORECASE):
+                return Promise(None, "", bare=True)
+            if not re.match(r"(?:be|think)\b", task, re.IGNORECASE):
+                return Promise(None, task)
+    match = YOU_WILL_HAVE.search(text)
+    if match and has_date and not HEDGE.search(text[: match.start()]):
+        return Promise("entregar", match.group("rest"), pronoun=match.group("pronoun"))
+    match = TENDRE.search(text)
+    if match:
+        return Promise(
+            "tener", f"{match.group('result')}{match.group('rest')}", pronoun=match.group("pronoun")
+        )
+    match = GOING_TO.search(text)
+    if match and not HEDGE.search(text[: match.start()]) and not NEGATED.search(text[: match.start()]):
+        return Promise(None, match.group("task"), pronoun=match.group("pronoun"))
+    return _first_person_verb(text, has_date=has_date)
+
+
+# --- tasks as a ledger shows them --------------------------------------------------------------------
+
+_SUBORDINATE = re.compile(
+    r"(?:,\s*|\s+)(?:para que|so that)\b.*$|"
+    r"[,:;]\s*(?:que|porque|pero|aunque|así que|eso es|es un|es una|y si no|si no|como dijimos|como dije|"
+    r"because|but|which|so|that's|it's|por favor)\b.*$",
     re.IGNORECASE,
 )
-# A date that ends the sentence needs no preposition: "actualizar el roadmap mañana", "...next week".
-_BARE_TRAILING_DATE = re.compile(
-    rf"\s+(?:(?:a|al)\s+)?(?:pasado mañana|mañana|tomorrow|hoy|today|tonight|"
-    rf"(?:este|this|next)\s+(?:{_WEEKDAY})|la semana que viene|la próxima semana|next week|en dos semanas|"
-    rf"in two weeks|"
-    rf"(?:el\s+)?(?:fin|final) de mes|(?:the\s+)?end of (?:the\s+)?month|\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?)"
-    rf"[\s.,;:!]*$",
-    re.IGNORECASE,
+SAME_DAY_PHRASE = re.compile(rf"(?:\b(?:para|by|on|for)\s+)?(?:{SAME_DAY.pattern})", re.IGNORECASE)
+_SUBJECTS = re.compile(r"\b(?:yo|tú|nosotros|nosotras|vosotros|myself)\b|\bpor favor\b", re.IGNORECASE)
+_CLITIC_VERB = re.compile(
+    r"\b(?:(?:me|te|se|le|les|os|nos)\s+)?(?:(?P<pronoun>lo|la|los|las)\s+)?(?P<verb>\w+)\b", re.IGNORECASE
 )
 
 
-def _clean_task(task: str) -> str:
-    task = _BARE_TRAILING_DATE.sub("", _TRAILING_DATE.sub("", task.strip()))
-    return task.strip(" .,;:") or task.strip()
+def _infinitives(text: str) -> str:
+    """Later verbs of a promise as infinitives: "y te los paso" -> "y pasarlos"."""
+
+    def replace(match: re.Match[str]) -> str:
+        verb = match.group("verb")
+        form = reading(verb.lower(), PRESENT, ("1s", "1p")) or reading(verb.lower(), FUTURE, ("1s", "1p"))
+        if form is None or match.group(0) == verb:
+            return match.group(0)
+        return with_pronoun(form.lemma, match.group("pronoun"))
+
+    return _CLITIC_VERB.sub(replace, text)
+
+
+def clean_task(text: str) -> str:
+    """A task without its date, its subordinate clauses and the speaker's fillers."""
+    text = _SUBORDINATE.sub("", text.strip())
+    text = SAME_DAY_PHRASE.sub(" ", DATE_PHRASE.sub(" ", text))
+    text = _SUBJECTS.sub(" ", _infinitives(text))
+    text = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"\s+", " ", text))
+    text = re.sub(r"(?:\s+(?:y|and|con|with|también|too|a|al|para|the))+\s*$", "", text.strip(" ,.;:!¡?¿"))
+    return text.strip(" ,.;:!¡?¿")
+
+
+def compose_task(promise: Promise, *, lemma: str | None = None, antecedent: str = "") -> str:
+    """The task in the infinitive: the verb (with its pronoun when nothing says what it stands for), what
+    was said before it ("las fotos os las mando") or the request it answers, and what follows it."""
+    verb = promise.lemma or lemma
+    rest = clean_task(promise.rest)
+    obj = promise.fronted or antecedent
+    if verb is None:
+        return " ".join(part for part in (rest, obj) if part)
+    head = with_pronoun(verb, None if obj else promise.pronoun)
+    if promise.fronted:
+        return " ".join(part for part in (head, obj, rest) if part)
+    return " ".join(part for part in (head, rest, obj) if part)
 
 
 def commitment_in(
     segment_id: int, speaker: str | None, sentence: str, reference: date
 ) -> CommitmentItem | None:
-    """The commitment one sentence states, if any: "me encargo de…" (the speaker), "Ana enviará…"."""
-    if sentence.rstrip().endswith("?"):
+    """The commitment one sentence states on its own, if any: "me encargo de…" (the speaker), "Ana
+    enviará…", "os paso el Excel el viernes". A promise that needs its context ("os lo paso") is none."""
+    promise = read_promise(sentence)
+    if promise is None or promise.needs_context:
         return None
-    owner: str | None = None
-    task: str | None = None
-    named = NAMED_OWNER.search(sentence)
-    if named and named.group("owner") not in NOT_NAMES:
-        owner = named.group("owner")
-        task = named.group("task") or f"{named.group('verb')} {named.group('object')}"
-    else:
-        match = FIRST_PERSON.search(sentence)
-        if match:
-            owner, task = speaker, match.group("task")
-            if match.group("handover"):
-                task = f"{HANDOVER_INFINITIVES[match.group('handover').lower()]} {task}"
-        else:
-            future = FIRST_PERSON_FUTURE.search(sentence)
-            if future:
-                owner, task = speaker, future.group("verb") + future.group("task")
-    if not task or len(task.split()) < 2:
+    task = compose_task(promise)
+    if len(task.split()) < 2:
         return None
     return CommitmentItem(
-        owner=owner, task=_clean_task(task), due=resolve_due(sentence, reference), segment_ids=[segment_id]
+        owner=promise.owner or speaker, task=task, due=said_due(sentence, reference), segment_ids=[segment_id]
     )
 
 
+def said_due(sentence: str, reference: date) -> date | None:
+    """The due date of a promise: said in its main clause ("el viernes, que hoy no llego": Friday)."""
+    return resolve_due(_SUBORDINATE.sub("", sentence), reference) or resolve_due(sentence, reference)
+
+
+# --- requests a promise answers ----------------------------------------------------------------------
+
+REQUEST_FRAME = re.compile(
+    r"^(?:lo que )?(?:necesito|necesitamos|necesitaríamos|necesitaría|hace falta|haría falta|nos haría falta|"
+    r"me haría falta|queremos|quería|querríamos)\b"
+    r"(?:\s+es)?(?:\s+que)?\s*(?P<what>.+)$",
+    re.IGNORECASE,
+)
+CAN_YOU = re.compile(
+    r"^(?:(?:me|te|nos|le|les|se)\s+)?(?:(?:lo|la|los|las)\s+)?(?:puedes|podrías|podéis|podríais)\s+(?P<what>.+)$",
+    re.IGNORECASE,
+)
+ENGLISH_REQUEST = re.compile(
+    r"^(?:can you|could you|would you|will you|can I ask you to|please)\s+(?P<verb>\w+)\s*(?P<what>.*)$",
+    re.IGNORECASE,
+)
+TAKE_ON = re.compile(
+    r"^(?:te encargas|te ocupas|os encargáis|os ocupáis)(?:\s+tú)?\s+de\s+(?P<what>.+)$", re.I
+)
+
+
+@dataclass
+class Request:
+    lemma: str | None = None
+    what: str = ""
+
+
+def _vocative(text: str, names: set[str]) -> tuple[str, str] | None:
+    """(name, what follows) when the sentence addresses one of `names`: "Nuria, pásalo…", "Y el pilates,
+    Javier, ¿cómo va?"."""
+    for name in names:
+        match = re.search(rf"(?:^|,\s*)(?:y\s+)?{re.escape(name)}\s*,\s*(?P<what>.*)$", text, re.IGNORECASE)
+        if match:
+            return name, match.group("what")
+    return None
+
+
+def read_request(text: str, *, addressed: bool = True) -> Request:
+    """What a request asks for: its verb ("pásalo a administración", "¿le pides tú que…?", "necesito que
+    pidáis…") and/or its object ("el banner del Black Friday...", "necesitaríamos el listado…"). A bare
+    object is a request only when said to someone by name (`addressed`) or after "necesito…"."""
+    text = FILLERS.sub("", text.strip()).strip(" .…¿?¡!")
+    text = re.sub(r",?\s*por favor$", "", text, flags=re.IGNORECASE)
+    english = ENGLISH_REQUEST.match(text)
+    if english and english.group("verb").lower() not in {"be", "tell", "think", "see"}:
+        return Request(english.group("verb").lower(), clean_task(english.group("what")))
+    framed = False
+    for pattern in (TAKE_ON, REQUEST_FRAME, CAN_YOU):
+        match = pattern.match(text)
+        if match:
+            text, framed = match.group("what").strip(" .…¿?¡!"), True
+            break
+    words = _words(text)
+    skip = 0
+    while skip < len(words) and words[skip].group().lower() in INDIRECT_CLITICS | DIRECT_CLITICS:
+        skip += 1
+    if skip < len(words):
+        head = words[skip]
+        for form in forms_of(head.group()):
+            if form.tense in (IMPERATIVE, INFINITIVE, SUBJUNCTIVE) or (
+                form.tense == PRESENT and form.person in ("2s", "2p")
+            ):
+                what = _SUBJECTS.sub(" ", text[head.end() :])
+                return Request(form.lemma, clean_task(re.sub(r"^\s*tú\b", "", what)))
+    if DETERMINER.match(text) and (addressed or framed):
+        return Request(None, clean_task(text))
+    return Request()
+
+
+# --- the extractor ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    item: CommitmentItem
+    owner: str | None
+    lemma: str | None
+    sentence: int  # index of the sentence that made it
+    terms: set[str] = field(default_factory=set)
+
+
+def _first_name(speaker: str | None) -> str | None:
+    return speaker.split()[0] if speaker and speaker.split() else None
+
+
+ACCEPTANCE = re.compile(
+    r"^(?:sí|si|vale|claro|de acuerdo|perfecto|hecho|ok|okay|yes|sure|of course|will do|no problem|"
+    r"sin problema)(?:[,.!]?\s*(?:sí|claro|vale|sure|yes|of course))?[.!]?$",
+    re.IGNORECASE,
+)
+
+
 class PatternCommitmentExtractor:
-    """Offline: every sentence that matches a commitment pattern, with its speaker as owner when it is
-    said in the first person."""
+    """Offline: the promises the patterns read, each filled in from its context: a pronoun ("os lo paso")
+    refers to the speaker's own promise just before, or to what was asked of them; "yo me encargo" and a
+    plain "sí" take on the request they answer."""
 
     provider = "extractive"
-    model = "patterns-v1"
+    model = "patterns-v2"
+    lookback = 3  # segments back where the request a promise answers may be
 
     async def extract(self, transcript: MeetingTranscript) -> list[CommitmentItem]:
-        found = []
-        for segment_id, speaker, sentence in sentences_of(transcript.segments):
-            commitment = commitment_in(segment_id, speaker, sentence, transcript.date)
-            if commitment:
-                found.append(commitment)
-        return found
+        return extract_commitments(transcript.segments, transcript.date, lookback=self.lookback)
 
 
-def done_mentions(segments: list[Segment]) -> list[tuple[int, str | None, str]]:
-    """Sentences saying something is done (a later meeting closing an earlier commitment)."""
-    return [(sid, speaker, text) for sid, speaker, text in sentences_of(segments) if DONE.search(text)]
+def extract_commitments(
+    segments: list[Segment], reference: date, *, lookback: int = 3
+) -> list[CommitmentItem]:
+    sentences = sentences_of(segments)
+    names = {name for _, speaker, _ in sentences if (name := _first_name(speaker))}
+    found: list[_Found] = []
+    for index, (segment_id, speaker, sentence) in enumerate(sentences):
+        due = _due(sentences, index, reference)
+        promise = read_promise(sentence)
+        if promise is None:
+            request = _accepted_request(segments, sentences, index, names)
+            if request is None:
+                continue
+            promise, antecedent, lemma = Promise(request.lemma, ""), request.what, None
+        else:
+            antecedent, lemma = "", None
+        owner = promise.owner or speaker
+        if promise.needs_context:
+            earlier = _recent_promise(found, segments, segment_id, owner)
+            if earlier is not None:
+                _merge(earlier, segment_id, due, promise)
+                continue
+            request = _request_to(segments, sentences, index, names, lookback)
+            if request.lemma is None and not request.what and promise.bare:
+                continue
+            lemma, antecedent = request.lemma, request.what
+            if not antecedent and promise.pronoun:
+                antecedent = _own_sentence_before(sentences, index)
+        task = compose_task(promise, lemma=lemma, antecedent=antecedent)
+        # "revisarlos", with nothing to say what and no date, is no row anyone can act on.
+        if not task or (len(task.split()) < 2 and not (promise.pronoun and due)):
+            continue
+        item = CommitmentItem(owner=owner, task=task, due=due, segment_ids=[segment_id])
+        found.append(_Found(item, owner, promise.lemma or lemma, index, lemma_terms(task)))
+    return [entry.item for entry in _deduplicated(found)]
+
+
+def _due(sentences: list[tuple[int, str | None, str]], index: int, reference: date) -> date | None:
+    sentence = sentences[index][2]
+    if SAME_DAY.search(sentence):
+        for _, _, before in reversed(sentences[max(0, index - 3) : index]):
+            if (said := resolve_due(before, reference)) is not None:
+                return said
+    return said_due(sentence, reference)
+
+
+def _recent_promise(
+    found: list[_Found], segments: list[Segment], segment_id: int, owner: str | None
+) -> _Found | None:
+    """The owner's promise this one continues: in the same segment, or in their turn just before."""
+    if not found or found[-1].owner != owner:
+        return None
+    last = found[-1].item.segment_ids[-1]
+    if last == segment_id:
+        return found[-1]
+    if last == segment_id - 1 and segments[last].get("speaker") == segments[segment_id].get("speaker"):
+        return found[-1]
+    return None
+
+
+def _merge(earlier: _Found, segment_id: int, due: date | None, promise: Promise) -> None:
+    """ "Yo preparo el plan. Os lo paso el lunes": one commitment, due when the last part is."""
+    item = earlier.item
+    if segment_id not in item.segment_ids:
+        item.segment_ids.append(segment_id)
+    if due is not None and (item.due is None or due > item.due):
+        item.due = due
+    if promise.lemma and promise.lemma != earlier.lemma and promise.lemma not in TALK:
+        item.task = f"{item.task} y {with_pronoun(promise.lemma, promise.pronoun)}"
+
+
+def _request_to(
+    segments: list[Segment],
+    sentences: list[tuple[int, str | None, str]],
+    index: int,
+    names: set[str],
+    lookback: int,
+) -> Request:
+    """What was asked of the speaker of sentence `index`: in a recent turn that addresses them by name,
+    or else in the turn just before theirs."""
+    segment_id, speaker, _ = sentences[index]
+    me = _first_name(speaker)
+    earlier = [s for s in sentences[:index] if s[0] >= segment_id - lookback and s[1] != speaker]
+    by_segment: dict[int, list[str]] = {}
+    for sid, _, text in earlier:
+        by_segment.setdefault(sid, []).append(text)
+    for sid in sorted(by_segment, reverse=True):
+        texts = by_segment[sid]
+        addressed = me is not None and any(_vocative(text, {me}) for text in texts)
+        if not addressed and sid != segment_id - 1:
+            continue
+        request = Request()
+        for text in texts:
+            vocative = _vocative(text, {me}) if me else None
+            asked = read_request(vocative[1] if vocative else text, addressed=addressed)
+            request.lemma = request.lemma or asked.lemma
+            request.what = request.what or asked.what
+        if request.lemma or request.what:
+            return request
+    return Request()
+
+
+def _accepted_request(
+    segments: list[Segment], sentences: list[tuple[int, str | None, str]], index: int, names: set[str]
+) -> Request | None:
+    """A plain "sí" to a request addressed to the speaker in the turn before: they take it on."""
+    segment_id, speaker, sentence = sentences[index]
+    first_of_turn = index == 0 or sentences[index - 1][0] != segment_id
+    if not first_of_turn or not ACCEPTANCE.match(sentence.strip()) or segment_id == 0:
+        return None
+    me = _first_name(speaker)
+    if me is None or segments[segment_id - 1].get("speaker") == speaker:
+        return None
+    for _, _, text in (s for s in sentences[:index] if s[0] == segment_id - 1):
+        vocative = _vocative(text, {me})
+        if vocative:
+            request = read_request(vocative[1])
+            if request.lemma:
+                return request
+    return None
+
+
+def _own_sentence_before(sentences: list[tuple[int, str | None, str]], index: int) -> str:
+    """What a pronoun with no request behind it may stand for: the speaker's sentence before it, in
+    brackets ("cambiarlo (eso cambia lo que teníamos de doce horas)")."""
+    if index == 0 or sentences[index - 1][0] != sentences[index][0]:
+        return ""
+    before = FILLERS.sub("", sentences[index - 1][2]).strip(" .")
+    return f"({before[:1].lower()}{before[1:]})" if content_terms(before) else ""
+
+
+def _same_commitment(a: _Found, b: _Found) -> bool:
+    """The same owner saying the same thing again in the same exchange (two topic words in common)."""
+    if a.owner != b.owner or abs(a.item.segment_ids[0] - b.item.segment_ids[0]) > REPEAT_WITHIN:
+        return False
+    shared = a.terms & b.terms
+    topical = [term for term in shared if not term.startswith(VERB_MARK)]
+    return len(topical) >= 2 and 2 * len(shared) / (len(a.terms) + len(b.terms)) >= 0.5
+
+
+REPEAT_WITHIN = 5  # segments
+
+
+def _deduplicated(found: list[_Found]) -> list[_Found]:
+    """One commitment said twice ("necesitaríamos el listado…" - "sí, os lo mando el viernes") is one."""
+    kept: list[_Found] = []
+    for entry in found:
+        twin = next((k for k in kept if _same_commitment(k, entry)), None)
+        if twin is None:
+            kept.append(entry)
+            continue
+        twin.item.segment_ids = sorted({*twin.item.segment_ids, *entry.item.segment_ids})
+        twin.item.due = entry.item.due or twin.item.due
+    return kept
+
+
+# --- the model -------------------------------------------------------------------------------------
+
+
+class SaidCommitment(BaseModel):
+    """A commitment as the model reports it: the due date as said ("el viernes", "antes de fin de mes";
+    an ISO date is accepted too), resolved against the meeting date in code."""
+
+    # Where it is said first: the speaker of those segments is who promises (the owner that follows).
+    # Required: with the schema as a grammar, a 1.5B model otherwise writes [] (and a null owner) every time.
+    segment_ids: list[int] = Field(min_length=1)
+    owner: str | None = None
+    task: str = Field(min_length=1)
+    due: str | None = None
+
+
+class SaidCommitments(BaseModel):
+    commitments: list[SaidCommitment] = Field(default_factory=list)
 
 
 class LLMCommitmentExtractor:
-    """A chat model asked for the commitments alone (`extract_commitments` prompt), as validated JSON."""
+    """A chat model asked for the commitments alone (`extract_commitments` prompt), as JSON constrained to
+    `SaidCommitments`, due dates resolved against the meeting date here. Raises StructuredOutputFailed
+    when the model gives no valid answer (the summariser then falls back to the patterns)."""
 
     def __init__(self, model: ChatModel, prompt: Prompt) -> None:
         self.chat = model
@@ -281,9 +810,26 @@ class LLMCommitmentExtractor:
         result = await complete_structured(
             self.chat,
             self.prompt.render(**transcript.prompt_values()),
-            CommitmentList,
+            SaidCommitments,
             question=transcript.title,
-            max_tokens=1000,
+            max_tokens=1200,
         )
-        transcript.keep_known_segments(result.commitments)
-        return result.commitments
+        items = [resolved(said, transcript.date) for said in result.commitments]
+        transcript.keep_known_segments(items)
+        for item in items:
+            if item.owner is None and item.segment_ids:
+                # No owner given: whoever says it first (the prompt's rule for a promise in first person).
+                item.owner = transcript.segments[item.segment_ids[0]].get("speaker") or None
+        return items
+
+
+def resolved(said: SaidCommitment, reference: date) -> CommitmentItem:
+    """A model's commitment with its due date resolved; a date left in the task ("enviar el acta el
+    viernes") is read from there and cut out."""
+    due = resolve_due(said.due, reference) if said.due else None
+    if due is None:
+        due = resolve_due(said.task, reference)
+    task = clean_task(said.task) or said.task.strip()
+    return CommitmentItem(
+        owner=(said.owner or "").strip() or None, task=task, due=due, segment_ids=said.segment_ids
+    )

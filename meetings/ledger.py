@@ -1,10 +1,12 @@
 """The commitment ledger: commitments heard in a meeting become rows; a later meeting that says one is
-done closes it, with the sentence as evidence. Users list the ledger (open, overdue, by owner) and mark
-commitments done."""
+done closes it, and one that gives it a new date moves it, with the sentence as evidence. Users list the
+ledger (open, overdue, by owner) and mark commitments done."""
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -18,11 +20,9 @@ from core.errors import NotFound
 from core.feed import FeedEvent, publish_after_commit
 from core.models import Commitment, CommitmentStatus, ProjectMember, SourceType, Transcription, User
 from core.outbox import record_change
-from core.text import content_terms, fold
-from meetings.commitments import done_mentions
+from core.text import fold
+from meetings.mentions import MOVED, Candidate, Mention, match_mention, progress_mentions
 from meetings.schemas import MeetingSummary, Segment
-
-DONE_OVERLAP = 0.5
 
 
 def _fold(text: str) -> str:
@@ -56,13 +56,27 @@ async def _member_by_name(session: AsyncSession, project_id: uuid.UUID) -> dict[
 
 @dataclass
 class LedgerChanges:
-    """What a summary did to the ledger: the commitments it added and those it closed."""
+    """What a summary did to the ledger: the commitments it added, those it closed and those given a new
+    date (as they stand at the end: one closed and then moved by the same meeting is moved)."""
 
     created: list[Commitment] = field(default_factory=list)
     closed: list[Commitment] = field(default_factory=list)
+    rescheduled: list[Commitment] = field(default_factory=list)
+
+    def close(self, row: Commitment) -> None:
+        if row in self.rescheduled:
+            self.rescheduled.remove(row)
+        if row not in self.closed:
+            self.closed.append(row)
+
+    def moved(self, row: Commitment) -> None:
+        if row in self.closed:
+            self.closed.remove(row)
+        if row not in self.rescheduled:
+            self.rescheduled.append(row)
 
     def counts(self) -> dict[str, int]:
-        return {"commitments": len(self.created), "closed": len(self.closed)}
+        return {"commitments": len(self.created), "closed": len(self.closed), "moved": len(self.rescheduled)}
 
 
 async def sync_ledger(
@@ -72,9 +86,10 @@ async def sync_ledger(
     project_id: uuid.UUID,
     summary: MeetingSummary,
     segments: list[Segment],
+    meeting_date: date,
 ) -> LedgerChanges:
-    """Make the meeting's open commitments those of this summary, and close earlier commitments the
-    transcript says are done.
+    """Make the meeting's open commitments those of this summary, and close or move earlier commitments
+    as the transcript says (done, or a new date).
 
     A regenerated summary, or a newer transcription of the same meeting, replaces the meeting's open
     commitments; those already done or dropped stay as they are and are not added again."""
@@ -111,50 +126,99 @@ async def sync_ledger(
         )
         session.add(row)
         changes.created.append(row)
-    changes.closed = await close_done_commitments(
-        session, transcription=transcription, project_id=project_id, segments=segments
+    await close_done_commitments(
+        session,
+        transcription=transcription,
+        project_id=project_id,
+        segments=segments,
+        meeting_date=meeting_date,
+        changes=changes,
     )
     await session.flush()
     return changes
 
 
 async def close_done_commitments(
-    session: AsyncSession, *, transcription: Transcription, project_id: uuid.UUID, segments: list[Segment]
-) -> list[Commitment]:
-    mentions = done_mentions(segments)
+    session: AsyncSession,
+    *,
+    transcription: Transcription,
+    project_id: uuid.UUID,
+    segments: list[Segment],
+    meeting_date: date,
+    changes: LedgerChanges,
+) -> None:
+    """Apply what this meeting says about earlier open commitments: "lo envié el viernes" closes the one it
+    matches, "pasan al diez de noviembre" gives it the new date (reopening one this same meeting had
+    just called done: "la de Google sí… la de Apple estará para el seis"). Each change keeps the sentence
+    as evidence, re-indexes the ledger and is added to `changes` (for the event feed)."""
+    mentions = progress_mentions(segments, meeting_date)
     if not mentions:
-        return []
-    open_rows = (
+        return
+    rows = (
         await session.scalars(
-            sa.select(Commitment).where(
+            sa.select(Commitment)
+            .where(
                 Commitment.project_id == project_id,
-                Commitment.status == CommitmentStatus.OPEN,
+                Commitment.status.in_([CommitmentStatus.OPEN, CommitmentStatus.DONE]),
                 sa.or_(
                     Commitment.transcription_id.is_(None), Commitment.transcription_id != transcription.id
                 ),
             )
+            .order_by(Commitment.created_at, Commitment.id)
         )
     ).all()
-    closed: list[Commitment] = []
-    for row in open_rows:
-        task_terms = set(content_terms(row.task))
-        if not task_terms:
+    closed_here = {
+        row.id for row in rows if (row.evidence or {}).get("transcription_id") == str(transcription.id)
+    }
+    for mention in mentions:
+        settled_elsewhere = [
+            row for row in rows if row.status == CommitmentStatus.DONE and row.id not in closed_here
+        ]
+        candidates = [
+            row
+            for row in rows
+            if row not in settled_elsewhere
+            and (row.status == CommitmentStatus.OPEN or (mention.kind == MOVED and row.id in closed_here))
+        ]
+        row = _matching_row(mention, candidates, rows)
+        if row is None:
             continue
-        for segment_id, _speaker, sentence in mentions:
-            overlap = len(task_terms & set(content_terms(sentence))) / len(task_terms)
-            if overlap >= DONE_OVERLAP:
-                row.status = CommitmentStatus.DONE
-                evidence: dict[str, Any] = {
-                    "transcription_id": str(transcription.id),
-                    "meeting_id": str(transcription.meeting_id),
-                    "segment_ids": [segment_id],
-                    "text": sentence,
-                }
-                row.evidence = evidence
-                closed.append(row)
-                await reindex_ledger_of(session, row)
-                break
-    return closed
+        evidence: dict[str, Any] = {
+            "transcription_id": str(transcription.id),
+            "meeting_id": str(transcription.meeting_id),
+            "segment_ids": list(mention.segment_ids),
+            "text": mention.text,
+        }
+        if mention.kind == MOVED:
+            if row.due_date == mention.new_due and row.status == CommitmentStatus.OPEN:
+                continue
+            evidence["moved_from"] = row.due_date.isoformat() if row.due_date else None
+            row.status, row.due_date = CommitmentStatus.OPEN, mention.new_due
+            # A new date is announced falling due and overdue again.
+            row.due_soon_announced_at = row.overdue_announced_at = None
+            changes.moved(row)
+        else:
+            row.status = CommitmentStatus.DONE
+            closed_here.add(row.id)
+            changes.close(row)
+        row.evidence = evidence
+        await reindex_ledger_of(session, row)
+
+
+def _matching_row(
+    mention: Mention, candidates: list[Commitment], everyone: Sequence[Commitment]
+) -> Commitment | None:
+    open_by_owner = Counter(
+        _fold(row.owner_name or "") for row in everyone if row.status == CommitmentStatus.OPEN
+    )
+    found = match_mention(
+        mention,
+        [
+            Candidate(row, row.owner_name, row.task, open_by_owner[_fold(row.owner_name or "")])
+            for row in candidates
+        ],
+    )
+    return found.key if found is not None else None  # type: ignore[return-value]
 
 
 async def reindex_ledger_of(session: AsyncSession, row: Commitment) -> None:

@@ -31,7 +31,7 @@ from core.settings import Settings
 from core.tracing import current_traceparent
 from meetings.ledger import LedgerChanges, commitment_brief, sync_ledger
 from meetings.schemas import MeetingTranscript
-from meetings.tasks import MeetingTasks, meeting_tasks
+from meetings.tasks import MeetingTasks, commitment_source, meeting_tasks
 from prompts.loader import default_library
 
 log = logging.getLogger("v1tr0.transcription")
@@ -94,7 +94,8 @@ class MeetingRuntime:
     def tasks(self) -> MeetingTasks:
         if self._tasks is None:
             model = self._chat if self._chat is not None else create_task_model(self.settings)
-            self._tasks = meeting_tasks(model, default_library())
+            source = commitment_source(self.settings, model)
+            self._tasks = meeting_tasks(model, default_library(), commitments=source)
         return self._tasks
 
 
@@ -309,12 +310,18 @@ async def _summarize(
             row.provider, row.model = "import", row.source_kind
         row.summary_provider, row.summary_model = summarizer.provider, summarizer.model
         ledger = await sync_ledger(
-            session, transcription=row, project_id=project_id, summary=summary, segments=segments
+            session,
+            transcription=row,
+            project_id=project_id,
+            summary=summary,
+            segments=segments,
+            meeting_date=meeting_date,
         )
         row.processing_status = ProcessingStatus.COMPLETED
         row.stage = TranscriptionStage.INDEXING
         row.progress = 100
-        row.error = None
+        # Completed, but what did not go as asked (the patterns standing in for the model) is said here.
+        row.error = "; ".join(summary.problems)[:2000] or None
         await record_change(
             session, project_id=project_id, source_type=SourceType.TRANSCRIPT, source_id=row.id
         )
@@ -333,9 +340,15 @@ async def _announce_ledger(redis: ArqRedis, project_id: uuid.UUID, ledger: Ledge
     for event, rows in (
         (FeedEvent.COMMITMENT_CREATED, ledger.created),
         (FeedEvent.COMMITMENT_CLOSED, ledger.closed),
+        (FeedEvent.COMMITMENT_MOVED, ledger.rescheduled),
     ):
         for row in rows:
-            await feed.publish(redis, project_id, event, **commitment_brief(row))
+            moved = (
+                {"moved_from": (row.evidence or {}).get("moved_from")}
+                if event == FeedEvent.COMMITMENT_MOVED
+                else {}
+            )
+            await feed.publish(redis, project_id, event, **commitment_brief(row), **moved)
 
 
 async def _projects_of(session: AsyncSession, meeting_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from core.text import format_timestamp, spoken_sentences
 
@@ -31,6 +31,22 @@ class MeetingSummary(BaseModel):
     key_points: list[Item] = Field(default_factory=list)
     decisions: list[Item] = Field(default_factory=list)
     commitments: list[CommitmentItem] = Field(default_factory=list)
+    next_steps: list[Item] = Field(default_factory=list)
+    # What went wrong on the way, though a summary came out (the model's commitments failed and the
+    # patterns answered): stored with the transcription, never part of the model's JSON.
+    _problems: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return self._problems
+
+
+class MeetingNotes(BaseModel):
+    """The summary without its commitments, when a dedicated prompt extracts those."""
+
+    summary: str
+    key_points: list[Item] = Field(default_factory=list)
+    decisions: list[Item] = Field(default_factory=list)
     next_steps: list[Item] = Field(default_factory=list)
 
 

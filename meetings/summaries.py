@@ -2,20 +2,31 @@
 transcript segments that support it.
 
 `Summarizer` is the task. `LLMSummarizer` asks a chat model for JSON validated against `MeetingSummary`
-(one retry, then a visible failure). `ExtractiveSummarizer` is the offline implementation: summary and key
+(one retry, then a visible failure), the commitments from their own prompt (falling back to the patterns,
+recorded, when the model gives none). `ExtractiveSummarizer` is the offline implementation: summary and key
 points by sentence centrality, decisions and next steps by Spanish/English patterns, and commitments from
 a `CommitmentExtractor` (meetings/commitments.py)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Protocol
 
-from core.providers.llm import ChatModel, complete_structured
+from core.providers.llm import ChatModel, StructuredOutputFailed, complete_structured
 from core.text import content_terms
 from meetings.commitments import CommitmentExtractor, PatternCommitmentExtractor, commitment_in
-from meetings.schemas import Item, MeetingSummary, MeetingTranscript, sentences_of
+from meetings.schemas import (
+    CommitmentItem,
+    Item,
+    MeetingNotes,
+    MeetingSummary,
+    MeetingTranscript,
+    sentences_of,
+)
 from prompts.loader import Prompt
+
+log = logging.getLogger("v1tr0.summaries")
 
 
 class Summarizer(Protocol):
@@ -90,28 +101,48 @@ class ExtractiveSummarizer:
 
 
 class LLMSummarizer:
-    """One `summarize_meeting` call for everything; with a `commitments` extractor, its commitments
-    replace the ones the summary call produced (a dedicated prompt suits small models better)."""
+    """A `summarize_meeting` call; with a `commitments` extractor (a dedicated prompt suits small models
+    better), the summary call leaves the commitments out and the extractor provides them. When that
+    extractor fails, the offline patterns provide them and the summary records why."""
 
     def __init__(
-        self, model: ChatModel, prompt: Prompt, *, commitments: CommitmentExtractor | None = None
+        self,
+        model: ChatModel,
+        prompt: Prompt,
+        *,
+        commitments: CommitmentExtractor | None = None,
+        fallback: CommitmentExtractor | None = None,
     ) -> None:
         self.chat = model
         self.prompt = prompt
         self.commitments = commitments
+        self.fallback = fallback or PatternCommitmentExtractor()
         self.provider = model.provider
         self.model = model.model
 
     async def summarize(self, transcript: MeetingTranscript) -> MeetingSummary:
-        result = await complete_structured(
-            self.chat,
-            self.prompt.render(**transcript.prompt_values()),
-            MeetingSummary,
-            question=transcript.title,
-            max_tokens=1500,
-        )
-        if self.commitments is not None:
-            result.commitments = await self.commitments.extract(transcript)
+        rendered = self.prompt.render(**transcript.prompt_values())
+        if self.commitments is None:
+            result = await complete_structured(
+                self.chat, rendered, MeetingSummary, question=transcript.title, max_tokens=1500
+            )
+        else:
+            notes = await complete_structured(
+                self.chat, rendered, MeetingNotes, question=transcript.title, max_tokens=1200
+            )
+            result = MeetingSummary(**notes.model_dump())
+            result.commitments = await self._commitments(transcript, self.commitments, result)
         for group in (result.key_points, result.decisions, result.next_steps, result.commitments):
             transcript.keep_known_segments(group)
         return result
+
+    async def _commitments(
+        self, transcript: MeetingTranscript, extractor: CommitmentExtractor, result: MeetingSummary
+    ) -> list[CommitmentItem]:
+        try:
+            return await extractor.extract(transcript)
+        except StructuredOutputFailed as exc:
+            problem = f"commitments by {self.fallback.model}: the model gave none ({exc.args[0]})"
+            log.warning("%s", problem)
+            result.problems.append(problem)
+            return await self.fallback.extract(transcript)

@@ -286,6 +286,34 @@ async def test_commitment_closed_by_a_later_meeting_or_by_a_member_and_reopened(
     assert events.seen[-1].id == mark
 
 
+async def test_commitment_moved_by_a_later_meeting_is_announced_with_its_old_date(
+    served, client, factory, settings, resources
+) -> None:
+    ana = await factory.user(full_name="Ana García")
+    project_id, first = await make_meeting(client, ana)
+    said = "Me encargo de enviar el presupuesto del hosting mañana."
+    await upload(client, ana, first, "a.vtt", vtt(("Ana García", said)))
+    await drain_meetings(settings, resources)
+    (budget,) = await commitment_rows_of(resources)
+    async with resources.sessionmaker() as session, session.begin():
+        row = await session.get(Commitment, budget.id)
+        assert row is not None
+        row.due_soon_announced_at = row.overdue_announced_at = datetime.now(UTC)
+    async with following(served, actor=ana) as events:
+        _, second = await make_meeting(client, ana, project_id=project_id)
+        said = "El presupuesto del hosting lo pasamos al 10 de enero de 2099."
+        await upload(client, ana, second, "b.vtt", vtt(("Ana García", said)))
+        await drain_meetings(settings, resources)
+        ready = await events.until("summary.ready")
+        moved = await events.until("commitment.moved")
+    assert (moved.data["commitment_id"], moved.data["status"]) == (str(budget.id), "open")
+    assert moved.data["due_date"] == "2099-01-10" and moved.data["moved_from"] == str(budget.due_date)
+    assert (ready.data["closed"], ready.data["moved"]) == (0, 1)
+    # The new date is announced falling due and overdue again, when it comes.
+    (row,) = await commitment_rows_of(resources)
+    assert row.due_soon_announced_at is None and row.overdue_announced_at is None
+
+
 @pytest.mark.parametrize(
     ("kind", "due", "announced"),
     [

@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from core.models import CommitmentStatus, MemberRole
+import sqlalchemy as sa
+
+from core.models import Chunk, CommitmentStatus, MemberRole, SourceType
 from tests.meetings.helpers import API, commitment_rows, drain_meetings, make_meeting, upload, vtt
 
 MONTH_AGO = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=30)
@@ -190,3 +192,101 @@ async def test_the_ledger_status_is_indexed_and_answers_status_questions(
     await drain_meetings(settings, resources)
     body = await ask("¿Se ha enviado ya el presupuesto del hosting?")
     assert "cumplido" in str(body["answer"]), body
+
+
+async def commitment_chunks(resources) -> list[str]:
+    async with resources.sessionmaker() as session:
+        rows = await session.scalars(
+            sa.select(Chunk.content)
+            .where(Chunk.source_type == SourceType.COMMITMENTS)
+            .order_by(Chunk.content)
+        )
+        return list(rows.all())
+
+
+async def test_a_later_meeting_closes_and_moves_commitments_by_owner_and_task(
+    client, factory, settings, resources
+) -> None:
+    ana = await factory.user(full_name="Ana García")
+    project_id, first_meeting = await make_meeting(client, ana, start_time=MONTH_AGO.isoformat())
+    r = await upload(
+        client,
+        ana,
+        first_meeting,
+        "arranque.vtt",
+        vtt(
+            ("Ana García", "Buenos días. Os paso el presupuesto del hosting el viernes."),
+            ("Luis Pérez", "Con eso yo preparo la maqueta de la home."),
+            ("Ana García", "Marta, ¿te encargas tú de pedir las fotos al cliente?"),
+            ("Marta Ruiz", "Sí."),
+            ("Luis Pérez", "Y yo reviso los textos legales antes del 1/1/2099."),
+        ),
+    )
+    assert r.status_code == 202, r.text
+    await drain_meetings(settings, resources)
+    rows = {row.task: row for row in await commitment_rows(resources)}
+    assert sorted((row.owner_name, task) for task, row in rows.items()) == [
+        ("Ana García", "pasar el presupuesto del hosting"),
+        ("Luis Pérez", "preparar la maqueta de la home"),
+        ("Luis Pérez", "revisar los textos legales"),
+        ("Marta Ruiz", "pedir las fotos al cliente"),
+    ]
+
+    # The next meeting reports on them; the words and who says them pick the commitment.
+    _, second_meeting = await make_meeting(client, ana, project_id=project_id)
+    r = await upload(
+        client,
+        ana,
+        second_meeting,
+        "seguimiento.vtt",
+        vtt(
+            ("Ana García", "Luis, la maqueta..."),
+            ("Luis Pérez", "Sí, la presenté el martes."),
+            ("Marta Ruiz", "Ya os mandé las fotos por correo."),
+            ("Ana García", "Los textos legales pasan al 15 de enero, que el abogado está de viaje."),
+            ("Ana García", "El presupuesto no lo he mandado todavía."),
+        ),
+    )
+    second_transcription = r.json()["id"]
+    await drain_meetings(settings, resources)
+    rows = {row.task: row for row in await commitment_rows(resources)}
+    assert len(rows) == 4
+    mockup, photos = rows["preparar la maqueta de la home"], rows["pedir las fotos al cliente"]
+    legal, budget = rows["revisar los textos legales"], rows["pasar el presupuesto del hosting"]
+    assert mockup.status == CommitmentStatus.DONE and photos.status == CommitmentStatus.DONE
+    assert mockup.evidence == {
+        "transcription_id": second_transcription,
+        "meeting_id": second_meeting,
+        "segment_ids": [1],
+        "text": "Sí, la presenté el martes.",
+    }
+    assert photos.evidence["segment_ids"] == [2]
+    # Moved: still open, with the new date (resolved against the later meeting) and where it was said.
+    assert legal.status == CommitmentStatus.OPEN and legal.due_date == date(2027, 1, 15)
+    assert legal.evidence["segment_ids"] == [3] and legal.evidence["moved_from"] == "2099-01-01"
+    # "no lo he mandado todavía" closes nothing.
+    assert budget.status == CommitmentStatus.OPEN and budget.evidence == {}
+
+    # The ledger as the API lists it, and as it is indexed: the new date and the statuses.
+    r = await client.get(
+        f"{API}/projects/{project_id}/commitments", params={"status": "open"}, headers=ana.headers
+    )
+    assert [(i["task"], i["due_date"]) for i in r.json()["items"]][-1] == (
+        "revisar los textos legales",
+        "2027-01-15",
+    )
+    indexed = " ".join(await commitment_chunks(resources))
+    assert "revisar los textos legales (fecha: 15 de enero de 2027; estado: pendiente" in indexed
+    assert (
+        "preparar la maqueta de la home" in indexed
+        and "estado: cumplido, «Sí, la presenté el martes.»" in indexed
+    )
+
+    # Summarised again, the later meeting changes nothing more (the same mentions, already applied).
+    r = await client.post(
+        f"{API}/transcriptions/{second_transcription}/regenerate-summary", headers=ana.headers
+    )
+    assert r.status_code == 202, r.text
+    await drain_meetings(settings, resources)
+    again = {row.task: (row.status, row.due_date, row.evidence) for row in await commitment_rows(resources)}
+    assert again == {task: (row.status, row.due_date, row.evidence) for task, row in rows.items()}

@@ -45,7 +45,8 @@ async def test_regenerate_reruns_only_the_summary(
 ) -> None:
     owner = await factory.user(full_name="Ana García")
     project_id, meeting_id = await make_meeting(client, owner)
-    wav = await speech_wav(tmp_path / "clip.wav", "Me encargo de enviar el presupuesto para el viernes.")
+    # (Whisper base hears espeak's "Me encargo de…" as "pero no le enviaré…": no promise at all.)
+    wav = await speech_wav(tmp_path / "clip.wav", "Me comprometo a enviar el presupuesto el viernes.")
     r = await upload(client, owner, meeting_id, "clip.wav", wav.read_bytes(), language="es")
     assert r.status_code == 202, r.text
     transcription_id = r.json()["id"]
@@ -96,7 +97,8 @@ async def test_regenerate_reruns_only_the_summary(
     )
     transcriber = FailingTranscriber()
     await drain_meetings(settings, resources, chat_model=chat.model(servers), transcriber=transcriber)
-    assert transcriber.calls == 0 and len(chat.requests) == 1
+    # Two requests: the summary, then the commitments' own prompt (the scripted reply serves both).
+    assert transcriber.calls == 0 and len(chat.requests) == 2
 
     after = await get_transcription(client, owner, transcription_id)
     assert after["processing_status"] == "completed" and after["error"] is None

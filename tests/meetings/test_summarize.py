@@ -11,12 +11,14 @@ import pytest
 
 from core.events import meeting_channel
 from core.providers.llm import StructuredOutputFailed
-from meetings.commitments import resolve_due
+from meetings.commitments import LLMCommitmentExtractor, PatternCommitmentExtractor, resolve_due
 from meetings.schemas import MeetingSummary, MeetingTranscript
 from meetings.summaries import ExtractiveSummarizer, LLMSummarizer
+from meetings.tasks import meeting_tasks
 from prompts.loader import default_library
 from tests.meetings.helpers import (
     ScriptedChat,
+    commitment_rows,
     drain_meetings,
     get_transcription,
     make_meeting,
@@ -256,3 +258,156 @@ async def test_summary_failure_is_stored_visible_and_announced(
     body = await get_transcription(client, owner, transcription_id)
     assert body["processing_status"] == "completed" and body["error"] is None
     assert body["summary"] == "Ahora sí." and body["summary_provider"] == "openai-compatible"
+
+
+# --- the commitments' own prompt ----------------------------------------------------------------------
+
+HANDOVER = segments(
+    ("Ana", "Luis, ¿nos pasas el presupuesto?"),
+    ("Luis", "Sí, os lo mando el viernes."),
+)
+
+
+def commitments_summarizer(servers, chat: ScriptedChat) -> LLMSummarizer:
+    """What the worker runs with a chat model (meetings/tasks.py)."""
+    return meeting_tasks(chat.model(servers), default_library()).summarizer  # type: ignore[return-value]
+
+
+async def test_commitments_come_from_their_own_prompt_due_dates_as_said_resolved_here(servers) -> None:
+    chat = ScriptedChat(
+        [
+            summary_json(summary="Presupuesto."),
+            json.dumps(
+                {
+                    "commitments": [
+                        # The due date as said; a date the model left in the task is cut out of it.
+                        {
+                            "segment_ids": [0, 1, 42],
+                            "owner": "Luis",
+                            "task": "mandar el presupuesto el viernes",
+                            "due": "el viernes",
+                        },
+                        {
+                            "segment_ids": [1],
+                            "owner": "Ana",
+                            "task": "revisar el contrato",
+                            "due": "2026-12-01",
+                        },
+                        # No owner: the speaker of the segment where it is said first.
+                        {"segment_ids": [1, 0], "owner": None, "task": "llamar al cliente", "due": "pronto"},
+                    ]
+                }
+            ),
+        ]
+    )
+    summarizer = commitments_summarizer(servers, chat)
+    assert isinstance(summarizer.commitments, LLMCommitmentExtractor)
+    result = await summarizer.summarize(MeetingTranscript(HANDOVER, "Seguimiento", MEETING_DAY))
+    assert [(c.owner, c.task, c.due, c.segment_ids) for c in result.commitments] == [
+        ("Luis", "mandar el presupuesto", date(2026, 11, 27), [0, 1]),
+        ("Ana", "revisar el contrato", date(2026, 12, 1), [1]),
+        ("Luis", "llamar al cliente", None, [1, 0]),
+    ]
+    assert result.summary == "Presupuesto." and result.problems == []
+
+    notes, asked = chat.requests
+    # The summary call no longer asks for commitments; the commitments call asks for where they are
+    # said first, then who, what and when (as said).
+    assert set(notes["response_format"]["json_schema"]["schema"]["properties"]) == {
+        "summary",
+        "key_points",
+        "decisions",
+        "next_steps",
+    }
+    schema = asked["response_format"]["json_schema"]["schema"]
+    item = schema["$defs"]["SaidCommitment"]
+    assert list(item["properties"]) == ["segment_ids", "owner", "task", "due"]
+    # Every segment with its speaker; both calls start alike (a llama.cpp server reuses what it has read).
+    user = asked["messages"][1]["content"]
+    assert (
+        "[0] (00:00) Ana: Luis, ¿nos pasas el presupuesto?\n[1] (00:05) Luis: Sí, os lo mando el viernes."
+        in user
+    )
+    assert notes["messages"][0] == asked["messages"][0]
+    shared = user.index("</transcript>")
+    assert notes["messages"][1]["content"][:shared] == user[:shared]
+
+
+async def test_when_the_model_gives_no_commitments_the_patterns_do_and_it_is_recorded(
+    servers, client, factory, settings, resources
+) -> None:
+    chat = ScriptedChat(
+        [summary_json(summary="Presupuesto."), "no es JSON", '{"commitments": [{"owner": "Luis"}]}']
+    )
+    result = await commitments_summarizer(servers, chat).summarize(
+        MeetingTranscript(HANDOVER, "Seguimiento", MEETING_DAY)
+    )
+    assert len(chat.requests) == 3  # the summary, the commitments and their one retry
+    assert [(c.owner, c.task, c.due) for c in result.commitments] == [
+        ("Luis", "mandar el presupuesto", date(2026, 11, 27))
+    ]
+    (problem,) = result.problems
+    assert problem.startswith("commitments by patterns-v2: the model gave none (invalid structured output")
+
+    # Through the worker: the transcription completes, says why, and the ledger has the patterns' rows.
+    owner = await factory.user()
+    _, meeting_id = await make_meeting(client, owner)
+    r = await upload(
+        client, owner, meeting_id, "handover.vtt", vtt(*[(s["speaker"], s["text"]) for s in HANDOVER])
+    )
+    assert r.status_code == 202, r.text
+    chat = ScriptedChat([summary_json(summary="Presupuesto."), "no es JSON", "tampoco"])
+    await drain_meetings(settings, resources, chat_model=chat.model(servers))
+    body = await get_transcription(client, owner, r.json()["id"])
+    assert body["processing_status"] == "completed" and body["summary"] == "Presupuesto."
+    assert body["error"].startswith("commitments by patterns-v2: the model gave none")
+    assert body["summary_provider"] == "openai-compatible"
+    assert [(c["owner"], c["task"]) for c in body["commitments"]] == [("Luis", "mandar el presupuesto")]
+    assert [(row.owner_name, row.task) for row in await commitment_rows(resources)] == [
+        ("Luis", "mandar el presupuesto")
+    ]
+
+
+def test_without_a_model_the_tasks_are_offline() -> None:
+    tasks = meeting_tasks(None, default_library())
+    assert isinstance(tasks.summarizer, ExtractiveSummarizer)
+    assert isinstance(tasks.summarizer.commitments, PatternCommitmentExtractor)
+
+
+def test_the_local_model_summarises_and_the_patterns_list_the_commitments_unless_told() -> None:
+    """auto: beside the local model the patterns list the commitments (they measured better on the dev
+    set); a remote provider's model lists them itself; the setting forces either."""
+    from types import SimpleNamespace
+
+    from core.providers.llm import LOCAL_PROVIDER
+    from core.settings import Settings
+    from meetings.tasks import commitment_source
+
+    local = SimpleNamespace(provider=LOCAL_PROVIDER, model="qwen2.5-coder-1.5b")
+    remote = SimpleNamespace(provider="openai-compatible", model="gpt")
+    auto = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert auto.transcription.commitments == "auto"
+    assert commitment_source(auto, local) == "patterns"  # type: ignore[arg-type]
+    assert commitment_source(auto, remote) == "model"  # type: ignore[arg-type]
+    assert commitment_source(auto, None) == "model"
+    forced = Settings(_env_file=None, transcription={"commitments": "model"})  # type: ignore[call-arg]
+    assert commitment_source(forced, local) == "model"  # type: ignore[arg-type]
+
+    tasks = meeting_tasks(local, default_library(), commitments="patterns")  # type: ignore[arg-type]
+    assert isinstance(tasks.summarizer, LLMSummarizer)
+    assert isinstance(tasks.summarizer.commitments, PatternCommitmentExtractor)
+    tasks = meeting_tasks(local, default_library(), commitments="model")  # type: ignore[arg-type]
+    assert isinstance(tasks.summarizer.commitments, LLMCommitmentExtractor)  # type: ignore[attr-defined]
+
+
+async def test_beside_the_model_the_patterns_list_the_commitments_in_one_model_call(servers) -> None:
+    chat = ScriptedChat([summary_json(summary="Presupuesto.")])
+    summarizer = meeting_tasks(chat.model(servers), default_library(), commitments="patterns").summarizer
+    result = await summarizer.summarize(MeetingTranscript(HANDOVER, "Seguimiento", MEETING_DAY))
+    assert result.summary == "Presupuesto." and result.problems == []
+    assert [(c.owner, c.due, c.segment_ids) for c in result.commitments] == [
+        ("Luis", date(2026, 11, 27), [1])
+    ]
+    assert "presupuesto" in result.commitments[0].task
+    (notes,) = chat.requests  # the summary only: no commitments call
+    assert "commitments" not in notes["response_format"]["json_schema"]["schema"]["properties"]
