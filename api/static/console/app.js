@@ -63,7 +63,8 @@ const TEXT = {
       "transcription.summarising": "resumiendo", "transcription.indexed": "transcripción indexada",
       "transcription.failed": "transcripción fallida", "summary.ready": "resumen listo",
       "commitment.created": "compromiso nuevo", "commitment.closed": "compromiso cerrado",
-      "commitment.reopened": "compromiso reabierto", "commitment.due_soon": "compromiso vence pronto",
+      "commitment.reopened": "compromiso reabierto", "commitment.moved": "compromiso con fecha nueva",
+      "commitment.due_soon": "compromiso vence pronto",
       "commitment.overdue": "compromiso vencido", "insights.refreshed": "salud actualizada",
       "document.converted": "documento convertido"
     },
@@ -156,7 +157,8 @@ const TEXT = {
       "transcription.summarising": "summarising", "transcription.indexed": "transcript indexed",
       "transcription.failed": "transcription failed", "summary.ready": "summary ready",
       "commitment.created": "new commitment", "commitment.closed": "commitment closed",
-      "commitment.reopened": "commitment reopened", "commitment.due_soon": "commitment due soon",
+      "commitment.reopened": "commitment reopened", "commitment.moved": "commitment rescheduled",
+      "commitment.due_soon": "commitment due soon",
       "commitment.overdue": "commitment overdue", "insights.refreshed": "health refreshed",
       "document.converted": "document converted"
     },
