@@ -135,11 +135,17 @@ async def _publish_indexed(runtime: Runtime, project_id: Any, result: dict[str, 
 
 
 async def _apply(session: AsyncSession, runtime: Runtime, outbox_id: int) -> dict[str, Any]:
-    row = await session.get(Outbox, outbox_id, with_for_update=True)
+    # The artifact's lock first, then the row's: a job of the same artifact that holds the first marks
+    # older pending rows superseded, so waiting for it while holding this row would deadlock. The row's
+    # artifact never changes, so reading it unlocked is enough to know which lock to take.
+    row = await session.get(Outbox, outbox_id)
+    if row is None or row.status in (OutboxStatus.DONE, OutboxStatus.FAILED):
+        return {"status": "skipped"}
+    await _lock_source(session, row.source_type, row.source_id, runtime.settings.db.statement_timeout_ms)
+    row = await session.get(Outbox, outbox_id, with_for_update=True, populate_existing=True)
     if row is None or row.status in (OutboxStatus.DONE, OutboxStatus.FAILED):
         return {"status": "skipped"}
     request_id_var.set(row.request_id)
-    await _lock_source(session, row.source_type, row.source_id, runtime.settings.db.statement_timeout_ms)
     owned = OWNED_TYPES[row.source_type]
     chunks = embedded = 0
     embedded_by_model: dict[str, int] = {}

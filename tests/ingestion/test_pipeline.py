@@ -511,3 +511,37 @@ async def test_a_job_waits_for_its_artifact_lock_past_the_statement_timeout(
         await engine.dispose()
     [after] = [r for r in await outbox_rows(resources) if r.id == row.id]
     assert after.status == OutboxStatus.DONE and after.attempts <= 1
+
+
+async def test_two_jobs_of_one_artifact_do_not_deadlock_on_the_superseded_row(
+    client, factory, settings, resources
+):
+    """The newer change's job holds the artifact's lock and, when done, marks the older pending row
+    superseded; the older row's job waits for the artifact's lock meanwhile. It must wait without holding
+    its outbox row, or each waits for the other (PostgreSQL then kills one: a failed, retried job)."""
+    owner = await factory.user()
+    project_id = await new_project(client, owner)
+    document_id = await new_document(client, owner, project_id, "Primera versión del acta.")
+    r = await client.put(
+        f"/api/v1/projects/documents/{document_id}",
+        json={"title": "Acta", "content": "Segunda versión."},
+        headers=owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    older, newer = [r for r in await outbox_rows(resources) if r.source_id == uuid.UUID(document_id)]
+    async with resources.sessionmaker() as session, session.begin():
+        await register_model(session, name=STATIC_MODEL, dimensions=64)
+    gated = GatedEmbedder()
+    runtime = Runtime(settings=settings, sessionmaker=resources.sessionmaker, redis=resources.redis)
+    runtime.embedders[STATIC_MODEL] = gated
+    newest = asyncio.create_task(process_outbox_row(runtime, newer.id))
+    await asyncio.wait_for(gated.entered.wait(), 10)  # holds the artifact's lock, embedding
+    other = Runtime(settings=settings, sessionmaker=resources.sessionmaker, redis=resources.redis)
+    oldest = asyncio.create_task(process_outbox_row(other, older.id))
+    await _finished_or_waiting_for_a_lock(resources, oldest)
+    gated.release.set()
+    assert await asyncio.wait_for(asyncio.gather(newest, oldest), 20) == ["done", "skipped"]
+    rows = {r.id: r for r in await outbox_rows(resources)}
+    assert rows[older.id].status == OutboxStatus.DONE and rows[older.id].attempts == 0
+    assert rows[older.id].last_error == "superseded by a later change"
+    assert rows[newer.id].status == OutboxStatus.DONE and rows[newer.id].attempts == 1
