@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.providers.llm import ContextPassage, Generation, Usage
 from retrieval.answerers import ExtractiveAnswerer, extractive_answer
 
@@ -46,20 +48,9 @@ async def test_the_extractive_answerer_streams_that_answer():
 
 
 def test_a_citation_stands_only_where_its_source_supports_the_sentence() -> None:
-    import uuid
+    from retrieval.answer import keep_supported_citations
 
-    from core.models import SourceType
-    from retrieval.answer import Source, keep_supported_citations
-    from retrieval.search import Hit
-
-    def source(n: int, text: str) -> Source:
-        hit = Hit(n, uuid.uuid4(), SourceType.DOCUMENT, uuid.uuid4(), 0, text, {}, 0.1, 0.9, None)
-        return Source(n, hit)
-
-    sources = [
-        source(1, "[Documento › Propuesta]\nEl presupuesto cerrado es de 18.500 euros más IVA."),
-        source(2, "[Documento › Soporte]\nLas incidencias críticas se atienden en cuatro horas."),
-    ]
+    sources = _budget_and_support()
     answer = "El presupuesto es de 18.500 euros [1]. El hosting cuesta cuarenta euros al mes [2]."
     assert keep_supported_citations(answer, sources) == (
         "El presupuesto es de 18.500 euros [1]. El hosting cuesta cuarenta euros al mes."
@@ -71,20 +62,9 @@ def test_a_citation_stands_only_where_its_source_supports_the_sentence() -> None
 
 
 def test_a_sentence_left_uncited_is_cited_to_the_source_that_holds_most_of_its_words() -> None:
-    import uuid
+    from retrieval.answer import cite_uncited_sentences
 
-    from core.models import SourceType
-    from retrieval.answer import Source, cite_uncited_sentences
-    from retrieval.search import Hit
-
-    def source(n: int, text: str) -> Source:
-        hit = Hit(n, uuid.uuid4(), SourceType.DOCUMENT, uuid.uuid4(), 0, text, {}, 0.1, 0.9, None)
-        return Source(n, hit)
-
-    sources = [
-        source(1, "[Documento › Propuesta]\nEl presupuesto cerrado es de 18.500 euros más IVA."),
-        source(2, "[Documento › Soporte]\nLas incidencias críticas se atienden en cuatro horas."),
-    ]
+    sources = _budget_and_support()
     answer = (
         "El presupuesto cerrado es de 18.500 euros.\n"
         "Las incidencias críticas se atienden en cuatro horas [2]. Sí. "
@@ -101,3 +81,21 @@ def test_a_sentence_left_uncited_is_cited_to_the_source_that_holds_most_of_its_w
     assert cite_uncited_sentences("Cuatro horas para incidencias críticas", sources) == (
         "Cuatro horas para incidencias críticas [2]"
     )
+
+
+def _budget_and_support() -> list[Any]:
+    """Two numbered document sources: [1] the budget, [2] the support hours."""
+    import uuid
+
+    from core.models import SourceType
+    from retrieval.answer import Source
+    from retrieval.search import Hit
+
+    def source(n: int, text: str) -> Source:
+        hit = Hit(n, uuid.uuid4(), SourceType.DOCUMENT, uuid.uuid4(), 0, text, {}, 0.1, 0.9, None)
+        return Source(n, hit)
+
+    return [
+        source(1, "[Documento › Propuesta]\nEl presupuesto cerrado es de 18.500 euros más IVA."),
+        source(2, "[Documento › Soporte]\nLas incidencias críticas se atienden en cuatro horas."),
+    ]
