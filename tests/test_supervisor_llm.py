@@ -58,11 +58,11 @@ def workdir() -> Iterator[Path]:
 
 def test_the_local_model_starts_serves_and_stops_with_the_stack(workdir: Path) -> None:
     if not local_llm.runtime_installed():
-        pytest.skip("llama-cpp-python is not installed (pip install -e '.[local-llm-test]')")
+        pytest.fail("llama-cpp-python is not installed: `make test` installs it (.[local-llm-test])")
     try:
         local_llm._package_file(*local_llm.CATALOG["smollm2-135m"].parts[0])
     except local_llm.ModelUnavailable as exc:
-        pytest.skip(str(exc))
+        pytest.fail(f"the test model is not installed: {exc}")
     stack = LocalModelStack(workdir / "data", port=free_port(), redis_port=free_port(), model="smollm2-135m")
     try:
         stack.start().wait_ready()

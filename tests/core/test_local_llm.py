@@ -114,7 +114,7 @@ def test_the_server_does_not_take_our_port_or_options_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if not local_llm.runtime_installed():
-        pytest.skip("llama-cpp-python is not installed")
+        pytest.fail("llama-cpp-python is not installed: `make test` installs it (.[local-llm-test])")
     for name, value in {
         "PORT": "8000",
         "HOST": "0.0.0.0",
@@ -137,11 +137,11 @@ TEST_MODEL = "smollm2-135m"
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """llama-cpp-python's OpenAI-compatible server with the smallest packaged model, for this module."""
     if not local_llm.runtime_installed():
-        pytest.skip("llama-cpp-python is not installed (pip install -e '.[local-llm-test]')")
+        pytest.fail("llama-cpp-python is not installed: `make test` installs it (.[local-llm-test])")
     try:
         local_llm._package_file(*CATALOG[TEST_MODEL].parts[0])
     except ModelUnavailable as exc:
-        pytest.skip(str(exc))
+        pytest.fail(f"the test model is not installed: {exc}")
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("llm"),
         llm={"enabled": True, "model": TEST_MODEL, "threads": 1, "context_tokens": 2048, "max_retries": 0},

