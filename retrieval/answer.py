@@ -245,6 +245,7 @@ def cite_uncited_sentences(answer: str, sources: list[Source]) -> str:
     holds most of them, when that source holds MIN_ATTRIBUTION of them. A sentence no source holds stays
     uncited."""
     pieces = _SENTENCE_PIECES.split(answer)
+    held: list[tuple[Source, set[str]]] = []  # each source's words, read once for all the sentences
     for index in range(0, len(pieces), 2):  # odd indexes are the separators
         sentence = pieces[index]
         if CITATION.search(sentence):
@@ -252,10 +253,13 @@ def cite_uncited_sentences(answer: str, sources: list[Source]) -> str:
         wanted = set(content_terms(sentence))
         if len(wanted) < 2:
             continue
+        if not held:
+            held = [
+                (source, set(content_terms(source.hit.context or source.hit.content))) for source in sources
+            ]
         best, share = None, 0.0
-        for source in sources:
-            held = set(content_terms(source.hit.context or source.hit.content))
-            if (covered := len(wanted & held) / len(wanted)) > share:
+        for source, terms in held:
+            if (covered := len(wanted & terms) / len(wanted)) > share:
                 best, share = source, covered
         if best is None or share < MIN_ATTRIBUTION:
             continue
