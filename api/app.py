@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.hot import HotReads
 from api.middleware import CorsMiddleware, RequestContextMiddleware
 from api.resources import Resources
 from api.routes import (
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     _mount_docs(app)
     _mount_console(app, settings)
 
+    app.add_middleware(HotReads)  # the innermost: CORS and the request context wrap its answers too
     app.add_middleware(
         CorsMiddleware,
         allow_origins=settings.http.cors_origins,

@@ -31,7 +31,7 @@ def _split_csv(value: object) -> object:
 
 
 class DatabaseSettings(BaseModel):
-    pool_size: int = Field(10, ge=1, le=200, description="SQLAlchemy pool size per process")
+    pool_size: int = Field(20, ge=1, le=200, description="SQLAlchemy pool size per process")
     max_overflow: int = Field(10, ge=0, le=200, description="connections allowed above pool_size")
     pool_timeout: float = Field(10.0, gt=0, description="seconds to wait for a pooled connection")
     statement_timeout_ms: int = Field(15_000, ge=0, description="per-statement timeout; 0 disables it")

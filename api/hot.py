@@ -1,0 +1,102 @@
+"""The two hottest reads, a project and a meeting by id, answered below FastAPI's router.
+
+A project read spent about a third of its CPU in FastAPI itself: matching the path against the app's
+routers, building the request, solving the dependency, wrapping the endpoint in exception and exit-stack
+layers (bench/crud.py's py-spy profile, docs/performance.md). HotReads, the innermost middleware (inside
+CORS and the request context, so headers, logs, metrics and traces are the same), answers
+`GET /api/v1/projects/{id}` and `GET /api/v1/meetings/{id}` itself with the route's own parts: the bearer
+scheme that verifies the token (api.deps.READER_SCHEME), the read (api/services/reads.py) and the app's
+exception handlers for whatever they raise (401, 404, 503 as the route answers them).
+
+Only a request whose answer cannot differ from the route's is taken: a GET, no root path, and an id in the
+canonical 8-4-4-4-12 hex form. Everything else, an id FastAPI would refuse with 422 included, goes on to
+the router. The FastAPI routes stay: OpenAPI documents them, and they answer the requests left to them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.deps import READER_SCHEME, Reader
+from api.responses import JsonBytes
+from api.routes import meetings, projects
+from api.routing import API_PREFIX
+from api.services import reads
+
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_PATH = re.compile(f"^{re.escape(API_PREFIX)}/(projects|meetings)/({_UUID})$")
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class HotRead:
+    route: APIRoute  # what the request context logs and measures the request as
+    param: str
+    read: Callable[[Reader, uuid.UUID], Awaitable[bytes]]
+
+
+def _route(router: Any, endpoint: Callable[..., Any]) -> APIRoute:
+    found = [r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint]
+    assert len(found) == 1, endpoint
+    return found[0]
+
+
+async def _read_project(reader: Reader, project_id: uuid.UUID) -> bytes:
+    return await reads.read_project(reader, project_id=project_id)
+
+
+async def _read_meeting(reader: Reader, meeting_id: uuid.UUID) -> bytes:
+    return await reads.read_meeting(reader, meeting_id=meeting_id)
+
+
+HOT_READS = {
+    "projects": HotRead(_route(projects.router, projects.get_project), "project_id", _read_project),
+    "meetings": HotRead(_route(meetings.router, meetings.get_meeting), "meeting_id", _read_meeting),
+}
+
+
+def exception_handler(handlers: dict[Any, Handler], exc: Exception) -> Handler | None:
+    """The handler the app registered for `exc`'s class or its nearest base, as Starlette picks it."""
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            return handlers[cls]
+    return None
+
+
+class HotReads:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            match = _PATH.match(scope["path"])
+            if match is not None:
+                await self._answer(HOT_READS[match[1]], match[2], scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _answer(hot: HotRead, raw_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = hot.route
+        scope["path_params"] = {hot.param: raw_id}
+        request = Request(scope, receive)
+        response: Response
+        try:
+            reader = await READER_SCHEME(request)
+            response = JsonBytes(await hot.read(reader, uuid.UUID(raw_id)))
+        except Exception as exc:
+            handler = exception_handler(scope["app"].exception_handlers, exc)
+            if handler is None:
+                raise  # the request context answers 500 and logs it, as for any route
+            response = await handler(request, exc)
+        await response(scope, receive, send)
