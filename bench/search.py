@@ -290,7 +290,7 @@ async def measure(
     from core.db import create_engine, create_sessionmaker
     from retrieval.lexical import active_lexical
     from retrieval.retriever import diverse_pool, diversify
-    from retrieval.search import search_chunks
+    from retrieval.search import search_chunks, with_snippets
 
     rng = random.Random(args.seed + 1)
     texts = query_texts(rng)
@@ -327,14 +327,15 @@ async def measure(
             vectors[text] = vector
         else:
             vector = vectors[text]
-        # The API's page: the search over a pool three pages deep, one source at most twice on the page.
+        # The API's page: the search over a pool three pages deep, one source at most twice on the page,
+        # then the snippets of the page's hits.
         async with sessionmaker() as session:
             pool = await search_chunks(
                 session, project_ids=[project], query=text, query_embedding=vector, model=name,
                 dimensions=embedder.dimensions, config=settings.retrieval,
-                limit=diverse_pool(limit=10, offset=0),
+                limit=diverse_pool(limit=10, offset=0), snippets=False,
             )  # fmt: skip
-        hits = diversify(pool, limit=10, offset=0)
+            hits = await with_snippets(session, diversify(pool, limit=10, offset=0), text)
         return (time.perf_counter() - started) * 1000, [h.chunk_id for h in hits]
 
     try:

@@ -20,7 +20,7 @@ from core.models import SourceType
 from core.providers.embeddings import Embedder
 from core.settings import RetrievalSettings
 from core.vectors import serving_model
-from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks
+from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks, with_snippets
 from retrieval.windows import WINDOW_SEGMENTS
 
 
@@ -125,8 +125,9 @@ class HybridRetriever(BaseRetriever):
         """A results page in which one document (or summary, or project description) takes at most
         `per_source` places: its further chunks move below the other sources' results. Transcript
         units are each a different moment of a meeting and are never held back."""
-        pool = await self.search(query, limit=diverse_pool(limit=limit, offset=offset))
-        return diversify(pool, limit=limit, offset=offset, per_source=per_source)
+        pool = await self.search(query, limit=diverse_pool(limit=limit, offset=offset), snippets=False)
+        page = diversify(pool, limit=limit, offset=offset, per_source=per_source)
+        return await with_snippets(self.session, page, query)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = await self.search(query_bundle.query_str)

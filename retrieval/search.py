@@ -14,7 +14,7 @@ import hashlib
 import html
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -158,6 +158,32 @@ FUSION = {
         "ELSE (1 - :vector_weight) * COALESCE((kw.rank - kw.lo) / NULLIF(kw.hi - kw.lo, 0), 1) END"
     ),
 }
+# The query's lexemes under both languages, from the accent-folded query (what the stored tsvector holds);
+# highlights also take the query as typed, since ts_headline reads the unfolded text.
+LEXEMES = """
+    lex AS (
+        SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q_folded)) ||
+                                           tsvector_to_array(to_tsvector('english', :q_folded))) AS lexeme
+    ),
+    shown AS (
+        SELECT lexeme FROM lex UNION
+        SELECT unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
+                      tsvector_to_array(to_tsvector('english', :q)))
+    )"""
+HIGHLIGHT = "(SELECT string_agg(quote_literal(lexeme), ' | ') FROM shown)::tsquery AS highlight"
+HEADLINE = f"""CASE WHEN tq.highlight IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
+               CASE c.language WHEN 'es' THEN 'spanish'::regconfig WHEN 'en' THEN 'english'::regconfig
+                    ELSE 'simple'::regconfig END,
+               {HEADLINE_BODY}, tq.highlight,
+               'StartSel=' || chr(2) || ', StopSel=' || chr(3)
+                   || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
+           ) END AS headline"""
+# The snippets of chunks already found (a results page), by the search statement's own highlighting.
+SNIPPETS = f"""
+    WITH {LEXEMES},
+    tq AS (SELECT {HIGHLIGHT})
+    SELECT c.id, {HEADLINE}
+    FROM chunks c CROSS JOIN tq WHERE c.id = ANY(:ids)"""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -180,19 +206,7 @@ def build_search_sql(
     vec = embedding_cast(dimensions)
     projects = f"embedding_model = '{model}' AND project_id = ANY(:project_ids)"
     scope = f"c.embedding_model = '{model}' AND c.project_id = ANY(:project_ids){filter_sql}"
-    # The query's lexemes under both languages, from the accent-folded query (what the stored tsvector
-    # holds); highlights also take the query as typed, since ts_headline reads the unfolded text.
-    lexemes = """
-    lex AS (
-        SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q_folded)) ||
-                                           tsvector_to_array(to_tsvector('english', :q_folded))) AS lexeme
-    ),
-    shown AS (
-        SELECT lexeme FROM lex UNION
-        SELECT unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
-                      tsvector_to_array(to_tsvector('english', :q)))
-    )"""
-    highlight = "(SELECT string_agg(quote_literal(lexeme), ' | ') FROM shown)::tsquery AS highlight"
+    lexemes, highlight = LEXEMES, HIGHLIGHT
     # Each side: its rank r (RRF) and the spread of its scores over its candidates (convex fusion).
     vector_side = f"""
         SELECT id, d, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi FROM (
@@ -257,13 +271,7 @@ def build_search_sql(
     sem AS ({vector_side if mode != "text" else empty_vector}){keyword}
     SELECT c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata,
            c.token_count, f.score, f.similarity, f.text_rank,
-           CASE WHEN tq.highlight IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
-               CASE c.language WHEN 'es' THEN 'spanish'::regconfig WHEN 'en' THEN 'english'::regconfig
-                    ELSE 'simple'::regconfig END,
-               {HEADLINE_BODY}, tq.highlight,
-               'StartSel=' || chr(2) || ', StopSel=' || chr(3)
-                   || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
-           ) END AS headline
+           {HEADLINE}
     FROM (
         SELECT COALESCE(sem.id, kw.id) AS id, {FUSION[fusion]} AS score,
                1 - sem.d AS similarity, kw.rank AS text_rank,
@@ -390,3 +398,27 @@ async def search_chunks(
             )
         )
     return hits
+
+
+async def with_snippets(session: AsyncSession, hits: list[Hit], query: str) -> list[Hit]:
+    """`hits` (found with snippets=False) with the snippets search_chunks would have given them.
+
+    ts_headline re-parses each chunk's text: a results page asks for it on the hits it shows, not on
+    the pool it picked them from (search_diverse reads three pages to fill one)."""
+    if not hits:
+        return hits
+    query = clean_query(query)
+    params = {
+        "ids": [hit.chunk_id for hit in hits],
+        "q": query,
+        "q_folded": fold_accents(query),
+        "snippets": True,
+    }
+    with traced("retrieval.snippets", attributes={"v1tr0.search.rows": len(hits)}):
+        rows = (await session.execute(sa.text(SNIPPETS), params)).all()
+    headlines = {row.id: row.headline for row in rows}
+    shown = []
+    for hit in hits:
+        snippet, terms = render_snippet(headlines.get(hit.chunk_id), hit.content)
+        shown.append(replace(hit, snippet=snippet, highlights=terms))
+    return shown

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
+from api.services.ai import make_retriever
+from retrieval import search as search_module
 from tests.ingestion.helpers import drain
 
 DOCS = {
@@ -103,3 +107,45 @@ async def test_ask_uses_the_indexed_token_counts_instead_of_encoding_chunks_agai
     assert r.json() == answered.json()  # same answer, same citations
     assert r.json()["citations"]
     assert encoded == []  # every hit came with its count (else _tokens would have encoded it)
+
+
+async def test_a_results_page_has_the_snippets_of_the_full_search_and_only_for_its_hits(
+    client, factory, settings, resources, monkeypatch
+):
+    """search_diverse reads three pages of hits to fill one; ts_headline runs for the page it shows, and
+    gives each hit the snippet the one-statement search (snippets=True) gives it."""
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    for n in range(6):
+        r = await client.post(
+            f"/api/v1/projects/{project_id}/documents",
+            json={"title": f"Acta {n}", "content": f"Acta {n}: el presupuesto se revisa con la factura {n}."},
+            headers=owner.headers,
+        )
+        assert r.status_code == 201
+    await drain(settings, resources)
+
+    shown: list[int] = []
+    real = search_module.with_snippets
+
+    async def counting(session, hits, query):
+        shown.append(len(hits))
+        return await real(session, hits, query)
+
+    monkeypatch.setattr("retrieval.retriever.with_snippets", counting)
+    r = await client.get(
+        f"/api/v1/ai/search/{project_id}",
+        params={"q": "presupuesto factura", "limit": 3},
+        headers=owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    page = r.json()["results"]
+    assert shown == [3] and len(page) == 3
+
+    async with resources.sessionmaker() as session:
+        retriever = await make_retriever(session, resources, project_ids=[uuid.UUID(project_id)])
+        full = {hit.chunk_id: hit for hit in await retriever.search("presupuesto factura", limit=30)}
+    assert any("<mark>" in result["snippet"] for result in page)
+    for result in page:
+        assert result["snippet"] == full[result["chunk_id"]].snippet
+        assert result["highlights"] == full[result["chunk_id"]].highlights
