@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
@@ -34,7 +34,7 @@ from retrieval.answer import (
 from retrieval.answerers import Answerer
 from retrieval.relevance import ProjectNames, calibrated_model, relevance_features
 from retrieval.retriever import HybridRetriever, to_hit, to_node
-from retrieval.search import Hit, SearchFilters, min_similarity
+from retrieval.search import Hit, SearchFilters, min_similarity, with_snippets
 from retrieval.windows import TranscriptWindow
 
 
@@ -119,6 +119,11 @@ async def answer_events(
     if relevant and not answerable(question.search_text, hits, retriever.model.name, question.scope):
         relevant = []
     sources = number_sources(relevant, token_budget=config.context_tokens)
+    if sources:  # ts_headline for the sources shown, not for every candidate retrieved
+        shown = await with_snippets(
+            retriever.session, [source.hit for source in sources], question.search_text
+        )
+        sources = [replace(source, hit=hit) for source, hit in zip(sources, shown, strict=True)]
     timings["retrieval_ms"] = _ms(started)
     yield Start(sources, question.search_text, index_pending)
 
@@ -171,7 +176,7 @@ async def retrieve(
     if asks_about_commitments(query):
         # The ledger's entries (owner, task, due date, status) lead: they answer "who", "by when" and
         # "is it done" directly, and cite the meeting segment that made the commitment.
-        ledger = await retriever.search(query, limit=LEDGER_HITS, filters=LEDGER_FILTER)
+        ledger = await retriever.search(query, limit=LEDGER_HITS, filters=LEDGER_FILTER, snippets=False)
         ids = {hit.chunk_id for hit in ledger}
         nodes = [to_node(hit) for hit in ledger] + [n for n in nodes if int(n.node.node_id) not in ids]
     window = TranscriptWindow(

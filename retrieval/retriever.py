@@ -130,7 +130,8 @@ class HybridRetriever(BaseRetriever):
         return await with_snippets(self.session, page, query)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = await self.search(query_bundle.query_str)
+        # No snippets: an answer shows those of the sources it keeps (retrieval.pipeline.answer_events).
+        hits = await self.search(query_bundle.query_str, snippets=False)
         return [to_node(hit) for hit in hits]
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

@@ -65,6 +65,7 @@ async def test_ask_cites_and_says_when_it_does_not_know(client, factory, setting
     assert body["grounded"] is True
     assert "Ana" in body["answer"] and "[1]" in body["answer"]
     assert body["citations"][0]["title"] == "Presupuesto"
+    assert "<mark>factura</mark>" in body["citations"][0]["snippet"]  # highlighted for the sources shown
     assert body["provider"] == "extractive" and body["prompt_name"] == "answer"
 
     r = await client.get(
