@@ -8,7 +8,7 @@ export RAGAS_DO_NOT_TRACK := true
 export HF_HUB_OFFLINE := 1
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 
-.PHONY: run test test-models local-llm bench-llm lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path bench-convert bench-feed clean install eval-smoke eval-meetings
+.PHONY: run test test-models local-llm bench-llm lint format bench bench-crud bench-ingest bench-retrieval bench-search bench-chat bench-load bench-read-path bench-instructions bench-convert bench-feed clean install eval-smoke eval-meetings
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,12 @@ bench-crud: $(STAMP)
 
 bench-read-path: $(STAMP)
 	$(BIN)/python bench/read_path.py
+
+## Instructions per request of the hot reads under callgrind (needs valgrind): comparable across commits
+## on a loaded machine, where rates are not.
+bench-instructions: $(STAMP)
+	$(BIN)/python bench/instructions.py
+	$(BIN)/python bench/instructions.py --baseline --only single,page
 
 bench-load: $(STAMP)
 	$(BIN)/python bench/load.py --profile .v1tr0/bench-profile
