@@ -179,3 +179,18 @@ def test_hot_reads_sit_inside_cors_and_the_request_context(app: FastAPI) -> None
     order = [m.cls.__name__ for m in app.user_middleware]  # outermost first
     assert order[-1] == "HotReads"
     assert order.index("RequestContextMiddleware") < order.index("CorsMiddleware") < order.index("HotReads")
+
+
+def test_the_routes_hot_reads_stand_in_for_take_nothing_else() -> None:
+    """HotReads answers for these routes without FastAPI: a dependency, parameter or method added to one
+    of them would be skipped. Such a route must leave HOT_READS (or HotReads learn the addition)."""
+    from api.deps import READER_SCHEME
+
+    for name, entry in hot.HOT_READS.items():
+        dependant = entry.route.dependant
+        assert entry.route.methods == {"GET"}, name
+        assert [p.name for p in dependant.path_params] == [entry.param], name
+        assert not dependant.query_params and not dependant.header_params and not dependant.cookie_params
+        assert not dependant.body_params, name
+        assert [d.call for d in dependant.dependencies] == [READER_SCHEME], name
+        assert entry.route.path_format.endswith("/{" + entry.param + "}"), name
