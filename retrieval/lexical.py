@@ -24,6 +24,7 @@ scope (bm25_strategy):
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Literal
 
@@ -60,6 +61,8 @@ LANGUAGE_OF = "CASE c.language WHEN 'es' THEN 'es' WHEN 'en' THEN 'en' ELSE 'sim
 # re-tokenises the chunk's text).
 SCORE_FUNCTION_COST = 1_000_000
 _FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
+# What bm25_scope_sql reads in bm25_summarize_index's text (pg_textsearch 1.0).
+SUMMARY = re.compile(r"total_docs: \d+\s+total_len: \d+.*\sk1: [0-9.]+\s+b: [0-9.]+", re.DOTALL)
 
 _decided: dict[str, Lexical] = {}
 
@@ -75,8 +78,8 @@ def fold_accents(text: str) -> str:
 
 async def bm25_ready(conn: AsyncConnection) -> bool:
     """pg_textsearch's library is loaded, every BM25 index (and the scope index of migration 0013) exists and
-    is valid, and the scoring function carries the planner cost migration 0012 gives it (an extension
-    update would reset it)."""
+    is valid, the scoring function carries the planner cost migration 0012 gives it (an extension update
+    would reset it), and the indexes' summaries give the statistics the scope way reads."""
     names = [*BM25_INDEXES.values(), SCOPE_INDEX]
     row = (
         await conn.execute(
@@ -89,7 +92,14 @@ async def bm25_ready(conn: AsyncConnection) -> bool:
             {"names": names},
         )
     ).one()
-    return bool(row.loaded) and row.indexes == len(names) and (row.cost or 0) >= SCORE_FUNCTION_COST
+    if not (bool(row.loaded) and row.indexes == len(names) and (row.cost or 0) >= SCORE_FUNCTION_COST):
+        return False
+    # The scope way reads the corpus statistics from the index summary's text (bm25_scope_sql).
+    summaries = await conn.execute(
+        sa.text("SELECT bm25_summarize_index(name) FROM unnest(CAST(:names AS text[])) AS name"),
+        {"names": list(BM25_INDEXES.values())},
+    )
+    return all(SUMMARY.search(summary) for summary in summaries.scalars())
 
 
 async def active_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexical:
@@ -164,7 +174,7 @@ def ts_rank_side_sql(*, scope: str, query: str) -> str:
 
 
 async def bm25_strategy(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     project_ids: list[uuid.UUID],
     model: str,
