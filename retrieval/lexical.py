@@ -227,15 +227,29 @@ def bm25_scope_sql(*, scope: str, depth: int) -> tuple[str, str]:
       less its parts' share gives the whole's IDF. A word whose IDF stays unknown does not count.
     The chunk's tsvector is read once: setweight marks the query's words, then ts_filter keeps them."""
     depth = int(depth)
-    languages = ", ".join(
-        f"('{language}', '{config}'::regconfig, '{BM25_INDEXES[column]}')"
+    query_words = "\n            UNION ALL ".join(
+        f"SELECT '{language}' AS lang, w.lexeme, cardinality(w.positions) AS qf "
+        f"FROM unnest(to_tsvector('{config}', :q_folded)) w"
+        for language, (config, _) in LANGUAGES.items()
+    )
+    # Only for the languages of the chunks found: each probe opens a BM25 index.
+    present = "EXISTS (SELECT 1 FROM bm25_found WHERE lang = '{language}')"
+    statistics = "\n            UNION ALL ".join(
+        f"SELECT '{language}' AS lang, bm25_summarize_index('{BM25_INDEXES[column]}') AS summary "
+        f"WHERE {present.format(language=language)}"
+        for language, (_, column) in LANGUAGES.items()
+    )
+    probes = "\n            UNION ALL ".join(
+        f"""SELECT '{language}' AS lang, v.words,
+                -bm25_text_bm25query_score(p.token, to_bm25query(p.token, '{BM25_INDEXES[column]}')) AS score
+            FROM ts_parse('default', :q_folded) p
+                 CROSS JOIN LATERAL to_tsvector('{config}', p.token) AS v(words)
+            WHERE length(v.words) > 0 AND {present.format(language=language)}"""
         for language, (config, column) in LANGUAGES.items()
     )
     ctes = f"""
-    bm25_languages (lang, config, bm25_index) AS (VALUES {languages}),
     bm25_words AS MATERIALIZED (
-        SELECT l.lang, w.lexeme, cardinality(w.positions) AS qf
-        FROM bm25_languages l CROSS JOIN LATERAL unnest(to_tsvector(l.config, :q_folded)) w
+            {query_words}
     ),
     bm25_query AS (
         SELECT array_agg(DISTINCT lexeme) AS lexemes,
@@ -254,22 +268,21 @@ def bm25_scope_sql(*, scope: str, depth: int) -> tuple[str, str]:
         WHERE {scope} AND {SCOPED_TSV} @@ q.scoped
     ),
     bm25_statistics AS MATERIALIZED (
-        SELECT l.lang, l.config, l.bm25_index,
+        SELECT lang,
                substring(summary FROM 'total_len: (\\d+)')::float8
                    / nullif(substring(summary FROM 'total_docs: (\\d+)')::float8, 0) AS avgdl,
                substring(summary FROM 'k1: ([0-9.]+)')::float8 AS k1,
                substring(summary FROM '\\sb: ([0-9.]+)')::float8 AS b
-        FROM bm25_languages l CROSS JOIN LATERAL bm25_summarize_index(l.bm25_index) AS summary
-        -- Only the languages of the chunks found: each probe below opens a BM25 index.
-        WHERE EXISTS (SELECT 1 FROM bm25_found f WHERE f.lang = l.lang)
+        FROM (
+            {statistics}
+        ) summaries
     ),
     bm25_probes AS MATERIALIZED (
-        SELECT s.lang, v.words, s.k1, s.b, s.avgdl,
-               -bm25_text_bm25query_score(p.token, to_bm25query(p.token, s.bm25_index)) AS score,
-               (SELECT sum(cardinality(positions)) FROM unnest(v.words)) AS dl
-        FROM bm25_statistics s CROSS JOIN ts_parse('default', :q_folded) p
-             CROSS JOIN LATERAL to_tsvector(s.config, p.token) AS v(words)
-        WHERE length(v.words) > 0
+        SELECT probe.lang, probe.words, probe.score, s.k1, s.b, s.avgdl,
+               (SELECT sum(cardinality(positions)) FROM unnest(probe.words)) AS dl
+        FROM (
+            {probes}
+        ) probe JOIN bm25_statistics s USING (lang)
     ),
     bm25_single AS (
         SELECT DISTINCT ON (p.lang, w.lexeme) p.lang, w.lexeme, p.score / {_probe_weight("1")} AS idf
