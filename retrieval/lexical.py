@@ -18,7 +18,10 @@ scope (bm25_strategy):
 - "scope", for small scopes: one GIN scan (migration 0013) finds the scope's chunks holding any query word,
   and BM25 is computed in SQL over their stored tsvector (the same words: same text, same configuration),
   with each word's IDF and the average length read from the BM25 index itself. The scores equal the index
-  scan's (up to float rounding), so rankings do too; only the work done differs.
+  scan's (up to float rounding), so rankings do too; only the work done differs. (One nuance: the index
+  scan takes exact lengths for chunks still in pg_textsearch's in-memory part and quantised ones once
+  they are written to disk; the scope way always quantises, so a long chunk written since the last spill
+  can score a little differently.)
 """
 
 from __future__ import annotations
