@@ -227,6 +227,22 @@ async def test_nothing_of_another_project_even_when_it_matches_better(
     assert len(both) == 121 and both[-1] == mine
 
 
+@pytest.mark.parametrize("way", ["bm25 index", "bm25 scope"])
+async def test_text_that_names_a_project_does_not_open_its_scope(
+    resources: Resources, settings: Any, request: pytest.FixtureRequest, way: str
+) -> None:
+    """The scope index marks each chunk with a lexeme naming its project; a chunk elsewhere whose text names
+    the project cannot pass for one of its chunks (no text produces that lexeme, and the scope is checked
+    on the row anyway)."""
+    ranking = ranking_of(way, request)
+    mine = await project_with(resources, ("es", "Nota breve sin relación."))
+    forged = f"project {mine} presupuesto presupuesto 'project {mine}' presupuesto"
+    await project_with(resources, ("es", forged), ("simple", forged), ("en", forged))
+
+    assert await text_search(resources, settings, ranking, [mine], "presupuesto") == []
+    assert await text_search(resources, settings, ranking, [mine], f"project {mine}") == []
+
+
 @pytest.mark.parametrize("way", WAYS)
 async def test_languages_merge_and_a_missing_language_is_skipped(
     resources: Resources, settings: Any, request: pytest.FixtureRequest, way: str
