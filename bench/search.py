@@ -401,15 +401,16 @@ async def explain(
     """EXPLAIN ANALYZE of the search statement for one measured query (same SQL, same parameters)."""
     import sqlalchemy as sa
 
-    from retrieval.lexical import active_lexical
+    from retrieval.lexical import active_lexical, bm25_strategy
     from retrieval.search import SearchFilters, search_statement
 
-    sql, params = search_statement(
-        project_ids=[project], query=text, query_embedding=vector, model=model, dimensions=len(vector),
-        config=settings.retrieval, lexical=await active_lexical(engine, settings.retrieval.lexical),
-        limit=10, offset=0, mode="hybrid", filters=SearchFilters(), snippets=True,
-    )  # fmt: skip
     async with engine.connect() as conn:
+        sql, params = search_statement(
+            project_ids=[project], query=text, query_embedding=vector, model=model, dimensions=len(vector),
+            config=settings.retrieval, lexical=await active_lexical(engine, settings.retrieval.lexical),
+            limit=10, offset=0, mode="hybrid", filters=SearchFilters(), snippets=True,
+            bm25=await bm25_strategy(conn, project_ids=[project], model=model),
+        )  # fmt: skip
         rows = (await conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS OFF) " + sql), params)).all()
     return "\n".join(r[0] for r in rows)
 

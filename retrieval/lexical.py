@@ -6,14 +6,29 @@ start-up), and shown in /health/ready and in every search response. `V1TR0_RETRI
 either one; `auto` (the default) picks BM25 when its indexes are there and usable.
 
 BM25: every chunk's accent-folded text sits in the column of its language (core.models.SEARCH_COLUMNS), each
-with its own BM25 index (migration 0012). A query runs against each index, scoped to the caller's projects
-inside the index scan (pg_textsearch rescans deeper until enough rows pass the filter), and the lists
-merge by score: BM25 scores of one query are comparable across the indexes.
+with its own BM25 index (migration 0012), whose statistics (document count, average length, each word's
+document frequency) define the scores. Two ways to the same scores, chosen per query by the size of the
+scope (bm25_strategy):
+
+- "index", for large scopes (most of the corpus: a global search): a query runs against each BM25 index,
+  scoped to the caller's projects inside the index scan, and the lists merge by score (BM25 scores of one
+  query are comparable across the indexes). The scan scores every chunk of the corpus that holds a query
+  word and filters afterwards (pg_textsearch rescans deeper until enough rows pass): for a project with 2%
+  of the chunks, most of that work is for chunks out of scope.
+- "scope", for small scopes: one GIN scan (migration 0013) finds the scope's chunks holding any query word,
+  and BM25 is computed in SQL over their stored tsvector (the same words: same text, same configuration),
+  with each word's IDF and the average length read from the BM25 index itself. The scores equal the index
+  scan's (up to float rounding), so rankings do too; only the work done differs. (One nuance: the index
+  scan takes exact lengths for chunks still in pg_textsearch's in-memory part and quantised ones once
+  they are written to disk; the scope way always quantises, so a long chunk written since the last spill
+  can score a little differently.)
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from typing import Literal
 
 import sqlalchemy as sa
@@ -25,14 +40,32 @@ log = logging.getLogger(__name__)
 
 Lexical = Literal["bm25", "ts_rank"]
 LexicalSetting = Literal["auto", "bm25", "ts_rank"]
+Bm25Strategy = Literal["index", "scope"]
 
 BM25_INDEXES = {column: "ix_chunks_bm25_" + column.removeprefix("search_") for column in SEARCH_COLUMNS}
+# Migration 0013: the GIN index over each chunk's tsvector plus a lexeme naming its project (a space makes
+# it one no text produces), so that the scope's chunks holding a query word are one index scan.
+SCOPE_INDEX = "ix_chunks_bm25_scope"
+SCOPED_TSV = "(c.tsv || array_to_tsvector(ARRAY['project ' || c.project_id::text]))"
+# The scope is small when its chunks (of the model) are at most SCOPED_MAX_FRACTION of the table (as of the
+# last ANALYZE), or SCOPED_MIN_ROWS. Where the two ways cross on 100,000 chunks (bench/search.py): at ~12%.
+SCOPED_MAX_FRACTION = 0.1
+SCOPED_MIN_ROWS = 2000
+# Which language (pg_textsearch index and text configuration) each chunk's words are scored under.
+LANGUAGES = {
+    "es": ("spanish", "search_es"),
+    "en": ("english", "search_en"),
+    "simple": ("simple", "search_simple"),
+}
+LANGUAGE_OF = "CASE c.language WHEN 'es' THEN 'es' WHEN 'en' THEN 'en' ELSE 'simple' END"
 # Migration 0012 makes pg_textsearch's per-row scoring function this expensive for the planner, so that a
 # BM25 ORDER BY always runs as the index scan: only there does bm25_get_current_score() return the row's
 # score (elsewhere it would return a stale one), and only there is it fast (per row, the function
 # re-tokenises the chunk's text).
 SCORE_FUNCTION_COST = 1_000_000
 _FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
+# What bm25_scope_sql reads in bm25_summarize_index's text (pg_textsearch 1.0).
+SUMMARY = re.compile(r"total_docs: \d+\s+total_len: \d+.*\sk1: [0-9.]+\s+b: [0-9.]+", re.DOTALL)
 
 _decided: dict[str, Lexical] = {}
 
@@ -47,9 +80,10 @@ def fold_accents(text: str) -> str:
 
 
 async def bm25_ready(conn: AsyncConnection) -> bool:
-    """pg_textsearch's library is loaded, every BM25 index exists and is valid, and the scoring function
-    carries the planner cost migration 0012 gives it (an extension update would reset it)."""
-    names = list(BM25_INDEXES.values())
+    """pg_textsearch's library is loaded, every BM25 index (and the scope index of migration 0013) exists and
+    is valid, the scoring function carries the planner cost migration 0012 gives it (an extension update
+    would reset it), and the indexes' summaries give the statistics the scope way reads."""
+    names = [*BM25_INDEXES.values(), SCOPE_INDEX]
     row = (
         await conn.execute(
             sa.text(
@@ -61,7 +95,14 @@ async def bm25_ready(conn: AsyncConnection) -> bool:
             {"names": names},
         )
     ).one()
-    return bool(row.loaded) and row.indexes == len(names) and (row.cost or 0) >= SCORE_FUNCTION_COST
+    if not (bool(row.loaded) and row.indexes == len(names) and (row.cost or 0) >= SCORE_FUNCTION_COST):
+        return False
+    # The scope way reads the corpus statistics from the index summary's text (bm25_scope_sql).
+    summaries = await conn.execute(
+        sa.text("SELECT bm25_summarize_index(name) FROM unnest(CAST(:names AS text[])) AS name"),
+        {"names": list(BM25_INDEXES.values())},
+    )
+    return all(SUMMARY.search(summary) for summary in summaries.scalars())
 
 
 async def active_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexical:
@@ -133,3 +174,155 @@ def ts_rank_side_sql(*, scope: str, query: str) -> str:
         SELECT c.id, ts_rank(c.tsv, tq.{query}, 1) AS rank
         FROM chunks c, tq WHERE {scope} AND c.tsv @@ tq.{query}
         ORDER BY rank DESC LIMIT :text_candidates"""
+
+
+async def bm25_strategy(
+    session: AsyncSession | AsyncConnection,
+    *,
+    project_ids: list[uuid.UUID],
+    model: str,
+) -> Bm25Strategy:
+    """ "scope" when the projects' chunks of `model` are few (see SCOPED_MAX_FRACTION), else "index".
+
+    Counts the scope's index entries only up to the limit, so a global search pays for the limit (an
+    index-only scan of a few thousand entries), not for the table."""
+    small = await session.scalar(
+        sa.text(
+            "WITH cap AS (SELECT greatest(:min_rows, :max_fraction * reltuples)::bigint AS n "
+            "             FROM pg_class WHERE oid = 'chunks'::regclass) "
+            "SELECT count(*) <= (SELECT n FROM cap) FROM ("
+            "    SELECT 1 FROM chunks WHERE project_id = ANY(:project_ids) AND embedding_model = :model "
+            "    LIMIT (SELECT n + 1 FROM cap)) scope"
+        ),
+        {
+            "min_rows": SCOPED_MIN_ROWS,
+            "max_fraction": SCOPED_MAX_FRACTION,
+            "project_ids": list(project_ids),
+            "model": model,
+        },
+    )
+    return "scope" if small else "index"
+
+
+def _probe_weight(tf: str) -> str:
+    """What one word with `tf` positions adds to a probe's score per unit of IDF: tf * (k1 + 1) /
+    (tf + k1 * (1 - b + b * dl / avgdl)), times tf again as its frequency in the query (the probe's text
+    is its query); dl (the probe's length) is below 40, where pg_textsearch stores lengths exactly."""
+    return f"(({tf}) * ({tf}) * (p.k1 + 1) / (({tf}) + p.k1 * (1 - p.b + p.b * p.dl / p.avgdl)))"
+
+
+def bm25_scope_sql(*, scope: str, depth: int) -> tuple[str, str]:
+    """(CTEs, side): BM25 of the `depth` best chunks in `scope`, computed over the stored tsvector of the
+    scope's chunks that hold a query word (one GIN scan, migration 0013); (id, rank) like bm25_side_sql,
+    with the same scores.
+
+    Per language, pg_textsearch's formula (src/types/query.c, 1.0): the sum over the query's words of
+    qf * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)), where
+    - tf and dl come from the chunk's tsvector (built from the same folded text with the same configuration
+      as the BM25 column): the word's positions, and all positions (ts_rank's normalisation 2 divides by
+      that count: the ratio of the two ranks of one matching word gives it); dl quantised as pg_textsearch
+      stores it (Lucene's SmallFloat: exact below 40, then the top 4 bits);
+    - avgdl, k1, b from bm25_summarize_index (its corpus statistics);
+    - idf from pg_textsearch: the score of a one-word text against that same word is
+      idf * (k1 + 1) / (1 + k1 * (1 - b + b / avgdl)). The word as typed (a token of the query) is the
+      probe, not its lexeme: a stem is not always its own stem. A hyphenated compound's token gives
+      several lexemes (the whole, then its parts, which are tokens of their own too): its probe's score
+      less its parts' share gives the whole's IDF. A word whose IDF stays unknown does not count.
+    The chunk's tsvector is read once: setweight marks the query's words, then ts_filter keeps them."""
+    depth = int(depth)
+    query_words = "\n            UNION ALL ".join(
+        f"SELECT '{language}' AS lang, w.lexeme, cardinality(w.positions) AS qf "
+        f"FROM unnest(to_tsvector('{config}', :q_folded)) w"
+        for language, (config, _) in LANGUAGES.items()
+    )
+    # Only for the languages of the chunks found: each probe opens a BM25 index.
+    present = "EXISTS (SELECT 1 FROM bm25_found WHERE lang = '{language}')"
+    statistics = "\n            UNION ALL ".join(
+        f"SELECT '{language}' AS lang, bm25_summarize_index('{BM25_INDEXES[column]}') AS summary "
+        f"WHERE {present.format(language=language)}"
+        for language, (_, column) in LANGUAGES.items()
+    )
+    probes = "\n            UNION ALL ".join(
+        f"""SELECT '{language}' AS lang, v.words,
+                -bm25_text_bm25query_score(p.token, to_bm25query(p.token, '{BM25_INDEXES[column]}')) AS score
+            FROM ts_parse('default', :q_folded) p
+                 CROSS JOIN LATERAL to_tsvector('{config}', p.token) AS v(words)
+            WHERE length(v.words) > 0 AND {present.format(language=language)}"""
+        for language, (config, column) in LANGUAGES.items()
+    )
+    ctes = f"""
+    bm25_words AS MATERIALIZED (
+            {query_words}
+    ),
+    bm25_query AS (
+        SELECT array_agg(DISTINCT lexeme) AS lexemes,
+               (SELECT string_agg(quote_literal('project ' || p), ' | ')::tsquery
+                FROM unnest(CAST(:project_ids AS uuid[])) p)
+               && string_agg(DISTINCT quote_literal(lexeme), ' | ')::tsquery AS scoped
+        FROM bm25_words
+    ),
+    bm25_found AS MATERIALIZED (
+        SELECT c.id, {LANGUAGE_OF} AS lang, w.lexeme, cardinality(w.positions) AS tf,
+               round(ts_rank(m.marked, w.alone, 0) / ts_rank(m.marked, w.alone, 2)) AS dl
+        FROM chunks c CROSS JOIN bm25_query q
+             CROSS JOIN LATERAL (SELECT setweight(c.tsv, 'A', q.lexemes) AS marked OFFSET 0) m
+             CROSS JOIN LATERAL (SELECT f.lexeme, f.positions, quote_literal(f.lexeme)::tsquery AS alone
+                                 FROM unnest(ts_filter(m.marked, '{{a}}')) f) w
+        WHERE {scope} AND {SCOPED_TSV} @@ q.scoped
+    ),
+    bm25_statistics AS MATERIALIZED (
+        SELECT lang,
+               substring(summary FROM 'total_len: (\\d+)')::float8
+                   / nullif(substring(summary FROM 'total_docs: (\\d+)')::float8, 0) AS avgdl,
+               substring(summary FROM 'k1: ([0-9.]+)')::float8 AS k1,
+               substring(summary FROM '\\sb: ([0-9.]+)')::float8 AS b
+        FROM (
+            {statistics}
+        ) summaries
+    ),
+    bm25_probes AS MATERIALIZED (
+        SELECT probe.lang, probe.words, probe.score, s.k1, s.b, s.avgdl,
+               (SELECT sum(cardinality(positions)) FROM unnest(probe.words)) AS dl
+        FROM (
+            {probes}
+        ) probe JOIN bm25_statistics s USING (lang)
+    ),
+    bm25_single AS (
+        SELECT DISTINCT ON (p.lang, w.lexeme) p.lang, w.lexeme, p.score / {_probe_weight("1")} AS idf
+        FROM bm25_probes p CROSS JOIN LATERAL unnest(p.words) w
+        WHERE length(p.words) = 1
+    ),
+    bm25_compound AS (
+        SELECT DISTINCT ON (p.lang, x.lexeme) p.lang, x.lexeme, (p.score - x.known) / x.weight AS idf
+        FROM bm25_probes p CROSS JOIN LATERAL (
+            SELECT min(w.lexeme) FILTER (WHERE one.idf IS NULL) AS lexeme,
+                   count(*) FILTER (WHERE one.idf IS NULL) AS unknown,
+                   coalesce(sum(one.idf * {_probe_weight("cardinality(w.positions)")})
+                            FILTER (WHERE one.idf IS NOT NULL), 0) AS known,
+                   max({_probe_weight("cardinality(w.positions)")}) FILTER (WHERE one.idf IS NULL) AS weight
+            FROM unnest(p.words) w LEFT JOIN bm25_single one ON one.lang = p.lang AND one.lexeme = w.lexeme
+        ) x
+        WHERE length(p.words) > 1 AND x.unknown = 1
+    ),
+    bm25_terms AS MATERIALIZED (
+        SELECT w.lang, w.lexeme, w.qf, s.k1, s.b, s.avgdl, i.idf
+        FROM bm25_words w
+             JOIN (SELECT * FROM bm25_single UNION ALL SELECT * FROM bm25_compound) i USING (lang, lexeme)
+             JOIN bm25_statistics s USING (lang)
+    )"""
+    side = f"""
+        SELECT id, rank FROM (
+            SELECT f.id, sum(t.qf * t.idf * f.tf * (t.k1 + 1)
+                             / (f.tf + t.k1 * (1 - t.b + t.b * f.dl / t.avgdl))) AS rank
+            FROM (
+                SELECT id, lang, lexeme, tf,
+                       CASE WHEN dl < 40 THEN dl ELSE 24 + floor((dl - 24) / 2 ^ e.bits) * 2 ^ e.bits END
+                           AS dl
+                FROM bm25_found
+                     CROSS JOIN LATERAL (SELECT floor(ln(greatest(dl - 24, 1)) / ln(2) + 1e-9) - 3 AS bits) e
+            ) f JOIN bm25_terms t USING (lang, lexeme)
+            GROUP BY f.id
+        ) scored
+        WHERE rank > 0
+        ORDER BY rank DESC, id LIMIT {depth}"""
+    return ctes, side

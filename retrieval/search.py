@@ -29,7 +29,16 @@ from core.providers.embeddings import STATIC_MODEL, Embedder
 from core.settings import RetrievalSettings
 from core.tracing import traced
 from core.vectors import embedding_cast
-from retrieval.lexical import Lexical, bm25_side_sql, fold_accents, session_lexical, ts_rank_side_sql
+from retrieval.lexical import (
+    Bm25Strategy,
+    Lexical,
+    bm25_scope_sql,
+    bm25_side_sql,
+    bm25_strategy,
+    fold_accents,
+    session_lexical,
+    ts_rank_side_sql,
+)
 
 Mode = Literal["hybrid", "vector", "text"]
 Fusion = Literal["rrf", "convex"]
@@ -194,13 +203,14 @@ def build_search_sql(
     mode: Mode,
     filter_sql: str,
     lexical: Lexical = "ts_rank",
+    bm25: Bm25Strategy = "index",
     text_depth: int = 100,
     fusion: Fusion = "rrf",
 ) -> str:
     """One statement: the vector side, the text side, RRF fusion, then snippets for the page only.
 
     The model name and dimension are inlined (validated) so the planner can match the model's partial
-    HNSW index; every user value is a bound parameter."""
+    HNSW index; every user value is a bound parameter. `bm25` picks how BM25 runs (lexical.bm25_strategy)."""
     if not _MODEL_NAME.match(model):
         raise ValueError(f"invalid model name {model!r}")
     vec = embedding_cast(dimensions)
@@ -225,7 +235,11 @@ def build_search_sql(
         "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r, min(rank) OVER () AS lo, "
         "max(rank) OVER () AS hi FROM ({side}) t"
     )
-    if lexical == "bm25":
+    if lexical == "bm25" and bm25 == "scope":
+        scope_ctes, scope_side = bm25_scope_sql(scope=scope, depth=text_depth)
+        terms = f"{lexemes},\n    tq AS (SELECT {highlight}),{scope_ctes}"
+        keyword, text_from = "", f"({ranked.format(side=scope_side)}) kw"
+    elif lexical == "bm25":
         terms = f"{lexemes},\n    tq AS (SELECT {highlight})"
         # A derived table, not a CTE: pg_textsearch swaps the per-row score for the index scan's own only
         # in the main plan tree (a CTE would become a subplan it does not visit, and score every row).
@@ -307,6 +321,7 @@ def search_statement(
     mode: Mode,
     filters: SearchFilters,
     snippets: bool,
+    bm25: Bm25Strategy = "index",
 ) -> tuple[str, dict[str, Any]]:
     """The search statement and its parameters (search_chunks runs it; bench/search.py explains it)."""
     params: dict[str, Any] = {
@@ -333,6 +348,7 @@ def search_statement(
         mode=mode,
         filter_sql=_filter_sql(filters, params),
         lexical=lexical,
+        bm25=bm25,
         text_depth=params["text_candidates"],
         fusion=config.fusion,
     )
@@ -363,10 +379,13 @@ async def search_chunks(
     if mode != "text" and query_embedding is None:
         raise ValueError("vector and hybrid search need the query embedding")
     lexical = await session_lexical(session, config.lexical)
+    bm25: Bm25Strategy = "index"
+    if lexical == "bm25" and mode != "vector":
+        bm25 = await bm25_strategy(session, project_ids=project_ids, model=model)
     sql, params = search_statement(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
         dimensions=dimensions, config=config, lexical=lexical, limit=limit, offset=offset, mode=mode,
-        filters=filters or SearchFilters(), snippets=snippets,
+        filters=filters or SearchFilters(), snippets=snippets, bm25=bm25,
     )  # fmt: skip
     attributes: dict[str, str | int] = {
         "v1tr0.search.mode": mode,
@@ -374,6 +393,8 @@ async def search_chunks(
         "v1tr0.search.model": model,
         "v1tr0.search.projects": len(project_ids),
     }
+    if lexical == "bm25" and mode != "vector":
+        attributes["v1tr0.search.bm25"] = bm25
     with traced("retrieval.search", attributes=attributes) as span:
         rows = (await session.execute(sa.text(sql), params)).all()
         span.set_attribute("v1tr0.search.rows", len(rows))
