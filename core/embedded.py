@@ -253,6 +253,12 @@ class EmbeddedServices:
         handles = self.pgdata / ".handle_pids.json"
         with contextlib.suppress(OSError):
             handles.write_text("[]")
+        # pgserver keeps a handle per data dir for the life of the process: without this, a start in the
+        # same process would get the stopped server's handle back instead of starting it again.
+        from pgserver.postgres_server import PostgresServer
+
+        PostgresServer._instances.pop(self.pgdata, None)
+        self._pg = None
 
     def stop(self) -> None:
         """Stop both servers (even ones a crashed earlier run left behind) and release the data dir."""

@@ -106,15 +106,60 @@ async def bm25_ready(conn: AsyncConnection) -> bool:
 
 
 async def active_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexical:
-    """The lexical ranking this process uses on `engine`'s database: decided on the first call, then kept."""
-    if setting != "auto":
-        return setting
+    """The lexical ranking this process uses on `engine`'s database: decided on the first call, then kept.
+    The first time BM25 is used, indexes that lost their statistics are rebuilt (repair_bm25_statistics)."""
     key = engine.url.render_as_string(hide_password=True)
-    if key not in _decided:
-        async with engine.connect() as conn:
-            _decided[key] = "bm25" if await bm25_ready(conn) else "ts_rank"
-        log.info("full-text ranking: %s", _decided[key])
-    return _decided[key]
+    if setting != "auto":
+        decided: Lexical = setting
+    else:
+        if key not in _decided:
+            async with engine.connect() as conn:
+                _decided[key] = "bm25" if await bm25_ready(conn) else "ts_rank"
+            log.info("full-text ranking: %s", _decided[key])
+        decided = _decided[key]
+    if decided == "bm25" and key not in _repaired:
+        _repaired.add(key)  # once per process and database, also when two requests come at once
+        await repair_bm25_statistics(engine)
+    return decided
+
+
+# pg_textsearch 1.0 keeps an index's corpus statistics (document count, total length) in shared memory,
+# and on disk only when its memtable spills to a segment. PostgreSQL restarted with documents still in the
+# memtable recovers the documents but not their count (upstream issue #350, fixed after 1.0): every IDF
+# and length norm is then computed against a corpus of about no documents, and rankings fall apart (a
+# second `v1tr0 eval smoke` on one data dir: SciFact nDCG@10 0.60 -> 0.24). A REINDEX recomputes them.
+# An index counting fewer than this share of the rows it indexes has lost them (inserts in flight while
+# checking, or deleted rows not yet vacuumed, move the two counts apart only a little).
+STATISTICS_LOST_BELOW = 0.9
+_repaired: set[str] = set()
+
+
+async def repair_bm25_statistics(engine: AsyncEngine) -> list[str]:
+    """Rebuild the BM25 indexes whose corpus statistics are lost (see above); returns their names.
+
+    Under a transaction-level advisory lock, so that the API's workers starting together rebuild each
+    index once (the others wait, then find it right). A database that cannot answer (no
+    bm25_summarize_index rights, no pg_textsearch) is left as it is, with a warning."""
+    rebuilt: list[str] = []
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('v1tr0:bm25-statistics'))"))
+            for column, index in BM25_INDEXES.items():
+                summary = (
+                    await conn.execute(sa.text("SELECT bm25_summarize_index(:index)"), {"index": index})
+                ).scalar_one()
+                found = re.search(r"total_docs: (\d+)", summary or "")
+                counted = int(found[1]) if found else 0
+                rows = (
+                    await conn.execute(sa.text(f"SELECT count(*) FROM chunks WHERE {SEARCH_COLUMNS[column]}"))
+                ).scalar_one()
+                if counted < rows * STATISTICS_LOST_BELOW:
+                    log.warning("BM25 index %s counts %d of %d documents: rebuilt", index, counted, rows)
+                    await conn.execute(sa.text(f"REINDEX INDEX {index}"))
+                    rebuilt.append(index)
+    except sa.exc.DBAPIError as exc:
+        log.warning("BM25 statistics not checked (%s)", exc.orig)
+    return rebuilt
 
 
 async def session_lexical(session: AsyncSession, setting: LexicalSetting) -> Lexical:
