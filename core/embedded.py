@@ -258,7 +258,6 @@ class EmbeddedServices:
         from pgserver.postgres_server import PostgresServer
 
         PostgresServer._instances.pop(self.pgdata, None)
-        self._pg = None
 
     def stop(self) -> None:
         """Stop both servers (even ones a crashed earlier run left behind) and release the data dir."""
