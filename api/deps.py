@@ -193,8 +193,12 @@ class ReaderScheme(SecurityBase):
         self.scheme_name = scheme.scheme_name
 
     async def __call__(self, request: Request) -> Reader:
-        resources: Resources = request.app.state.resources
-        identity = await verified_identity(resources, bearer_token(request.headers.get("authorization")))
+        return await self.reader(request.app.state.resources, request.headers.get("authorization"))
+
+    @staticmethod
+    async def reader(resources: Resources, authorization: str | None) -> Reader:
+        """The caller of an `Authorization` header (api/hot.py calls this without a Request)."""
+        identity = await verified_identity(resources, bearer_token(authorization))
         if identity.provider == "local":
             return Reader(resources.engine, local_user_id(identity))
         async with resources.read_sessionmaker() as session:

@@ -89,14 +89,30 @@ class HotReads:
     async def _answer(hot: HotRead, raw_id: str, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = hot.route
         scope["path_params"] = {hot.param: raw_id}
-        request = Request(scope, receive)
-        response: Response
+        app = scope["app"]
         try:
-            reader = await READER_SCHEME(request)
-            response = JsonBytes(await hot.read(reader, uuid.UUID(raw_id)))
+            reader = await READER_SCHEME.reader(app.state.resources, _authorization(scope))
+            body = await hot.read(reader, uuid.UUID(raw_id))
         except Exception as exc:
-            handler = exception_handler(scope["app"].exception_handlers, exc)
+            handler = exception_handler(app.exception_handlers, exc)
             if handler is None:
                 raise  # the request context answers 500 and logs it, as for any route
+            request = Request(scope, receive)
             response = await handler(request, exc)
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return
+        # What JsonBytes(body) sends, without building the Response.
+        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", JSON)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+JSON = JsonBytes.media_type.encode()
+
+
+def _authorization(scope: Scope) -> str | None:
+    """The Authorization header as Starlette's Headers reads it (the first one, latin-1)."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
