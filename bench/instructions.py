@@ -83,7 +83,6 @@ async def measure(args: argparse.Namespace, database_url: str, redis_url: str, w
     from api.resources import Resources
     from core.db import libpq_url
     from core.security import create_access_token
-    from core.settings import Settings
 
     data = seed(database_url)
     with psycopg.connect(libpq_url(database_url)) as conn:
@@ -106,15 +105,9 @@ async def measure(args: argparse.Namespace, database_url: str, redis_url: str, w
             await stack.enter_async_context(app.router.lifespan_context(app))
             prefix = ""
         else:
-            settings = Settings(
-                environment="test",
-                database_url=database_url,
-                redis_url=redis_url,
-                data_dir=workdir,
-                auth={"secret_key": SECRET},
-                log={"level": "WARNING"},
-                embedding={"provider": "static"},
-            )
+            from read_path import app_settings
+
+            settings = app_settings(database_url, redis_url, workdir)
             resources = Resources.open(settings)
             stack.push_async_callback(resources.close)
             app = create_app(settings, resources=resources)

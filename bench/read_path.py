@@ -38,7 +38,8 @@ from core.security import create_access_token
 from core.settings import Settings
 
 
-def _settings(database_url: str, redis_url: str, data_dir: Path) -> Settings:
+def app_settings(database_url: str, redis_url: str, data_dir: Path) -> Settings:
+    """The app's settings over the bench's servers (bench/instructions.py uses them too)."""
     return Settings(
         environment="test",
         database_url=database_url,
@@ -87,7 +88,7 @@ async def _block(http: httpx.AsyncClient, paths: list[str], headers: dict[str, s
 
 async def measure(args: argparse.Namespace, database_url: str, redis_url: str, workdir: Path) -> None:
     data = seed(database_url)
-    settings = _settings(database_url, redis_url, workdir / "app")
+    settings = app_settings(database_url, redis_url, workdir / "app")
     token = create_access_token(user_id=data.user_id, secret=SECRET, ttl_seconds=3600)
     headers = {"Authorization": f"Bearer {token}"}
     paths = [f"/api/v1/projects/{data.user_project_ids[i % 200]}" for i in range(args.requests)]
