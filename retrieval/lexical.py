@@ -143,6 +143,8 @@ async def repair_bm25_statistics(engine: AsyncEngine) -> list[str]:
     rebuilt: list[str] = []
     try:
         async with engine.begin() as conn:
+            # A rebuild takes seconds per 100,000 chunks: not bounded by the per-statement timeout.
+            await conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
             await conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('v1tr0:bm25-statistics'))"))
             for column, index in BM25_INDEXES.items():
                 summary = (
