@@ -19,13 +19,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
-import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys
 from core.models import SourceType
 from core.providers.embeddings import STATIC_MODEL, Embedder
+from core.reads import session_rows
 from core.settings import RetrievalSettings
 from core.tracing import traced
 from core.vectors import embedding_cast
@@ -396,7 +396,7 @@ async def search_chunks(
     if lexical == "bm25" and mode != "vector":
         attributes["v1tr0.search.bm25"] = bm25
     with traced("retrieval.search", attributes=attributes) as span:
-        rows = (await session.execute(sa.text(sql), params)).all()
+        rows = await session_rows(session, sql, params)
         span.set_attribute("v1tr0.search.rows", len(rows))
     hits = []
     for row in rows:
@@ -436,7 +436,7 @@ async def with_snippets(session: AsyncSession, hits: list[Hit], query: str) -> l
         "snippets": True,
     }
     with traced("retrieval.snippets", attributes={"v1tr0.search.rows": len(hits)}):
-        rows = (await session.execute(sa.text(SNIPPETS), params)).all()
+        rows = await session_rows(session, SNIPPETS, params)
     headlines = {row.id: row.headline for row in rows}
     shown = []
     for hit in hits:
