@@ -108,23 +108,9 @@ async def project_with(resources: Resources, *texts: tuple[str, str], **fields: 
         return project.id
 
 
-async def text_search(
-    resources: Resources,
-    settings: Any,
-    ranking: str,
-    project_ids: list[uuid.UUID],
-    query: str,
-    *,
-    limit: int = 20,
-    filters: SearchFilters | None = None,
-    **changes: Any,
-) -> list[str]:
-    return [
-        hit.content
-        for hit in await text_hits(
-            resources, settings, ranking, project_ids, query, limit=limit, filters=filters, **changes
-        )
-    ]
+async def text_search(*args: Any, **kwargs: Any) -> list[str]:
+    """The contents of text_hits' hits (same arguments)."""
+    return [hit.content for hit in await text_hits(*args, **kwargs)]
 
 
 async def text_hits(
