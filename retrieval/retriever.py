@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import ServiceUnavailable
 from core.models import SourceType
 from core.providers.embeddings import Embedder
+from core.reads import session_rows
 from core.settings import RetrievalSettings
-from core.vectors import serving_model
 from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks, with_snippets
 from retrieval.windows import WINDOW_SEGMENTS
 
@@ -30,11 +30,16 @@ class IndexModel:
     dimensions: int
 
 
+# core.vectors.serving_model's question, on the driver (core.reads.session_rows): every search and answer
+# asks it, and the ORM select through the session cost ~0.8 ms of CPU.
+SERVING = "SELECT name, dimensions FROM embedding_models WHERE status = 'serving'"
+
+
 async def current_model(session: AsyncSession) -> IndexModel:
-    model = await serving_model(session)
-    if model is None:
+    rows = await session_rows(session, SERVING, {})
+    if not rows:
         raise ServiceUnavailable("the search index is not ready yet (no embedding model is serving)")
-    return IndexModel(model.name, model.dimensions)
+    return IndexModel(rows[0].name, rows[0].dimensions)
 
 
 PER_SOURCE = 2  # places one non-transcript source may take in a page of search results
