@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from core.models import FOLD_FROM, FOLD_TO, SEARCH_COLUMNS
+from core.reads import session_rows
 
 log = logging.getLogger(__name__)
 
@@ -233,22 +234,26 @@ async def bm25_strategy(
 
     Counts the scope's index entries only up to the limit, so a global search pays for the limit (an
     index-only scan of a few thousand entries), not for the table."""
-    small = await session.scalar(
-        sa.text(
-            "WITH cap AS (SELECT greatest(:min_rows, :max_fraction * reltuples)::bigint AS n "
-            "             FROM pg_class WHERE oid = 'chunks'::regclass) "
-            "SELECT count(*) <= (SELECT n FROM cap) FROM ("
-            "    SELECT 1 FROM chunks WHERE project_id = ANY(:project_ids) AND embedding_model = :model "
-            "    LIMIT (SELECT n + 1 FROM cap)) scope"
-        ),
-        {
-            "min_rows": SCOPED_MIN_ROWS,
-            "max_fraction": SCOPED_MAX_FRACTION,
-            "project_ids": list(project_ids),
-            "model": model,
-        },
-    )
+    params = {
+        "min_rows": SCOPED_MIN_ROWS,
+        "max_fraction": SCOPED_MAX_FRACTION,
+        "project_ids": list(project_ids),
+        "model": model,
+    }
+    if isinstance(session, AsyncSession):  # a search's own session: on the driver (core.reads)
+        small = (await session_rows(session, SCOPE_SIZE, params))[0].small
+    else:
+        small = await session.scalar(sa.text(SCOPE_SIZE), params)
     return "scope" if small else "index"
+
+
+SCOPE_SIZE = (
+    "WITH cap AS (SELECT greatest(:min_rows, :max_fraction * reltuples)::bigint AS n "
+    "             FROM pg_class WHERE oid = 'chunks'::regclass) "
+    "SELECT count(*) <= (SELECT n FROM cap) AS small FROM ("
+    "    SELECT 1 FROM chunks WHERE project_id = ANY(:project_ids) AND embedding_model = :model "
+    "    LIMIT (SELECT n + 1 FROM cap)) scope"
+)
 
 
 def _probe_weight(tf: str) -> str:
