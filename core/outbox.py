@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.logs import request_id_var
-from core.models import Outbox, OutboxAction, SourceType
+from core.models import Outbox, OutboxAction, OutboxStatus, SourceType
 from core.reads import session_rows
 from core.tracing import current_traceparent
 
@@ -67,3 +67,4 @@ async def unindexed_changes(session: AsyncSession, project_ids: list[uuid.UUID])
 # On the driver (core.reads.session_rows): asked by every search, answer and chat turn, where an ORM
 # select through the session cost ~1 ms of CPU. `status <> 'done'` is the partial index's predicate.
 UNINDEXED = "SELECT count(*) AS count FROM outbox WHERE project_id = ANY(:project_ids) AND status <> 'done'"
+assert OutboxStatus.DONE.value == "done"  # the literal above (a literal, as in the partial index)

@@ -293,25 +293,9 @@ _ENDINGS: dict[str, dict[tuple[str, str], str]] = {
         (IMPERATIVE, "2s"): "e",
         (PARTICIPLE, ""): "ido",
     },
-    "ir": {
-        (PRESENT, "1s"): "o",
-        (PRESENT, "2s"): "es",
-        (PRESENT, "3s"): "e",
-        (PRESENT, "1p"): "imos",
-        (PRESENT, "2p"): "ís",
-        (PRESENT, "3p"): "en",
-        (PRETERITE, "1s"): "í",
-        (PRETERITE, "2s"): "iste",
-        (PRETERITE, "3s"): "ió",
-        (PRETERITE, "2p"): "isteis",
-        (PRETERITE, "3p"): "ieron",
-        (SUBJUNCTIVE, "2s"): "as",
-        (SUBJUNCTIVE, "3s"): "a",
-        (SUBJUNCTIVE, "2p"): "áis",
-        (IMPERATIVE, "2s"): "e",
-        (PARTICIPLE, ""): "ido",
-    },
 }
+# -ir verbs end as -er verbs do but for "nosotros" and "vosotros" in the present.
+_ENDINGS["ir"] = {**_ENDINGS["er"], (PRESENT, "1p"): "imos", (PRESENT, "2p"): "ís"}
 _FUTURE_ENDINGS = {"1s": "é", "2s": "ás", "3s": "á", "1p": "emos", "2p": "éis", "3p": "án"}
 # Spelling changes before e: busqué, pagué, organicé.
 _BEFORE_E = {"c": "qu", "g": "gu", "z": "c"}

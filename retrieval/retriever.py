@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ServiceUnavailable
-from core.models import SourceType
+from core.models import ModelStatus, SourceType
 from core.providers.embeddings import Embedder
 from core.reads import session_rows
 from core.settings import RetrievalSettings
@@ -33,6 +33,7 @@ class IndexModel:
 # core.vectors.serving_model's question, on the driver (core.reads.session_rows): every search and answer
 # asks it, and the ORM select through the session cost ~0.8 ms of CPU.
 SERVING = "SELECT name, dimensions FROM embedding_models WHERE status = 'serving'"
+assert ModelStatus.SERVING.value == "serving"  # the literal above
 
 
 async def current_model(session: AsyncSession) -> IndexModel:
