@@ -16,6 +16,7 @@ _SPOKEN_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 # The "[type › title]" header line the indexer puts in front of every chunk.
 CHUNK_HEADER = re.compile(r"^\[[^\]]*\]\s*")
 
+# As written; content_terms compares folded words, so it reads FOLDED_STOPWORDS ("cuánto" -> "cuanto").
 STOPWORDS = frozenset(
     [
         "a",
@@ -90,6 +91,9 @@ STOPWORDS = frozenset(
         "cuánto",
         "cuántos",
         "cuántas",
+        "cuánta",
+        "cuáles",
+        "quiénes",
         "the",
         "an",
         "and",
@@ -140,6 +144,9 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+FOLDED_STOPWORDS = frozenset(fold(word) for word in STOPWORDS)
+
+
 def words(text: str) -> list[str]:
     """The folded words of `text`."""
     return _TOKEN.findall(fold(text))
@@ -147,7 +154,7 @@ def words(text: str) -> list[str]:
 
 def content_terms(text: str) -> list[str]:
     """Folded content words cut to a 5-letter prefix (a crude stemmer shared by both languages)."""
-    return [word[:5] for word in words(text) if word not in STOPWORDS and len(word) > 1]
+    return [word[:5] for word in words(text) if word not in FOLDED_STOPWORDS and len(word) > 1]
 
 
 def split_sentences(text: str) -> list[str]:

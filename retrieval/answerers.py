@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.i18n import index_text
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
 from core.text import CHUNK_HEADER, content_terms, split_sentences
 
@@ -58,6 +59,11 @@ class _Sentence:
     def is_question(self) -> bool:
         return self.text.rstrip().endswith("?") or self.text.lstrip().startswith("¿")
 
+    @property
+    def trails_off(self) -> bool:
+        """ "Elena, el Excel de socios...": a turn left open for the next speaker to take up."""
+        return self.text.rstrip().endswith(("...", "…"))
+
 
 # What kind of answer a question wants, and what a sentence that gives it contains.
 _WANTS_AMOUNT = re.compile(
@@ -66,7 +72,17 @@ _WANTS_AMOUNT = re.compile(
     re.IGNORECASE,
 )
 _WANTS_DATE = re.compile(r"\b(cu[áa]ndo|fecha|qu[ée] d[íi]a|plazo|when|date|deadline)\b", re.IGNORECASE)
-_WANTS_PERSON = re.compile(r"\b(qui[ée]n(es)?|who)\b", re.IGNORECASE)
+_WANTS_PERSON = re.compile(r"\b(qui[ée]n(es)?|who|c[óo]mo se llama|what is the name)\b", re.IGNORECASE)
+# "¿Mandó Elena las fotos?", "Has the DUNS number arrived?": a question without a question word asks
+# whether something happened, and the commitment ledger's line ("…; estado: cumplido, «…»") says so.
+_QUESTION_WORD = re.compile(
+    r"\b(qué|cuál(es)?|cuánt[oa]s?|cuándo|dónde|cómo|quién(es)?|"  # accented: "como dijo" asks nothing
+    r"what|which|how|when|where|who|whom|whose|why)\b",
+    re.IGNORECASE,
+)
+_LEDGER_STATUS = re.compile(re.escape(index_text("index.item_status", status="\x00")).replace("\x00", r"\w+"))
+# "¿Qué plataforma…?", "¿Con qué plugin…?", "Which tool…?": the answer names something.
+_WANTS_NAME = re.compile(r"(\bqu[ée]|\bcu[áa]l(es)?|\bwhich|\bwhat)\s+\w+", re.IGNORECASE)
 _NUMBER_WORDS = (
     r"un[oa]?|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|trece|catorce|quince|"
     r"diecis[ée]is|diecisiete|dieciocho|diecinueve|veint\w*|treinta|cuarenta|cincuenta|sesenta|setenta|"
@@ -86,8 +102,11 @@ _NAME = re.compile(r"(?<![.¿?!]\s)(?<!^)\b[A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,
 _TURN = re.compile(r"^\[\d+(?::\d\d){1,2}\]\s*")
 ANSWER_AFTER_QUESTION = 0.8  # a question in a conversation is answered by the next turns
 QUESTION_PENALTY = 0.25
+LEAD_IN_PENALTY = 0.5  # a sentence of a turn that ends asking: it leads into the question
 # A further sentence is quoted only when it scores at least this share of the best one.
 KEEP_SHARE = 0.6
+NAMES_SOMETHING = 1.3  # a "what/which" question's sentence that names something new
+LEDGER_ANSWERS_STATUS = 1.6  # a ledger line, for a question whether something was done
 
 
 def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
@@ -115,7 +134,17 @@ def _fits(question: str, sentence: str) -> float:
         factor *= 1.5 if _DATE.search(sentence) else 0.7
     if _WANTS_PERSON.search(question):
         factor *= 1.3 if _NAME.search(_SPEAKER.sub("", sentence)) else 0.8
+    elif _WANTS_NAME.search(question) and _names_new(question, sentence):
+        factor *= NAMES_SOMETHING
+    if not _QUESTION_WORD.search(question) and _LEDGER_STATUS.search(sentence):
+        factor *= LEDGER_ANSWERS_STATUS
     return factor
+
+
+def _names_new(question: str, sentence: str) -> bool:
+    """The sentence names something (a capitalised word inside it) the question does not."""
+    asked = {word.lower() for word in re.findall(r"\w+", question)}
+    return any(m.group(0).lower() not in asked for m in _NAME.finditer(_SPEAKER.sub("", sentence)))
 
 
 def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extract]:
@@ -131,20 +160,31 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
     total = len(sentences)
     overlap_scores = []
     for sentence in sentences:
-        overlap = query & sentence.terms
-        weight = sum(math.log(1 + total / document_frequency[t]) for t in overlap)
+        overlap = query & sentence.terms  # summed in one order, so that ties stay ties
+        weight = sum(math.log(1 + total / document_frequency[t]) for t in sorted(overlap))
         overlap_scores.append(weight / math.sqrt(len(sentence.terms) + 1))
-    borrowed = [0.0] * len(sentences)
+    # A turn that ends with a question asks, with all its words: "Siguiente: los tipos de cita.
+    # ¿Cuáles tenéis?" asks about the types of appointment, and its first sentence is no answer either.
+    turns: dict[tuple[int, int], list[int]] = {}
     for i, sentence in enumerate(sentences):
-        if not sentence.is_question or not overlap_scores[i]:
+        turns.setdefault((sentence.n, sentence.line), []).append(i)
+    asking = {
+        key
+        for key, members in turns.items()
+        if sentences[members[-1]].is_question or sentences[members[-1]].trails_off
+    }
+    borrowed = [0.0] * len(sentences)
+    for (n, line), members in turns.items():
+        asked = sum(overlap_scores[i] for i in members)
+        if (n, line) not in asking or not asked:
             continue
         # The next two turns of the same passage answer it (the first more likely than the second).
-        later = [j for j in range(i + 1, len(sentences)) if sentences[j].n == sentence.n]
-        turns = sorted({sentences[j].line for j in later if sentences[j].line > sentence.line})[:2]
+        later = [j for j in range(members[-1] + 1, len(sentences)) if sentences[j].n == n]
+        following = sorted({sentences[j].line for j in later if sentences[j].line > line})[:2]
         for j in later:
-            if sentences[j].line in turns and not sentences[j].is_question:
-                decay = 1.0 if sentences[j].line == turns[0] else 0.6
-                borrowed[j] = max(borrowed[j], ANSWER_AFTER_QUESTION * decay * overlap_scores[i])
+            if sentences[j].line in following and not sentences[j].is_question:
+                decay = 1.0 if sentences[j].line == following[0] else 0.6
+                borrowed[j] = max(borrowed[j], ANSWER_AFTER_QUESTION * decay * asked)
     extracts = []
     for i, sentence in enumerate(sentences):
         score = overlap_scores[i] + borrowed[i]
@@ -152,6 +192,8 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
             continue
         if sentence.is_question:
             score *= QUESTION_PENALTY
+        elif (sentence.n, sentence.line) in asking:
+            score *= LEAD_IN_PENALTY
         if len(sentence.text.split()) < 4:
             score *= 0.5
         score = score * _fits(question, sentence.text) + 0.3 / (1 + sentence.rank)

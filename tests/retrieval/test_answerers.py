@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.providers.llm import ContextPassage, Generation, Usage
-from retrieval.answerers import ExtractiveAnswerer, extractive_answer
+from retrieval.answerers import ExtractiveAnswerer, extractive_answer, rank_sentences
 
 SPANISH = [
     ContextPassage(3, "El proyecto empezó en marzo. Los servidores están en Frankfurt."),
@@ -99,3 +99,62 @@ def _budget_and_support() -> list[Any]:
         source(1, "[Documento › Propuesta]\nEl presupuesto cerrado es de 18.500 euros más IVA."),
         source(2, "[Documento › Soporte]\nLas incidencias críticas se atienden en cuatro horas."),
     ]
+
+
+# Transcript windows as the answerer gets them: a header, then one "[mm:ss] Speaker: text" line per turn.
+MEETING = ContextPassage(
+    4,
+    "[Transcripción › Arranque]\n"
+    "[01:02] Sofía: Decidido, sin pagos. Siguiente: los tipos de cita. ¿Cuáles tenéis?\n"
+    "[01:09] Nuria: Primera visita, que dura una hora, y sesión de seguimiento.\n"
+    "[01:20] Andrés: Y pilates terapéutico, en grupo.\n"
+    "[01:31] Laura: Elena, el Excel de socios...\n"
+    "[01:35] Elena: Lo mandé cifrado, son mil cuatrocientos treinta y dos.\n"
+    "[01:44] Diego: La hacemos con Flutter, un solo código para las dos plataformas.\n"
+    "[01:52] Ramón: Vale, de la tecnología de la app no entiendo.",
+)
+LEDGER = ContextPassage(
+    1,
+    "[Compromiso › Revisión]\nJavier: dejar montado el entorno de pruebas con WooCommerce (fecha: 13 de "
+    "octubre de 2026; estado: cumplido, «Os mandé el enlace y las claves.»)",
+)
+PROMISE = ContextPassage(
+    2, "[Transcripción › Diseño]\n[05:24] Javier: Voy a dejar montado el entorno de pruebas con WooCommerce."
+)
+
+
+def test_a_turn_that_ends_asking_is_answered_by_the_next_turns_not_by_its_lead_in() -> None:
+    answer = extractive_answer("¿Qué tipos de cita se podrán reservar?", [MEETING])
+    assert "Primera visita" in answer and "pilates" in answer
+    best = rank_sentences("¿Qué tipos de cita se podrán reservar?", [MEETING])[0]
+    assert best.sentence.startswith("Nuria: Primera visita")  # not "Siguiente: los tipos de cita."
+    # A turn left open ("Elena, el Excel de socios...") asks the next speaker too.
+    answer = extractive_answer("¿Cuántos socios venían en el Excel?", [MEETING])
+    assert "mil cuatrocientos treinta y dos" in answer
+
+
+def test_a_what_question_prefers_the_sentence_that_names_something() -> None:
+    talk = ContextPassage(
+        5,
+        "[Transcripción › Visitas]\n"
+        "[02:10] Ramón: Para las reservas de visitas queremos un plugin sencillo.\n"
+        "[02:16] Javier: Para las reservas de visitas hay un plugin, Bookings, de pago.",
+    )
+    for question in ("¿Qué plugin se usará para las reservas de visitas?", "Which plugin for the reservas?"):
+        assert rank_sentences(question, [talk])[0].sentence.startswith("Javier: Para las reservas")
+    # Without the question word there is nothing to name: the sentences rank by their words alone.
+    assert rank_sentences("¿Plugin sencillo para las reservas?", [talk])[0].sentence.startswith("Ramón")
+
+
+def test_whether_something_was_done_is_answered_from_the_ledger_first() -> None:
+    best = rank_sentences("¿Está montado el entorno de pruebas?", [LEDGER, PROMISE])[0]
+    assert best.n == 1 and "13 de octubre" in best.sentence
+    # A question with a question word is not a status question: the ledger line gets no preference.
+    assert rank_sentences("¿Quién monta el entorno de pruebas?", [LEDGER, PROMISE])[0].n == 2
+
+
+def test_question_words_are_stop_words_with_or_without_accents() -> None:
+    from core.text import content_terms
+
+    terms = content_terms("¿Cuánto cuesta? ¿Cuáles tenéis? ¿Quiénes vienen? cuanto")
+    assert terms == ["cuest", "tenei", "viene"]
