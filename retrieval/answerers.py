@@ -102,6 +102,10 @@ _NAME = re.compile(r"(?<![.¿?!]\s)(?<!^)\b[A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,
 _TURN = re.compile(r"^\[\d+(?::\d\d){1,2}\]\s*")
 ANSWER_AFTER_QUESTION = 0.8  # a question in a conversation is answered by the next turns
 QUESTION_PENALTY = 0.25
+# A sentence that adds fewer than ECHO_NEW_TERMS words to the question's own ("Reunión «Arranque de la web»."
+# for a question about the kick-off) says little the question did not.
+ECHO_PENALTY = 0.5
+ECHO_NEW_TERMS = 2
 LEAD_IN_PENALTY = 0.5  # a sentence of a turn that ends asking: it leads into the question
 # A further sentence is quoted only when it scores at least this share of the best one.
 KEEP_SHARE = 0.6
@@ -196,6 +200,8 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
             score *= LEAD_IN_PENALTY
         if len(sentence.text.split()) < 4:
             score *= 0.5
+        if len(sentence.terms - query) < ECHO_NEW_TERMS:
+            score *= ECHO_PENALTY
         score = score * _fits(question, sentence.text) + 0.3 / (1 + sentence.rank)
         extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index)))
     return sorted(extracts, key=lambda e: e.score, reverse=True)
