@@ -163,7 +163,7 @@ def test_question_words_are_stop_words_with_or_without_accents() -> None:
 def test_a_sentence_that_only_echoes_the_question_is_no_answer() -> None:
     passages = [
         ContextPassage(6, "[Reunión › Arranque de la web]\nReunión «Arranque de la web». Estado: terminada."),
-        ContextPassage(3, "[Transcripción › Arranque de la web]\n[00:40] Pilar: El presupuesto son 18.500 más IVA."),
+        ContextPassage(3, "[Transcripción › Arranque]\n[00:40] Pilar: El presupuesto son 18.500 más IVA."),
     ]
     best = rank_sentences("¿Cuál era el presupuesto de la web en el arranque?", passages)[0]
     assert best.sentence == "Pilar: El presupuesto son 18.500 más IVA."
