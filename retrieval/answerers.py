@@ -145,6 +145,27 @@ def _fits(question: str, sentence: str) -> float:
     return factor
 
 
+# A price is asked for in money: "¿Cuánto cuesta la punción seca?" is not answered by "treinta minutos".
+_WANTS_MONEY = re.compile(
+    r"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget)\b", re.IGNORECASE
+)
+_MONEY = re.compile(r"€|\$|\beuros?\b|\bd[óo]lares\b|\bdollars?\b|\bEUR\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE)
+
+
+def holds_what_is_asked(question: str, sentence: str) -> bool:
+    """Whether the sentence has the kind of thing the question asks for: money for a price, an amount
+    for "how many", a date for "when", a name for "who"; any sentence for other questions."""
+    if _WANTS_MONEY.search(question) and _WANTS_AMOUNT.search(question):
+        return bool(_MONEY.search(sentence))
+    if _WANTS_AMOUNT.search(question):
+        return bool(_AMOUNT.search(_SPEAKER.sub("", sentence)))
+    if _WANTS_DATE.search(question):
+        return bool(_DATE.search(sentence))
+    if _WANTS_PERSON.search(question):
+        return bool(_NAME.search(_SPEAKER.sub("", sentence)))
+    return True
+
+
 def _names_new(question: str, sentence: str) -> bool:
     """The sentence names something (a capitalised word inside it) the question does not."""
     asked = {word.lower() for word in re.findall(r"\w+", question)}

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.text import CHUNK_HEADER, content_terms, split_sentences
+from retrieval.answerers import holds_what_is_asked
 from retrieval.search import Hit
 
 CALIBRATION_FILE = Path(__file__).with_name("relevance.json")
@@ -33,6 +34,7 @@ FEATURES = (
     "sentence_support",  # share of the question's words in the single best sentence
     "rare_support",  # the same, each word weighted by how rare it is in what was retrieved
     "names_another_project",  # the question names another of the caller's projects more than this one
+    "kind_support",  # sentence_support over the sentences that hold what is asked (money, a date, a name)
 )
 
 
@@ -61,7 +63,8 @@ def relevance_features(question: str, hits: list[Hit], scope: ProjectNames | Non
     similarities = sorted((hit.similarity for hit in top if hit.similarity is not None), reverse=True)
     best = similarities[0] if similarities else 0.0
     held = set().union(*terms) if terms else set()
-    sentences = [set(content_terms(s)) for hit in top for s in split_sentences(_text(hit))]
+    texts = [s for hit in top for s in split_sentences(_text(hit))]
+    sentences = [set(content_terms(s)) for s in texts]
 
     def share(found: set[str]) -> float:
         return len(wanted & found) / len(wanted) if wanted else 0.0
@@ -80,6 +83,9 @@ def relevance_features(question: str, hits: list[Hit], scope: ProjectNames | Non
         "missing_words": float(len(wanted - held)),
         "lexical_match": 1.0 if top and top[0].text_rank is not None else 0.0,
         "sentence_support": max((share(found) for found in sentences), default=0.0),
+        "kind_support": max(
+            (share(set(content_terms(s))) for s in texts if holds_what_is_asked(question, s)), default=0.0
+        ),
     }
 
 

@@ -41,6 +41,21 @@ def test_features_see_what_the_question_asks_and_the_chunks_hold() -> None:
     assert relevance_features(question, []) == {**dict.fromkeys(FEATURES, 0.0), "missing_words": 3.0}
 
 
+def test_support_counts_only_sentences_that_hold_what_is_asked() -> None:
+    # A price is asked for: a sentence about the same treatment that gives its length is no support.
+    question = "¿Cuánto cuesta una sesión de punción seca?"
+    duration = relevance_features(question, [hit("La sesión de punción seca dura treinta minutos.")])
+    price = relevance_features(question, [hit("La sesión de punción seca cuesta cuarenta euros.")])
+    assert duration["sentence_support"] == 0.75 and duration["kind_support"] == 0.0
+    assert price["kind_support"] == 1.0
+    # "Who": a name; other questions take any sentence.
+    who = "¿Quién es el enólogo de la bodega?"
+    assert relevance_features(who, [hit("Sin tecnicismos de enólogo, para la bodega.")])["kind_support"] == 0.0
+    assert relevance_features(who, [hit("El enólogo de la bodega es Tomás Ruiz.")])["kind_support"] == 1.0
+    what = "¿Qué incluye la bodega?"
+    assert relevance_features(what, [hit("La bodega incluye una sala de catas.")])["kind_support"] == 1.0
+
+
 def test_a_fitted_model_separates_the_two_kinds_and_round_trips() -> None:
     answerable = [
         {
