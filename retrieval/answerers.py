@@ -149,7 +149,9 @@ def _fits(question: str, sentence: str) -> float:
 _WANTS_MONEY = re.compile(
     r"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget)\b", re.IGNORECASE
 )
-_MONEY = re.compile(r"€|\$|\beuros?\b|\bd[óo]lares\b|\bdollars?\b|\bEUR\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE)
+_MONEY = re.compile(
+    r"€|\$|\beuros?\b|\bd[óo]lares\b|\bdollars?\b|\bEUR\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE
+)
 
 
 def holds_what_is_asked(question: str, sentence: str) -> bool:
