@@ -6,7 +6,8 @@ query then goes through the same HybridRetriever the API uses, in each mode. Pas
 are cached under .v1tr0/bench-cache (the SciFact e5 passages take ~40 minutes once).
 
     python bench/retrieval.py --dataset ../shared/data/scifact [--split train] [--model e5|static]
-        [--limit-queries N] [--rrf-k 10,20,60] [--convex 0.4,0.5] [--sweep-text-candidates 30,50]
+        [--limit-queries N] [--rrf-k 10,20,60] [--convex 0.4,0.5] [--dbsf 0.5] [--sweep-text-candidates 30,50]
+        [--bm25 0.9:0.4,1.5:0.75]
         [--json out.json]
     V1TR0_RETRIEVAL__LEXICAL=ts_rank python bench/retrieval.py ...   # the portable full-text ranking
     python bench/retrieval.py --dataset ../shared/data/xquad_es
@@ -90,10 +91,13 @@ class ModeResult:
     fusion: str = "rrf"
     vector_weight: float = 0.5
     text_candidates: int = 100
+    bm25: str = ""  # "k1/b" when the BM25 indexes were rebuilt with other parameters (--bm25)
 
     @property
     def fused(self) -> str:
-        return f"rrf {self.rrf_k}" if self.fusion == "rrf" else f"cvx {self.vector_weight:g}"
+        if self.fusion == "rrf":
+            return f"rrf {self.rrf_k}"
+        return f"{'cvx' if self.fusion == 'convex' else 'dbsf'} {self.vector_weight:g}"
 
 
 @dataclass
@@ -279,6 +283,7 @@ async def evaluate(
         # below the page (limit=100 here) are raised to it; full-text candidates are not (in hybrid).
         changes: list[dict[str, Any]] = [{"rrf_k": k} for k in _numbers(args.rrf_k, int)]
         changes += [{"fusion": "convex", "vector_weight": w} for w in _numbers(args.convex, float)]
+        changes += [{"fusion": "dbsf", "vector_weight": w} for w in _numbers(args.dbsf, float)]
         changes += [{"candidates": c} for c in _numbers(args.sweep_candidates, int)]
         changes += [{"text_candidates": c} for c in _numbers(args.sweep_text_candidates, int)]
         changes += [
@@ -294,8 +299,42 @@ async def evaluate(
             )  # fmt: skip
             report.sweep.append(result)
             print(f"  hybrid {change} nDCG@10 {result.ndcg10:.4f}", flush=True)
+        for k1, b in _pairs(args.bm25):
+            await rebuild_bm25(resources, k1=k1, b=b)
+            for mode in [m for m in ("text", "hybrid") if m in modes]:
+                result = await run_mode(
+                    resources, project_id=project_id, embedder=embedder, model=model, config=base,
+                    mode=mode, queries=queries, qrels=data.qrels,
+                )  # fmt: skip
+                result.bm25 = f"{k1:g}/{b:g}"
+                report.sweep.append(result)
+                print(f"  {mode} bm25 k1={k1:g} b={b:g} nDCG@10 {result.ndcg10:.4f}", flush=True)
     finally:
         await resources.close()
+
+
+def _pairs(text: str) -> list[tuple[float, float]]:
+    """ "0.9:0.4,1.2:0.75" -> [(0.9, 0.4), (1.2, 0.75)]."""
+    return [(float(k1), float(b)) for k1, b in (pair.split(":") for pair in text.split(",") if pair)]
+
+
+async def rebuild_bm25(resources: Any, *, k1: float, b: float) -> None:
+    """The BM25 indexes built again with these k1 and b (pg_textsearch fixes them at build time; the
+    scope way reads them back from bm25_summarize_index, so both ways use them)."""
+    import sqlalchemy as sa
+
+    from retrieval.lexical import BM25_INDEXES, LANGUAGES
+
+    configs = {column: config for config, column in LANGUAGES.values()}
+    async with resources.engine.begin() as conn:
+        for column, name in BM25_INDEXES.items():
+            await conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
+            await conn.execute(
+                sa.text(
+                    f"CREATE INDEX {name} ON chunks USING bm25 ({column}) "
+                    f"WITH (text_config = '{configs[column]}', k1 = {float(k1)}, b = {float(b)})"
+                )
+            )
 
 
 # --------------------------------------------------------------------------------------------- report
@@ -309,7 +348,8 @@ def print_table(title: str, rows: list[ModeResult], baselines: dict[str, ModeRes
     """One row per run; with `baselines`, the nDCG@10 change against the default run of the same mode."""
     print(title)
     header = (
-        f"{'mode':<7} {'fusion':>8} {'cands':>5} {'text':>5} {'max_df':>6} {'queries':>7} {'nDCG@10':>8} "
+        f"{'mode':<7} {'fusion':>8} {'cands':>5} {'text':>5} {'max_df':>6} {'k1/b':>8} {'queries':>7} "
+        f"{'nDCG@10':>8} "
         f"{'R@100':>7} {'MRR@10':>7} "
         f"{'R@1':>6} {'p50 ms':>7} {'p95 ms':>7}" + ("  vs default" if baselines else "")
     )
@@ -320,7 +360,7 @@ def print_table(title: str, rows: list[ModeResult], baselines: dict[str, ModeRes
         delta = f"  {r.ndcg10 - base.ndcg10:+.4f}" if base else ""
         print(
             f"{r.mode:<7} {r.fused:>8} {r.candidates:>5} {r.text_candidates:>5} {r.max_df:>6g} "
-            f"{r.queries:>7} {r.ndcg10:>8.4f} "
+            f"{r.bm25 or '-':>8} {r.queries:>7} {r.ndcg10:>8.4f} "
             f"{r.recall100:>7.4f} "
             f"{r.mrr10:>7.4f} {r.recall1:>6.3f} {r.p50_ms:>7.2f} {r.p95_ms:>7.2f}{delta}"
         )
@@ -364,12 +404,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--convex", default="", help="also run hybrid with convex fusion, these vector weights"
     )
     parser.add_argument(
+        "--dbsf", default="", help="also run hybrid with distribution-based fusion, these vector weights"
+    )
+    parser.add_argument(
         "--sweep-candidates", default="", help="also run hybrid with these vector candidates (>= 100)"
     )
     parser.add_argument(
         "--sweep-text-candidates",
         default="",
         help="also run hybrid with these full-text candidates (alone, and with each --convex weight)",
+    )
+    parser.add_argument(
+        "--bm25",
+        default="",
+        help="also run text and hybrid with the BM25 indexes rebuilt with these k1:b pairs (e.g. 0.9:0.4)",
     )
     parser.add_argument(
         "--partial",

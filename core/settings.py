@@ -263,8 +263,10 @@ class RetrievalSettings(BaseModel):
     )
     # Tuned on SciFact train (docs/evals.md, "Full-text ranking"): with BM25 a convex combination of the
     # min-max normalised scores, half each, beats reciprocal ranks (k 10-60) on both rankings.
-    fusion: Literal["rrf", "convex"] = Field(
-        "convex", description="hybrid fusion: reciprocal ranks, or a convex combination of normalised scores"
+    fusion: Literal["rrf", "convex", "dbsf"] = Field(
+        "convex",
+        description="hybrid fusion: reciprocal ranks, or a convex combination of scores normalised by their "
+        "range (convex) or by their mean and spread (dbsf)",
     )
     rrf_k: int = Field(20, ge=1, le=1000, description="reciprocal rank fusion constant")
     vector_weight: float = Field(0.5, ge=0, le=1, description="convex fusion: the vector side's weight")

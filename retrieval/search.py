@@ -41,7 +41,7 @@ from retrieval.lexical import (
 )
 
 Mode = Literal["hybrid", "vector", "text"]
-Fusion = Literal["rrf", "convex"]
+Fusion = Literal["rrf", "convex", "dbsf"]
 MAX_QUERY_CHARS = 2000
 MARK_START, MARK_END = "\u0002", "\u0003"
 # Cosine similarity below which a chunk says nothing about the question, per model (e5 similarities
@@ -166,6 +166,14 @@ FUSION = {
         "CASE WHEN kw.id IS NULL THEN 0 "
         "ELSE (1 - :vector_weight) * COALESCE((kw.rank - kw.lo) / NULLIF(kw.hi - kw.lo, 0), 1) END"
     ),
+    # The same weights over scores normalised by their side's spread (mean ± 3 standard deviations, as
+    # Qdrant's distribution-based score fusion): one far candidate does not squeeze the others together.
+    "dbsf": (
+        "CASE WHEN sem.id IS NULL THEN 0 "
+        "ELSE :vector_weight * COALESCE((sem.mu + 3 * sem.sd - sem.d) / NULLIF(6 * sem.sd, 0), 1) END + "
+        "CASE WHEN kw.id IS NULL THEN 0 "
+        "ELSE (1 - :vector_weight) * COALESCE((kw.rank - kw.mu + 3 * kw.sd) / NULLIF(6 * kw.sd, 0), 1) END"
+    ),
 }
 # The query's lexemes under both languages, from the accent-folded query (what the stored tsvector holds);
 # highlights also take the query as typed, since ts_headline reads the unfolded text.
@@ -219,21 +227,17 @@ def build_search_sql(
     lexemes, highlight = LEXEMES, HIGHLIGHT
     # Each side: its rank r (RRF) and the spread of its scores over its candidates (convex fusion).
     vector_side = f"""
-        SELECT id, d, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi FROM (
+        SELECT id, d, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi,
+               avg(d) OVER () AS mu, stddev_pop(d) OVER () AS sd FROM (
             SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
             FROM chunks c WHERE {scope}
             ORDER BY d LIMIT :candidates) v"""
-    empty_vector = (
-        "SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r, NULL::float8 AS lo, "
-        "NULL::float8 AS hi WHERE false"
-    )
-    empty_text = (
-        "SELECT NULL::bigint AS id, NULL::float8 AS rank, NULL::bigint AS r, NULL::float8 AS lo, "
-        "NULL::float8 AS hi WHERE false"
-    )
+    spread = "NULL::float8 AS lo, NULL::float8 AS hi, NULL::float8 AS mu, NULL::float8 AS sd WHERE false"
+    empty_vector = f"SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r, {spread}"
+    empty_text = f"SELECT NULL::bigint AS id, NULL::float8 AS rank, NULL::bigint AS r, {spread}"
     ranked = (
         "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r, min(rank) OVER () AS lo, "
-        "max(rank) OVER () AS hi FROM ({side}) t"
+        "max(rank) OVER () AS hi, avg(rank) OVER () AS mu, stddev_pop(rank) OVER () AS sd FROM ({side}) t"
     )
     if lexical == "bm25" and bm25 == "scope":
         scope_ctes, scope_side = bm25_scope_sql(scope=scope, depth=text_depth)

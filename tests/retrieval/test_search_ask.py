@@ -150,3 +150,21 @@ async def test_a_results_page_has_the_snippets_of_the_full_search_and_only_for_i
     for result in page:
         assert result["snippet"] == full[result["chunk_id"]].snippet
         assert result["highlights"] == full[result["chunk_id"]].highlights
+
+
+async def test_every_fusion_ranks_the_chunk_both_sides_found_first(client, factory, settings, resources):
+    """Reciprocal ranks, range-normalised (convex) and spread-normalised (dbsf) scores: each a valid
+    statement that keeps the scope, with each side's score (similarity, full-text rank) on the hits."""
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    await drain(settings, resources)
+
+    async with resources.sessionmaker() as session:
+        retriever = await make_retriever(session, resources, project_ids=[uuid.UUID(project_id)])
+        for fusion in ("rrf", "convex", "dbsf"):
+            retriever.config = settings.retrieval.model_copy(update={"fusion": fusion})
+            hits = await retriever.search("presupuesto factura", limit=10)
+            assert "12.000 euros" in hits[0].content, fusion
+            assert hits[0].similarity is not None and hits[0].text_rank is not None, fusion
+            assert {hit.project_id for hit in hits} == {uuid.UUID(project_id)}, fusion
+            assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True), fusion
