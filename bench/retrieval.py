@@ -281,7 +281,7 @@ async def evaluate(
                 search_module.MAX_LEXEME_DF = default_df
         # One setting changed at a time (a convex weight switches the fusion to convex). Vector candidates
         # below the page (limit=100 here) are raised to it; full-text candidates are not (in hybrid).
-        changes: list[dict[str, Any]] = [{"rrf_k": k} for k in _numbers(args.rrf_k, int)]
+        changes: list[dict[str, Any]] = [{"fusion": "rrf", "rrf_k": k} for k in _numbers(args.rrf_k, int)]
         changes += [{"fusion": "convex", "vector_weight": w} for w in _numbers(args.convex, float)]
         changes += [{"fusion": "dbsf", "vector_weight": w} for w in _numbers(args.dbsf, float)]
         changes += [{"candidates": c} for c in _numbers(args.sweep_candidates, int)]
