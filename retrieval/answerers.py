@@ -129,22 +129,6 @@ def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
     return found
 
 
-def _fits(question: str, sentence: str) -> float:
-    """How well a sentence has the kind of thing the question asks for (an amount, a date, a person)."""
-    factor = 1.0
-    if _WANTS_AMOUNT.search(question):
-        factor *= 1.6 if _AMOUNT.search(_SPEAKER.sub("", sentence)) else 0.6
-    if _WANTS_DATE.search(question):
-        factor *= 1.5 if _DATE.search(sentence) else 0.7
-    if _WANTS_PERSON.search(question):
-        factor *= 1.3 if _NAME.search(_SPEAKER.sub("", sentence)) else 0.8
-    elif _WANTS_NAME.search(question) and _names_new(question, sentence):
-        factor *= NAMES_SOMETHING
-    if not _QUESTION_WORD.search(question) and _LEDGER_STATUS.search(sentence):
-        factor *= LEDGER_ANSWERS_STATUS
-    return factor
-
-
 # A price is asked for in money: "¿Cuánto cuesta la punción seca?" is not answered by "treinta minutos".
 _WANTS_MONEY = re.compile(
     r"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget)\b", re.IGNORECASE
@@ -154,24 +138,64 @@ _MONEY = re.compile(
 )
 
 
-def holds_what_is_asked(question: str, sentence: str) -> bool:
-    """Whether the sentence has the kind of thing the question asks for: money for a price, an amount
-    for "how many", a date for "when", a name for "who"; any sentence for other questions."""
-    if _WANTS_MONEY.search(question) and _WANTS_AMOUNT.search(question):
-        return bool(_MONEY.search(sentence))
-    if _WANTS_AMOUNT.search(question):
-        return bool(_AMOUNT.search(_SPEAKER.sub("", sentence)))
-    if _WANTS_DATE.search(question):
-        return bool(_DATE.search(sentence))
-    if _WANTS_PERSON.search(question):
-        return bool(_NAME.search(_SPEAKER.sub("", sentence)))
-    return True
+@dataclass(frozen=True)
+class Asked:
+    """What kind of thing a question asks for, read once per question (every sentence is then checked
+    against it): an amount (money for a price), a date, a person, a name, or whether something was done."""
 
+    amount: bool
+    money: bool
+    date: bool
+    person: bool
+    name: bool
+    status: bool
+    words: frozenset[str]  # the question's words, lower-cased: a name it already says is nothing new
 
-def _names_new(question: str, sentence: str) -> bool:
-    """The sentence names something (a capitalised word inside it) the question does not."""
-    asked = {word.lower() for word in re.findall(r"\w+", question)}
-    return any(m.group(0).lower() not in asked for m in _NAME.finditer(_SPEAKER.sub("", sentence)))
+    @classmethod
+    def of(cls, question: str) -> Asked:
+        amount = bool(_WANTS_AMOUNT.search(question))
+        person = bool(_WANTS_PERSON.search(question))
+        return cls(
+            amount=amount,
+            money=amount and bool(_WANTS_MONEY.search(question)),
+            date=bool(_WANTS_DATE.search(question)),
+            person=person,
+            name=not person and bool(_WANTS_NAME.search(question)),
+            status=not _QUESTION_WORD.search(question),
+            words=frozenset(word.lower() for word in re.findall(r"\w+", question)),
+        )
+
+    def fit(self, sentence: str) -> float:
+        """How well a sentence has what is asked (a factor on its score)."""
+        factor = 1.0
+        if self.amount:
+            factor *= 1.6 if _AMOUNT.search(_SPEAKER.sub("", sentence)) else 0.6
+        if self.date:
+            factor *= 1.5 if _DATE.search(sentence) else 0.7
+        if self.person:
+            factor *= 1.3 if _NAME.search(_SPEAKER.sub("", sentence)) else 0.8
+        elif self.name and self._names_new(sentence):
+            factor *= NAMES_SOMETHING
+        if self.status and _LEDGER_STATUS.search(sentence):
+            factor *= LEDGER_ANSWERS_STATUS
+        return factor
+
+    def held_by(self, sentence: str) -> bool:
+        """Whether the sentence has the kind of thing asked: money for a price, an amount for "how
+        many", a date for "when", a name for "who"; any sentence for other questions."""
+        if self.money:
+            return bool(_MONEY.search(sentence))
+        if self.amount:
+            return bool(_AMOUNT.search(_SPEAKER.sub("", sentence)))
+        if self.date:
+            return bool(_DATE.search(sentence))
+        if self.person:
+            return bool(_NAME.search(_SPEAKER.sub("", sentence)))
+        return True
+
+    def _names_new(self, sentence: str) -> bool:
+        """The sentence names something (a capitalised word inside it) the question does not."""
+        return any(m.group(0).lower() not in self.words for m in _NAME.finditer(_SPEAKER.sub("", sentence)))
 
 
 def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extract]:
@@ -180,6 +204,7 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
     are read as such: a sentence that asks the question is a poor answer, and lends its score to the
     turns that follow it, where the answer usually is."""
     query = set(content_terms(question))
+    wants = Asked.of(question)
     sentences = _sentences(passages)
     if not query or not sentences:
         return []
@@ -225,7 +250,7 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
             score *= 0.5
         if len(sentence.terms - query) < ECHO_NEW_TERMS:
             score *= ECHO_PENALTY
-        score = score * _fits(question, sentence.text) + 0.3 / (1 + sentence.rank)
+        score = score * wants.fit(sentence.text) + 0.3 / (1 + sentence.rank)
         extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index)))
     return sorted(extracts, key=lambda e: e.score, reverse=True)
 

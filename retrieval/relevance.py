@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.text import CHUNK_HEADER, content_terms, split_sentences
-from retrieval.answerers import holds_what_is_asked
+from retrieval.answerers import Asked
 from retrieval.search import Hit
 
 CALIBRATION_FILE = Path(__file__).with_name("relevance.json")
@@ -65,6 +65,7 @@ def relevance_features(question: str, hits: list[Hit], scope: ProjectNames | Non
     held = set().union(*terms) if terms else set()
     texts = [s for hit in top for s in split_sentences(_text(hit))]
     sentences = [set(content_terms(s)) for s in texts]
+    asked = Asked.of(question)
 
     def share(found: set[str]) -> float:
         return len(wanted & found) / len(wanted) if wanted else 0.0
@@ -84,7 +85,8 @@ def relevance_features(question: str, hits: list[Hit], scope: ProjectNames | Non
         "lexical_match": 1.0 if top and top[0].text_rank is not None else 0.0,
         "sentence_support": max((share(found) for found in sentences), default=0.0),
         "kind_support": max(
-            (share(set(content_terms(s))) for s in texts if holds_what_is_asked(question, s)), default=0.0
+            (share(found) for text, found in zip(texts, sentences, strict=True) if asked.held_by(text)),
+            default=0.0,
         ),
     }
 

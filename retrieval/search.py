@@ -383,8 +383,9 @@ async def search_chunks(
     if mode != "text" and query_embedding is None:
         raise ValueError("vector and hybrid search need the query embedding")
     lexical = await session_lexical(session, config.lexical)
+    uses_bm25 = lexical == "bm25" and mode != "vector"
     bm25: Bm25Strategy = "index"
-    if lexical == "bm25" and mode != "vector":
+    if uses_bm25:
         bm25 = await bm25_strategy(session, project_ids=project_ids, model=model)
     sql, params = search_statement(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
@@ -397,7 +398,7 @@ async def search_chunks(
         "v1tr0.search.model": model,
         "v1tr0.search.projects": len(project_ids),
     }
-    if lexical == "bm25" and mode != "vector":
+    if uses_bm25:
         attributes["v1tr0.search.bm25"] = bm25
     with traced("retrieval.search", attributes=attributes) as span:
         rows = await session_rows(session, sql, params)
