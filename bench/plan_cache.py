@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                     sql, params = search_statement(
                         project_ids=[projects[i % len(projects)]], query=text, query_embedding=vectors[i],
                         model=model, dimensions=dimensions, config=config, lexical="bm25", limit=10,
-                        offset=0, mode=mode, filters=SearchFilters(), snippets=False, bm25="scope",
+                        offset=0, mode=mode, filters=SearchFilters(), bm25="scope",
                     )  # fmt: skip
                     found.append((driver_sql(sql), params))
                 return found

@@ -335,7 +335,7 @@ async def measure(
                 dimensions=embedder.dimensions, config=settings.retrieval,
                 limit=diverse_pool(limit=10, offset=0), snippets=False,
             )  # fmt: skip
-            hits = await with_snippets(session, diversify(pool, limit=10, offset=0), text)
+            hits = with_snippets(diversify(pool, limit=10, offset=0), text)
         return (time.perf_counter() - started) * 1000, [h.chunk_id for h in hits]
 
     try:
@@ -408,7 +408,7 @@ async def explain(
         sql, params = search_statement(
             project_ids=[project], query=text, query_embedding=vector, model=model, dimensions=len(vector),
             config=settings.retrieval, lexical=await active_lexical(engine, settings.retrieval.lexical),
-            limit=10, offset=0, mode="hybrid", filters=SearchFilters(), snippets=True,
+            limit=10, offset=0, mode="hybrid", filters=SearchFilters(),
             bm25=await bm25_strategy(conn, project_ids=[project], model=model),
         )  # fmt: skip
         rows = (await conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS OFF) " + sql), params)).all()

@@ -119,10 +119,8 @@ async def answer_events(
     if relevant and not answerable(question.search_text, hits, retriever.model.name, question.scope):
         relevant = []
     sources = number_sources(relevant, token_budget=config.context_tokens)
-    if sources:  # ts_headline for the sources shown, not for every candidate retrieved
-        shown = await with_snippets(
-            retriever.session, [source.hit for source in sources], question.search_text
-        )
+    if sources:  # snippets for the sources shown, not for every candidate retrieved
+        shown = with_snippets([source.hit for source in sources], question.search_text)
         sources = [replace(source, hit=hit) for source, hit in zip(sources, shown, strict=True)]
     timings["retrieval_ms"] = _ms(started)
     yield Start(sources, question.search_text, index_pending)

@@ -133,7 +133,7 @@ class HybridRetriever(BaseRetriever):
         units are each a different moment of a meeting and are never held back."""
         pool = await self.search(query, limit=diverse_pool(limit=limit, offset=offset), snippets=False)
         page = diversify(pool, limit=limit, offset=offset, per_source=per_source)
-        return await with_snippets(self.session, page, query)
+        return with_snippets(page, query)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         # No snippets: an answer shows those of the sources it keeps (retrieval.pipeline.answer_events).
@@ -157,6 +157,7 @@ _HIT_KEYS = (
     "token_count",
     "snippet",
     "highlights",
+    "language",
     "chunk_meta",
     "chunk_content",
 )
@@ -181,6 +182,7 @@ def to_node(hit: Hit) -> NodeWithScore:
             "token_count": hit.token_count,
             "snippet": hit.snippet,
             "highlights": hit.highlights,
+            "language": hit.language,
         },
         excluded_embed_metadata_keys=[*_HIT_KEYS, *hit.meta],
         excluded_llm_metadata_keys=[*_HIT_KEYS, *hit.meta],
@@ -212,5 +214,6 @@ def to_hit(scored: NodeWithScore) -> Hit | None:
         snippet=str(meta.get("snippet") or ""),
         token_count=meta.get("token_count"),
         highlights=list(meta.get("highlights") or []),
+        language=str(meta.get("language") or "simple"),
         window=list(meta.get(WINDOW_SEGMENTS) or []),
     )

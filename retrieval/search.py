@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import html
 import re
 import uuid
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,9 @@ from core.reads import session_rows
 from core.settings import RetrievalSettings
 from core.tracing import traced
 from core.vectors import embedding_cast
+from retrieval.highlight import QueryTerms, snippet
 from retrieval.lexical import (
+    PROJECTS_IN_SCOPE,
     Bm25Strategy,
     Lexical,
     bm25_scope_sql,
@@ -43,7 +44,6 @@ from retrieval.lexical import (
 Mode = Literal["hybrid", "vector", "text"]
 Fusion = Literal["rrf", "convex", "dbsf"]
 MAX_QUERY_CHARS = 2000
-MARK_START, MARK_END = "\u0002", "\u0003"
 # Cosine similarity below which a chunk says nothing about the question, per model (e5 similarities
 # crowd into 0.7–0.9; the static model's spread wider). Measured on the eval sets; see docs/evals.md.
 DEFAULT_MIN_SIMILARITY = {STATIC_MODEL: 0.35, "e5/multilingual-e5-small": 0.80}
@@ -73,6 +73,7 @@ class Hit:
     snippet: str = ""
     token_count: int | None = None  # of `content`, as stored by the indexer
     highlights: list[str] = field(default_factory=list)
+    language: str = "simple"  # chunks.language: how the snippet compares its words with the query's
     # What an answerer reads instead of `content` (a transcript unit with its neighbours), and that
     # window's segments with their text (retrieval/windows.py).
     context: str | None = None
@@ -146,14 +147,6 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9_./@:-]{1,128}$")
 # chunks, where every word is "common"; and when the rare lexemes match nothing in scope, all are used.
 MAX_LEXEME_DF = 0.1
 MIN_ROWS_FOR_DF = 1000
-# What ts_headline works on: the chunk without its "[type › title]" header line, HTML-escaped first.
-# The parser drops whatever looks like a tag (so "<script>" would silently vanish from the snippet) but
-# keeps entities whole, so escaping before highlighting shows the text as written and stays safe.
-HEADLINE_BODY = (
-    r"replace(replace(replace(replace(replace(regexp_replace(c.content, '^\[[^\]\n]*\]\n', ''), "
-    r"""'&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')"""
-)
-HEADER = re.compile(r"^\[[^\]\n]*\]\n")
 # Reciprocal rank fusion of the two ranks, or a convex combination of the two scores, each min-max
 # normalised over its side's candidates (a side's only candidate counts as its best). Equal scores go to
 # the chunk both sides found: with two vector candidates, the farther one normalises to 0, so a chunk only
@@ -175,32 +168,12 @@ FUSION = {
         "ELSE (1 - :vector_weight) * COALESCE((kw.rank - kw.mu + 3 * kw.sd) / NULLIF(6 * kw.sd, 0), 1) END"
     ),
 }
-# The query's lexemes under both languages, from the accent-folded query (what the stored tsvector holds);
-# highlights also take the query as typed, since ts_headline reads the unfolded text.
+# The query's lexemes under both languages, from the accent-folded query (what the stored tsvector holds).
 LEXEMES = """
     lex AS (
         SELECT DISTINCT lexeme FROM unnest(tsvector_to_array(to_tsvector('spanish', :q_folded)) ||
                                            tsvector_to_array(to_tsvector('english', :q_folded))) AS lexeme
-    ),
-    shown AS (
-        SELECT lexeme FROM lex UNION
-        SELECT unnest(tsvector_to_array(to_tsvector('spanish', :q)) ||
-                      tsvector_to_array(to_tsvector('english', :q)))
     )"""
-HIGHLIGHT = "(SELECT string_agg(quote_literal(lexeme), ' | ') FROM shown)::tsquery AS highlight"
-HEADLINE = f"""CASE WHEN tq.highlight IS NULL OR NOT :snippets THEN NULL ELSE ts_headline(
-               CASE c.language WHEN 'es' THEN 'spanish'::regconfig WHEN 'en' THEN 'english'::regconfig
-                    ELSE 'simple'::regconfig END,
-               {HEADLINE_BODY}, tq.highlight,
-               'StartSel=' || chr(2) || ', StopSel=' || chr(3)
-                   || ', MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=" … "'
-           ) END AS headline"""
-# The snippets of chunks already found (a results page), by the search statement's own highlighting.
-SNIPPETS = f"""
-    WITH {LEXEMES},
-    tq AS (SELECT {HIGHLIGHT})
-    SELECT c.id, {HEADLINE}
-    FROM chunks c CROSS JOIN tq WHERE c.id = ANY(:ids)"""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -215,7 +188,7 @@ def build_search_sql(
     text_depth: int = 100,
     fusion: Fusion = "rrf",
 ) -> str:
-    """One statement: the vector side, the text side, RRF fusion, then snippets for the page only.
+    """One statement: the vector side, the text side, then their fusion (snippets: retrieval/highlight.py).
 
     The model name and dimension are inlined (validated) so the planner can match the model's partial
     HNSW index; every user value is a bound parameter. `bm25` picks how BM25 runs (lexical.bm25_strategy)."""
@@ -223,8 +196,7 @@ def build_search_sql(
         raise ValueError(f"invalid model name {model!r}")
     vec = embedding_cast(dimensions)
     projects = f"embedding_model = '{model}' AND project_id = ANY(:project_ids)"
-    scope = f"c.embedding_model = '{model}' AND c.project_id = ANY(:project_ids){filter_sql}"
-    lexemes, highlight = LEXEMES, HIGHLIGHT
+    scope = f"c.embedding_model = '{model}' AND {PROJECTS_IN_SCOPE}{filter_sql}"
     # Each side: its rank r (RRF) and the spread of its scores over its candidates (convex fusion).
     vector_side = f"""
         SELECT id, d, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi,
@@ -239,12 +211,14 @@ def build_search_sql(
         "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r, min(rank) OVER () AS lo, "
         "max(rank) OVER () AS hi, avg(rank) OVER () AS mu, stddev_pop(rank) OVER () AS sd FROM ({side}) t"
     )
-    if lexical == "bm25" and bm25 == "scope":
+    ctes = ""  # what the text side needs before `sem`, each ending in a comma
+    if mode == "vector":
+        keyword, text_from = "", f"({empty_text}) kw"
+    elif lexical == "bm25" and bm25 == "scope":
         scope_ctes, scope_side = bm25_scope_sql(scope=scope, depth=text_depth)
-        terms = f"{lexemes},\n    tq AS (SELECT {highlight}),{scope_ctes}"
+        ctes = f"{scope_ctes},"
         keyword, text_from = "", f"({ranked.format(side=scope_side)}) kw"
     elif lexical == "bm25":
-        terms = f"{lexemes},\n    tq AS (SELECT {highlight})"
         # A derived table, not a CTE: pg_textsearch swaps the per-row score for the index scan's own only
         # in the main plan tree (a CTE would become a subplan it does not visit, and score every row).
         keyword, text_from = (
@@ -252,7 +226,7 @@ def build_search_sql(
             f"({ranked.format(side=bm25_side_sql(scope=scope, projects=projects, depth=text_depth))}) kw",
         )
     else:
-        terms = f"""{lexemes},
+        ctes = f"""{LEXEMES},
     common AS (
         SELECT e.lexeme FROM pg_stats s CROSS JOIN LATERAL
             unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, freq)
@@ -261,11 +235,10 @@ def build_search_sql(
           AND (SELECT reltuples FROM pg_class WHERE oid = 'chunks'::regclass) >= :min_df_rows
     ),
     tq AS (
-        SELECT {highlight},
-               (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS every_lexeme,
+        SELECT (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex)::tsquery AS every_lexeme,
                (SELECT string_agg(quote_literal(lexeme), ' | ') FROM lex
                 WHERE NOT EXISTS (SELECT 1 FROM common WHERE common.lexeme = lex.lexeme))::tsquery AS query
-    )"""
+    ),"""
         # The rare lexemes first; all of them only when those match nothing in scope (a one-time filter:
         # the second scan runs in that case alone).
         rare, every = (
@@ -282,33 +255,19 @@ def build_search_sql(
     )""",
             "kw",
         )
-    if mode == "vector":
-        keyword, text_from = "", f"({empty_text}) kw"
     return f"""
-    WITH {terms},
+    WITH {ctes}
     sem AS ({vector_side if mode != "text" else empty_vector}){keyword}
     SELECT c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata,
-           c.token_count, f.score, f.similarity, f.text_rank,
-           {HEADLINE}
+           c.token_count, c.language, f.score, f.similarity, f.text_rank
     FROM (
         SELECT COALESCE(sem.id, kw.id) AS id, {FUSION[fusion]} AS score,
                1 - sem.d AS similarity, kw.rank AS text_rank,
                (sem.id IS NOT NULL)::int + (kw.id IS NOT NULL)::int AS sides
         FROM sem FULL OUTER JOIN {text_from} ON sem.id = kw.id
         ORDER BY score DESC, sides DESC, id LIMIT :limit OFFSET :offset
-    ) f JOIN chunks c ON c.id = f.id CROSS JOIN tq
+    ) f JOIN chunks c ON c.id = f.id
     ORDER BY f.score DESC, f.sides DESC, c.id"""
-
-
-def render_snippet(headline: str | None, content: str, *, max_chars: int = 300) -> tuple[str, list[str]]:
-    """HTML-safe snippet with <mark> around matched terms, and the list of matched terms. `headline` is
-    ts_headline over HEADLINE_BODY, so it is escaped already."""
-    if not headline or MARK_START not in headline:
-        body = HEADER.sub("", content, count=1)
-        text = body[:max_chars] + ("…" if len(body) > max_chars else "")
-        return html.escape(text), []
-    terms = sorted({html.unescape(m).lower() for m in re.findall(f"{MARK_START}(.*?){MARK_END}", headline)})
-    return headline.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>"), terms
 
 
 def search_statement(
@@ -324,7 +283,6 @@ def search_statement(
     offset: int,
     mode: Mode,
     filters: SearchFilters,
-    snippets: bool,
     bm25: Bm25Strategy = "index",
 ) -> tuple[str, dict[str, Any]]:
     """The search statement and its parameters (search_chunks runs it; bench/search.py explains it)."""
@@ -344,7 +302,6 @@ def search_statement(
         "min_df_rows": MIN_ROWS_FOR_DF,
         "limit": limit,
         "offset": offset,
-        "snippets": snippets,
     }
     sql = build_search_sql(
         model=model,
@@ -390,7 +347,7 @@ async def search_chunks(
     sql, params = search_statement(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
         dimensions=dimensions, config=config, lexical=lexical, limit=limit, offset=offset, mode=mode,
-        filters=filters or SearchFilters(), snippets=snippets, bm25=bm25,
+        filters=filters or SearchFilters(), bm25=bm25,
     )  # fmt: skip
     attributes: dict[str, str | int] = {
         "v1tr0.search.mode": mode,
@@ -403,48 +360,35 @@ async def search_chunks(
     with traced("retrieval.search", attributes=attributes) as span:
         rows = await session_rows(session, sql, params)
         span.set_attribute("v1tr0.search.rows", len(rows))
-    hits = []
-    for row in rows:
-        snippet, terms = render_snippet(row.headline, row.content) if snippets else ("", [])
-        hits.append(
-            Hit(
-                chunk_id=row.id,
-                project_id=row.project_id,
-                source_type=SourceType(row.source_type),
-                source_id=row.source_id,
-                chunk_index=row.chunk_index,
-                content=row.content,
-                meta=row.metadata or {},
-                score=float(row.score),
-                similarity=float(row.similarity) if row.similarity is not None else None,
-                text_rank=float(row.text_rank) if row.text_rank is not None else None,
-                snippet=snippet,
-                highlights=terms,
-                token_count=row.token_count,
-            )
+    hits = [
+        Hit(
+            chunk_id=row.id,
+            project_id=row.project_id,
+            source_type=SourceType(row.source_type),
+            source_id=row.source_id,
+            chunk_index=row.chunk_index,
+            content=row.content,
+            meta=row.metadata or {},
+            score=float(row.score),
+            similarity=float(row.similarity) if row.similarity is not None else None,
+            text_rank=float(row.text_rank) if row.text_rank is not None else None,
+            token_count=row.token_count,
+            language=row.language,
         )
-    return hits
+        for row in rows
+    ]
+    return with_snippets(hits, query) if snippets else hits
 
 
-async def with_snippets(session: AsyncSession, hits: list[Hit], query: str) -> list[Hit]:
-    """`hits` (found with snippets=False) with the snippets search_chunks would have given them.
-
-    ts_headline re-parses each chunk's text: a results page asks for it on the hits it shows, not on
-    the pool it picked them from (search_diverse reads three pages to fill one)."""
+def with_snippets(hits: list[Hit], query: str) -> list[Hit]:
+    """`hits` with their snippets: the part of each chunk where the query's words are, marked
+    (retrieval/highlight.py). A results page asks for them on the hits it shows, not on the pool it
+    picked them from (search_diverse reads three pages to fill one)."""
     if not hits:
         return hits
-    query = clean_query(query)
-    params = {
-        "ids": [hit.chunk_id for hit in hits],
-        "q": query,
-        "q_folded": fold_accents(query),
-        "snippets": True,
-    }
-    with traced("retrieval.snippets", attributes={"v1tr0.search.rows": len(hits)}):
-        rows = await session_rows(session, SNIPPETS, params)
-    headlines = {row.id: row.headline for row in rows}
+    terms = QueryTerms.of(clean_query(query))
     shown = []
     for hit in hits:
-        snippet, terms = render_snippet(headlines.get(hit.chunk_id), hit.content)
-        shown.append(replace(hit, snippet=snippet, highlights=terms))
+        text, found = snippet(hit.content, hit.language, terms)
+        shown.append(replace(hit, snippet=text, highlights=found))
     return shown

@@ -113,7 +113,7 @@ async def test_ask_uses_the_indexed_token_counts_instead_of_encoding_chunks_agai
 async def test_a_results_page_has_the_snippets_of_the_full_search_and_only_for_its_hits(
     client, factory, settings, resources, monkeypatch
 ):
-    """search_diverse reads three pages of hits to fill one; ts_headline runs for the page it shows, and
+    """search_diverse reads three pages of hits to fill one; snippets are made for the page it shows, and
     gives each hit the snippet the one-statement search (snippets=True) gives it."""
     owner = await factory.user()
     project_id = await _project_with_docs(client, owner)
@@ -129,9 +129,9 @@ async def test_a_results_page_has_the_snippets_of_the_full_search_and_only_for_i
     shown: list[int] = []
     real = search_module.with_snippets
 
-    async def counting(session, hits, query):
+    def counting(hits, query):
         shown.append(len(hits))
-        return await real(session, hits, query)
+        return real(hits, query)
 
     monkeypatch.setattr("retrieval.retriever.with_snippets", counting)
     r = await client.get(
