@@ -268,15 +268,15 @@ def _probe_weight(tf: str) -> str:
 PROJECTS_IN_SCOPE = "c.project_id = ANY(:project_ids)"
 
 
-def unindexed_projects(scope: str) -> str:
-    """`scope` with its project condition out of the planner's reach as an index condition, so that the scan
-    for the query's words can only be the scope index's (whose tsquery names the projects already). Left
-    to choose, the planner misjudged how many chunks a few projects hold, took the (project, model) index
-    and rebuilt the project-marked tsvector of every chunk of the scope to test it: 3.6 ms against 0.5 ms
-    for 9 projects' 350 chunks (bench/load.py's global search)."""
+def unindexed(scope: str) -> str:
+    """`scope` out of the planner's reach as index conditions, so that the scan for the query's words can
+    only be the scope index's (whose tsquery names the projects already). Left to choose, the planner
+    misjudged how many chunks a few projects (or the model) hold, took the (project, model) index or the
+    (model, source) one, and rebuilt the project-marked tsvector of every chunk of the scope to test it:
+    3.6 ms against 0.5 ms for 9 projects' 350 chunks (bench/load.py's global search)."""
     if PROJECTS_IN_SCOPE not in scope:
         raise ValueError("the scope must name its projects")
-    return scope.replace(PROJECTS_IN_SCOPE, f"COALESCE({PROJECTS_IN_SCOPE}, false)", 1)
+    return f"COALESCE(({scope}), false)"
 
 
 def bm25_scope_sql(*, scope: str, depth: int) -> tuple[str, str]:
@@ -336,7 +336,7 @@ def bm25_scope_sql(*, scope: str, depth: int) -> tuple[str, str]:
              CROSS JOIN LATERAL (SELECT setweight(c.tsv, 'A', q.lexemes) AS marked OFFSET 0) m
              CROSS JOIN LATERAL (SELECT f.lexeme, f.positions, quote_literal(f.lexeme)::tsquery AS alone
                                  FROM unnest(ts_filter(m.marked, '{{a}}')) f) w
-        WHERE {unindexed_projects(scope)} AND {SCOPED_TSV} @@ q.scoped
+        WHERE {unindexed(scope)} AND {SCOPED_TSV} @@ (SELECT scoped FROM bm25_query)
     ),
     bm25_statistics AS MATERIALIZED (
         SELECT lang,

@@ -198,11 +198,16 @@ def build_search_sql(
     projects = f"embedding_model = '{model}' AND project_id = ANY(:project_ids)"
     scope = f"c.embedding_model = '{model}' AND {PROJECTS_IN_SCOPE}{filter_sql}"
     # Each side: its rank r (RRF) and the spread of its scores over its candidates (convex fusion).
+    distances = f"SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d FROM chunks c WHERE {scope}"
+    if bm25 == "scope":
+        # A small scope's nearest chunks, exactly: every distance, then the best. Without the fence a
+        # prepared statement's generic plan (psycopg prepares after five runs) takes the HNSW index, which
+        # under a project filter is approximate and walks much of the graph to find a few rows.
+        distances = f"SELECT id, d FROM ({distances} OFFSET 0) exact"
     vector_side = f"""
         SELECT id, d, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi,
                avg(d) OVER () AS mu, stddev_pop(d) OVER () AS sd FROM (
-            SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d
-            FROM chunks c WHERE {scope}
+            {distances}
             ORDER BY d LIMIT :candidates) v"""
     spread = "NULL::float8 AS lo, NULL::float8 AS hi, NULL::float8 AS mu, NULL::float8 AS sd WHERE false"
     empty_vector = f"SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r, {spread}"
@@ -340,9 +345,8 @@ async def search_chunks(
     if mode != "text" and query_embedding is None:
         raise ValueError("vector and hybrid search need the query embedding")
     lexical = await session_lexical(session, config.lexical)
-    uses_bm25 = lexical == "bm25" and mode != "vector"
     bm25: Bm25Strategy = "index"
-    if uses_bm25:
+    if lexical == "bm25":  # also for the vector side alone: a small scope's neighbours are exact
         bm25 = await bm25_strategy(session, project_ids=project_ids, model=model)
     sql, params = search_statement(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
@@ -355,7 +359,7 @@ async def search_chunks(
         "v1tr0.search.model": model,
         "v1tr0.search.projects": len(project_ids),
     }
-    if uses_bm25:
+    if lexical == "bm25":
         attributes["v1tr0.search.bm25"] = bm25
     with traced("retrieval.search", attributes=attributes) as span:
         rows = await session_rows(session, sql, params)
