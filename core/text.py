@@ -138,10 +138,33 @@ STOPWORDS = frozenset(
 )
 
 
+def _combining_marks() -> re.Pattern[str]:
+    """Every character with a combining class (what NFKD splits off letters as accents), as one class."""
+    marks = [code for code in range(0x110000) if unicodedata.combining(chr(code))]
+    ranges, first, last = [], marks[0], marks[0]
+    for code in marks[1:]:
+        if code != last + 1:
+            ranges.append((first, last))
+            first = code
+        last = code
+    ranges.append((first, last))
+    return re.compile("[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges) + "]")
+
+
+_COMBINING = _combining_marks()
+_LATIN_MARKS = re.compile("[\u0300-\u036f]")
+
+
 def fold(text: str) -> str:
-    """Lower case without accents: "Según el Éxito" -> "segun el exito"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """Lower case without accents: "Según el Éxito" -> "segun el exito". (Answers and the abstention
+    decision fold every retrieved sentence: ASCII text skips the decomposition, and the marks go in one
+    regex pass rather than a generator over characters.)"""
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered
+    decomposed = unicodedata.normalize("NFKD", lowered)
+    # Latin text's marks are all in one block, which a one-range class removes fastest.
+    return (_LATIN_MARKS if max(decomposed) <= "\u036f" else _COMBINING).sub("", decomposed)
 
 
 FOLDED_STOPWORDS = frozenset(fold(word) for word in STOPWORDS)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import html
 import itertools
+import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,14 +60,21 @@ def lexemes(word: str, language: str) -> frozenset[str]:
     return frozenset(stemmer.stemWord(form) for form in forms)
 
 
-# Each letter with its accented forms, so that a pattern written in folded letters finds words as written.
-_ACCENTED: dict[str, str] = {}
+# Latin-1 bytes folded as the index folds text (core.models.FOLD_FROM/FOLD_TO), lower-cased: a chunk's
+# text encodes to one byte per character (others become "?"), so offsets in the folded bytes are offsets
+# in the text, and bytes.find looks for the query's words without a per-character Python loop.
+_FOLD_BYTES = bytearray(range(256))
 for _accented, _plain in zip(FOLD_FROM, FOLD_TO, strict=True):
-    _ACCENTED[_plain] = _ACCENTED.get(_plain, _plain) + _accented
+    _FOLD_BYTES[ord(_accented)] = ord(_plain.lower())
+FOLD_BYTES = bytes(_FOLD_BYTES)
+# How much of a term a word must start with to be a candidate: a Snowball stem is its folded word less a
+# suffix, except that English turns a final "y" into "i" ("cry" -> "cri"), so a short stem's last letter
+# is not required.
+PREFIX = 4
 
 
-def _letters(text: str) -> str:
-    return "".join(f"[{re.escape(_ACCENTED[ch])}]" if ch in _ACCENTED else re.escape(ch) for ch in text)
+def _prefix(term: str) -> bytes:
+    return fold(term)[: min(PREFIX, max(1, len(term) - 1))].encode("latin-1", "replace")
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,9 @@ class QueryTerms:
 
     stems: frozenset[str]
     plain: frozenset[str]
-    # The words that may match: those starting with a term's first two letters (a Snowball stem keeps its
-    # word's first two letters, folded), found by one scan of the lower-cased text; only those are stemmed.
-    candidates: re.Pattern[str]
+    # The words that may match: those starting with the folded start of a term (_prefix), found with
+    # bytes.find in the folded text; only those are stemmed.
+    prefixes: tuple[bytes, ...]
 
     @classmethod
     def of(cls, query: str) -> QueryTerms:
@@ -88,9 +96,10 @@ class QueryTerms:
         words = {word for word in WORD.findall(query.lower()) if all(lexemes(word, lang) for lang in STEMMED)}
         stems = frozenset().union(*(lexemes(word, language) for word in words for language in STEMMED))
         plain = frozenset(form for word in words for form in (word, fold(word))) | stems
-        starts = sorted({fold(term[:2]) for term in plain})
-        pattern = r"\b(?:" + "|".join(_letters(start) for start in starts) + r")\w*" if starts else "(?!)"
-        return cls(stems, plain, re.compile(pattern))
+        prefixes = sorted({_prefix(term) for term in plain})
+        # A prefix that starts another makes the longer one redundant ("ne" finds every "new").
+        kept = tuple(p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes))
+        return cls(stems, plain, kept)
 
     def match(self, word: str, language: str) -> bool:
         terms = self.stems if language in STEMMED else self.plain
@@ -118,6 +127,25 @@ def _fragments(matches: dict[int, str], words: int) -> list[tuple[int, int]]:
     return sorted(chosen)
 
 
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def query_words(text: str, lowered: str, language: str, terms: QueryTerms) -> list[tuple[int, int]]:
+    """Where the query's words are in `text` (`lowered` is its lower case, of the same length)."""
+    folded = lowered.encode("latin-1", "replace").translate(FOLD_BYTES)
+    candidates = set()
+    for prefix in terms.prefixes:
+        at = folded.find(prefix)
+        while at != -1:
+            if at == 0 or not _word_char(text[at - 1]):
+                word = WORD.match(text, at)
+                if word:
+                    candidates.add(word.span())
+            at = folded.find(prefix, at + 1)
+    return sorted(span for span in candidates if terms.match(text[span[0] : span[1]], language))
+
+
 def snippet(content: str, language: str, terms: QueryTerms) -> tuple[str, list[str]]:
     """HTML-safe snippet of `content` (without its "[type › title]" header line) with <mark> around the
     query's words, and those words (lower-cased, sorted); the start of the text when none is there.
@@ -128,15 +156,14 @@ def snippet(content: str, language: str, terms: QueryTerms) -> tuple[str, list[s
     lowered = text.lower()
     if len(lowered) != len(text):  # a letter whose lower case is longer ("İ"): keep the offsets
         lowered = "".join(ch.lower()[0] for ch in text)
-    found = [
-        m.span()
-        for m in terms.candidates.finditer(lowered)
-        if terms.match(text[m.start() : m.end()], language)
-    ]
+    found = query_words(text, lowered, language, terms)
     if not found:
         return html.escape(text[:MAX_PLAIN_CHARS] + ("…" if len(text) > MAX_PLAIN_CHARS else "")), []
     pieces = text.split(" ")
-    starts = list(itertools.accumulate((len(piece) + 1 for piece in pieces[:-1]), initial=0))
+    # Each word's offset: the lengths plus one space each, summed (C iterators, no Python loop).
+    starts = list(
+        itertools.accumulate(map(operator.add, map(len, pieces[:-1]), itertools.repeat(1)), initial=0)
+    )
     matches = {bisect.bisect_right(starts, start) - 1: fold(text[start:end]) for start, end in found}
     parts, shown = [], set()
     for first, last in _fragments(matches, len(pieces)):
