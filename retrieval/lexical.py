@@ -236,12 +236,7 @@ async def bm25_strategy(
 
     Counts the scope's index entries only up to the limit, so a global search pays for the limit (an
     index-only scan of a few thousand entries), not for the table."""
-    params = {
-        "min_rows": SCOPED_MIN_ROWS,
-        "max_fraction": SCOPED_MAX_FRACTION,
-        "project_ids": list(project_ids),
-        "model": model,
-    }
+    params = {**scope_size_params(), "project_ids": list(project_ids), "model": model}
     if isinstance(session, AsyncSession):  # a search's own session: on the driver (core.reads)
         small = (await session_rows(session, SCOPE_SIZE, params))[0].small
     else:
@@ -249,13 +244,25 @@ async def bm25_strategy(
     return "scope" if small else "index"
 
 
-SCOPE_SIZE = (
-    "WITH cap AS (SELECT greatest(:min_rows, :max_fraction * reltuples)::bigint AS n "
-    "             FROM pg_class WHERE oid = 'chunks'::regclass) "
-    "SELECT count(*) <= (SELECT n FROM cap) AS small FROM ("
-    "    SELECT 1 FROM chunks WHERE project_id = ANY(:project_ids) AND embedding_model = :model "
-    "    LIMIT (SELECT n + 1 FROM cap)) scope"
-)
+def scope_is_small_sql(model: str) -> str:
+    """A boolean expression: the chunks of :project_ids under the model named by `model` (an SQL
+    expression) are few enough for the scope way. Counts the scope's index entries only up to the limit, so
+    a global search pays for the limit (an index-only scan of a few thousand entries), not for the table."""
+    return (
+        "(WITH cap AS (SELECT greatest(:min_rows, :max_fraction * reltuples)::bigint AS n "
+        "              FROM pg_class WHERE oid = 'chunks'::regclass) "
+        "SELECT count(*) <= (SELECT n FROM cap) FROM ("
+        f"    SELECT 1 FROM chunks WHERE project_id = ANY(:project_ids) AND embedding_model = {model} "
+        "    LIMIT (SELECT n + 1 FROM cap)) scope)"
+    )
+
+
+SCOPE_SIZE = f"SELECT {scope_is_small_sql(':model')} AS small"
+
+
+def scope_size_params() -> dict[str, float]:
+    """The bounds scope_is_small_sql reads (:min_rows, :max_fraction)."""
+    return {"min_rows": SCOPED_MIN_ROWS, "max_fraction": SCOPED_MAX_FRACTION}
 
 
 def _probe_weight(tf: str) -> str:

@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ServiceUnavailable
 from core.models import ModelStatus, SourceType
+from core.outbox import UNINDEXED
 from core.providers.embeddings import Embedder
 from core.reads import session_rows
 from core.settings import RetrievalSettings
+from retrieval.lexical import Bm25Strategy, Lexical, scope_is_small_sql, scope_size_params
 from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks, with_snippets
 from retrieval.windows import WINDOW_SEGMENTS
 
@@ -36,11 +38,45 @@ SERVING = "SELECT name, dimensions FROM embedding_models WHERE status = 'serving
 assert ModelStatus.SERVING.value == "serving"  # the literal above
 
 
+NO_MODEL = "the search index is not ready yet (no embedding model is serving)"
+
+
 async def current_model(session: AsyncSession) -> IndexModel:
     rows = await session_rows(session, SERVING, {})
     if not rows:
-        raise ServiceUnavailable("the search index is not ready yet (no embedding model is serving)")
+        raise ServiceUnavailable(NO_MODEL)
     return IndexModel(rows[0].name, rows[0].dimensions)
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """What searching these projects needs to know first, read in one statement: the serving model, how
+    BM25 runs over them (a small scope: over its own chunks, with exact neighbours), and how many of their
+    changes the index does not reflect yet."""
+
+    model: IndexModel
+    bm25: Bm25Strategy | None  # None: the database ranks full text with ts_rank
+    pending: int
+
+
+async def search_scope(
+    session: AsyncSession, project_ids: list[uuid.UUID], *, lexical: Lexical
+) -> SearchScope:
+    """The serving model, the scope's size (only where BM25 runs) and its pending changes, in one round
+    trip instead of three: each statement costs the API ~0.2-0.3 ms of driver work and PostgreSQL a
+    parse, bind and execute."""
+    small = scope_is_small_sql("m.name") if lexical == "bm25" else "NULL::boolean"
+    # Only constant SQL is put together here; the projects are a bound parameter.
+    sql = f"SELECT m.name, m.dimensions, {small} AS small, ({UNINDEXED}) AS pending FROM embedding_models m"  # noqa: S608
+    params = {**scope_size_params(), "project_ids": list(project_ids)}
+    rows = await session_rows(session, f"{sql} WHERE m.status = 'serving'", params)
+    if not rows:
+        raise ServiceUnavailable(NO_MODEL)
+    row = rows[0]
+    bm25: Bm25Strategy | None = None
+    if lexical == "bm25":
+        bm25 = "scope" if row.small else "index"
+    return SearchScope(IndexModel(row.name, row.dimensions), bm25, int(row.pending))
 
 
 PER_SOURCE = 2  # places one non-transcript source may take in a page of search results
@@ -79,6 +115,8 @@ class HybridRetriever(BaseRetriever):
         mode: Mode = "hybrid",
         filters: SearchFilters | None = None,
         top_k: int = 10,
+        bm25: Bm25Strategy | None = None,
+        index_pending: int = 0,
     ) -> None:
         if embedder.name != model.name:
             raise ValueError(f"query embedder {embedder.name} does not match the index model {model.name}")
@@ -92,6 +130,8 @@ class HybridRetriever(BaseRetriever):
         self.mode = mode
         self.filters = filters or SearchFilters()
         self.top_k = top_k
+        self.bm25 = bm25  # None: search_chunks asks the database (when BM25 runs)
+        self.index_pending = index_pending  # the projects' changes not in the index yet (SearchScope)
 
     async def search(
         self,
@@ -123,6 +163,7 @@ class HybridRetriever(BaseRetriever):
             mode=self.mode,
             filters=filters or self.filters,
             snippets=snippets,
+            bm25=self.bm25,
         )
 
     async def search_diverse(

@@ -335,8 +335,10 @@ async def search_chunks(
     mode: Mode = "hybrid",
     filters: SearchFilters | None = None,
     snippets: bool = True,
+    bm25: Bm25Strategy | None = None,
 ) -> list[Hit]:
-    """Ranked chunks of `project_ids` only. `project_ids` is required: there is no unscoped search."""
+    """Ranked chunks of `project_ids` only. `project_ids` is required: there is no unscoped search.
+    `bm25`: how BM25 runs over these projects, if the caller knows (retriever.SearchScope); else asked."""
     if not project_ids:
         return []
     query = clean_query(query)
@@ -345,8 +347,9 @@ async def search_chunks(
     if mode != "text" and query_embedding is None:
         raise ValueError("vector and hybrid search need the query embedding")
     lexical = await session_lexical(session, config.lexical)
-    bm25: Bm25Strategy = "index"
-    if lexical == "bm25":  # also for the vector side alone: a small scope's neighbours are exact
+    if lexical != "bm25":
+        bm25 = "index"
+    elif bm25 is None:  # also for the vector side alone: a small scope's neighbours are exact
         bm25 = await bm25_strategy(session, project_ids=project_ids, model=model)
     sql, params = search_statement(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,

@@ -17,11 +17,10 @@ from core import ratelimit
 from core.errors import NotFound
 from core.metrics import record_llm_usage
 from core.models import Chunk, Project, User
-from core.outbox import unindexed_changes
-from retrieval.lexical import Lexical, active_lexical
+from retrieval.lexical import Lexical, active_lexical, session_lexical
 from retrieval.pipeline import Question, answer_events, collect
 from retrieval.relevance import ProjectNames
-from retrieval.retriever import HybridRetriever, current_model
+from retrieval.retriever import HybridRetriever, search_scope
 from retrieval.search import Hit, Mode, SearchFilters
 
 
@@ -33,16 +32,19 @@ async def make_retriever(
     mode: Mode = "hybrid",
     filters: SearchFilters | None = None,
 ) -> HybridRetriever:
-    model = await current_model(session)
+    config = resources.settings.retrieval
+    scope = await search_scope(session, project_ids, lexical=await session_lexical(session, config.lexical))
     return HybridRetriever(
         session=session,
         project_ids=project_ids,
-        embedder=resources.embedder(model.name),
-        model=model,
-        config=resources.settings.retrieval,
+        embedder=resources.embedder(scope.model.name),
+        model=scope.model,
+        config=config,
         redis=resources.redis,
         mode=mode,
         filters=filters,
+        bm25=scope.bm25,
+        index_pending=scope.pending,
     )
 
 
@@ -79,7 +81,7 @@ async def search(
     retriever = await make_retriever(session, resources, project_ids=project_ids, mode=mode, filters=filters)
     hits = await retriever.search_diverse(query, limit=limit, offset=offset)
     lexical = None if mode == "vector" else await active_lexical(resources.engine, retriever.config.lexical)
-    return SearchOutcome(hits, retriever.model.name, await unindexed_changes(session, project_ids), lexical)
+    return SearchOutcome(hits, retriever.model.name, retriever.index_pending, lexical)
 
 
 async def get_chunk(session: AsyncSession, *, actor: User, chunk_id: int) -> Chunk:
@@ -142,7 +144,7 @@ async def ask(
             answerer=resources.ai.answerer,
             prompt=prompt,
             config=resources.settings.retrieval,
-            index_pending=await unindexed_changes(session, [project_id]),
+            index_pending=retriever.index_pending,
             postprocessors=resources.ai.postprocessors,
         )
     )

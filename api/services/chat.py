@@ -29,7 +29,7 @@ from core.crud import fetch_page
 from core.errors import DomainError, NotFound
 from core.metrics import record_llm_usage
 from core.models import ChatMessage, ChatStatus, MessageType, Project, SourceType, User
-from core.outbox import record_change, unindexed_changes
+from core.outbox import record_change
 from core.providers.llm import Usage
 from ingestion.dispatcher import enqueue
 from retrieval.chat import Turn, budget_history, format_history
@@ -213,7 +213,7 @@ async def run_turn(resources: Resources, plan: TurnPlan) -> None:
         )
         async with resources.sessionmaker() as session:
             retriever = await make_retriever(session, resources, project_ids=[plan.project_id])
-            pending = await unindexed_changes(session, [plan.project_id])
+            pending = retriever.index_pending
             events = answer_events(
                 question,
                 retriever=retriever,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from api.services.ai import make_retriever
 from retrieval import search as search_module
+from tests.api.test_round_trips import statements
 from tests.ingestion.helpers import drain
 
 DOCS = {
@@ -168,3 +171,31 @@ async def test_every_fusion_ranks_the_chunk_both_sides_found_first(client, facto
             assert hits[0].similarity is not None and hits[0].text_rank is not None, fusion
             assert {hit.project_id for hit in hits} == {uuid.UUID(project_id)}, fusion
             assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True), fusion
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        # the caller with their access; the serving model, the scope's size and its pending changes
+        # (retrieval.retriever.search_scope); the search (snippets are made in Python)
+        ("/api/v1/ai/search/{project}?q=presupuesto", 3),
+        # the caller; the projects they see; the scope; the search
+        ("/api/v1/search?q=presupuesto", 4),
+        # the caller with access; the scope; the search; the titles of the caller's other projects
+        ("/api/v1/ai/ask/{project}?q=presupuesto", 4),
+    ],
+)
+async def test_searches_and_answers_take_this_many_statements(
+    client, factory, settings, resources, path, expected
+):
+    """A round trip added here is one added to every search or answer (bench/load.py)."""
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    await drain(settings, resources)
+    url = path.format(project=project_id)
+    assert (await client.get(url, headers=owner.headers)).status_code == 200  # warm: token cache, pool
+    with statements() as seen:
+        r = await client.get(url, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["index_pending"] == 0
+    assert len(seen) == expected, seen
