@@ -21,7 +21,7 @@ from core.outbox import UNINDEXED
 from core.providers.embeddings import Embedder
 from core.reads import session_rows
 from core.settings import RetrievalSettings
-from retrieval.lexical import Bm25Strategy, Lexical, scope_is_small_sql, scope_size_params
+from retrieval.lexical import Bm25Strategy, Lexical, bm25_way_sql, scope_size_params
 from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks, with_snippets
 from retrieval.windows import WINDOW_SEGMENTS
 
@@ -65,18 +65,15 @@ async def search_scope(
     """The serving model, the scope's size (only where BM25 runs) and its pending changes, in one round
     trip instead of three: each statement costs the API ~0.2-0.3 ms of driver work and PostgreSQL a
     parse, bind and execute."""
-    small = scope_is_small_sql("m.name") if lexical == "bm25" else "NULL::boolean"
+    way = bm25_way_sql("m.name") if lexical == "bm25" else "NULL::text"
     # Only constant SQL is put together here; the projects are a bound parameter.
-    sql = f"SELECT m.name, m.dimensions, {small} AS small, ({UNINDEXED}) AS pending FROM embedding_models m"  # noqa: S608
+    sql = f"SELECT m.name, m.dimensions, {way} AS way, ({UNINDEXED}) AS pending FROM embedding_models m"  # noqa: S608
     params = {**scope_size_params(), "project_ids": list(project_ids)}
     rows = await session_rows(session, f"{sql} WHERE m.status = 'serving'", params)
     if not rows:
         raise ServiceUnavailable(NO_MODEL)
     row = rows[0]
-    bm25: Bm25Strategy | None = None
-    if lexical == "bm25":
-        bm25 = "scope" if row.small else "index"
-    return SearchScope(IndexModel(row.name, row.dimensions), bm25, int(row.pending))
+    return SearchScope(IndexModel(row.name, row.dimensions), row.way, int(row.pending))
 
 
 PER_SOURCE = 2  # places one non-transcript source may take in a page of search results

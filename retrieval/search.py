@@ -31,13 +31,17 @@ from core.vectors import embedding_cast
 from retrieval.highlight import QueryTerms, snippet
 from retrieval.lexical import (
     PROJECTS_IN_SCOPE,
+    SCOPE_WAYS,
     Bm25Strategy,
     Lexical,
+    Statistics,
     bm25_scope_sql,
     bm25_side_sql,
     bm25_strategy,
+    corpus_statistics,
     fold_accents,
     session_lexical,
+    statistics_params,
     ts_rank_side_sql,
 )
 
@@ -187,6 +191,7 @@ def build_search_sql(
     bm25: Bm25Strategy = "index",
     text_depth: int = 100,
     fusion: Fusion = "rrf",
+    cached_statistics: bool = False,
 ) -> str:
     """One statement: the vector side, the text side, then their fusion (snippets: retrieval/highlight.py).
 
@@ -199,7 +204,7 @@ def build_search_sql(
     scope = f"c.embedding_model = '{model}' AND {PROJECTS_IN_SCOPE}{filter_sql}"
     # Each side: its rank r (RRF) and the spread of its scores over its candidates (convex fusion).
     distances = f"SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d FROM chunks c WHERE {scope}"
-    if bm25 == "scope":
+    if bm25 in SCOPE_WAYS:
         # A small scope's nearest chunks, exactly: every distance, then the best. Without the fence a
         # prepared statement's generic plan (psycopg prepares after five runs) takes the HNSW index, which
         # under a project filter is approximate and walks much of the graph to find a few rows.
@@ -219,8 +224,10 @@ def build_search_sql(
     ctes = ""  # what the text side needs before `sem`, each ending in a comma
     if mode == "vector":
         keyword, text_from = "", f"({empty_text}) kw"
-    elif lexical == "bm25" and bm25 == "scope":
-        scope_ctes, scope_side = bm25_scope_sql(scope=scope, depth=text_depth)
+    elif lexical == "bm25" and bm25 in SCOPE_WAYS:
+        scope_ctes, scope_side = bm25_scope_sql(
+            scope=scope, depth=text_depth, few=bm25 == "rows", cached=cached_statistics
+        )
         ctes = f"{scope_ctes},"
         keyword, text_from = "", f"({ranked.format(side=scope_side)}) kw"
     elif lexical == "bm25":
@@ -289,8 +296,11 @@ def search_statement(
     mode: Mode,
     filters: SearchFilters,
     bm25: Bm25Strategy = "index",
+    statistics: Statistics | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The search statement and its parameters (search_chunks runs it; bench/search.py explains it)."""
+    """The search statement and its parameters (search_chunks runs it; bench/search.py explains it).
+    `statistics`: the BM25 corpus statistics the scope ways use (lexical.corpus_statistics); None: the
+    statement reads them from the indexes."""
     params: dict[str, Any] = {
         "project_ids": list(project_ids),
         "q": query,
@@ -307,6 +317,7 @@ def search_statement(
         "min_df_rows": MIN_ROWS_FOR_DF,
         "limit": limit,
         "offset": offset,
+        **(statistics_params(statistics) if statistics is not None else {}),
     }
     sql = build_search_sql(
         model=model,
@@ -317,6 +328,7 @@ def search_statement(
         bm25=bm25,
         text_depth=params["text_candidates"],
         fusion=config.fusion,
+        cached_statistics=statistics is not None,
     )
     return sql, params
 
@@ -351,10 +363,13 @@ async def search_chunks(
         bm25 = "index"
     elif bm25 is None:  # also for the vector side alone: a small scope's neighbours are exact
         bm25 = await bm25_strategy(session, project_ids=project_ids, model=model)
+    statistics = None
+    if bm25 in SCOPE_WAYS and mode != "vector" and config.bm25_statistics_ttl > 0:
+        statistics = await corpus_statistics(session, ttl=config.bm25_statistics_ttl)
     sql, params = search_statement(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
         dimensions=dimensions, config=config, lexical=lexical, limit=limit, offset=offset, mode=mode,
-        filters=filters or SearchFilters(), bm25=bm25,
+        filters=filters or SearchFilters(), bm25=bm25, statistics=statistics,
     )  # fmt: skip
     attributes: dict[str, str | int] = {
         "v1tr0.search.mode": mode,

@@ -104,7 +104,9 @@ def make_settings(servers: Servers, **overrides: Any) -> Settings:
         "auth": {"secret_key": TEST_SECRET, "login_rate_limit": 5, "login_rate_window": 60},
         "log": {"level": "WARNING", "json_format": True},
         "embedding": {"provider": "static"},
-        "retrieval": {"ai_rate_limit": 1000, "ai_project_rate_limit": 1000},
+        # Statistics read in every search: tests compare the two BM25 ways' scores over corpora they have
+        # just written (tests/retrieval/test_lexical.py checks the cache on its own).
+        "retrieval": {"ai_rate_limit": 1000, "ai_project_rate_limit": 1000, "bm25_statistics_ttl": 0},
         # Tests of one route call it more often than a person would; tests/api/test_rate_limits.py sets
         # its own.
         "limits": {name: dict.fromkeys(("per_user", "per_project", "per_ip"), 10_000) for name in LIMITS},

@@ -42,14 +42,16 @@ from retrieval.lexical import (
 )
 from retrieval.search import SearchFilters, build_search_sql, search_chunks
 from tests.api.test_hardening import asgi_client
+from tests.api.test_round_trips import statements
 from tests.conftest import _with_database, make_settings
 from tests.ingestion.helpers import drain
 from tests.retrieval.helpers import add_document, create_project
 
 RANKINGS = ("bm25", "ts_rank")
-# BM25 both ways (the index scan, forced by thresholds of 0; the scope's own chunks, what a small test
-# project gets), and the portable ranking.
-WAYS = ("bm25 index", "bm25 scope", "ts_rank")
+# BM25 the three ways (the index scan, forced by thresholds of 0; the scope's own chunks found through the
+# scope index, or read row by row, what a small test project gets), and the portable ranking.
+BM25_WAYS = ("bm25 index", "bm25 scope", "bm25 rows")
+WAYS = (*BM25_WAYS, "ts_rank")
 DIMENSIONS = 64
 
 
@@ -62,8 +64,17 @@ def force_index_scan(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def force_scope_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every scope is "small": BM25 scores the scope's own chunks, whatever the table holds."""
+    """Every scope is "small" but none "few": BM25 scores the scope's own chunks, found through the scope
+    index, whatever the table holds."""
     monkeypatch.setattr(lexical, "SCOPED_MIN_ROWS", 10**9)
+    monkeypatch.setattr(lexical, "SCOPED_FEW_ROWS", 0)
+
+
+@pytest.fixture
+def force_rows_scoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every scope is "few": BM25 scores the scope's own chunks, read through the project index."""
+    monkeypatch.setattr(lexical, "SCOPED_MIN_ROWS", 10**9)
+    monkeypatch.setattr(lexical, "SCOPED_FEW_ROWS", 10**9)
 
 
 def ranking_of(way: str, request: pytest.FixtureRequest) -> str:
@@ -72,6 +83,8 @@ def ranking_of(way: str, request: pytest.FixtureRequest) -> str:
         request.getfixturevalue("force_index_scan")
     elif way == "bm25 scope":
         request.getfixturevalue("force_scope_scoring")
+    elif way == "bm25 rows":
+        request.getfixturevalue("force_rows_scoring")
     return way.split()[0]
 
 
@@ -147,7 +160,7 @@ async def test_the_test_server_runs_bm25_and_auto_picks_it(resources: Resources)
     assert await active_lexical(resources.engine, "ts_rank") == "ts_rank"
 
 
-@pytest.mark.parametrize("way", ["bm25 index", "bm25 scope"])
+@pytest.mark.parametrize("way", BM25_WAYS)
 async def test_bm25_ranks_a_rare_word_above_a_repeated_common_one(
     resources: Resources, settings: Any, request: pytest.FixtureRequest, way: str
 ) -> None:
@@ -213,7 +226,7 @@ async def test_nothing_of_another_project_even_when_it_matches_better(
     assert len(both) == 121 and both[-1] == mine
 
 
-@pytest.mark.parametrize("way", ["bm25 index", "bm25 scope"])
+@pytest.mark.parametrize("way", BM25_WAYS)
 async def test_text_that_names_a_project_does_not_open_its_scope(
     resources: Resources, settings: Any, request: pytest.FixtureRequest, way: str
 ) -> None:
@@ -301,11 +314,14 @@ async def test_the_size_of_the_scope_picks_the_way(
         async with resources.sessionmaker() as session:
             return await bm25_strategy(session, project_ids=list(projects), model=STATIC_MODEL)
 
-    # As configured, a scope of at most SCOPED_MIN_ROWS chunks is small, whatever the table holds.
-    assert await way(small) == await way(large) == await way(small, large) == "scope"
+    # As configured, a scope of at most SCOPED_FEW_ROWS chunks is read row by row, whatever the table holds.
+    assert await way(small) == await way(large) == await way(small, large) == "rows"
+    monkeypatch.setattr(lexical, "SCOPED_FEW_ROWS", 10)
+    assert await way(small) == "rows"
+    assert await way(large) == await way(small, large) == "scope"  # at most SCOPED_MIN_ROWS
     monkeypatch.setattr(lexical, "SCOPED_MIN_ROWS", 20)
     monkeypatch.setattr(lexical, "SCOPED_MAX_FRACTION", 0.0)
-    assert await way(small) == "scope"
+    assert await way(small) == "rows"
     assert await way(large) == await way(small, large) == "index"
     # A share of the table (as of its last ANALYZE) counts too: 30 of 35 chunks is not small at 50%.
     async with resources.engine.connect() as conn:
@@ -313,11 +329,12 @@ async def test_the_size_of_the_scope_picks_the_way(
         await conn.commit()
     monkeypatch.setattr(lexical, "SCOPED_MIN_ROWS", 0)
     monkeypatch.setattr(lexical, "SCOPED_MAX_FRACTION", 0.5)
+    monkeypatch.setattr(lexical, "SCOPED_FEW_ROWS", 0)
     assert await way(small) == "scope"
     assert await way(large) == "index"
     # Chunks of another model do not count: the scope is the model's chunks of the projects.
     async with resources.sessionmaker() as session:
-        assert await bm25_strategy(session, project_ids=[large], model="e5/other") == "scope"
+        assert await bm25_strategy(session, project_ids=[large], model="e5/other") == "rows"
 
 
 WORDS = [
@@ -509,3 +526,40 @@ async def test_a_database_without_bm25_indexes_searches_with_ts_rank(
             await choose_lexical(other.engine, "bm25")
     finally:
         await other.close()
+
+
+@pytest.mark.parametrize("way", ["bm25 scope", "bm25 rows"])
+async def test_the_scope_ways_keep_the_corpus_statistics_for_their_ttl(
+    resources: Resources,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    way: str,
+) -> None:
+    """With bm25_statistics_ttl, a process reads the indexes' statistics once per TTL and passes them to the
+    statement; over an unchanged corpus the scores are the ones read in the statement itself."""
+    ranking = ranking_of(way, request)
+    texts = [("es", f"Acta {n}: el presupuesto {'y el presupuesto ' * n}de la reunión.") for n in range(6)]
+    project = await project_with(resources, *texts)
+    exact = [
+        (hit.content, hit.text_rank)
+        for hit in await text_hits(resources, settings, ranking, [project], "presupuesto acta")
+    ]
+    monkeypatch.setattr(lexical, "_statistics", {})
+    clock = [1000.0]
+    monkeypatch.setattr(lexical.time, "monotonic", lambda: clock[0])
+
+    async def search() -> tuple[list[tuple[str, float]], int]:
+        with statements() as seen:
+            hits = await text_hits(
+                resources, settings, ranking, [project], "presupuesto acta", bm25_statistics_ttl=30.0
+            )
+        return [(hit.content, hit.text_rank) for hit in hits], sum(lexical.STATISTICS in sql for sql in seen)
+
+    found, reads = await search()
+    assert reads == 1 and [c for c, _ in found] == [c for c, _ in exact]
+    assert all(a == pytest.approx(b, rel=1e-9) for (_, a), (_, b) in zip(found, exact, strict=True))
+    clock[0] += 29
+    assert (await search())[1] == 0  # kept
+    clock[0] += 2
+    assert (await search())[1] == 1  # read again after the TTL
