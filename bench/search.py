@@ -289,8 +289,8 @@ async def measure(
 
     from core.db import create_engine, create_sessionmaker
     from retrieval.lexical import active_lexical
-    from retrieval.retriever import diverse_pool, diversify
-    from retrieval.search import search_chunks, with_snippets
+    from retrieval.retriever import PER_SOURCE
+    from retrieval.search import search_chunks
 
     rng = random.Random(args.seed + 1)
     texts = query_texts(rng)
@@ -327,15 +327,14 @@ async def measure(
             vectors[text] = vector
         else:
             vector = vectors[text]
-        # The API's page: the search over a pool three pages deep, one source at most twice on the page,
-        # then the snippets of the page's hits.
+        # The API's page: picked by the statement from a pool three pages deep, one source at most twice
+        # on the page, then the page's snippets.
         async with sessionmaker() as session:
-            pool = await search_chunks(
+            hits = await search_chunks(
                 session, project_ids=[project], query=text, query_embedding=vector, model=name,
-                dimensions=embedder.dimensions, config=settings.retrieval,
-                limit=diverse_pool(limit=10, offset=0), snippets=False,
+                dimensions=embedder.dimensions, config=settings.retrieval, limit=10, offset=0,
+                per_source=PER_SOURCE,
             )  # fmt: skip
-            hits = with_snippets(diversify(pool, limit=10, offset=0), text)
         return (time.perf_counter() - started) * 1000, [h.chunk_id for h in hits]
 
     try:

@@ -22,7 +22,7 @@ from core.providers.embeddings import Embedder
 from core.reads import session_rows
 from core.settings import RetrievalSettings
 from retrieval.lexical import Bm25Strategy, Lexical, bm25_way_sql, scope_size_params
-from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks, with_snippets
+from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks
 from retrieval.windows import WINDOW_SEGMENTS
 
 
@@ -79,13 +79,9 @@ async def search_scope(
 PER_SOURCE = 2  # places one non-transcript source may take in a page of search results
 
 
-def diverse_pool(*, limit: int, offset: int) -> int:
-    """How many ranked hits search_diverse reads to fill its page (bench/search.py asks the same)."""
-    return (offset + limit) * 3
-
-
 def diversify(pool: list[Hit], *, limit: int, offset: int, per_source: int = PER_SOURCE) -> list[Hit]:
-    """The page of `pool` in which one non-transcript source takes at most `per_source` places."""
+    """The page of `pool` in which one non-transcript source takes at most `per_source` places: what the
+    search statement computes for search_diverse (kept here as its specification, and for the bench)."""
     kept: list[Hit] = []
     held: list[Hit] = []
     seen: dict[tuple[str, uuid.UUID], int] = {}
@@ -138,9 +134,10 @@ class HybridRetriever(BaseRetriever):
         offset: int = 0,
         snippets: bool = True,
         filters: SearchFilters | None = None,
+        per_source: int | None = None,
     ) -> list[Hit]:
         """Ranked chunks of the allowed projects; `filters` narrows this one search (default: the
-        retriever's own)."""
+        retriever's own); `per_source`: see search_diverse."""
         query = clean_query(query)
         if not query or not self.project_ids:
             return []
@@ -161,6 +158,7 @@ class HybridRetriever(BaseRetriever):
             filters=filters or self.filters,
             snippets=snippets,
             bm25=self.bm25,
+            per_source=per_source,
         )
 
     async def search_diverse(
@@ -169,9 +167,8 @@ class HybridRetriever(BaseRetriever):
         """A results page in which one document (or summary, or project description) takes at most
         `per_source` places: its further chunks move below the other sources' results. Transcript
         units are each a different moment of a meeting and are never held back."""
-        pool = await self.search(query, limit=diverse_pool(limit=limit, offset=offset), snippets=False)
-        page = diversify(pool, limit=limit, offset=offset, per_source=per_source)
-        return with_snippets(page, query)
+        # Picked from a pool three pages deep by the statement itself; snippets for the page only.
+        return await self.search(query, limit=limit, offset=offset, per_source=per_source)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         # No snippets: an answer shows those of the sources it keeps (retrieval.pipeline.answer_events).

@@ -144,6 +144,11 @@ def _filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
     return "".join(f" AND {clause}" for clause in clauses)
 
 
+def diverse_pool(*, limit: int, offset: int) -> int:
+    """How many ranked hits a diversified page is picked from (retriever.search_diverse)."""
+    return (offset + limit) * 3
+
+
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9_./@:-]{1,128}$")
 # The portable ranking (ts_rank) has no IDF: a query lexeme found in more than MAX_LEXEME_DF of all chunks
 # (pg_stats of chunks.tsv, i.e. as of the last ANALYZE) neither matches nor ranks, which is both better
@@ -192,6 +197,7 @@ def build_search_sql(
     text_depth: int = 100,
     fusion: Fusion = "rrf",
     cached_statistics: bool = False,
+    diverse: bool = False,
 ) -> str:
     """One statement: the vector side, the text side, then their fusion (snippets: retrieval/highlight.py).
 
@@ -267,19 +273,41 @@ def build_search_sql(
     )""",
             "kw",
         )
-    return f"""
-    WITH {ctes}
-    sem AS ({vector_side if mode != "text" else empty_vector}){keyword}
-    SELECT c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata,
-           c.token_count, c.language, f.score, f.similarity, f.text_rank
-    FROM (
+    fused = f"""
         SELECT COALESCE(sem.id, kw.id) AS id, {FUSION[fusion]} AS score,
                1 - sem.d AS similarity, kw.rank AS text_rank,
                (sem.id IS NOT NULL)::int + (kw.id IS NOT NULL)::int AS sides
         FROM sem FULL OUTER JOIN {text_from} ON sem.id = kw.id
-        ORDER BY score DESC, sides DESC, id LIMIT :limit OFFSET :offset
+        ORDER BY score DESC, sides DESC, id"""
+    columns = (
+        "c.id, c.project_id, c.source_type, c.source_id, c.chunk_index, c.content, c.metadata, "
+        "c.token_count, c.language, f.score, f.similarity, f.text_rank"
+    )
+    if diverse:
+        # The page of a pool three pages deep (:pool) in which one non-transcript source takes at most
+        # :per_source places, its further chunks after everything else (retriever.diversify, in SQL: only
+        # the page leaves the database).
+        ranked = f"""
+    FROM (
+        SELECT pool.*, pool.source_type <> 'transcript' AND row_number() OVER (
+                   PARTITION BY pool.source_type, pool.source_id
+                   ORDER BY pool.score DESC, pool.sides DESC, pool.id
+               ) > :per_source AS held
+        FROM (
+            SELECT fused.*, s.source_type, s.source_id
+            FROM ({fused} LIMIT :pool) fused JOIN chunks s ON s.id = fused.id
+        ) pool
     ) f JOIN chunks c ON c.id = f.id
+    ORDER BY f.held, f.score DESC, f.sides DESC, c.id
+    LIMIT :limit OFFSET :offset"""
+    else:
+        ranked = f"""
+    FROM ({fused} LIMIT :limit OFFSET :offset) f JOIN chunks c ON c.id = f.id
     ORDER BY f.score DESC, f.sides DESC, c.id"""
+    return f"""
+    WITH {ctes}
+    sem AS ({vector_side if mode != "text" else empty_vector}){keyword}
+    SELECT {columns}{ranked}"""
 
 
 def search_statement(
@@ -297,20 +325,21 @@ def search_statement(
     filters: SearchFilters,
     bm25: Bm25Strategy = "index",
     statistics: Statistics | None = None,
+    per_source: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The search statement and its parameters (search_chunks runs it; bench/search.py explains it).
     `statistics`: the BM25 corpus statistics the scope ways use (lexical.corpus_statistics); None: the
-    statement reads them from the indexes."""
+    statement reads them from the indexes. `per_source`: the page is diversified (search_chunks)."""
+    # Ranked this deep: the page, or with diversification the pool it is picked from.
+    depth = diverse_pool(limit=limit, offset=offset) if per_source is not None else limit + offset
     params: dict[str, Any] = {
         "project_ids": list(project_ids),
         "q": query,
         "q_folded": fold_accents(query),
         "qvec": str(list(query_embedding)) if query_embedding is not None else None,
-        "candidates": max(config.candidates, limit + offset),
+        "candidates": max(config.candidates, depth),
         # Fusion pages through the vector side's candidates too; text alone must fill the page itself.
-        "text_candidates": max(config.text_candidates, limit + offset)
-        if mode == "text"
-        else config.text_candidates,
+        "text_candidates": max(config.text_candidates, depth) if mode == "text" else config.text_candidates,
         "rrf_k": config.rrf_k,
         "vector_weight": config.vector_weight,
         "max_df": MAX_LEXEME_DF,
@@ -318,6 +347,7 @@ def search_statement(
         "limit": limit,
         "offset": offset,
         **(statistics_params(statistics) if statistics is not None else {}),
+        **({"pool": depth, "per_source": per_source} if per_source is not None else {}),
     }
     sql = build_search_sql(
         model=model,
@@ -329,6 +359,7 @@ def search_statement(
         text_depth=params["text_candidates"],
         fusion=config.fusion,
         cached_statistics=statistics is not None,
+        diverse=per_source is not None,
     )
     return sql, params
 
@@ -348,9 +379,12 @@ async def search_chunks(
     filters: SearchFilters | None = None,
     snippets: bool = True,
     bm25: Bm25Strategy | None = None,
+    per_source: int | None = None,
 ) -> list[Hit]:
     """Ranked chunks of `project_ids` only. `project_ids` is required: there is no unscoped search.
-    `bm25`: how BM25 runs over these projects, if the caller knows (retriever.SearchScope); else asked."""
+    `bm25`: how BM25 runs over these projects, if the caller knows (retriever.SearchScope); else asked.
+    `per_source`: a results page in which one non-transcript source takes at most that many places
+    (retriever.search_diverse)."""
     if not project_ids:
         return []
     query = clean_query(query)
@@ -369,7 +403,7 @@ async def search_chunks(
     sql, params = search_statement(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
         dimensions=dimensions, config=config, lexical=lexical, limit=limit, offset=offset, mode=mode,
-        filters=filters or SearchFilters(), bm25=bm25, statistics=statistics,
+        filters=filters or SearchFilters(), bm25=bm25, statistics=statistics, per_source=per_source,
     )  # fmt: skip
     attributes: dict[str, str | int] = {
         "v1tr0.search.mode": mode,

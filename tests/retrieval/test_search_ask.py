@@ -8,6 +8,7 @@ import pytest
 
 from api.services.ai import make_retriever
 from retrieval import search as search_module
+from retrieval.retriever import PER_SOURCE, diversify
 from tests.api.test_round_trips import statements
 from tests.ingestion.helpers import drain
 
@@ -136,7 +137,7 @@ async def test_a_results_page_has_the_snippets_of_the_full_search_and_only_for_i
         shown.append(len(hits))
         return real(hits, query)
 
-    monkeypatch.setattr("retrieval.retriever.with_snippets", counting)
+    monkeypatch.setattr("retrieval.search.with_snippets", counting)
     r = await client.get(
         f"/api/v1/ai/search/{project_id}",
         params={"q": "presupuesto factura", "limit": 3},
@@ -199,3 +200,37 @@ async def test_searches_and_answers_take_this_many_statements(
     assert r.status_code == 200, r.text
     assert r.json()["index_pending"] == 0
     assert len(seen) == expected, seen
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "text"])
+async def test_the_statement_diversifies_the_page_as_diversify_does(
+    client, factory, settings, resources, mode
+):
+    """search_diverse's page comes out of the statement (only the page leaves the database); it is the
+    page retriever.diversify picks from the ranked pool, for every offset."""
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    # One long document (many chunks) that would fill the page, and short ones.
+    long_text = " ".join(
+        f"Sección {n}: el presupuesto de la fase {n} se revisa con la factura {n}." * 12 for n in range(12)
+    )
+    for title, content in [
+        ("Pliego", long_text),
+        *[(f"Acta {n}", f"Acta {n}: presupuesto y factura {n}.") for n in range(5)],
+    ]:
+        r = await client.post(
+            f"/api/v1/projects/{project_id}/documents",
+            json={"title": title, "content": content},
+            headers=owner.headers,
+        )
+        assert r.status_code == 201
+    await drain(settings, resources)
+    async with resources.sessionmaker() as session:
+        retriever = await make_retriever(session, resources, project_ids=[uuid.UUID(project_id)], mode=mode)
+        pool = await retriever.search("presupuesto factura", limit=60, snippets=False)
+        assert sum(hit.title == "Pliego" for hit in pool) > PER_SOURCE  # the case being tested
+        for offset in (0, 3, 7):
+            expected = diversify(pool, limit=5, offset=offset)
+            page = await retriever.search_diverse("presupuesto factura", limit=5, offset=offset)
+            assert [hit.chunk_id for hit in page] == [hit.chunk_id for hit in expected], offset
+            assert all(hit.snippet for hit in page)
