@@ -119,7 +119,7 @@ class Stack:
                 parts["arq worker"].append(child)
             elif "uvicorn" in line:
                 parts["uvicorn master"].append(child)
-            elif "spawn_main" in line:  # uvicorn's workers are multiprocessing spawn children
+            elif "spawn_main" in line or "api.serve" in line:  # uvicorn's workers, or api/serve.py's
                 parts["API workers"].append(child)
             else:
                 parts["other"].append(child)
@@ -609,9 +609,14 @@ def print_report(report: Report) -> None:
     print(f"{'all':<28}{report.requests:>10,}{report.rps:>9.1f}{'':>27}{report.errors:>8}")
     if report.error_statuses:
         print(f"errors by status (0 = connection failed): {report.error_statuses}")
-    total_cpu = sum(report.cpu_seconds.values()) or 1.0
+    parts = {name: cpu for name, cpu in report.cpu_seconds.items() if not name.startswith("API worker ")}
+    total_cpu = sum(parts.values()) or 1.0
     print(f"CPU over the run ({total_cpu:.1f} CPU-s of {2 * report.seconds:.0f} available on 2 cores):")
-    for name, cpu in sorted(report.cpu_seconds.items(), key=lambda item: -item[1]):
+    workers = [cpu for name, cpu in report.cpu_seconds.items() if name.startswith("API worker ")]
+    split = sorted(workers, reverse=True)
+    if len(split) > 1:
+        print(f"    (API workers each: {' / '.join(f'{cpu:.1f}' for cpu in split)} CPU-s)")
+    for name, cpu in sorted(parts.items(), key=lambda item: -item[1]):
         per_request = cpu * 1e6 / max(report.requests, 1)
         print(
             f"    {name:<18}{cpu:>7.1f} CPU-s  {100 * cpu / total_cpu:5.1f} %  {per_request:>7.0f} µs/request"
@@ -657,10 +662,14 @@ def _cpu(groups: dict[str, list[psutil.Process]]) -> dict[tuple[str, int], float
 
 
 def _cpu_delta(before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]) -> dict[str, float]:
-    """Per part, the CPU used between the two readings (a process born meanwhile counts from zero)."""
+    """Per part, the CPU used between the two readings (a process born meanwhile counts from zero); and
+    each API worker's own, as "API worker <pid>" (keep-alive connections stay with the worker that
+    accepted them, so the two can be unevenly loaded)."""
     parts: dict[str, float] = collections.defaultdict(float)
     for key, cpu in after.items():
         parts[key[0]] += cpu - before.get(key, 0.0)
+        if key[0] == "API workers":
+            parts[f"API worker {key[1]}"] = cpu - before.get(key, 0.0)
     return dict(parts)
 
 
@@ -690,7 +699,7 @@ def measure_alone(running: Stack, data: Seed, args: argparse.Namespace) -> list[
         samples, elapsed, cpu = measure(running, workload, connections=args.connections, seconds=args.alone)
         n = max(len(samples), 1)
         ms = [s.seconds * 1000 for s in samples]
-        ours = sum(v for k, v in cpu.items() if k != "load generator")
+        ours = sum(v for k, v in cpu.items() if k != "load generator" and not k.startswith("API worker "))
         rows.append(
             AloneRow(
                 route,

@@ -68,10 +68,10 @@ class Stack:
             **extra,
         }
 
-    def start(self) -> Stack:
+    def start(self, *args: str) -> Stack:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "v1tr0", "run"],
+            [sys.executable, "-m", "v1tr0", "run", *args],
             cwd=ROOT,
             env=self.env(),
             stdin=subprocess.DEVNULL,
@@ -159,7 +159,7 @@ def kind(process: psutil.Process) -> str:
         return "postgres"
     if "redis-server" in args[0]:
         return "redis-server"
-    if "uvicorn" in args:
+    if "uvicorn" in args or "api.serve" in args:  # one API process, or one of several (api/serve.py)
         return "uvicorn"
     if args[-2:] == ["v1tr0", "worker"]:
         return "v1tr0 worker"
@@ -267,6 +267,42 @@ def test_two_data_dirs_run_side_by_side_each_with_its_own_redis(stack: Stack) ->
         assert second.signal_and_wait(signal.SIGTERM) == 0, second.log()
         assert_nothing_left(second, started)
         assert httpx.get(f"{stack.url}/health/ready", timeout=5).status_code == 200
+    finally:
+        second.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_several_api_processes_share_the_port_and_its_connections(stack: Stack) -> None:
+    """`--workers 2` on Linux: two API processes, each with its own SO_REUSEPORT socket (api/serve.py), so
+    a burst of keep-alive connections is spread over both (uvicorn's --workers left them on one)."""
+    workdir = Path(tempfile.mkdtemp(prefix="v1tr0-run3-"))
+    second = Stack(workdir / "data", port=free_port(), redis_port=None).start("--workers", "2")
+    try:
+        second.wait_ready()
+        started = second.started_processes()
+        api = [p for p in started if "api.serve" in p.cmdline()]
+        assert len(api) == 2, [p.cmdline() for p in started]
+        clients = [httpx.Client(base_url=second.url, timeout=10) for _ in range(16)]
+        try:
+            for client in clients:  # each opens its connection and keeps it
+                assert client.get("/health/live").status_code == 200
+            held = {
+                p.pid: sum(
+                    c.status == psutil.CONN_ESTABLISHED and c.laddr.port == second.port
+                    for c in p.net_connections(kind="tcp")
+                )
+                for p in api
+            }
+        finally:
+            for client in clients:
+                client.close()
+        assert sum(held.values()) == 16 and all(held.values()), held
+        # Another stack's API on the same port is refused, not let in beside it.
+        intruder = v1tr0(stack, "serve", "--workers", "2", "--no-migrate", PORT=str(second.port))
+        err = stderr_of(intruder)
+        assert intruder.returncode != 0 and "in use" in err, err
+        assert second.signal_and_wait(signal.SIGTERM) == 0, second.log()
+        assert_nothing_left(second, started)
     finally:
         second.kill()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
+from api.serve import GRACEFUL_SHUTDOWN_SECONDS
 from core.embedded import EmbeddedServices
 from core.logs import configure_logging
 from core.migrate import upgrade
@@ -126,28 +128,13 @@ def run_stack(
             api_env = dict(env)
             if api_workers > 1:
                 api_env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(ready))
-            children.append(
-                _spawn(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "api.app:create_app",
-                        "--factory",
-                        "--host",
-                        ready.host,
-                        "--port",
-                        str(ready.port),
-                        "--workers",
-                        str(api_workers),
-                        "--no-access-log",
-                        "--timeout-graceful-shutdown",
-                        "10",
-                    ],
-                    api_env,
-                )
-            )
-            log.info("serving", extra={"url": f"http://{ready.host}:{ready.port}", "docs": "/docs"})
+            try:
+                children.extend(api_processes(ready.host, ready.port, api_workers, api_env))
+            except PortInUse as exc:
+                log.error("the API cannot start", extra={"error": str(exc)})
+                code, stopping = 1, True
+            if not stopping:
+                log.info("serving", extra={"url": f"http://{ready.host}:{ready.port}", "docs": "/docs"})
             while not stopping:
                 exited = [child for child in children if child.poll() is not None]
                 if exited:
@@ -161,6 +148,37 @@ def run_stack(
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return code
+
+
+def api_processes(host: str, port: int, workers: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """The API: one uvicorn process, or `workers` processes each with its own SO_REUSEPORT socket on the
+    port (api/serve.py: the kernel spreads connections across them; uvicorn's --workers leaves a burst of
+    keep-alive connections on one process). Where SO_REUSEPORT does not balance (not Linux), uvicorn's."""
+    if workers > 1 and sys.platform == "linux":
+        ensure_port_free(host, port)  # reuse-port sockets would share it with another stack silently
+        command = [sys.executable, "-m", "api.serve", "--host", host, "--port", str(port)]
+        return [_spawn(command, env) for _ in range(workers)]
+    command = [
+        *[sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"],
+        *["--host", host, "--port", str(port), "--workers", str(workers)],
+        *["--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS)],
+    ]
+    return [_spawn(command, env)]
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail like a plain bind would when something already listens on (host, port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"{host}:{port} is in use ({exc.strerror}): set PORT to another port") from exc
 
 
 def start_local_model(settings: Settings) -> subprocess.Popen[bytes] | None:
