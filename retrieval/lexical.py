@@ -34,6 +34,7 @@ import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import sqlalchemy as sa
@@ -273,10 +274,30 @@ def scope_size_params() -> dict[str, float]:
 
 # The BM25 indexes' corpus statistics per language: (average document length, k1, b). Reading them costs
 # ~0.4 ms of PostgreSQL per index (bm25_summarize_index walks the index's memory); the average length moves
-# slowly with the corpus, so a process keeps them for `bm25_statistics_ttl` seconds (the words' IDF is
-# still read in every search). Keyed by database.
+# slowly with a large corpus, so a process keeps them for `bm25_statistics_ttl` seconds, unless the chunks
+# table has changed by more than STATISTICS_DRIFT of its rows since (PostgreSQL's own counters of inserted,
+# updated and deleted rows: a small corpus being filled refreshes them on every change, and a test's stale
+# average length had put the answering source fourth instead of first). The words' IDF is read in every
+# search. Keyed by database.
 Statistics = dict[str, tuple[float | None, float, float]]
-_statistics: dict[str, tuple[float, Statistics]] = {}
+STATISTICS_DRIFT = 0.01
+_statistics: dict[str, tuple[float, int, Statistics]] = {}
+# The chunks table's change counter and live rows, for CorpusChanges (read with the search's scope).
+CHUNK_CHANGES_SQL = (
+    "(SELECT pg_stat_get_tuples_inserted(t) + pg_stat_get_tuples_updated(t) + pg_stat_get_tuples_deleted(t) "
+    "FROM CAST('chunks' AS regclass) t) AS chunk_changes, "
+    "(SELECT pg_stat_get_live_tuples(t) FROM CAST('chunks' AS regclass) t) AS chunk_rows"
+)
+
+
+@dataclass(frozen=True)
+class CorpusChanges:
+    """How many row changes the chunks table has seen, and its live rows (pg_stat, ~1 s behind)."""
+
+    changes: int
+    rows: int
+
+
 STATISTICS = "SELECT " + ", ".join(
     f"bm25_summarize_index('{BM25_INDEXES[column]}') AS {language}"
     for language, (_, column) in LANGUAGES.items()
@@ -295,18 +316,21 @@ def parse_statistics(summary: str) -> tuple[float | None, float, float]:
     return avgdl, float(k1[1]), float(b[1])
 
 
-async def corpus_statistics(session: AsyncSession, *, ttl: float) -> Statistics:
-    """Every language's (avgdl, k1, b), read at most once per `ttl` seconds by this process."""
+async def corpus_statistics(session: AsyncSession, *, ttl: float, corpus: CorpusChanges) -> Statistics:
+    """Every language's (avgdl, k1, b), read again after `ttl` seconds or once the chunks have changed by
+    more than STATISTICS_DRIFT of their rows since the last read."""
     bind = session.bind
     engine = bind.engine if isinstance(bind, AsyncConnection) else bind
     key = engine.url.render_as_string(hide_password=True)
     now = time.monotonic()
     cached = _statistics.get(key)
-    if cached is not None and now - cached[0] < ttl:
-        return cached[1]
+    if cached is not None:
+        read_at, changes, statistics = cached
+        if now - read_at < ttl and abs(corpus.changes - changes) <= STATISTICS_DRIFT * corpus.rows:
+            return statistics
     row = (await session_rows(session, STATISTICS, {}))[0]
     statistics = {language: parse_statistics(getattr(row, language)) for language in LANGUAGES}
-    _statistics[key] = (now, statistics)
+    _statistics[key] = (now, corpus.changes, statistics)
     return statistics
 
 

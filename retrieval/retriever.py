@@ -21,7 +21,14 @@ from core.outbox import UNINDEXED
 from core.providers.embeddings import Embedder
 from core.reads import session_rows
 from core.settings import RetrievalSettings
-from retrieval.lexical import Bm25Strategy, Lexical, bm25_way_sql, scope_size_params
+from retrieval.lexical import (
+    CHUNK_CHANGES_SQL,
+    Bm25Strategy,
+    CorpusChanges,
+    Lexical,
+    bm25_way_sql,
+    scope_size_params,
+)
 from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks
 from retrieval.windows import WINDOW_SEGMENTS
 
@@ -57,6 +64,7 @@ class SearchScope:
     model: IndexModel
     bm25: Bm25Strategy | None  # None: the database ranks full text with ts_rank
     pending: int
+    corpus: CorpusChanges | None = None
 
 
 async def search_scope(
@@ -67,13 +75,15 @@ async def search_scope(
     parse, bind and execute."""
     way = bm25_way_sql("m.name") if lexical == "bm25" else "NULL::text"
     # Only constant SQL is put together here; the projects are a bound parameter.
-    sql = f"SELECT m.name, m.dimensions, {way} AS way, ({UNINDEXED}) AS pending FROM embedding_models m"  # noqa: S608
+    columns = f"m.name, m.dimensions, {way} AS way, ({UNINDEXED}) AS pending, {CHUNK_CHANGES_SQL}"
+    sql = f"SELECT {columns} FROM embedding_models m"  # noqa: S608
     params = {**scope_size_params(), "project_ids": list(project_ids)}
     rows = await session_rows(session, f"{sql} WHERE m.status = 'serving'", params)
     if not rows:
         raise ServiceUnavailable(NO_MODEL)
     row = rows[0]
-    return SearchScope(IndexModel(row.name, row.dimensions), row.way, int(row.pending))
+    corpus = CorpusChanges(int(row.chunk_changes), int(row.chunk_rows))
+    return SearchScope(IndexModel(row.name, row.dimensions), row.way, int(row.pending), corpus)
 
 
 PER_SOURCE = 2  # places one non-transcript source may take in a page of search results
@@ -110,6 +120,7 @@ class HybridRetriever(BaseRetriever):
         top_k: int = 10,
         bm25: Bm25Strategy | None = None,
         index_pending: int = 0,
+        corpus: CorpusChanges | None = None,
     ) -> None:
         if embedder.name != model.name:
             raise ValueError(f"query embedder {embedder.name} does not match the index model {model.name}")
@@ -125,6 +136,7 @@ class HybridRetriever(BaseRetriever):
         self.top_k = top_k
         self.bm25 = bm25  # None: search_chunks asks the database (when BM25 runs)
         self.index_pending = index_pending  # the projects' changes not in the index yet (SearchScope)
+        self.corpus = corpus  # the chunks table's change counter (SearchScope), for BM25's statistics
 
     async def search(
         self,
@@ -159,6 +171,7 @@ class HybridRetriever(BaseRetriever):
             snippets=snippets,
             bm25=self.bm25,
             per_source=per_source,
+            corpus=self.corpus,
         )
 
     async def search_diverse(

@@ -33,6 +33,7 @@ from retrieval.lexical import (
     PROJECTS_IN_SCOPE,
     SCOPE_WAYS,
     Bm25Strategy,
+    CorpusChanges,
     Lexical,
     Statistics,
     bm25_scope_sql,
@@ -380,11 +381,13 @@ async def search_chunks(
     snippets: bool = True,
     bm25: Bm25Strategy | None = None,
     per_source: int | None = None,
+    corpus: CorpusChanges | None = None,
 ) -> list[Hit]:
     """Ranked chunks of `project_ids` only. `project_ids` is required: there is no unscoped search.
     `bm25`: how BM25 runs over these projects, if the caller knows (retriever.SearchScope); else asked.
     `per_source`: a results page in which one non-transcript source takes at most that many places
-    (retriever.search_diverse)."""
+    (retriever.search_diverse). `corpus`: the chunks' change counter (retriever.SearchScope), which lets
+    BM25's corpus statistics be kept between searches; without it they are read in the statement."""
     if not project_ids:
         return []
     query = clean_query(query)
@@ -398,8 +401,8 @@ async def search_chunks(
     elif bm25 is None:  # also for the vector side alone: a small scope's neighbours are exact
         bm25 = await bm25_strategy(session, project_ids=project_ids, model=model)
     statistics = None
-    if bm25 in SCOPE_WAYS and mode != "vector" and config.bm25_statistics_ttl > 0:
-        statistics = await corpus_statistics(session, ttl=config.bm25_statistics_ttl)
+    if bm25 in SCOPE_WAYS and mode != "vector" and config.bm25_statistics_ttl > 0 and corpus is not None:
+        statistics = await corpus_statistics(session, ttl=config.bm25_statistics_ttl, corpus=corpus)
     sql, params = search_statement(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
         dimensions=dimensions, config=config, lexical=lexical, limit=limit, offset=offset, mode=mode,

@@ -45,6 +45,7 @@ async def make_retriever(
         filters=filters,
         bm25=scope.bm25,
         index_pending=scope.pending,
+        corpus=scope.corpus,
     )
 
 

@@ -536,8 +536,9 @@ async def test_the_scope_ways_keep_the_corpus_statistics_for_their_ttl(
     request: pytest.FixtureRequest,
     way: str,
 ) -> None:
-    """With bm25_statistics_ttl, a process reads the indexes' statistics once per TTL and passes them to the
-    statement; over an unchanged corpus the scores are the ones read in the statement itself."""
+    """With bm25_statistics_ttl, a process reads the indexes' statistics again after the TTL or once the
+    chunks have changed by more than 1 % of their rows, and passes them to the statement; over an unchanged
+    corpus the scores are the ones read in the statement itself."""
     ranking = ranking_of(way, request)
     texts = [("es", f"Acta {n}: el presupuesto {'y el presupuesto ' * n}de la reunión.") for n in range(6)]
     project = await project_with(resources, *texts)
@@ -549,17 +550,23 @@ async def test_the_scope_ways_keep_the_corpus_statistics_for_their_ttl(
     clock = [1000.0]
     monkeypatch.setattr(lexical.time, "monotonic", lambda: clock[0])
 
-    async def search() -> tuple[list[tuple[str, float]], int]:
+    async def search(changes: int, rows: int = 10_000) -> tuple[list[tuple[str, float]], int]:
         with statements() as seen:
-            hits = await text_hits(
-                resources, settings, ranking, [project], "presupuesto acta", bm25_statistics_ttl=30.0
-            )
+            async with resources.sessionmaker() as session:
+                hits = await search_chunks(
+                    session, project_ids=[project], query="presupuesto acta", query_embedding=None,
+                    model=STATIC_MODEL, dimensions=DIMENSIONS, mode="text", snippets=False,
+                    config=config(settings, ranking, bm25_statistics_ttl=30.0),
+                    corpus=lexical.CorpusChanges(changes, rows),
+                )  # fmt: skip
         return [(hit.content, hit.text_rank) for hit in hits], sum(lexical.STATISTICS in sql for sql in seen)
 
-    found, reads = await search()
+    found, reads = await search(changes=500)
     assert reads == 1 and [c for c, _ in found] == [c for c, _ in exact]
     assert all(a == pytest.approx(b, rel=1e-9) for (_, a), (_, b) in zip(found, exact, strict=True))
     clock[0] += 29
-    assert (await search())[1] == 0  # kept
-    clock[0] += 2
-    assert (await search())[1] == 1  # read again after the TTL
+    assert (await search(changes=600))[1] == 0  # kept: 100 changes of 10,000 rows
+    assert (await search(changes=601))[1] == 1  # read again: the corpus moved by more than 1 %
+    clock[0] += 31
+    assert (await search(changes=601))[1] == 1  # read again: the TTL is over
+    assert (await search(changes=601))[1] == 0
