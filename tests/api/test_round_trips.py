@@ -101,4 +101,3 @@ async def test_a_locked_update_sees_a_change_committed_after_the_prefetch(
         access = await require_project(session, user, project_id, MemberRole.EDITOR, for_update=True)
         assert access.project.title == "Renamed meanwhile"
         await session.rollback()
-

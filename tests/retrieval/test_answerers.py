@@ -157,7 +157,7 @@ def test_question_words_are_stop_words_with_or_without_accents() -> None:
     from core.text import content_terms
 
     terms = content_terms("¿Cuánto cuesta? ¿Cuáles tenéis? ¿Quiénes vienen? cuanto")
-    assert terms == ["cuest", "tenei", "viene"]
+    assert terms == ("cuest", "tenei", "viene")
 
 
 def test_a_sentence_that_only_echoes_the_question_is_no_answer() -> None:
