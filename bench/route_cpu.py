@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -167,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(workdir / "rev")], cwd=ROOT, check=False
             )
+        shutil.rmtree(workdir, ignore_errors=True)
     names = list(found)
     print(
         f"\nCPU per request, in-process app + client and PostgreSQL, µs ({args.requests} requests per route)"

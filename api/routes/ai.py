@@ -17,12 +17,14 @@ from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.language import RequestLanguage
 from api.limits import client_ip
 from api.resources import Resources
+from api.responses import JsonBytes
 from api.routing import ApiRouter
 from api.schemas.ai import AskResponse, ChatMessageRead, ChatRequest, ChunkRead, SearchResults, StreamTicket
 from api.schemas.common import Page
 from api.services import ai as service
 from api.services import chat as chat_service
 from api.services import insights as insights_service
+from api.services.reads import JsonBody
 from api.streams import (
     STREAM_TOKEN_TTL,
     Credentials,
@@ -93,6 +95,10 @@ class SearchParams:
 
 
 SearchParamsDep = Annotated[SearchParams, Depends()]
+# The routes validate their answer into the response model once and send its JSON (FastAPI would walk the
+# returned dict, validate it and serialise it again).
+SEARCH_RESULTS = JsonBody(SearchResults)
+ASK_RESPONSE = JsonBody(AskResponse)
 
 
 async def _search(
@@ -129,19 +135,22 @@ async def search_project(
     resources: ResourcesDep,
     user: CurrentUser,
     meeting_id: uuid.UUID | None = None,
-) -> object:
+) -> Response:
     """Hybrid search in one project. Transcript results carry the meeting and its start/end seconds."""
-    return await _search(
+    results = await _search(
         request, session, resources, user, params, project_id=project_id, meeting_id=meeting_id
     )
+    return JsonBytes(SEARCH_RESULTS(results))
 
 
 @search_router.get("/search", response_model=SearchResults)
 async def search_everywhere(
     params: SearchParamsDep, request: Request, session: SessionDep, resources: ResourcesDep, user: CurrentUser
-) -> object:
+) -> Response:
     """The dashboard's search box: every project the caller may see, and nothing else."""
-    return await _search(request, session, resources, user, params, project_id=None)
+    return JsonBytes(
+        SEARCH_RESULTS(await _search(request, session, resources, user, params, project_id=None))
+    )
 
 
 @router.get("/chunks/{chunk_id}", response_model=ChunkRead, response_model_by_alias=True)
@@ -153,9 +162,11 @@ async def get_chunk(chunk_id: int, session: SessionDep, user: CurrentUser) -> ob
 @router.get("/ask/{project_id}", response_model=AskResponse)
 async def ask(
     project_id: uuid.UUID, q: Query_, session: SessionDep, resources: ResourcesDep, user: CurrentUser
-) -> object:
+) -> Response:
     """A grounded answer with numbered citations, or a plain "I don't know" when nothing relevant is found."""
-    return await service.ask(session, resources, actor=user, project_id=project_id, question=q)
+    return JsonBytes(
+        ASK_RESPONSE(await service.ask(session, resources, actor=user, project_id=project_id, question=q))
+    )
 
 
 def _last_event_id(request: Request) -> int:
