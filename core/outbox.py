@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.logs import request_id_var
 from core.models import Outbox, OutboxAction, OutboxStatus, SourceType
-from core.reads import session_rows
 from core.tracing import current_traceparent
 
 PENDING_KEY = "v1tr0_outbox_rows"
@@ -55,16 +54,8 @@ def written_rows(session: AsyncSession) -> list[Outbox]:
     return rows
 
 
-async def unindexed_changes(session: AsyncSession, project_ids: list[uuid.UUID]) -> int:
-    """Changes of these projects that the index does not reflect yet (waiting, retrying or dead-lettered):
-    while there are any, answers and results may miss them. A partial index keeps this cheap."""
-    if not project_ids:
-        return 0
-    rows = await session_rows(session, UNINDEXED, {"project_ids": list(project_ids)})
-    return int(rows[0].count)
-
-
-# On the driver (core.reads.session_rows): asked by every search, answer and chat turn, where an ORM
-# select through the session cost ~1 ms of CPU. `status <> 'done'` is the partial index's predicate.
+# Changes of some projects that the index does not reflect yet (waiting, retrying or dead-lettered): while
+# there are any, answers and results may miss them. Read with the rest of a search's scope
+# (retrieval.retriever.search_scope); `status <> 'done'` is the partial index's predicate (cheap).
 UNINDEXED = "SELECT count(*) AS count FROM outbox WHERE project_id = ANY(:project_ids) AND status <> 'done'"
 assert OutboxStatus.DONE.value == "done"  # the literal above (a literal, as in the partial index)
