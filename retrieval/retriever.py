@@ -58,8 +58,9 @@ async def current_model(session: AsyncSession) -> IndexModel:
 @dataclass(frozen=True)
 class SearchScope:
     """What searching these projects needs to know first, read in one statement: the serving model, how
-    BM25 runs over them (a small scope: over its own chunks, with exact neighbours), and how many of their
-    changes the index does not reflect yet."""
+    BM25 runs over them (a small scope: over its own chunks, with exact neighbours), how many of their
+    changes the index does not reflect yet, and the chunks table's change counter (when BM25's kept
+    corpus statistics must be read again)."""
 
     model: IndexModel
     bm25: Bm25Strategy | None  # None: the database ranks full text with ts_rank
@@ -70,9 +71,9 @@ class SearchScope:
 async def search_scope(
     session: AsyncSession, project_ids: list[uuid.UUID], *, lexical: Lexical
 ) -> SearchScope:
-    """The serving model, the scope's size (only where BM25 runs) and its pending changes, in one round
-    trip instead of three: each statement costs the API ~0.2-0.3 ms of driver work and PostgreSQL a
-    parse, bind and execute."""
+    """The SearchScope of `project_ids` (the BM25 way only where BM25 runs), in one round trip instead of
+    three: each statement costs the API ~0.2-0.3 ms of driver work and PostgreSQL a parse, bind and
+    execute."""
     way = bm25_way_sql("m.name") if lexical == "bm25" else "NULL::text"
     # Only constant SQL is put together here; the projects are a bound parameter.
     columns = f"m.name, m.dimensions, {way} AS way, ({UNINDEXED}) AS pending, {CHUNK_CHANGES_SQL}"
