@@ -139,8 +139,10 @@ STOPWORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=1)
 def _combining_marks() -> re.Pattern[str]:
-    """Every character with a combining class (what NFKD splits off letters as accents), as one class."""
+    """Every character with a combining class (what NFKD splits off letters as accents), as one class.
+    Built on first need (a scan of every code point, ~45 ms): Latin text never needs it."""
     marks = [code for code in range(0x110000) if unicodedata.combining(chr(code))]
     ranges, first, last = [], marks[0], marks[0]
     for code in marks[1:]:
@@ -152,7 +154,6 @@ def _combining_marks() -> re.Pattern[str]:
     return re.compile("[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges) + "]")
 
 
-_COMBINING = _combining_marks()
 _LATIN_MARKS = re.compile("[\u0300-\u036f]")
 
 
@@ -165,7 +166,7 @@ def fold(text: str) -> str:
         return lowered
     decomposed = unicodedata.normalize("NFKD", lowered)
     # Latin text's marks are all in one block, which a one-range class removes fastest.
-    return (_LATIN_MARKS if max(decomposed) <= "\u036f" else _COMBINING).sub("", decomposed)
+    return (_LATIN_MARKS if max(decomposed) <= "\u036f" else _combining_marks()).sub("", decomposed)
 
 
 FOLDED_STOPWORDS = frozenset(fold(word) for word in STOPWORDS)

@@ -25,14 +25,13 @@ from pathlib import Path
 import Stemmer
 
 from core.models import FOLD_FROM, FOLD_TO
-from core.text import fold
+from core.text import CHUNK_HEADER, fold
 
 MAX_WORDS = 35  # words in one fragment
 MAX_FRAGMENTS = 2
 LEAD_WORDS = 3  # words shown before a fragment's first match
 FRAGMENT_DELIMITER = " … "
 MAX_PLAIN_CHARS = 300  # a snippet without a match: the start of the chunk
-HEADER = re.compile(r"^\[[^\]\n]*\]\n")
 WORD = re.compile(r"\w+")
 _STOPWORDS = Path(__file__).with_name("stopwords")
 # Chunk language (chunks.language) -> Snowball algorithm, as ingestion.chunkers.detect_language names them.
@@ -152,7 +151,7 @@ def snippet(content: str, language: str, terms: QueryTerms) -> tuple[str, list[s
 
     Works on the text with its spaces collapsed (a snippet shows one line), split at spaces into the
     words that fragments count; the marked words are the query's words inside them."""
-    text = " ".join(HEADER.sub("", content, count=1).split())
+    text = " ".join(CHUNK_HEADER.sub("", content, count=1).split())
     lowered = text.lower()
     if len(lowered) != len(text):  # a letter whose lower case is longer ("İ"): keep the offsets
         lowered = "".join(ch.lower()[0] for ch in text)

@@ -117,7 +117,7 @@ async def bm25_ready(conn: AsyncConnection) -> bool:
 async def active_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexical:
     """The lexical ranking this process uses on `engine`'s database: decided on the first call, then kept.
     The first time BM25 is used, indexes that lost their statistics are rebuilt (repair_bm25_statistics)."""
-    key = engine.url.render_as_string(hide_password=True)
+    key = database_key(engine)
     if setting != "auto":
         decided: Lexical = setting
     else:
@@ -175,14 +175,23 @@ async def repair_bm25_statistics(engine: AsyncEngine) -> list[str]:
     return rebuilt
 
 
-async def session_lexical(session: AsyncSession, setting: LexicalSetting) -> Lexical:
-    """active_lexical for the database `session` is bound to."""
+def session_engine(session: AsyncSession) -> AsyncEngine:
+    """The engine `session` is bound to (this module keeps its decisions per database)."""
     bind = session.bind
     if isinstance(bind, AsyncConnection):
         bind = bind.engine
     if bind is None:
         raise ValueError("search needs a session bound to the database engine")
-    return await active_lexical(bind, setting)
+    return bind
+
+
+def database_key(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+async def session_lexical(session: AsyncSession, setting: LexicalSetting) -> Lexical:
+    """active_lexical for the database `session` is bound to."""
+    return await active_lexical(session_engine(session), setting)
 
 
 async def choose_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexical | None:
@@ -319,9 +328,7 @@ def parse_statistics(summary: str) -> tuple[float | None, float, float]:
 async def corpus_statistics(session: AsyncSession, *, ttl: float, corpus: CorpusChanges) -> Statistics:
     """Every language's (avgdl, k1, b), read again after `ttl` seconds or once the chunks have changed by
     more than STATISTICS_DRIFT of their rows since the last read."""
-    bind = session.bind
-    engine = bind.engine if isinstance(bind, AsyncConnection) else bind
-    key = engine.url.render_as_string(hide_password=True)
+    key = database_key(session_engine(session))
     now = time.monotonic()
     cached = _statistics.get(key)
     if cached is not None:

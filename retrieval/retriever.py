@@ -41,7 +41,8 @@ class IndexModel:
 
 # core.vectors.serving_model's question, on the driver (core.reads.session_rows): every search and answer
 # asks it, and the ORM select through the session cost ~0.8 ms of CPU.
-SERVING = "SELECT name, dimensions FROM embedding_models WHERE status = 'serving'"
+SERVING_MODEL = "FROM embedding_models m WHERE m.status = 'serving'"
+SERVING = f"SELECT m.name, m.dimensions {SERVING_MODEL}"
 assert ModelStatus.SERVING.value == "serving"  # the literal above
 
 
@@ -77,9 +78,8 @@ async def search_scope(
     way = bm25_way_sql("m.name") if lexical == "bm25" else "NULL::text"
     # Only constant SQL is put together here; the projects are a bound parameter.
     columns = f"m.name, m.dimensions, {way} AS way, ({UNINDEXED}) AS pending, {CHUNK_CHANGES_SQL}"
-    sql = f"SELECT {columns} FROM embedding_models m"  # noqa: S608
     params = {**scope_size_params(), "project_ids": list(project_ids)}
-    rows = await session_rows(session, f"{sql} WHERE m.status = 'serving'", params)
+    rows = await session_rows(session, f"SELECT {columns} {SERVING_MODEL}", params)
     if not rows:
         raise ServiceUnavailable(NO_MODEL)
     row = rows[0]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from api.serve import GRACEFUL_SHUTDOWN_SECONDS
+from api.serve import GRACEFUL_SHUTDOWN_SECONDS, address_family
 from core.embedded import EmbeddedServices
 from core.logs import configure_logging
 from core.migrate import upgrade
@@ -172,8 +172,7 @@ class PortInUse(RuntimeError):
 
 def ensure_port_free(host: str, port: int) -> None:
     """Fail like a plain bind would when something already listens on (host, port)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(address_family(host), socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
