@@ -1,4 +1,5 @@
-"""CPU per request of the search and answer routes, this checkout against an earlier revision, in one run.
+"""CPU per request of the dashboard's routes (reads, list pages, search, answers), this checkout against an
+earlier revision, in one run.
 
 bench/load.py's dashboard (40 projects of SciFact abstracts, meetings, 20 users) is seeded once on
 `v1tr0 run` (embedded servers, its worker indexes everything). Then, for each code version, a child process
@@ -30,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUTES = {
     "GET /health/live": "/health/live",
     "GET /projects/{id}": "/api/v1/projects/{project}",
+    "GET /projects": "/api/v1/projects?limit=20",
+    "GET /meetings?project_id": "/api/v1/meetings?project_id={project}&limit=20",
     "GET /ai/search/{project_id}": "/api/v1/ai/search/{project}",
     "GET /search": "/api/v1/search",
     "GET /ai/ask/{project_id}": "/api/v1/ai/ask/{project}",
@@ -74,9 +77,7 @@ async def drive(spec: dict[str, Any], requests: int) -> dict[str, dict[str, floa
             async def one(rng: random.Random = rng, template: str = template) -> None:
                 user = rng.choice(users)
                 url = template.format(project=rng.choice(seed["users"][user]))
-                params = (
-                    {"q": rng.choice(seed["questions"])} if "{project}" in template or "search" in url else {}
-                )
+                params = {"q": rng.choice(seed["questions"])} if "/search" in url or "/ask/" in url else {}
                 headers = {"Authorization": f"Bearer {tokens[user]}"}
                 response = await client.get(url, params=params, headers=headers)
                 if response.status_code != 200:

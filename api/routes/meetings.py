@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -16,12 +15,13 @@ from api.access import require_meeting, require_project
 from api.deps import CurrentUser, ReaderDep, ResourcesDep, SessionDep, SettingsDep
 from api.responses import JsonBytes
 from api.routing import ApiRouter
-from api.schemas.common import Page, PageParams
+from api.schemas.common import Page
 from api.schemas.meetings import (
     AttendanceRead,
     MeetingCreate,
     MeetingJoinRead,
     MeetingLeaveRead,
+    MeetingListQuery,
     MeetingRead,
     MeetingUpdate,
     WebhookAck,
@@ -36,7 +36,7 @@ from api.streams import (
     stream_user,
 )
 from core.events import meeting_channel
-from core.models import MeetingStatus, MemberRole, Transcription
+from core.models import MemberRole, Transcription
 from meetings import service, webhooks
 
 router = ApiRouter(prefix="/meetings", tags=["meetings"])
@@ -44,25 +44,8 @@ router = ApiRouter(prefix="/meetings", tags=["meetings"])
 
 # The hot reads first: FastAPI tries a router's routes in order, twice per request, at a few µs each.
 @router.get("", response_model=Page[MeetingRead])
-async def list_meetings(
-    reader: ReaderDep,
-    page: Annotated[PageParams, Query()],
-    project_id: uuid.UUID | None = None,
-    status_: Annotated[MeetingStatus | None, Query(alias="status")] = None,
-    starts_after: datetime | None = None,
-    starts_before: datetime | None = None,
-) -> Response:
-    body = await reads.list_meetings(
-        reader,
-        project_id=project_id,
-        limit=page.limit,
-        offset=page.offset,
-        sort=page.sort,
-        status=status_,
-        starts_after=starts_after,
-        starts_before=starts_before,
-    )
-    return JsonBytes(body)
+async def list_meetings(reader: ReaderDep, query: Annotated[MeetingListQuery, Query()]) -> Response:
+    return JsonBytes(await reads.list_meetings(reader, query))
 
 
 @router.get("/{meeting_id}", response_model=MeetingRead)

@@ -18,6 +18,7 @@ from api.schemas.projects import (
     MemberAdd,
     MemberRead,
     ProjectCreate,
+    ProjectListQuery,
     ProjectRead,
     ProjectStats,
     ProjectUpdate,
@@ -26,7 +27,6 @@ from api.services import documents as document_service
 from api.services import indexing as indexing_service
 from api.services import projects as service
 from api.services import reads
-from core.models import Priority, ProjectStatus
 
 router = ApiRouter(prefix="/projects", tags=["projects"])
 
@@ -38,25 +38,8 @@ async def get_project(project_id: uuid.UUID, reader: ReaderDep) -> Response:
 
 
 @router.get("", response_model=Page[ProjectRead])
-async def list_projects(
-    reader: ReaderDep,
-    page: Annotated[PageParams, Query()],
-    status_: Annotated[ProjectStatus | None, Query(alias="status")] = None,
-    priority: Priority | None = None,
-    client_id: uuid.UUID | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="title contains")] = None,
-) -> Response:
-    body = await reads.list_projects(
-        reader,
-        limit=page.limit,
-        offset=page.offset,
-        sort=page.sort,
-        status=status_,
-        priority=priority,
-        client_id=client_id,
-        q=q,
-    )
-    return JsonBytes(body)
+async def list_projects(reader: ReaderDep, query: Annotated[ProjectListQuery, Query()]) -> Response:
+    return JsonBytes(await reads.list_projects(reader, query))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectRead)

@@ -8,7 +8,7 @@ from typing import Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
 
-from api.schemas.common import Output, PartialUpdate, StrictInput
+from api.schemas.common import Output, PageParams, PartialUpdate, StrictInput
 from core.models import MeetingStatus
 
 
@@ -97,3 +97,12 @@ class AttendanceRead(Output):
 
 class WebhookAck(BaseModel):
     status: Literal["processed", "duplicate", "ignored"]
+
+
+class MeetingListQuery(PageParams):
+    """`GET /meetings`' query string: FastAPI validates it for the route, api/hot.py below the router."""
+
+    project_id: uuid.UUID | None = None
+    status_: MeetingStatus | None = Field(None, alias="status")
+    starts_after: datetime | None = None
+    starts_before: datetime | None = None

@@ -9,7 +9,7 @@ from typing import Self
 
 from pydantic import EmailStr, Field, model_validator
 
-from api.schemas.common import Hours, Money, Output, PartialUpdate, StrictInput
+from api.schemas.common import Hours, Money, Output, PageParams, PartialUpdate, StrictInput
 from core.models import MemberRole, Priority, ProjectStatus
 
 
@@ -120,3 +120,12 @@ class MemberRead(Output):
     full_name: str
     role: MemberRole
     created_at: datetime
+
+
+class ProjectListQuery(PageParams):
+    """`GET /projects`' query string: FastAPI validates it for the route, api/hot.py below the router."""
+
+    status_: ProjectStatus | None = Field(None, alias="status")
+    priority: Priority | None = None
+    client_id: uuid.UUID | None = None
+    q: str | None = Field(None, max_length=200, description="title contains")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 import sqlalchemy as sa
@@ -27,12 +26,12 @@ from api.access import (
     granted_from,
 )
 from api.deps import Reader, check_caller
-from api.schemas.common import Page
-from api.schemas.meetings import MeetingRead
-from api.schemas.projects import ProjectRead
+from api.schemas.common import Page, PageParams
+from api.schemas.meetings import MeetingListQuery, MeetingRead
+from api.schemas.projects import ProjectListQuery, ProjectRead
 from api.services.projects import PROJECT_FILTERS, PROJECT_SORTS, projects_query
 from core.crud import TOTAL_ROWS, like_escaped, paged, parse_sort
-from core.models import Meeting, MeetingStatus, Priority, Project, ProjectStatus
+from core.models import Meeting, Project
 from core.reads import DriverReads, Statement, driver_reads
 from meetings.service import MEETING_FILTERS, MEETING_SORTS, meetings_query
 
@@ -75,29 +74,19 @@ async def read_project(reader: Reader, *, project_id: uuid.UUID) -> bytes:
     return _project_json(row)
 
 
-async def list_projects(
-    reader: Reader,
-    *,
-    limit: int,
-    offset: int,
-    sort: str | None,
-    status: ProjectStatus | None = None,
-    priority: Priority | None = None,
-    client_id: uuid.UUID | None = None,
-    q: str | None = None,
-) -> bytes:
+async def list_projects(reader: Reader, query: ProjectListQuery) -> bytes:
     values = {
-        "status": status.value if status else None,
-        "priority": priority.value if priority else None,
-        "client_id": client_id,
-        "q": like_escaped(q) if q else None,
+        "status": query.status_.value if query.status_ else None,
+        "priority": query.priority.value if query.priority else None,
+        "client_id": query.client_id,
+        "q": like_escaped(query.q) if query.q else None,
     }
-    params = _params(reader, values, limit=limit, offset=offset)
+    params = _params(reader, values, limit=query.limit, offset=query.offset)
     async with driver_reads(reader.engine) as db:
         row = _from_caller(await db.one(_CALLER, params))
-        page, count = _project_page(row[CALLER_ADMIN], _given(values), _sort_key(sort, PROJECT_SORTS))
+        page, count = _project_page(row[CALLER_ADMIN], _given(values), _sort_key(query.sort, PROJECT_SORTS))
         rows, total = await _page(db, page, count, params)
-    return _project_page_json({"items": rows, "total": total, "limit": limit, "offset": offset})
+    return _project_page_json(_page_of(rows, total, query))
 
 
 async def read_meeting(reader: Reader, *, meeting_id: uuid.UUID) -> bytes:
@@ -107,36 +96,30 @@ async def read_meeting(reader: Reader, *, meeting_id: uuid.UUID) -> bytes:
     return _meeting_json(row)
 
 
-async def list_meetings(
-    reader: Reader,
-    *,
-    project_id: uuid.UUID | None,
-    limit: int,
-    offset: int,
-    sort: str | None,
-    status: MeetingStatus | None = None,
-    starts_after: datetime | None = None,
-    starts_before: datetime | None = None,
-) -> bytes:
+async def list_meetings(reader: Reader, query: MeetingListQuery) -> bytes:
     """The meetings of one project (if visible: else not found), of every project the caller sees, or
     (admins) all of them: api.access.project_scope's rule."""
     values = {
-        "status": status.value if status else None,
-        "starts_after": starts_after,
-        "starts_before": starts_before,
+        "status": query.status_.value if query.status_ else None,
+        "starts_after": query.starts_after,
+        "starts_before": query.starts_before,
     }
-    params = _params(reader, values, limit=limit, offset=offset, project_id=project_id)
+    params = _params(reader, values, limit=query.limit, offset=query.offset, project_id=query.project_id)
     scope: _Scope
     async with driver_reads(reader.engine) as db:
-        if project_id is not None:
+        if query.project_id is not None:
             granted_from(_from_caller(await db.one(_CALLER_WITH_PROJECT, params)))
             scope = "project"
         else:
             row = _from_caller(await db.one(_CALLER, params))
             scope = "all" if row[CALLER_ADMIN] else "visible"
-        page, count = _meeting_page(scope, _given(values), _sort_key(sort, MEETING_SORTS))
+        page, count = _meeting_page(scope, _given(values), _sort_key(query.sort, MEETING_SORTS))
         rows, total = await _page(db, page, count, params)
-    return _meeting_page_json({"items": rows, "total": total, "limit": limit, "offset": offset})
+    return _meeting_page_json(_page_of(rows, total, query))
+
+
+def _page_of(rows: list[DictRow], total: int, query: PageParams) -> dict[str, Any]:
+    return {"items": rows, "total": total, "limit": query.limit, "offset": query.offset}
 
 
 _Scope = Literal["project", "visible", "all"]
