@@ -42,6 +42,23 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _redis_serving(port: int) -> bool:
+    """Whether the Redis on `port` answers commands. Its port opens before it has loaded its append-only
+    file, and until then every command fails with LOADING (redis.exceptions.BusyLoadingError)."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(64).startswith(b"+PONG")
+    return False
+
+
+def _wait_redis_serving(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not _redis_serving(port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server on port {port} did not answer PING within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 class DataDirBusy(RuntimeError):
     pass
 
@@ -151,6 +168,7 @@ class EmbeddedServices:
                 pid = int(pidfile.read_text().strip())
                 if psutil.pid_exists(pid) and _port_open(recorded):
                     log.info("reusing embedded redis pid=%s", pid)
+                    _wait_redis_serving(recorded)
                     self.redis_port = recorded
                     self.redis_url = f"redis://127.0.0.1:{recorded}/0"
                     return
@@ -211,6 +229,7 @@ class EmbeddedServices:
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start within 15 s")
             time.sleep(0.05)
+        _wait_redis_serving(port)  # a large append-only file takes a while to load
         self.redis_port = port
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
