@@ -187,9 +187,36 @@ def content_terms(text: str) -> tuple[str, ...]:
     return tuple(word[:5] for word in words(text) if word not in FOLDED_STOPWORDS and len(word) > 1)
 
 
+# A line that starts a block of its own: a list item, a heading, a table row, a quote, a transcript turn
+# ("[12:34] Ana: …") or a speaker's line ("Ana: …").
+_BLOCK_START = re.compile(r"([-*+•]\s|\d+[.)]\s|#|\||>|\[|[^\W\d][\w .'’-]{0,39}:\s)")
+_ENDS_LINE = (".", "!", "?", "…", ":", ";", "|")
+
+
+def text_lines(text: str) -> list[str]:
+    """The non-blank lines of a text, a hard-wrapped line joined to the one it continues (Markdown's
+    paragraph rule): "Los datos se alojan en servidores de" + "la Unión Europea (Fráncfort)." are one
+    sentence, not two halves of which neither answers "where are the data hosted?". A line continues the
+    one before when that one ends without a sentence's or a clause's end and is no heading or table row,
+    and it starts no block of its own."""
+    lines: list[str] = []
+    joinable = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            joinable = False
+            continue
+        if joinable and not _BLOCK_START.match(line):
+            lines[-1] = f"{lines[-1]} {line}"
+        else:
+            lines.append(line)
+        joinable = not lines[-1].endswith(_ENDS_LINE) and not lines[-1].startswith(("#", "|", "["))
+    return lines
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of a retrieved chunk, without its header line."""
-    body = "\n".join(CHUNK_HEADER.sub("", line) for line in text.splitlines())
+    body = "\n".join(CHUNK_HEADER.sub("", line) for line in text_lines(text))
     return [part.strip() for part in _SENTENCE.split(body) if part and len(part.strip()) > 2]
 
 

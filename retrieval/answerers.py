@@ -16,7 +16,7 @@ from typing import Protocol
 
 from core.i18n import index_text
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
-from core.text import CHUNK_HEADER, content_terms, split_sentences
+from core.text import CHUNK_HEADER, content_terms, split_sentences, text_lines
 
 
 class Answerer(Protocol):
@@ -54,6 +54,7 @@ class _Sentence:
     index: int
     text: str
     terms: frozenset[str]
+    section: frozenset[str] = frozenset()  # the words of the document section it sits in
 
     @property
     def is_question(self) -> bool:
@@ -111,22 +112,31 @@ LEAD_IN_PENALTY = 0.5  # a sentence of a turn that ends asking: it leads into th
 KEEP_SHARE = 0.6
 NAMES_SOMETHING = 1.3  # a "what/which" question's sentence that names something new
 LEDGER_ANSWERS_STATUS = 1.6  # a ledger line, for a question whether something was done
+SECTION_WEIGHT = 0.5  # a question's word in the heading of a sentence's section counts half
 
 
 def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
     found = []
     for rank, passage in enumerate(passages):
-        lines = [line for line in passage.text.splitlines() if line.strip()]
+        lines = text_lines(passage.text)
+        section: frozenset[str] = frozenset()
         for line_index, line in enumerate(lines):
-            if line_index == 0 and CHUNK_HEADER.fullmatch(line.strip()):
+            if line_index == 0 and CHUNK_HEADER.fullmatch(line):
+                section = _section_terms(line)
                 continue  # the "[type › title]" header
             for index, sentence in enumerate(split_sentences(_TURN.sub("", line))):
-                found.append(
-                    _Sentence(
-                        passage.n, rank, line_index, index, sentence, frozenset(content_terms(sentence))
-                    )
-                )
+                terms = frozenset(content_terms(sentence))
+                found.append(_Sentence(passage.n, rank, line_index, index, sentence, terms, section - terms))
     return found
+
+
+def _section_terms(header: str) -> frozenset[str]:
+    """The words of the section headings in a document chunk's header, "[Documento › <document title> ›
+    <title> › Mantenimiento]": what every sentence under "## Mantenimiento" is about without saying it
+    ("Opcional, desde la publicación: 450 € al mes" answers what maintenance costs). Other chunks' headers
+    name the meeting or the item, not a section, and lend nothing."""
+    parts = header.strip().strip("[]").split(" › ")
+    return frozenset(content_terms(" ".join(parts[3:])))
 
 
 # A price is asked for in money: "¿Cuánto cuesta la punción seca?" is not answered by "treinta minutos".
@@ -214,6 +224,9 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
     for sentence in sentences:
         overlap = query & sentence.terms  # summed in one order, so that ties stay ties
         weight = sum(math.log(1 + total / document_frequency[t]) for t in sorted(overlap))
+        weight += SECTION_WEIGHT * sum(
+            math.log(1 + total / (document_frequency[t] or 1)) for t in sorted(query & sentence.section)
+        )
         overlap_scores.append(weight / math.sqrt(len(sentence.terms) + 1))
     # A turn that ends with a question asks, with all its words: "Siguiente: los tipos de cita.
     # ¿Cuáles tenéis?" asks about the types of appointment, and its first sentence is no answer either.
@@ -270,6 +283,14 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
         return ""
     best = chosen[0].score
     chosen = [e for e in chosen if e.score >= best * KEEP_SHARE]
+    wants = Asked.of(question)
+    if wants.money and not any(wants.held_by(e.sentence) for e in chosen):
+        # A price question answered by no price: what was found is about the question's words, not its
+        # answer ("¿Cuánto cuesta una sesión de punción seca?" -> "punción seca, treinta minutos").
+        # Quoting it would pass for an answer; saying nothing lets the pipeline say it does not know.
+        # Only money is checked: dates are spoken as words ("el veintisiete"), "when" also joins clauses,
+        # and a ledger line's owner (the "who") is its speaker.
+        return ""
     order = {p.n: i for i, p in enumerate(passages)}
     chosen.sort(key=lambda e: (order[e.n], e.position))
     parts = []

@@ -34,3 +34,39 @@ def test_fold_matches_the_definition_on_random_text() -> None:
     for _ in range(50):
         text = "".join(chr(rng.randrange(0x2FFFF)) for _ in range(200))
         assert fold(text) == reference(text)
+
+
+def test_text_lines_join_what_a_hard_wrap_split_and_keep_blocks_apart() -> None:
+    from core.text import split_sentences, text_lines
+
+    text = (
+        "[Documento › Propuesta › Alcance]\n"
+        "Un párrafo partido en\n"
+        "dos líneas. Y otra frase.\n"
+        "\n"
+        "Otro párrafo\n"
+        "- un punto de la lista que sigue\n"
+        "  en la línea siguiente\n"
+        "## Precio\n"
+        "| a | b |\n"
+        "| c | d |\n"
+        "[01:00] Laura: Eso es\n"
+        "[01:11] Ramón: Vale\n"
+        "Ana García: una línea de quien habla\n"
+        "Luis: otra"
+    )
+    assert text_lines(text) == [
+        "[Documento › Propuesta › Alcance]",
+        "Un párrafo partido en dos líneas. Y otra frase.",
+        "Otro párrafo",  # a blank line ends a paragraph, and a list item starts a block
+        "- un punto de la lista que sigue en la línea siguiente",
+        "## Precio",
+        "| a | b |",
+        "| c | d |",
+        "[01:00] Laura: Eso es",  # transcript turns stay one per line
+        "[01:11] Ramón: Vale",
+        "Ana García: una línea de quien habla",
+        "Luis: otra",
+    ]
+    assert split_sentences(text)[:2] == ["Un párrafo partido en dos líneas.", "Y otra frase."]
+    assert "Laura: Eso es" in split_sentences(text)

@@ -167,3 +167,60 @@ def test_a_sentence_that_only_echoes_the_question_is_no_answer() -> None:
     ]
     best = rank_sentences("¿Cuál era el presupuesto de la web en el arranque?", passages)[0]
     assert best.sentence == "Pilar: El presupuesto son 18.500 más IVA."
+
+
+def test_a_hard_wrapped_document_sentence_is_quoted_whole() -> None:
+    """A Markdown document wraps its lines: the sentence that answers is the one that runs over the wrap,
+    not the half before it."""
+    contract = ContextPassage(
+        1,
+        "[Documento › Notas del contrato › Notas del contrato (para el equipo)]\n"
+        "- **Garantía**: seis meses desde la publicación. Cubre errores, no cambios de\n"
+        "  funcionalidad.\n"
+        "- **Protección de datos**: Nébula trata los datos. Los datos se alojan en servidores de\n"
+        "  la Unión Europea (Fráncfort). La subcontratación está autorizada.",
+    )
+    answer = extractive_answer("¿Dónde se alojan los datos de la app?", [contract])
+    assert "Los datos se alojan en servidores de la Unión Europea (Fráncfort) [1]." in answer
+
+
+def test_a_sentence_is_read_with_the_heading_of_its_section() -> None:
+    """ "What does maintenance cost?" is answered under "## Mantenimiento" by a sentence that never says
+    the word; another section's price is not the answer."""
+    proposal = [
+        ContextPassage(
+            1,
+            "[Documento › Propuesta de la app › Propuesta: app del club › Pagos]\n"
+            "| desarrollo | 20.000 € | al entregar la versión de pruebas |\n"
+            "| lanzamiento en las tiendas | 6.000 € | al publicar |",
+        ),
+        ContextPassage(
+            2,
+            "[Documento › Propuesta de la app › Propuesta: app del club › Mantenimiento]\n"
+            "Opcional, desde la publicación: 450 € al mes, con actualizaciones para nuevas versiones de iOS\n"
+            "y Android, alojamiento del servidor y soporte.",
+        ),
+    ]
+    answer = extractive_answer("¿Cuánto cuesta el mantenimiento?", proposal)
+    assert answer.startswith("Opcional, desde la publicación: 450 € al mes"), answer
+    assert "20.000" not in answer and "6.000" not in answer
+    # A meeting's or an item's header names no section, and lends its words to nothing.
+    meeting = [ContextPassage(1, "[Transcripción › Mantenimiento de la app]\n[00:05] Ana: Hola a todos.")]
+    assert rank_sentences("¿Cuánto cuesta el mantenimiento?", meeting) == []
+
+
+def test_a_price_question_is_not_answered_by_what_quotes_no_price() -> None:
+    """The retrieved turn is about the question's words (dry needling, a session), not its answer: the
+    offline answerer says nothing, and the pipeline says it does not know. With a price, it answers."""
+    durations = [
+        ContextPassage(
+            1,
+            "[Transcripción › Arranque]\n[03:10] Nuria: Primera visita, una hora; sesión de seguimiento, "
+            "cuarenta y cinco minutos; y punción seca, treinta minutos.",
+        )
+    ]
+    assert extractive_answer("¿Cuánto cuesta una sesión de punción seca?", durations) == ""
+    assert "treinta minutos" in extractive_answer("¿Cuánto dura una sesión de punción seca?", durations)
+    priced = [*durations, ContextPassage(2, "[Documento › Tarifas]\nLa sesión de punción seca cuesta 35 €.")]
+    answer = extractive_answer("¿Cuánto cuesta una sesión de punción seca?", priced)
+    assert "La sesión de punción seca cuesta 35 € [2]." in answer
