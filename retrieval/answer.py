@@ -125,6 +125,7 @@ def build_generation(
                 source.n,
                 source.hit.context or source.hit.content,
                 None if source.hit.context else source.hit.token_count,
+                source.hit.meeting_id,
             )
             for source in sources
         ],

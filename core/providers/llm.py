@@ -35,6 +35,7 @@ class ContextPassage:
     n: int  # the citation number the answer uses
     text: str
     tokens: int | None = None  # known from the index (chunks.token_count): no need to encode it again
+    meeting: str | None = None  # the meeting it comes from (its transcript, summary, ledger line ...)
 
     @property
     def token_count(self) -> int:

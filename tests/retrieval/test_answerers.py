@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Any
 
 from core.providers.llm import ContextPassage, Generation, Usage
-from retrieval.answerers import ExtractiveAnswerer, extractive_answer, rank_sentences
+from retrieval import answerers
+from retrieval.answerers import Extract, ExtractiveAnswerer, extractive_answer, rank_sentences
 
 SPANISH = [
     ContextPassage(3, "El proyecto empezó en marzo. Los servidores están en Frankfurt."),
@@ -224,3 +227,46 @@ def test_a_price_question_is_not_answered_by_what_quotes_no_price() -> None:
     priced = [*durations, ContextPassage(2, "[Documento › Tarifas]\nLa sesión de punción seca cuesta 35 €.")]
     answer = extractive_answer("¿Cuánto cuesta una sesión de punción seca?", priced)
     assert "La sesión de punción seca cuesta 35 € [2]." in answer
+
+
+def test_another_meetings_word_on_the_same_thing_is_quoted_too() -> None:
+    """The kick-off agreed a budget, the review raised it: the answer quotes both meetings, even where it
+    quotes a single sentence otherwise."""
+    kickoff = ContextPassage(
+        1,
+        "[Transcripción › Arranque]\n[05:00] Pilar: El presupuesto de la web es de 18.500 euros.",
+        None,
+        "m1",
+    )
+    review = ContextPassage(
+        2,
+        "[Transcripción › Revisión]\n[02:00] Laura: Con la ampliación, el presupuesto web sube a 21.300.",
+        None,
+        "m2",
+    )
+    question = "¿Cómo ha cambiado el presupuesto de la web?"
+    answer = extractive_answer(question, [kickoff, review], max_sentences=1)
+    assert "18.500 euros [1]" in answer and "21.300 [2]" in answer
+    # The same passages from no meeting (documents): one sentence, as asked.
+    plain = [replace(kickoff, meeting=None), replace(review, meeting=None)]
+    assert len(re.findall(r"\[\d\]", extractive_answer(question, plain, max_sentences=1))) == 1
+
+
+def test_another_meeting_lends_one_sentence_strong_enough_and_new() -> None:
+    passages = [
+        ContextPassage(1, "", None, "m1"),
+        ContextPassage(2, "", None, "m2"),
+        ContextPassage(3, "", None, "m3"),
+        ContextPassage(4, "", None, None),
+    ]
+    chosen = [Extract(1, "Ana: El presupuesto es de 18.500 euros.", 1.0)]
+    ranked = [
+        *chosen,
+        Extract(4, "Un documento sin reunión habla del presupuesto.", 0.9),  # no meeting
+        Extract(1, "La misma reunión lo repite.", 0.8),  # a meeting already quoted
+        Extract(2, "Luis: El presupuesto es de 18.500 euros.", 0.7),  # says what is quoted already
+        Extract(3, "Con la ampliación sube a 21.300 euros.", 0.5),
+        Extract(2, "Otra frase de la segunda reunión.", 0.45),
+    ]
+    assert answerers._another_meeting(ranked, chosen, passages) == [ranked[4]]
+    assert answerers._another_meeting(ranked[:4], chosen, passages) == []  # below the share: nothing
