@@ -146,6 +146,12 @@ def _section_terms(header: str) -> frozenset[str]:
 _WANTS_MONEY = re.compile(
     r"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget)\b", re.IGNORECASE
 )
+# ... and a price is what the question asks for, not a word it mentions ("¿Quién envía el presupuesto?").
+_ASKS_PRICE = re.compile(
+    r"\b(cu[áa]nt[oa]s?|how much)\b|"
+    r"\b(qu[ée]|cu[áa]l(es)?|what|which)\b[^?]{0,20}\b(precio|importe|coste|costo|tarifa|price|cost|fee|rate)\b",
+    re.IGNORECASE,
+)
 _MONEY = re.compile(
     r"€|\$|\beuros?\b|\bd[óo]lares\b|\bdollars?\b|\bEUR\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE
 )
@@ -158,6 +164,7 @@ class Asked:
 
     amount: bool
     money: bool
+    price: bool  # money is what it asks for ("¿Cuánto cuesta…?", "What hourly rate…?")
     date: bool
     person: bool
     name: bool
@@ -171,6 +178,10 @@ class Asked:
         return cls(
             amount=amount,
             money=amount and bool(_WANTS_MONEY.search(question)),
+            price=amount
+            and bool(_WANTS_MONEY.search(question))
+            and not person
+            and bool(_ASKS_PRICE.search(question)),
             date=bool(_WANTS_DATE.search(question)),
             person=person,
             name=not person and bool(_WANTS_NAME.search(question)),
@@ -289,7 +300,7 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
     chosen = [e for e in chosen if e.score >= best * KEEP_SHARE]
     chosen += _another_meeting(ranked, chosen, passages)
     wants = Asked.of(question)
-    if wants.money and not any(wants.held_by(e.sentence) for e in chosen):
+    if wants.price and not any(wants.held_by(e.sentence) for e in chosen):
         # A price question answered by no price: what was found is about the question's words, not its
         # answer ("¿Cuánto cuesta una sesión de punción seca?" -> "punción seca, treinta minutos").
         # Quoting it would pass for an answer; saying nothing lets the pipeline say it does not know.

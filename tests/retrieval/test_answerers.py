@@ -270,3 +270,10 @@ def test_another_meeting_lends_one_sentence_strong_enough_and_new() -> None:
     ]
     assert answerers._another_meeting(ranked, chosen, passages) == [ranked[4]]
     assert answerers._another_meeting(ranked[:4], chosen, passages) == []  # below the share: nothing
+
+
+def test_a_question_that_only_mentions_money_is_not_held_to_a_price() -> None:
+    """"Who sends the budget?" names a budget and asks for a person: the answer needs no amount."""
+    minutes = [ContextPassage(1, "[Documento › Acta › Plazos]\nAna envía el presupuesto el viernes.")]
+    for question in ("¿Quién envía el presupuesto?", "¿Cuándo se envía el presupuesto?"):
+        assert extractive_answer(question, minutes).startswith("Ana envía el presupuesto el viernes [1]")
