@@ -298,8 +298,9 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
         return ""
     best = chosen[0].score
     chosen = [e for e in chosen if e.score >= best * KEEP_SHARE]
-    chosen += _another_meeting(ranked, chosen, passages)
     wants = Asked.of(question)
+    if not wants.status:  # whether something was done: the ledger's line answers it
+        chosen += _another_meeting(ranked, chosen, passages)
     if wants.price and not any(wants.held_by(e.sentence) for e in chosen):
         # A price question answered by no price: what was found is about the question's words, not its
         # answer ("¿Cuánto cuesta una sesión de punción seca?" -> "punción seca, treinta minutos").
@@ -324,9 +325,12 @@ def _another_meeting(
     """The best sentence of a meeting none of the chosen ones comes from, when it scores at least
     ANOTHER_MEETING_SHARE of the best. Meetings move on: the budget agreed at the kick-off is raised at
     the review, the launch date moves, what was left out comes back; one meeting's sentence alone answers
-    half of "how much did it go up and where does it stand" (issue 14's cross-meeting questions)."""
+    half of "how much did it go up and where does it stand" (issue 14's cross-meeting questions). Only for
+    an answer that quotes a meeting: one quoted from documents stays with them."""
     meeting = {p.n: p.meeting for p in passages}
     quoted = {meeting[e.n] for e in chosen}
+    if quoted == {None}:
+        return []  # an answer from documents: what a meeting said is another matter
     said = {_key(e.sentence) for e in chosen}
     floor = chosen[0].score * ANOTHER_MEETING_SHARE
     for extract in ranked:
