@@ -197,7 +197,7 @@ class Asked:
         if self.date:
             factor *= 1.5 if _DATE.search(sentence) else 0.7
         if self.person:
-            factor *= 1.3 if _NAME.search(_SPEAKER.sub("", sentence)) else 0.8
+            factor *= 1.3 if _names_person(sentence) else 0.8
         elif self.name and self._names_new(sentence):
             factor *= NAMES_SOMETHING
         if self.status and _LEDGER_STATUS.search(sentence):
@@ -214,8 +214,15 @@ class Asked:
         if self.date:
             return bool(_DATE.search(sentence))
         if self.person:
-            return bool(_NAME.search(_SPEAKER.sub("", sentence)))
+            return _names_person(sentence)
         return True
+
+    def gives(self, sentence: str) -> bool:
+        """The sentence holds the kind of thing asked (held_by; for "what/which", a name it brings);
+        False for a question that asks for no kind."""
+        if self.name:
+            return self._names_new(sentence)
+        return (self.amount or self.date or self.person) and self.held_by(sentence)
 
     def _names_new(self, sentence: str) -> bool:
         """The sentence names something (a capitalised word inside it) the question does not."""
@@ -273,9 +280,12 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
             score *= QUESTION_PENALTY
         elif (sentence.n, sentence.line) in asking:
             score *= LEAD_IN_PENALTY
-        if len(sentence.text.split()) < 4:
+        # "¿Quién va a aprobar los textos?" - "Nuria.": a reply that gives what was asked is neither too
+        # short nor an echo of the question.
+        replies = borrowed[i] > 0 and wants.gives(sentence.text)
+        if len(sentence.text.split()) < 4 and not replies:
             score *= 0.5
-        if len(sentence.terms - query) < ECHO_NEW_TERMS:
+        if len(sentence.terms - query) < ECHO_NEW_TERMS and not replies:
             score *= ECHO_PENALTY
         score = score * wants.fit(sentence.text) + 0.3 / (1 + sentence.rank)
         extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index)))
@@ -348,6 +358,13 @@ def _key(sentence: str) -> str:
 
 
 _SPEAKER = re.compile(r"^[^:\n]{1,40}:\s+")  # "Ana García: " before a quoted transcript line
+# A reply that is a name and nothing else ("Nuria.", "Andrés y Nuria."): its capital is a name's.
+_NAME_ONLY = re.compile(r"[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+(?:(?:,\s*|\s+(?:y|e|and)\s+)[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+)*[.!]?")
+
+
+def _names_person(sentence: str) -> bool:
+    body = _SPEAKER.sub("", sentence).strip()
+    return bool(_NAME.search(body) or _NAME_ONLY.fullmatch(body))
 
 
 class ExtractiveAnswerer:

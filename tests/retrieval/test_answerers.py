@@ -273,7 +273,25 @@ def test_another_meeting_lends_one_sentence_strong_enough_and_new() -> None:
 
 
 def test_a_question_that_only_mentions_money_is_not_held_to_a_price() -> None:
-    """"Who sends the budget?" names a budget and asks for a person: the answer needs no amount."""
+    """ "Who sends the budget?" names a budget and asks for a person: the answer needs no amount."""
     minutes = [ContextPassage(1, "[Documento › Acta › Plazos]\nAna envía el presupuesto el viernes.")]
     for question in ("¿Quién envía el presupuesto?", "¿Cuándo se envía el presupuesto?"):
         assert extractive_answer(question, minutes).startswith("Ana envía el presupuesto el viernes [1]")
+
+
+def test_a_short_reply_that_gives_what_was_asked_is_the_answer() -> None:
+    """ "¿Quién va a aprobar los textos y el diseño?" - "Nuria. Yo no tengo tiempo, sinceramente.": the
+    one-word reply names the person; it is neither too short nor an echo of the question."""
+    meeting = ContextPassage(
+        3,
+        "[Transcripción › Arranque]\n"
+        "[03:28] Javier: Sí, lo intento en la primera, y si no, segunda fase.\n"
+        "[03:33] Sofía: Vale. ¿Quién va a aprobar los textos y el diseño?\n"
+        "[03:39] Andrés: Nuria. Yo no tengo tiempo, sinceramente.\n"
+        "[03:44] Sofía: Nuria, necesitaríamos el listado de fisios por clínica.",
+    )
+    best = rank_sentences("¿Quién aprueba los textos y el diseño del sistema?", [meeting])[0]
+    assert best.sentence == "Andrés: Nuria."
+    assert extractive_answer("¿Quién aprueba los textos y el diseño del sistema?", [meeting]).startswith(
+        "Andrés: Nuria [3]."
+    )
