@@ -116,6 +116,8 @@ SECTION_WEIGHT = 0.5  # a question's word in the heading of a sentence's section
 # Another meeting's best sentence is quoted from this share of the best one (meetings dev set: 0.2 to 0.5
 # score the same, 0.7 loses the gain).
 ANOTHER_MEETING_SHARE = 0.5
+EVIDENCE_SENTENCES = 2  # of the turn a ledger line's evidence was said in, after it
+_QUOTE = re.compile(r"«([^»]+)»")
 
 
 def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
@@ -309,7 +311,9 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
     best = chosen[0].score
     chosen = [e for e in chosen if e.score >= best * KEEP_SHARE]
     wants = Asked.of(question)
-    if not wants.status:  # whether something was done: the ledger's line answers it
+    if wants.status:  # whether something was done: the ledger's line answers it, with what was said
+        chosen += _after_the_evidence(chosen, passages)
+    else:
         chosen += _another_meeting(ranked, chosen, passages)
     if wants.price and not any(wants.held_by(e.sentence) for e in chosen):
         # A price question answered by no price: what was found is about the question's words, not its
@@ -350,6 +354,31 @@ def _another_meeting(
         if where is not None and where not in quoted and _key(extract.sentence) not in said:
             return [extract]
     return []
+
+
+def _after_the_evidence(chosen: list[Extract], passages: list[ContextPassage]) -> list[Extract]:
+    """The rest of the turn in which a quoted ledger line's evidence was said. "¿Mandó Elena las fotos?":
+    the ledger says "cumplido, «Las fotos ya están.»", and Elena went on: "Ya os mandé las fotos el martes
+    pasado, por WeTransfer. Son ciento veinte, de las botellas y del viñedo." Up to EVIDENCE_SENTENCES."""
+    quotes = [
+        m.group(1) for e in chosen if _LEDGER_STATUS.search(e.sentence) for m in _QUOTE.finditer(e.sentence)
+    ]
+    if not quotes:
+        return []
+    sentences = _sentences(passages)
+    said = {_key(e.sentence) for e in chosen}
+    found: list[Extract] = []
+    for quote in quotes:
+        last = _key(split_sentences(quote)[-1]) if split_sentences(quote) else ""
+        at = next((i for i, s in enumerate(sentences) if last and _key(s.text) == last), None)
+        if at is None:
+            continue
+        turn = [s for s in sentences[at + 1 :] if (s.n, s.line) == (sentences[at].n, sentences[at].line)]
+        for s in turn[:EVIDENCE_SENTENCES]:
+            if _key(s.text) not in said and not s.is_question:
+                said.add(_key(s.text))
+                found.append(Extract(s.n, s.text, 0.0, (s.line, s.index)))
+    return found
 
 
 def _key(sentence: str) -> str:

@@ -295,3 +295,27 @@ def test_a_short_reply_that_gives_what_was_asked_is_the_answer() -> None:
     assert extractive_answer("¿Quién aprueba los textos y el diseño del sistema?", [meeting]).startswith(
         "Andrés: Nuria [3]."
     )
+
+
+def test_whether_it_was_done_is_answered_with_what_was_said_after_the_evidence() -> None:
+    """The ledger says the photos were sent; the turn its evidence comes from says how many."""
+    ledger = ContextPassage(
+        1,
+        "[Compromiso › Arranque de la web]\nElena: enviar las fotos de los vinos (fecha: 30 de septiembre "
+        "de 2026; estado: cumplido, «Las fotos ya están.»)",
+        None,
+        "m1",
+    )
+    review = ContextPassage(
+        2,
+        "[Transcripción › Revisión del diseño]\n[00:34] Laura: Elena, ¿las fotos?\n"
+        "[00:37] Elena: Las fotos ya están. Ya os las mandé el martes, por WeTransfer. Son ciento veinte, "
+        "de las botellas y del viñedo. Y el logo también.\n"
+        "[00:47] Laura: Vale. Javier, tu plan de migración...",
+        None,
+        "m2",
+    )
+    answer = extractive_answer("¿Mandó Elena las fotos de los vinos?", [ledger, review])
+    assert "estado: cumplido" in answer
+    assert "Son ciento veinte, de las botellas y del viñedo [2]." in answer
+    assert "logo" not in answer and "migración" not in answer  # two sentences of that turn, no more
