@@ -289,7 +289,7 @@ async def measure(
 
     from core.db import create_engine, create_sessionmaker
     from retrieval.lexical import active_lexical
-    from retrieval.retriever import PER_SOURCE
+    from retrieval.retriever import PER_SOURCE, search_scope
     from retrieval.search import search_chunks
 
     rng = random.Random(args.seed + 1)
@@ -308,6 +308,7 @@ async def measure(
     bare_times: dict[str, list[float]] = {"uncached": [], "cached": []}
     embed_times: list[float] = []
     vectors: dict[str, list[float]] = {}
+    lexical = await active_lexical(engine, settings.retrieval.lexical)
 
     async def api(client: httpx.AsyncClient, text: str, project: uuid.UUID) -> tuple[float, list[int]]:
         started = time.perf_counter()
@@ -328,12 +329,14 @@ async def measure(
         else:
             vector = vectors[text]
         # The API's page: picked by the statement from a pool three pages deep, one source at most twice
-        # on the page, then the page's snippets.
+        # on the page, then the page's snippets; after the scope's statement, as the API runs it
+        # (retriever.search_scope: the BM25 way and the chunks' change counter, for the kept statistics).
         async with sessionmaker() as session:
+            scope = await search_scope(session, [project], lexical=lexical)
             hits = await search_chunks(
                 session, project_ids=[project], query=text, query_embedding=vector, model=name,
                 dimensions=embedder.dimensions, config=settings.retrieval, limit=10, offset=0,
-                per_source=PER_SOURCE,
+                per_source=PER_SOURCE, bm25=scope.bm25, corpus=scope.corpus,
             )  # fmt: skip
         return (time.perf_counter() - started) * 1000, [h.chunk_id for h in hits]
 
@@ -358,9 +361,11 @@ async def measure(
                     bare_times[phase].append(b_ms)
                     if phase == "uncached" and a_ids != b_ids:
                         report.mismatches += 1
-            # The lexical side alone (mode=text, the same page of 10), with the active ranking and, when
-            # that is BM25, with the portable one (ts_rank) as the baseline of the same run.
-            report.lexical = await active_lexical(engine, settings.retrieval.lexical)
+            # The lexical side alone (mode=text, the same page of 10, with its snippets), with the active
+            # ranking and, when that is BM25, with the portable one (ts_rank) as the baseline of the same
+            # run; as the product runs it: the scope's statement (retriever.search_scope: the BM25 way and
+            # the chunks' change counter, which lets BM25's corpus statistics be kept), then the search.
+            report.lexical = lexical
             rankings = list(dict.fromkeys([report.lexical, "ts_rank"]))
             print(f"full text alone ({', '.join(rankings)}): {args.requests} queries each ...", flush=True)
             for text, project in plan:
@@ -368,9 +373,11 @@ async def measure(
                     config = settings.retrieval.model_copy(update={"lexical": ranking})
                     started = time.perf_counter()
                     async with sessionmaker() as session:
+                        scope = await search_scope(session, [project], lexical=ranking)
                         await search_chunks(
                             session, project_ids=[project], query=text, query_embedding=None, model=name,
                             dimensions=embedder.dimensions, config=config, limit=10, mode="text",
+                            bm25=scope.bm25, corpus=scope.corpus,
                         )  # fmt: skip
                     lexical_times.setdefault(ranking, []).append((time.perf_counter() - started) * 1000)
             text, project = plan[args.warmup]
