@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from api.resources import Resources
 from core.models import Base, Outbox
-from tests.conftest import Actor
+from tests.conftest import Actor, Factory
 
 API = "/api/v1"
 
@@ -20,6 +20,16 @@ async def post_ok(client: httpx.AsyncClient, actor: Actor, path: str, body: dict
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+async def access_callers(factory: Factory) -> tuple[Actor, Actor, Actor, Actor]:
+    """The access tests' four callers: a project's owner-to-be, its viewer-to-be, a stranger, an admin."""
+    return (
+        await factory.user(),
+        await factory.user(),
+        await factory.user(),
+        await factory.user(is_admin=True),
+    )
 
 
 async def make_client(client: httpx.AsyncClient, actor: Actor, **fields: Any) -> dict[str, Any]:

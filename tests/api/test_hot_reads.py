@@ -22,7 +22,7 @@ from api.resources import Resources
 from api.services import reads
 from core.models import MemberRole, User
 from core.settings import Settings
-from tests.api.crud_helpers import API, make_client, make_meeting, make_project
+from tests.api.crud_helpers import API, access_callers, make_client, make_meeting, make_project
 from tests.conftest import Factory
 
 VOLATILE = {"x-request-id", "date"}
@@ -81,12 +81,7 @@ async def test_hot_reads_answer_what_the_router_answers_for_every_caller(
     resources: Resources,
     counted: dict[str, int],
 ) -> None:
-    owner, viewer, stranger, admin = (
-        await factory.user(),
-        await factory.user(),
-        await factory.user(),
-        await factory.user(is_admin=True),
-    )
+    owner, viewer, stranger, admin = await access_callers(factory)
     disabled = await factory.user(is_active=False)
     project = await make_project(client, owner, title="Hot — ñ")
     meeting = await make_meeting(client, owner, project["id"], title="Kick-off")
@@ -196,12 +191,7 @@ async def test_hot_lists_answer_what_the_router_answers_for_every_caller_and_que
     factory: Factory,
     counted: dict[str, int],
 ) -> None:
-    owner, viewer, stranger, admin = (
-        await factory.user(),
-        await factory.user(),
-        await factory.user(),
-        await factory.user(is_admin=True),
-    )
+    owner, viewer, stranger, admin = await access_callers(factory)
     disabled = await factory.user(is_active=False)
     customer = await make_client(client, owner, name="Bodega")
     shown = await make_project(client, owner, title="Hot — ñ", priority="high", client_id=customer["id"])

@@ -17,7 +17,7 @@ import pytest
 from api.access import load_user_with_access, require_project
 from api.resources import Resources
 from core.models import MemberRole, Project
-from tests.api.crud_helpers import API, make_meeting, make_project
+from tests.api.crud_helpers import API, access_callers, make_meeting, make_project
 from tests.conftest import Factory
 
 
@@ -65,12 +65,7 @@ async def test_hot_reads_take_this_many_statements(
 async def test_the_prefetched_access_answers_exactly_like_the_separate_check(
     client: httpx.AsyncClient, factory: Factory
 ) -> None:
-    owner, viewer, stranger, admin = (
-        await factory.user(),
-        await factory.user(),
-        await factory.user(),
-        await factory.user(is_admin=True),
-    )
+    owner, viewer, stranger, admin = await access_callers(factory)
     project = await make_project(client, owner)
     await factory.member(project["id"], viewer, MemberRole.VIEWER)
     url = f"{API}/projects/{project['id']}"
