@@ -166,7 +166,7 @@ class Asked:
 
     amount: bool
     money: bool
-    price: bool  # money is what it asks for ("¿Cuánto cuesta…?", "What hourly rate…?")
+    price: bool  # money is what it asks for ("¿Cuánto cuesta…?", "¿Cuál es el precio…?")
     date: bool
     person: bool
     name: bool
@@ -369,8 +369,11 @@ def _after_the_evidence(chosen: list[Extract], passages: list[ContextPassage]) -
     said = {_key(e.sentence) for e in chosen}
     found: list[Extract] = []
     for quote in quotes:
-        last = _key(split_sentences(quote)[-1]) if split_sentences(quote) else ""
-        at = next((i for i, s in enumerate(sentences) if last and _key(s.text) == last), None)
+        said_then = split_sentences(quote)
+        if not said_then:
+            continue
+        last = _key(said_then[-1])
+        at = next((i for i, s in enumerate(sentences) if _key(s.text) == last), None)
         if at is None:
             continue
         turn = [s for s in sentences[at + 1 :] if (s.n, s.line) == (sentences[at].n, sentences[at].line)]
