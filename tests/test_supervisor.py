@@ -282,6 +282,18 @@ def test_several_api_processes_share_the_port_and_its_connections(stack: Stack) 
         started = second.started_processes()
         api = [p for p in started if "api.serve" in p.cmdline()]
         assert len(api) == 2, [p.cmdline() for p in started]
+        # Ready means one of them answers; the kernel spreads connections only over the sockets that listen
+        # already, so wait for both (a run found 16 connections on one and 0 on the other).
+        deadline = time.monotonic() + 30
+        while not all(
+            any(
+                c.status == psutil.CONN_LISTEN and c.laddr.port == second.port
+                for c in p.net_connections("tcp")
+            )
+            for p in api
+        ):
+            assert time.monotonic() < deadline, "the two API processes did not both listen within 30 s"
+            time.sleep(0.05)
         clients = [httpx.Client(base_url=second.url, timeout=10) for _ in range(16)]
         try:
             for client in clients:  # each opens its connection and keeps it
