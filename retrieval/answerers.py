@@ -370,9 +370,9 @@ def _after_the_evidence(chosen: list[Extract], passages: list[ContextPassage]) -
     found: list[Extract] = []
     for quote in quotes:
         said_then = split_sentences(quote)
-        if not said_then:
-            continue
-        last = _key(said_then[-1])
+        last = _key(said_then[-1]) if said_then else ""
+        if not last:
+            continue  # "Sí.": no words to find it by
         at = next((i for i, s in enumerate(sentences) if _key(s.text) == last), None)
         if at is None:
             continue

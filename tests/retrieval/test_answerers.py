@@ -319,3 +319,16 @@ def test_whether_it_was_done_is_answered_with_what_was_said_after_the_evidence()
     assert "estado: cumplido" in answer
     assert "Son ciento veinte, de las botellas y del viñedo [2]." in answer
     assert "logo" not in answer and "migración" not in answer  # two sentences of that turn, no more
+
+
+def test_evidence_without_words_pulls_in_nothing() -> None:
+    """«Sí.» cannot be told from any other "Sí.": the turn after some other yes is not quoted."""
+    ledger = ContextPassage(
+        1,
+        "[Compromiso › Arranque]\nElena: enviar las fotos (fecha: 30 de septiembre; estado: cumplido, «Sí.»)",
+    )
+    other = ContextPassage(
+        2, "[Transcripción › Revisión]\n[00:10] Pilar: Sí. El banco cambia de tarifa en enero."
+    )
+    answer = extractive_answer("¿Mandó Elena las fotos?", [ledger, other])
+    assert "estado: cumplido" in answer and "tarifa" not in answer
