@@ -177,13 +177,11 @@ class Asked:
     def of(cls, question: str) -> Asked:
         amount = bool(_WANTS_AMOUNT.search(question))
         person = bool(_WANTS_PERSON.search(question))
+        money = amount and bool(_WANTS_MONEY.search(question))
         return cls(
             amount=amount,
-            money=amount and bool(_WANTS_MONEY.search(question)),
-            price=amount
-            and bool(_WANTS_MONEY.search(question))
-            and not person
-            and bool(_ASKS_PRICE.search(question)),
+            money=money,
+            price=money and not person and bool(_ASKS_PRICE.search(question)),
             date=bool(_WANTS_DATE.search(question)),
             person=person,
             name=not person and bool(_WANTS_NAME.search(question)),
@@ -236,9 +234,11 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
     passages), how well it has what the question asks for, and the rank of its passage. Conversations
     are read as such: a sentence that asks the question is a poor answer, and lends its score to the
     turns that follow it, where the answer usually is."""
+    return _rank(question, Asked.of(question), _sentences(passages))
+
+
+def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extract]:
     query = set(content_terms(question))
-    wants = Asked.of(question)
-    sentences = _sentences(passages)
     if not query or not sentences:
         return []
     document_frequency = Counter(term for sentence in sentences for term in sentence.terms)
@@ -297,7 +297,9 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
 def extractive_answer(question: str, passages: list[ContextPassage], *, max_sentences: int = 3) -> str:
     chosen: list[Extract] = []
     seen: set[str] = set()
-    ranked = rank_sentences(question, passages)
+    wants = Asked.of(question)
+    sentences = _sentences(passages)
+    ranked = _rank(question, wants, sentences)
     for extract in ranked:
         key = _key(extract.sentence)
         if key in seen:
@@ -310,9 +312,8 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
         return ""
     best = chosen[0].score
     chosen = [e for e in chosen if e.score >= best * KEEP_SHARE]
-    wants = Asked.of(question)
     if wants.status:  # whether something was done: the ledger's line answers it, with what was said
-        chosen += _after_the_evidence(chosen, passages)
+        chosen += _after_the_evidence(chosen, sentences)
     else:
         chosen += _another_meeting(ranked, chosen, passages)
     if wants.price and not any(wants.held_by(e.sentence) for e in chosen):
@@ -356,7 +357,7 @@ def _another_meeting(
     return []
 
 
-def _after_the_evidence(chosen: list[Extract], passages: list[ContextPassage]) -> list[Extract]:
+def _after_the_evidence(chosen: list[Extract], sentences: list[_Sentence]) -> list[Extract]:
     """The rest of the turn in which a quoted ledger line's evidence was said. "¿Mandó Elena las fotos?":
     the ledger says "cumplido, «Las fotos ya están.»", and Elena went on: "Ya os mandé las fotos el martes
     pasado, por WeTransfer. Son ciento veinte, de las botellas y del viñedo." Up to EVIDENCE_SENTENCES."""
@@ -365,7 +366,6 @@ def _after_the_evidence(chosen: list[Extract], passages: list[ContextPassage]) -
     ]
     if not quotes:
         return []
-    sentences = _sentences(passages)
     said = {_key(e.sentence) for e in chosen}
     found: list[Extract] = []
     for quote in quotes:
