@@ -389,7 +389,12 @@ def _key(sentence: str) -> str:
     return " ".join(content_terms(_SPEAKER.sub("", sentence)))
 
 
-_SPEAKER = re.compile(r"^[^:\n]{1,40}:\s+")  # "Ana García: " before a quoted transcript line
+# "Ana García: " before a quoted transcript line: a name's words (capitalised, or a particle: "María de la
+# Fuente: ", "SPEAKER_01: "), not a sentence's lead-in ("Y una cosa: para el desarrollo…", said by a
+# speaker whose own line repeats it as "Laura: Y una cosa: …", which would otherwise not read as a repeat).
+_SPEAKER = re.compile(
+    r"^[A-ZÁÉÍÓÚÑ][\w.'’-]*(?:\s+(?:[A-ZÁÉÍÓÚÑ][\w.'’-]*|de|del|la|las|los|y|van|von|da|di)){0,4}:\s+"
+)
 # A reply that is a name and nothing else ("Nuria.", "Andrés y Nuria."): its capital is a name's.
 _NAME_ONLY = re.compile(r"[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+(?:(?:,\s*|\s+(?:y|e|and)\s+)[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+)*[.!]?")
 

@@ -332,3 +332,25 @@ def test_evidence_without_words_pulls_in_nothing() -> None:
     )
     answer = extractive_answer("¿Mandó Elena las fotos?", [ledger, other])
     assert "estado: cumplido" in answer and "tarifa" not in answer
+
+
+def test_a_turn_quoted_twice_is_one_sentence_even_when_it_opens_with_a_colon() -> None:
+    """A key point quotes the turn "Y una cosa: para el desarrollo…" and the transcript has it as
+    "Laura: Y una cosa: …". "Laura: " is a speaker; "Y una cosa: " is the sentence's own lead-in, so both
+    say the same thing and the answer quotes it once."""
+    point = ContextPassage(
+        1,
+        "[Punto clave › Arranque de la app]\n"
+        "Y una cosa: para el desarrollo vamos a contar con un estudio de Lisboa, Brightside Apps.",
+    )
+    turn = ContextPassage(
+        2,
+        "[Transcripción › Arranque de la app]\n"
+        "[12:10] Laura: Y una cosa: para el desarrollo vamos a contar con un estudio de Lisboa, "
+        "Brightside Apps.",
+    )
+    answer = extractive_answer("¿Con qué estudio de Lisboa van a desarrollar la app?", [point, turn])
+    assert answer.count("Brightside Apps") == 1
+    assert answerers._key("María de la Fuente: Sí, lo mando.") == answerers._key("Sí, lo mando.")
+    assert answerers._key("Nota: no lo mando.") == answerers._key("no lo mando.")
+    assert answerers._key("Y una cosa: lo mando.") != answerers._key("lo mando.")
