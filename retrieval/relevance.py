@@ -56,10 +56,21 @@ def _text(hit: Hit) -> str:
     return CHUNK_HEADER.sub("", hit.context or hit.content, count=1)
 
 
+def _titles(hit: Hit) -> set[str]:
+    """The words of the titles in the chunk's header, "[Transcripción › Technical kick-off with Brightside
+    Apps]", "[Documento › Propuesta de la app › ... › Mantenimiento]": what all of the chunk is about, whether
+    or not its text says it again (the meeting with Brightside rarely names Brightside). Its first part
+    names the kind of source, which no question is about."""
+    header = CHUNK_HEADER.match(hit.content)
+    if header is None:
+        return set()
+    return set(content_terms(" ".join(header.group(0).strip().strip("[]").split(" › ")[1:])))
+
+
 def relevance_features(question: str, hits: list[Hit], scope: ProjectNames | None = None) -> dict[str, float]:
     wanted = set(content_terms(question))
     top = hits[:TOP]
-    terms = [set(content_terms(_text(hit))) for hit in top]
+    terms = [set(content_terms(_text(hit))) | _titles(hit) for hit in top]
     similarities = sorted((hit.similarity for hit in top if hit.similarity is not None), reverse=True)
     best = similarities[0] if similarities else 0.0
     held = set().union(*terms) if terms else set()

@@ -12,14 +12,20 @@ from retrieval.relevance import FEATURES, RelevanceModel, fit, relevance_feature
 from retrieval.search import Hit
 
 
-def hit(text: str, *, similarity: float | None = 0.8, text_rank: float | None = 0.1) -> Hit:
+def hit(
+    text: str,
+    *,
+    similarity: float | None = 0.8,
+    text_rank: float | None = 0.1,
+    header: str = "[Documento › Acta]",
+) -> Hit:
     return Hit(
         chunk_id=1,
         project_id=uuid.uuid4(),
         source_type=SourceType.DOCUMENT,
         source_id=uuid.uuid4(),
         chunk_index=0,
-        content=f"[Documento › Acta]\n{text}",
+        content=f"{header}\n{text}",
         meta={},
         score=0.03,
         similarity=similarity,
@@ -39,6 +45,24 @@ def test_features_see_what_the_question_asks_and_the_chunks_hold() -> None:
     assert beside_it["missing_words"] == 2  # "aplicación", "móvil": held by no chunk
     assert beside_it["any_coverage"] < about_it["any_coverage"]
     assert relevance_features(question, []) == {**dict.fromkeys(FEATURES, 0.0), "missing_words": 3.0}
+
+
+def test_the_titles_in_a_chunks_header_count_as_words_it_holds() -> None:
+    """The meeting with Brightside rarely says "Brightside": its title does. A question naming it is not
+    missing that word (coverage), though no sentence holds it (support). The header's first part names the
+    kind of source ("Transcripción"), which no question is about."""
+    question = "What hourly rate did Brightside quote?"
+    said = "Their rate is 45 euros per hour."
+    titled = relevance_features(
+        question, [hit(said, header="[Transcripción › Technical kick-off with Brightside Apps]")]
+    )
+    untitled = relevance_features(question, [hit(said, header="[Transcripción › Kick-off]")])
+    assert untitled["missing_words"] - titled["missing_words"] == 1  # "brightside"
+    assert titled["best_coverage"] > untitled["best_coverage"]
+    assert titled["any_coverage"] > untitled["any_coverage"]
+    assert titled["sentence_support"] == untitled["sentence_support"]
+    label = [hit("Nada.", header="[Transcripción › Kick-off]")]
+    assert relevance_features("¿Qué dice la transcripción?", label)["missing_words"] == 2  # the label: no
 
 
 def test_support_counts_only_sentences_that_hold_what_is_asked() -> None:
