@@ -62,7 +62,8 @@ def test_the_titles_in_a_chunks_header_count_as_words_it_holds() -> None:
     assert titled["any_coverage"] > untitled["any_coverage"]
     assert titled["sentence_support"] == untitled["sentence_support"]
     label = [hit("Nada.", header="[Transcripción › Kick-off]")]
-    assert relevance_features("¿Qué dice la transcripción?", label)["missing_words"] == 2  # the label: no
+    # Both words are missing: "Transcripción" is the kind of source, not a title.
+    assert relevance_features("¿Qué dice la transcripción?", label)["missing_words"] == 2
 
 
 def test_support_counts_only_sentences_that_hold_what_is_asked() -> None:
