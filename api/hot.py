@@ -101,17 +101,13 @@ def _names(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(field.alias or name for name, field in model.model_fields.items())
 
 
-async def _list_projects(reader: Reader, query: Any) -> bytes:
-    return await reads.list_projects(reader, query)
-
-
-async def _list_meetings(reader: Reader, query: Any) -> bytes:
-    return await reads.list_meetings(reader, query)
-
-
 HOT_LISTS = {
-    "projects": HotList(_route(projects.router, projects.list_projects), ProjectListQuery, _list_projects),
-    "meetings": HotList(_route(meetings.router, meetings.list_meetings), MeetingListQuery, _list_meetings),
+    "projects": HotList(
+        _route(projects.router, projects.list_projects), ProjectListQuery, reads.list_projects
+    ),
+    "meetings": HotList(
+        _route(meetings.router, meetings.list_meetings), MeetingListQuery, reads.list_meetings
+    ),
 }
 
 

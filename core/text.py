@@ -16,6 +16,15 @@ _SENTENCE = re.compile(r"(?<=[.!?¿¡…])\s+(?=[A-ZÁÉÍÓÚÑ¿¡0-9\[])|\n+"
 _SPOKEN_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 # The "[type › title]" header line the indexer puts in front of every chunk.
 CHUNK_HEADER = re.compile(r"^\[[^\]]*\]\s*")
+HEADER_SEPARATOR = " › "  # between the header's parts (ingestion.chunkers._header)
+
+
+def header_parts(text: str) -> list[str]:
+    """The parts of the header `text` starts with: the kind of source, then its title (a meeting's, a
+    document's), then for a document its own title and section path. [] when `text` has no header."""
+    header = CHUNK_HEADER.match(text)
+    return header.group(0).strip().strip("[]").split(HEADER_SEPARATOR) if header else []
+
 
 # As written; content_terms compares folded words, so it reads FOLDED_STOPWORDS ("cuánto" -> "cuanto").
 STOPWORDS = frozenset(

@@ -20,7 +20,7 @@ from typing import Any
 
 from core.i18n import INDEX_LANGUAGE, enum_word, index_text
 from core.models import CommitmentStatus, SourceType
-from core.text import format_timestamp, spanish_date
+from core.text import HEADER_SEPARATOR, format_timestamp, spanish_date
 from core.tokens import count_tokens, encoding, truncate_tokens
 from ingestion.convert.document import PAGE_MARKER
 
@@ -88,7 +88,7 @@ class ChunkDraft:
 def _header(*parts: str | None, max_tokens: int) -> str:
     """`[context › title › section]`, cut to at most half the chunk budget (a long title must not
     leave no room for the text, nor push a chunk over the budget)."""
-    header = "[" + " › ".join(part.strip() for part in parts if part and part.strip()) + "]"
+    header = "[" + HEADER_SEPARATOR.join(part.strip() for part in parts if part and part.strip()) + "]"
     limit = max_tokens // 2
     if count_tokens(header) <= limit:
         return header

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from core.i18n import index_text
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
-from core.text import CHUNK_HEADER, content_terms, split_sentences, text_lines
+from core.text import CHUNK_HEADER, content_terms, header_parts, split_sentences, text_lines
 
 
 class Answerer(Protocol):
@@ -140,8 +140,7 @@ def _section_terms(header: str) -> frozenset[str]:
     <title> › Mantenimiento]": what every sentence under "## Mantenimiento" is about without saying it
     ("Opcional, desde la publicación: 450 € al mes" answers what maintenance costs). Other chunks' headers
     name the meeting or the item, not a section, and lend nothing."""
-    parts = header.strip().strip("[]").split(" › ")
-    return frozenset(content_terms(" ".join(parts[3:])))
+    return frozenset(content_terms(" ".join(header_parts(header)[3:])))
 
 
 # A price is asked for in money: "¿Cuánto cuesta la punción seca?" is not answered by "treinta minutos".

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.text import CHUNK_HEADER, content_terms, split_sentences
+from core.text import CHUNK_HEADER, content_terms, header_parts, split_sentences
 from retrieval.answerers import Asked
 from retrieval.search import Hit
 
@@ -61,10 +61,7 @@ def _titles(hit: Hit) -> set[str]:
     Apps]", "[Documento › Propuesta de la app › ... › Mantenimiento]": what all of the chunk is about, whether
     or not its text says it again (the meeting with Brightside rarely names Brightside). Its first part
     names the kind of source, which no question is about."""
-    header = CHUNK_HEADER.match(hit.content)
-    if header is None:
-        return set()
-    return set(content_terms(" ".join(header.group(0).strip().strip("[]").split(" › ")[1:])))
+    return set(content_terms(" ".join(header_parts(hit.content)[1:])))
 
 
 def relevance_features(question: str, hits: list[Hit], scope: ProjectNames | None = None) -> dict[str, float]:

@@ -92,7 +92,8 @@ PER_SOURCE = 2  # places one non-transcript source may take in a page of search 
 
 def diversify(pool: list[Hit], *, limit: int, offset: int, per_source: int = PER_SOURCE) -> list[Hit]:
     """The page of `pool` in which one non-transcript source takes at most `per_source` places: what the
-    search statement computes for search_diverse (kept here as its specification, and for the bench)."""
+    search statement computes for search_diverse (kept here as its specification: the tests check the
+    statement's pages against it)."""
     kept: list[Hit] = []
     held: list[Hit] = []
     seen: dict[tuple[str, uuid.UUID], int] = {}

@@ -70,3 +70,17 @@ def test_text_lines_join_what_a_hard_wrap_split_and_keep_blocks_apart() -> None:
     ]
     assert split_sentences(text)[:2] == ["Un párrafo partido en dos líneas.", "Y otra frase."]
     assert "Laura: Eso es" in split_sentences(text)
+
+
+def test_header_parts_read_back_the_header_the_chunker_writes() -> None:
+    from core.text import header_parts
+    from ingestion.chunkers import _header
+
+    header = _header("Documento", "Propuesta de la web", "Propuesta: web", "Mantenimiento", max_tokens=400)
+    assert header_parts(f"{header}\nOpcional: 450 € al mes.") == [
+        "Documento",
+        "Propuesta de la web",
+        "Propuesta: web",
+        "Mantenimiento",
+    ]
+    assert header_parts("Sin cabecera. [Nota › al margen]") == []
