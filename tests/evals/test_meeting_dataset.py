@@ -38,6 +38,16 @@ def test_every_key_fact_is_in_its_supporting_passages_and_no_leak_fact_is_at_hom
     assert check_consistency(load_meetings_dataset(DEFAULT_DATASET)) == []
 
 
+def test_the_second_set_is_consistent_and_another_world() -> None:
+    """reuniones-b: the set written apart from the first, to check that what was tuned there holds."""
+    second = load_meetings_dataset(DEFAULT_DATASET.parent / "reuniones-b")
+    assert check_consistency(second) == []
+    assert len(second.questions) >= 60 and second.segment_count >= 250
+    first = load_meetings_dataset(DEFAULT_DATASET)
+    assert not {p.fields["title"] for p in first.projects} & {p.fields["title"] for p in second.projects}
+    assert {q.split for q in second.questions} == {"dev", "test"}
+
+
 def test_the_consistency_check_can_fail(tmp_path: Path) -> None:
     folder = write_tiny_dataset(tmp_path / "tiny")
     replace_in(folder / "questions.yaml", "key_facts: [[WooCommerce]]", "key_facts: [[Shopify]]")
