@@ -81,6 +81,24 @@ _QUESTION_WORD = re.compile(
     r"what|which|how|when|where|who|whom|whose|why)\b",
     re.IGNORECASE,
 )
+# Typed without accents, a question word still opens the question: "en que academia se hace el piloto?",
+# "donde se hace la formacion" (users do not always type accents; inside a sentence "como" and "que" are
+# mostly not question words, so only at the start, after a preposition at most).
+_OPENING_QUESTION_WORD = re.compile(
+    r"^\W*(?:(?:a|al|de|del|en|con|para|por|desde|hasta|sobre|y)\s+)?"
+    r"(?:que|cual(?:es)?|cuant[oa]s?|cuando|donde|adonde|como|quien(?:es)?)\b",
+    re.IGNORECASE,
+)
+# "Precio del módulo de prueba de nivel?", "Fecha de lanzamiento?": a question that names what it wants
+# without a verb asks for it, not whether something happened.
+_NAMES_WHAT_IT_WANTS = re.compile(
+    r"^\W*(?:(?:el|la|los|las|the)\s+)?(?:precio|coste|costo|importe|tarifa|presupuesto|fecha|plazo|"
+    r"nombre|n[úu]mero|cantidad|price|cost|fee|date|deadline|name|number)\b",
+    re.IGNORECASE,
+)
+_STARTS_WITH_PRICE = re.compile(
+    r"^\W*(?:(?:el|la|the)\s+)?(?:precio|coste|costo|importe|tarifa|price|cost|fee)\b", re.IGNORECASE
+)
 _LEDGER_STATUS = re.compile(re.escape(index_text("index.item_status", status="\x00")).replace("\x00", r"\w+"))
 # "¿Qué plataforma…?", "¿Con qué plugin…?", "Which tool…?": the answer names something.
 _WANTS_NAME = re.compile(r"(\bqu[ée]|\bcu[áa]l(es)?|\bwhich|\bwhat)\s+\w+", re.IGNORECASE)
@@ -90,6 +108,7 @@ _NUMBER_WORDS = (
     r"ochenta|noventa|cien|ciento|\w+cientos|mil|mill[óo]n\w*|medio|media|"
     r"one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|hundred|thousand"
 )
+_NUMBER = re.compile(rf"\d|\b(?!(?:un[oa]?|medi[oa])\b)({_NUMBER_WORDS})\b", re.IGNORECASE)
 _AMOUNT = re.compile(rf"\d|%|€|\beuros?\b|\b({_NUMBER_WORDS})\b", re.IGNORECASE)
 _DATE = re.compile(
     r"\d|\b(lunes|martes|mi[ée]rcoles|jueves|viernes|s[áa]bado|domingo|enero|febrero|marzo|abril|mayo|"
@@ -125,14 +144,51 @@ def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
     for rank, passage in enumerate(passages):
         lines = text_lines(passage.text)
         section: frozenset[str] = frozenset()
+        columns: list[str] | None = None  # the header row of the table the lines are in
         for line_index, line in enumerate(lines):
             if line_index == 0 and CHUNK_HEADER.fullmatch(line):
                 section = _section_terms(line)
                 continue  # the "[type › title]" header
+            cells = _table_cells(line)
+            if cells is None:
+                columns = None
+            elif all(_TABLE_RULE.fullmatch(cell) for cell in cells):
+                continue  # "| --- | --- |": the line under a table's header row
+            elif line_index + 1 < len(lines) and _is_table_rule(lines[line_index + 1]):
+                columns = cells
+                continue  # a header row names the columns and answers nothing by itself
+            elif columns is not None:
+                line = _labelled_row(columns, cells)
             for index, sentence in enumerate(split_sentences(_TURN.sub("", line))):
                 terms = frozenset(content_terms(sentence))
                 found.append(_Sentence(passage.n, rank, line_index, index, sentence, terms, section - terms))
     return found
+
+
+_TABLE_RULE = re.compile(r":?-{3,}:?")
+
+
+def _table_cells(line: str) -> list[str] | None:
+    """The cells of a Markdown table row ("| a | b |"), or None for any other line."""
+    if not (line.startswith("|") and line.endswith("|") and line.count("|") >= 3):
+        return None
+    return [cell.strip() for cell in line[1:-1].split("|")]
+
+
+def _is_table_rule(line: str) -> bool:
+    cells = _table_cells(line)
+    return cells is not None and all(_TABLE_RULE.fullmatch(cell) for cell in cells)
+
+
+def _labelled_row(columns: list[str], cells: list[str]) -> str:
+    """A table row read with its columns' names: "| Jerez | calle Larga, 55 | 290 |" under "| academia |
+    dirección | alumnos |" says "academia: Jerez; dirección: calle Larga, 55; alumnos: 290", which
+    answers "how many students does Jerez have?" where the bare row holds none of its words. One sentence
+    (the semicolons do not split it)."""
+    if len(columns) != len(cells):
+        return " | ".join(cells)
+    pairs = zip(columns, cells, strict=True)
+    return "; ".join(f"{column}: {cell}" if column else cell for column, cell in pairs if cell)
 
 
 def _section_terms(header: str) -> frozenset[str]:
@@ -153,6 +209,8 @@ _ASKS_PRICE = re.compile(
     r"\b(qu[ée]|cu[áa]l(es)?|what|which)\b[^?]{0,20}\b(precio|importe|coste|costo|tarifa|price|cost|fee|rate)\b",
     re.IGNORECASE,
 )
+# "¿Cuántas piezas entran en el precio?" counts pieces: the price is what it is about, not what it asks.
+_COUNTS = re.compile(r"\b(?:cu[áa]nt[oa]s|how many)\s+(?!euros\b|d[óo]lares\b|dollars\b)\w+", re.IGNORECASE)
 _MONEY = re.compile(
     r"€|\$|\beuros?\b|\bd[óo]lares\b|\bdollars?\b|\bEUR\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE
 )
@@ -176,22 +234,32 @@ class Asked:
     def of(cls, question: str) -> Asked:
         amount = bool(_WANTS_AMOUNT.search(question))
         person = bool(_WANTS_PERSON.search(question))
-        money = amount and bool(_WANTS_MONEY.search(question))
+        money = amount and bool(_WANTS_MONEY.search(question)) and not _COUNTS.search(question)
+        asks = (
+            _QUESTION_WORD.search(question)
+            or _OPENING_QUESTION_WORD.search(question)
+            or _NAMES_WHAT_IT_WANTS.search(question)
+        )
         return cls(
             amount=amount,
             money=money,
-            price=money and not person and bool(_ASKS_PRICE.search(question)),
+            price=money
+            and not person
+            and bool(_ASKS_PRICE.search(question) or _STARTS_WITH_PRICE.search(question)),
             date=bool(_WANTS_DATE.search(question)),
             person=person,
             name=not person and bool(_WANTS_NAME.search(question)),
-            status=not _QUESTION_WORD.search(question),
+            status=not asks,
             words=frozenset(word.lower() for word in re.findall(r"\w+", question)),
         )
 
     def fit(self, sentence: str) -> float:
         """How well a sentence has what is asked (a factor on its score)."""
         factor = 1.0
-        if self.amount:
+        if self.money:  # "un módulo nuevo" has an "un", not a price
+            said = _SPEAKER.sub("", sentence)
+            factor *= 1.6 if _MONEY.search(said) else 1.0 if _NUMBER.search(said) else 0.6
+        elif self.amount:
             factor *= 1.6 if _AMOUNT.search(_SPEAKER.sub("", sentence)) else 0.6
         if self.date:
             factor *= 1.5 if _DATE.search(sentence) else 0.7

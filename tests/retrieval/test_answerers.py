@@ -354,3 +354,78 @@ def test_a_turn_quoted_twice_is_one_sentence_even_when_it_opens_with_a_colon() -
     assert answerers._key("María de la Fuente: Sí, lo mando.") == answerers._key("Sí, lo mando.")
     assert answerers._key("Nota: no lo mando.") == answerers._key("no lo mando.")
     assert answerers._key("Y una cosa: lo mando.") != answerers._key("lo mando.")
+
+
+def test_a_table_row_is_read_with_its_columns_names() -> None:
+    """ "How many members does the Bilbao gym have?" is answered by the row "| Bilbao | … | 310 |", which
+    holds none of the question's words but under a header that says "socios"; the header row answers
+    nothing by itself and is not quoted."""
+    gyms = [
+        ContextPassage(
+            1,
+            "[Documento › Datos de partida › Los gimnasios]\n"
+            "| gimnasio | dirección | socios |\n"
+            "| --- | --- | --- |\n"
+            "| Bilbao | Gran Vía, 12 | 310 |\n"
+            "| Getxo | calle Mayor, 3 | 180 |\n\n"
+            "Total: 490 socios en los dos gimnasios.",
+        )
+    ]
+    answer = extractive_answer("¿Cuántos socios tiene el gimnasio de Bilbao?", gyms)
+    assert answer.startswith("gimnasio: Bilbao; dirección: Gran Vía, 12; socios: 310 [1]."), answer
+    assert "| gimnasio |" not in answer and "---" not in answer
+    # A row whose cells do not match the header's keeps its cells; a table without a header too.
+    loose = [ContextPassage(1, "| Bilbao | 310 |\n| Getxo | calle Mayor, 3 | 180 |")]
+    assert "Getxo | calle Mayor, 3 | 180" in extractive_answer("¿Qué dirección tiene Getxo?", loose)
+
+
+def test_a_question_typed_without_accents_still_asks_for_something() -> None:
+    """ "en que sede se hace la formacion?" asks where, typed without accents or opening mark: it is not
+    a question whether something was done, which the commitment ledger would answer first."""
+    for question in (
+        "en que sede se hace la formacion?",
+        "donde se hace la formacion",
+        "cuando empieza la formacion",
+        "Precio del curso de formación?",
+        "Fecha de la formación?",
+    ):
+        assert not answerers.Asked.of(question).status, question
+    for question in ("¿Mandó Ana el temario?", "Ana mandó el temario?", "¿Ya está hecha la formación?"):
+        assert answerers.Asked.of(question).status, question
+    # Inside a sentence "como" and "que" are no question words.
+    assert answerers.Asked.of("¿Lo mandó como dijo que lo mandaría?").status
+
+
+def test_a_question_that_starts_with_a_price_asks_for_one_and_one_is_not_a_price() -> None:
+    """ "Precio del módulo?" asks for money: the sentence with euros wins over the one that only says "un
+    módulo nuevo" (whose "un" is an amount for "how many", not a price)."""
+    meeting = [
+        ContextPassage(
+            1,
+            "[Transcripción › Seguimiento]\n"
+            "[10:02] Marta: Eso sería un módulo nuevo de reservas, con avisos y un calendario.\n"
+            "[10:20] Marta: El módulo de reservas sale por tres mil doscientos euros.",
+        )
+    ]
+    wants = answerers.Asked.of("Precio del módulo de reservas?")
+    assert wants.price and wants.money and not wants.status
+    answer = extractive_answer("Precio del módulo de reservas?", meeting)
+    assert answer.startswith("Marta: El módulo de reservas sale por tres mil doscientos euros [1]."), answer
+
+
+def test_how_many_things_a_price_covers_is_a_count_not_a_price() -> None:
+    """ "¿Cuántas sesiones entran en el precio?" counts sessions: "hasta 8 sesiones" answers it although
+    it quotes no money, and the price check does not silence it."""
+    offer = [
+        ContextPassage(
+            1,
+            "[Documento › Propuesta › Qué incluye]\n"
+            "- Formación: hasta 8 sesiones de dos horas en vuestra sede.\n"
+            "- Sesiones adicionales: 240 € + IVA cada una.",
+        )
+    ]
+    question = "¿Cuántas sesiones de formación entran en el precio?"
+    wants = answerers.Asked.of(question)
+    assert wants.amount and not wants.money and not wants.price
+    assert "hasta 8 sesiones" in extractive_answer(question, offer)
+    assert answerers.Asked.of("¿Cuántos euros cuesta una sesión adicional?").price
