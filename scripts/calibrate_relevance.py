@@ -1,4 +1,4 @@
-"""Fit the abstention decision (retrieval/relevance.py) on a meetings dataset's tuning split.
+"""Fit the abstention decision (retrieval/relevance.py) on meetings datasets' tuning splits.
 
 The dataset is built through the public API in-process (as `v1tr0 eval meetings` does, on scratch
 storage); then, for every question of the split, the answer pipeline's own retrieval runs and the
@@ -9,8 +9,11 @@ wrongly is worse than abstaining, but abstaining on what the project knows is wh
 chosen on leave-one-out probabilities (each question judged by a model fitted without it), which is
 what a new question gets; the numbers on the fitting split itself are printed beside them. The result is
 written to retrieval/relevance.json under the embedding model's name (other models' entries are kept).
+Several datasets are fitted on together (`--dataset PATH[:SPLIT]`, repeated): each brings its own world,
+so the decision does not learn one world's words.
 
-    V1TR0_EMBEDDING__PROVIDER=e5 .venv/bin/python scripts/calibrate_relevance.py [--split dev]
+    V1TR0_EMBEDDING__PROVIDER=e5 .venv/bin/python scripts/calibrate_relevance.py \
+        --dataset evals/datasets/reuniones:all --dataset evals/datasets/reuniones-b:dev
 """
 
 from __future__ import annotations
@@ -50,11 +53,11 @@ DATASET = ROOT / "evals" / "datasets" / "reuniones"
 
 
 async def features_of(
-    settings: Settings, split: str
+    settings: Settings, folder: Path, split: str
 ) -> tuple[str, list[dict[str, float]], list[int], list[str]]:
     from v1tr0 import stack
 
-    dataset = load_meetings_dataset(DATASET).with_split(split)
+    dataset = load_meetings_dataset(folder).with_split(split)
     database_url = stack._scratch_database_url(settings.database_url or "")
     name = database_url.partition("?")[0].rpartition("/")[2]
     redis_url = stack._redis_db_url(settings.redis_url or "", stack.REDIS_DB)
@@ -93,7 +96,7 @@ async def features_of(
                             )
                         rows.append(relevance_features(question.question, hits, names[question.project]))
                         labels.append(1 if question.answerable else 0)
-                        ids.append(f"{question.id} ({question.type})")
+                        ids.append(f"{folder.name}:{question.id} ({question.type})")
                     return model.name, rows, labels, ids
             finally:
                 await resources.close()
@@ -121,14 +124,23 @@ def rates(probabilities: list[float], labels: list[int], threshold: float) -> di
     }
 
 
+def _dataset_and_split(spec: str) -> tuple[Path, str]:
+    path, _, split = spec.rpartition(":") if spec.endswith((":dev", ":test", ":all")) else (spec, "", "dev")
+    return Path(path).resolve(), split
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", default="dev")
+    parser.add_argument("--dataset", action="append", metavar="PATH[:SPLIT]", help=f"default: {DATASET}:dev")
     parser.add_argument("--l2", type=float, default=1.0)
     args = parser.parse_args()
+    sets = [_dataset_and_split(spec) for spec in args.dataset or [f"{DATASET}:dev"]]
 
     def run(settings: Settings) -> int:
-        model_name, rows, labels, ids = asyncio.run(features_of(settings, args.split))
+        model_name, rows, labels, ids = "", [], [], []
+        for folder, split in sets:
+            model_name, more_rows, more_labels, more_ids = asyncio.run(features_of(settings, folder, split))
+            rows, labels, ids = rows + more_rows, labels + more_labels, ids + more_ids
         # Each question judged by a model fitted without it: these probabilities are what new questions
         # get (in-sample ones are overconfident), so the threshold is chosen on them.
         held_out = []
@@ -153,7 +165,8 @@ def main() -> int:
         data["features"] = list(FEATURES)
         data["models"][model_name] = {
             "model": model.as_json(),
-            "fitted_on": f"{DATASET.name} {args.split}: {len(rows)} questions, {labels.count(0)} negatives",
+            "fitted_on": " + ".join(f"{folder.name} {split}" for folder, split in sets)
+            + f": {len(rows)} questions, {labels.count(0)} negatives",
             "fitted_at": datetime.now(UTC).date().isoformat(),
             "on_the_fitting_split": fitted,
             "leave_one_out": loo,
