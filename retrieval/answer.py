@@ -126,10 +126,16 @@ def build_generation(
                 source.hit.context or source.hit.content,
                 None if source.hit.context else source.hit.token_count,
                 source.hit.meeting_id,
+                _meeting_date(source.hit),
             )
             for source in sources
         ],
     )
+
+
+def _meeting_date(hit: Hit) -> str | None:
+    date = hit.meta.get("date") if hit.meeting_id else None
+    return date if isinstance(date, str) else None
 
 
 def _number(match: re.Match[str]) -> int:

@@ -44,6 +44,7 @@ class Extract:
     sentence: str
     score: float
     position: tuple[int, int] = (0, 0)  # (line, sentence) inside its passage: quotes keep their order
+    topical: bool = True  # holds what the question is about, or replies to a turn that asked about it
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class _Sentence:
     text: str
     terms: frozenset[str]
     section: frozenset[str] = frozenset()  # the words of the document section it sits in
+    latest: bool = False  # from the latest of the passages' meetings (documents are from none)
 
     @property
     def is_question(self) -> bool:
@@ -99,6 +101,20 @@ _NAMES_WHAT_IT_WANTS = re.compile(
 _STARTS_WITH_PRICE = re.compile(
     r"^\W*(?:(?:el|la|the)\s+)?(?:precio|coste|costo|importe|tarifa|price|cost|fee)\b", re.IGNORECASE
 )
+# "Reunión «Seguimiento de la campaña: CRM, lema y oferta».": the meeting's record names it, and answers
+# only a question about the meeting itself, however many of the question's words its title holds.
+_BEFORE_TITLE, _AFTER_TITLE, _ = index_text("index.meeting_facts", title="\x00", status="\x00").split("\x00")
+_MEETING_LABEL = re.compile(re.escape(_BEFORE_TITLE) + ".+?" + re.escape(_AFTER_TITLE.split()[0]))
+_ASKS_MEETING = re.compile(r"\b(reuni[óo]n\w*|meetings?)\b", re.IGNORECASE)
+MEETING_LABEL_PENALTY = 0.3
+# "¿Qué lema lleva al final la campaña?": where things ended up is said in the latest meeting (meetings dev
+# set: 1.3 to 2.0 score the same; making the earlier meetings' sentences weaker as well adds nothing).
+LATEST_FACTOR = 1.5
+_WANTS_LATEST = re.compile(
+    r"\b(al final|finalmente|en qu[ée] qued\w*|c[óo]mo qued\w*|qu[ée] se decidi[óo]|definitiv\w*|"
+    r"in the end|finally|ended up|eventually)\b",
+    re.IGNORECASE,
+)
 _LEDGER_STATUS = re.compile(re.escape(index_text("index.item_status", status="\x00")).replace("\x00", r"\w+"))
 # "¿Qué plataforma…?", "¿Con qué plugin…?", "Which tool…?": the answer names something.
 _WANTS_NAME = re.compile(r"(\bqu[ée]|\bcu[áa]l(es)?|\bwhich|\bwhat)\s+\w+", re.IGNORECASE)
@@ -141,7 +157,9 @@ _QUOTE = re.compile(r"«([^»]+)»")
 
 def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
     found = []
+    last = max((p.when for p in passages if p.when), default=None)
     for rank, passage in enumerate(passages):
+        latest = passage.when is not None and passage.when == last
         lines = text_lines(passage.text)
         section: frozenset[str] = frozenset()
         columns: list[str] | None = None  # the header row of the table the lines are in
@@ -161,7 +179,9 @@ def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
                 line = _labelled_row(columns, cells)
             for index, sentence in enumerate(split_sentences(_TURN.sub("", line))):
                 terms = frozenset(content_terms(sentence))
-                found.append(_Sentence(passage.n, rank, line_index, index, sentence, terms, section - terms))
+                found.append(
+                    _Sentence(passage.n, rank, line_index, index, sentence, terms, section - terms, latest)
+                )
     return found
 
 
@@ -203,6 +223,13 @@ def _section_terms(header: str) -> frozenset[str]:
 _WANTS_MONEY = re.compile(
     r"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget)\b", re.IGNORECASE
 )
+# The words that ask for a price without naming what has it (a budget is a thing: "el presupuesto firmado"),
+# and the units a price is per ("¿Cuánto cuesta la API al mes?" is not about what else costs a month).
+_PRICE_WORD = re.compile(
+    r"\b(cuest\w*|cost\w*|precio|tarifa|importe|price|fee|"
+    r"(?:al|por|a la|per|a) (?:mes|año|a[ñn]o|hora|d[íi]a|semana|persona|month|year|hour|day|week|person))\b",
+    re.IGNORECASE,
+)
 # ... and a price is what the question asks for, not a word it mentions ("¿Quién envía el presupuesto?").
 _ASKS_PRICE = re.compile(
     r"\b(cu[áa]nt[oa]s?|how much)\b|"
@@ -228,6 +255,7 @@ class Asked:
     person: bool
     name: bool
     status: bool
+    latest: bool  # where things ended up: "¿En qué quedó…?", "al final", "finally"
     words: frozenset[str]  # the question's words, lower-cased: a name it already says is nothing new
 
     @classmethod
@@ -250,6 +278,7 @@ class Asked:
             person=person,
             name=not person and bool(_WANTS_NAME.search(question)),
             status=not asks,
+            latest=bool(_WANTS_LATEST.search(question)),
             words=frozenset(word.lower() for word in re.findall(r"\w+", question)),
         )
 
@@ -305,19 +334,28 @@ def rank_sentences(question: str, passages: list[ContextPassage]) -> list[Extrac
 
 
 def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extract]:
-    query = set(content_terms(question))
+    # "al final", "¿en qué quedó…?" say which meeting's word counts, not what the answer is about: their
+    # words ("final", "quedó") would match "informe final" or "lo que quedó pendiente".
+    query = set(content_terms(_WANTS_LATEST.sub(" ", question) if wants.latest else question))
     if not query or not sentences:
         return []
     document_frequency = Counter(term for sentence in sentences for term in sentence.terms)
     total = len(sentences)
-    overlap_scores = []
-    for sentence in sentences:
-        overlap = query & sentence.terms  # summed in one order, so that ties stay ties
+    # What the question is about, without the words that ask for its kind: "¿Y cuánto cuesta cada SMS?"
+    # shares only "cuesta" with "¿Cuánto cuesta una sesión de punción seca?", and its reply's price is
+    # not the session's.
+    topic = query - set(content_terms(" ".join(m.group(0) for m in _PRICE_WORD.finditer(question))))
+
+    def overlap_score(sentence: _Sentence, words: set[str]) -> float:
+        overlap = words & sentence.terms  # summed in one order, so that ties stay ties
         weight = sum(math.log(1 + total / document_frequency[t]) for t in sorted(overlap))
         weight += SECTION_WEIGHT * sum(
-            math.log(1 + total / (document_frequency[t] or 1)) for t in sorted(query & sentence.section)
+            math.log(1 + total / (document_frequency[t] or 1)) for t in sorted(words & sentence.section)
         )
-        overlap_scores.append(weight / math.sqrt(len(sentence.terms) + 1))
+        return weight / math.sqrt(len(sentence.terms) + 1)
+
+    overlap_scores = [overlap_score(sentence, query) for sentence in sentences]
+    topic_scores = overlap_scores if topic == query else [overlap_score(s, topic) for s in sentences]
     # A turn that ends with a question asks, with all its words: "Siguiente: los tipos de cita.
     # ¿Cuáles tenéis?" asks about the types of appointment, and its first sentence is no answer either.
     turns: dict[tuple[int, int], list[int]] = {}
@@ -330,7 +368,7 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
     }
     borrowed = [0.0] * len(sentences)
     for (n, line), members in turns.items():
-        asked = sum(overlap_scores[i] for i in members)
+        asked = sum(topic_scores[i] for i in members)
         if (n, line) not in asking or not asked:
             continue
         # The next two turns of the same passage answer it (the first more likely than the second).
@@ -356,8 +394,13 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             score *= 0.5
         if len(sentence.terms - query) < ECHO_NEW_TERMS and not replies:
             score *= ECHO_PENALTY
+        if _MEETING_LABEL.fullmatch(sentence.text) and not _ASKS_MEETING.search(question):
+            score *= MEETING_LABEL_PENALTY
+        if wants.latest and sentence.latest:
+            score *= LATEST_FACTOR
         score = score * wants.fit(sentence.text) + 0.3 / (1 + sentence.rank)
-        extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index)))
+        topical = bool(topic & (sentence.terms | sentence.section)) or borrowed[i] > 0
+        extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index), topical))
     return sorted(extracts, key=lambda e: e.score, reverse=True)
 
 
@@ -383,7 +426,7 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
         chosen += _after_the_evidence(chosen, sentences)
     else:
         chosen += _another_meeting(ranked, chosen, passages)
-    if wants.price and not any(wants.held_by(e.sentence) for e in chosen):
+    if wants.price and not any(wants.held_by(e.sentence) and e.topical for e in chosen):
         # A price question answered by no price: what was found is about the question's words, not its
         # answer ("¿Cuánto cuesta una sesión de punción seca?" -> "punción seca, treinta minutos").
         # Quoting it would pass for an answer; saying nothing lets the pipeline say it does not know.

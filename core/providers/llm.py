@@ -36,6 +36,7 @@ class ContextPassage:
     text: str
     tokens: int | None = None  # known from the index (chunks.token_count): no need to encode it again
     meeting: str | None = None  # the meeting it comes from (its transcript, summary, ledger line ...)
+    when: str | None = None  # that meeting's date (ISO 8601): which of several meetings is the latest
 
     @property
     def token_count(self) -> int:

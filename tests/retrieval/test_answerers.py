@@ -429,3 +429,82 @@ def test_how_many_things_a_price_covers_is_a_count_not_a_price() -> None:
     assert wants.amount and not wants.money and not wants.price
     assert "hasta 8 sesiones" in extractive_answer(question, offer)
     assert answerers.Asked.of("¿Cuántos euros cuesta una sesión adicional?").price
+
+
+def test_where_things_ended_up_is_said_in_the_latest_meeting() -> None:
+    """ "¿Qué proveedor de correo queda al final?": the kick-off chose one, the review changed it; the
+    review's sentence leads. "al final" says which meeting counts, not what the answer is about: "informe
+    final" is not a match. Without "al final", the earlier meeting's closer match leads as before."""
+    meetings = [
+        ContextPassage(
+            1,
+            "[Transcripción › Arranque]\n[05:00] Ana: Para el correo, el proveedor será Mailjet, con el "
+            "plan básico.",
+            meeting="m1",
+            when="2026-10-01T09:00:00+00:00",
+        ),
+        ContextPassage(
+            2,
+            "[Transcripción › Revisión]\n[02:00] Luis: Cambiamos de proveedor: nos quedamos con Sendinblue.\n"
+            "[02:30] Ana: Y el informe final del correo lo mando el viernes.",
+            meeting="m2",
+            when="2026-11-05T09:00:00+00:00",
+        ),
+    ]
+    ranked = rank_sentences("¿Qué proveedor de correo queda al final?", meetings)
+    assert ranked[0].sentence == "Luis: Cambiamos de proveedor: nos quedamos con Sendinblue.", ranked
+    answer = extractive_answer("¿Qué proveedor de correo queda al final?", meetings)
+    assert "Sendinblue [2]" in answer and "informe final" not in answer, answer
+    assert answerers.Asked.of("¿En qué quedó lo del correo?").latest
+    assert not answerers.Asked.of("¿Qué proveedor de correo se eligió en el arranque?").latest
+    first = rank_sentences("¿Qué proveedor de correo se eligió?", meetings)[0]
+    assert first.n == 1, first
+
+
+def test_a_meetings_record_is_no_answer_unless_the_meeting_is_asked_about() -> None:
+    """The record's "Reunión «Revisión de la campaña: correo y lema»." holds the question's words in its
+    title and says nothing about them."""
+    record = (
+        "[Reunión › Revisión de la campaña: correo y lema]\nReunión «Revisión de la campaña: correo y lema»."
+    )
+    passages = [
+        ContextPassage(1, record),
+        ContextPassage(
+            2, "[Transcripción › Revisión]\n[01:00] Ana: Para el correo de la campaña usamos Brevo."
+        ),
+    ]
+    answer = extractive_answer("¿Qué correo usa la campaña?", passages)
+    assert answer.startswith("Ana: Para el correo de la campaña usamos Brevo [2]."), answer
+    assert "Reunión «" not in answer
+    ranked = rank_sentences("¿En qué reunión se revisó el lema de la campaña?", passages)
+    assert ranked[0].n == 1
+
+
+def test_a_turn_that_asks_another_things_price_lends_its_reply_nothing() -> None:
+    """ "¿Y cuánto cuesta cada SMS?" shares only "cuesta" with "¿Cuánto cuesta una sesión de punción
+    seca?": its reply's euros are the SMS's, so the price question stays unanswered; asked about the SMS,
+    the reply answers. A budget is a thing, not a price word: "el presupuesto firmado" still lends."""
+    meeting = [
+        ContextPassage(
+            1,
+            "[Transcripción › Arranque]\n"
+            "[01:00] Nuria: ¿Y cuánto cuesta cada SMS?\n"
+            "[01:05] Javier: Unos seis céntimos. Con dos mil citas, serían ciento veinte euros al mes.\n"
+            "[01:20] Nuria: Primera visita, una hora; punción seca, treinta minutos.",
+        )
+    ]
+    assert extractive_answer("¿Cuánto cuesta una sesión de punción seca?", meeting) == ""
+    assert "ciento veinte euros" in extractive_answer("¿Cuánto cuesta cada SMS?", meeting)
+    signed = [
+        ContextPassage(
+            1,
+            "[Transcripción › Arranque]\n"
+            "[00:40] Laura: Lo que firmamos fue el presupuesto de doce mil euros, ¿correcto?\n"
+            "[00:50] Pilar: Sí, 12.000 más IVA.",
+        )
+    ]
+    assert "12.000 más IVA" in extractive_answer("¿Cuál fue el presupuesto firmado?", signed)
+    # The unit a price is per is no topic: the hosting's monthly price is not the API's.
+    hosting = [ContextPassage(1, "[Documento › Propuesta › Mantenimiento]\nAlojamiento: 90 € + IVA al mes.")]
+    assert extractive_answer("¿Cuánto cuesta la API de mapas al mes?", hosting) == ""
+    assert "90 € + IVA al mes" in extractive_answer("¿Cuánto cuesta el alojamiento al mes?", hosting)
