@@ -32,6 +32,7 @@ from meetings.verbs import (
     SUBJUNCTIVE,
     VERB_MARK,
     forms_of,
+    lemma_of,
     lemma_terms,
     reading,
     with_pronoun,
@@ -126,8 +127,8 @@ CONDITION_AFTER = re.compile(
 )
 # A recap restates what was said ("Resumo: moodboard de Carmen el viernes…"); it promises nothing new.
 RECAP = re.compile(
-    r"^\W*(?:resumo|resumen|resumiendo|recapitulando|en resumen|para resumir|recap|to recap|to sum up|"
-    r"so,? to recap|summary)\b",
+    r"^\W*(?:resumo|resumen|resumiendo|recapitulando|en resumen|para resumir|repaso|tareas|deberes|"
+    r"recap|to recap|to sum up|so,? to recap|summary|action items)\b",
     re.IGNORECASE,
 )
 # Narrated past: "lo terminé el nueve, y lo revisamos con Elena" is no promise ("revisamos" is both).
@@ -235,7 +236,8 @@ class Promise:
 
 
 TASK_FRAME = re.compile(
-    r"\b(?:me encargo de|me ocupo de|me comprometo a|quedo en|quedo pendiente de|me toca|me pongo con|"
+    r"\b(?:me encargo (?:yo )?de|me ocupo (?:yo )?de|me comprometo a|quedo en|quedo pendiente de|me toca|"
+    r"me pongo con|"
     r"me pongo a|"
     r"I(?:'ll| will| am going to|'m going to| can take care of| shall)|let me)\s+(?P<task>.+)",
     re.IGNORECASE,
@@ -255,6 +257,16 @@ BARE_ACCEPTANCE = re.compile(
     r"leave it (?:to|with) me|will do)$",
     re.IGNORECASE,
 )
+# "Lo tengo para el viernes 23", "las tengo el viernes": the speaker will have it done (said with a date).
+HAVE_IT_BY = re.compile(r"\b(?P<pronoun>lo|la|los|las)\s+tengo\b(?P<rest>.*)", re.IGNORECASE)
+# "Tengo que instalar el píxel", "lo tengo que consultar con los socios": a task the speaker owes.
+HAVE_TO = re.compile(
+    r"(?:\b(?P<pronoun>lo|la|los|las)\s+)?\btengo que\s+"
+    r"(?P<task>\w+(?:ar|er|ir)(?:lo|la|los|las|le|les)?\b.*)",
+    re.IGNORECASE,
+)
+# "…, que tengo que configurar el subdominio": the reason for a request, not a promise.
+BECAUSE = re.compile(r"\b(?:que|porque|pues|ya que|because|since)\s*$", re.IGNORECASE)
 # "Lo tenéis el jueves", "la tendrás mañana": the speaker delivers it (said with a date).
 YOU_WILL_HAVE = re.compile(
     r"\b(?P<pronoun>lo|la|los|las)\s+(?:tienes|tenéis|tendrás|tendréis)\b(?P<rest>.*)", re.IGNORECASE
@@ -382,7 +394,7 @@ def read_promise(sentence: str) -> Promise | None:
     """The promise one sentence makes, if it makes one: a question, a wish, a condition, a negation or a
     past action makes none."""
     text = TAG_QUESTION.sub("", sentence.strip()).strip()
-    if not text or text.endswith("?") or RESCHEDULE.search(text) or RECAP.match(text):
+    if not text or text.endswith("?") or RESCHEDULE.search(text) or RECAP.match(FILLERS.sub("", text)):
         return None
     core = FILLERS.sub("", text).strip(" .!¡")
     has_date = resolve_due(text, date(2000, 1, 3)) is not None
@@ -408,6 +420,16 @@ def read_promise(sentence: str) -> Promise | None:
     match = YOU_WILL_HAVE.search(text)
     if match and has_date and not HEDGE.search(text[: match.start()]):
         return Promise("entregar", match.group("rest"), pronoun=match.group("pronoun"))
+    match = HAVE_IT_BY.search(text)
+    if match and has_date and not HEDGE.search(text[: match.start()]):
+        # Says when, not what: the task is the speaker's promise just before, or what was asked of them.
+        return Promise(None, "", pronoun=match.group("pronoun"))
+    match = HAVE_TO.search(text)
+    before = text[: match.start()] if match else ""
+    if match and not (HEDGE.search(before) or NEGATED.search(before) or BECAUSE.search(before)):
+        verb = match.group("task").split()[0].lower()
+        if lemma_of(verb) not in TALK:
+            return Promise(None, match.group("task"), pronoun=match.group("pronoun"))
     match = TENDRE.search(text)
     if match:
         return Promise(
@@ -423,6 +445,7 @@ def read_promise(sentence: str) -> Promise | None:
 
 _SUBORDINATE = re.compile(
     r"(?:,\s*|\s+)(?:para que|so that)\b.*$|"
+    r",?\s*\b(?:cuando|en cuanto) (?:puedas|podáis|pueda|puedan|you can)\b.*$|"
     r"[,:;]\s*(?:que|porque|pero|aunque|así que|eso es|es un|es una|y si no|si no|como dijimos|como dije|"
     r"because|but|which|so|that's|it's|por favor)\b.*$",
     re.IGNORECASE,
@@ -629,6 +652,8 @@ def extract_commitments(
         # "revisarlos", with nothing to say what and no date, is no row anyone can act on.
         if not task or (len(task.split()) < 2 and not (promise.pronoun and due)):
             continue
+        if due is None:
+            due = _due_said_after(sentences, index, reference)
         item = CommitmentItem(owner=owner, task=task, due=due, segment_ids=[segment_id])
         found.append(_Found(item, owner, promise.lemma or lemma, index, lemma_terms(task)))
     return [entry.item for entry in _deduplicated(found)]
@@ -641,6 +666,29 @@ def _due(sentences: list[tuple[int, str | None, str]], index: int, reference: da
             if (said := resolve_due(before, reference)) is not None:
                 return said
     return said_due(sentence, reference)
+
+
+# "El 20 de noviembre, apuntado.", "Vale, el viernes 13.": the next speaker repeats the date back.
+DATE_REPEATED = re.compile(r"^(?:el|para el|antes del?|on|by)\b", re.IGNORECASE)
+
+
+def _due_said_after(sentences: list[tuple[int, str | None, str]], index: int, reference: date) -> date | None:
+    """A promise's date said just after it: in the speaker's next sentence ("Yo os preparo las preguntas.
+    Antes del puente de diciembre, el viernes 4."), or by the next speaker repeating it back ("Tendría la
+    integración montada para el día veinte." - "El 20 de noviembre, apuntado.")."""
+    if index + 1 >= len(sentences):
+        return None
+    segment_id, speaker, _ = sentences[index]
+    next_segment, next_speaker, text = sentences[index + 1]
+    if next_segment == segment_id:
+        return said_due(text, reference) if not read_promise(text) else None
+    if (
+        next_segment == segment_id + 1
+        and next_speaker != speaker
+        and DATE_REPEATED.match(FILLERS.sub("", text))
+    ):
+        return said_due(text, reference)
+    return None
 
 
 def _recent_promise(

@@ -208,6 +208,18 @@ def _month_end_of(match: re.Match[str], reference: date) -> date:
     return end if end >= reference else _month_end(reference.year + 1, MONTHS[month.lower()])
 
 
+def _weekday_and_day(match: re.Match[str], reference: date) -> date:
+    """ "el viernes 4", said on Wednesday 4 November: the next 4th that is a Friday (4 December); the next
+    4th when none of the coming months' is (a slip of the tongue)."""
+    day, weekday = day_number(match.group("day")), WEEKDAYS[match.group("weekday").lower()]
+    candidate = _next_day_of_month(reference, day)
+    for _ in range(3):
+        if candidate.weekday() == weekday:
+            return candidate
+        candidate = _next_day_of_month(candidate + timedelta(days=1), day)
+    return _next_day_of_month(reference, day)
+
+
 def _weekday(match: re.Match[str], reference: date) -> date:
     this = bool(match.group("this"))
     return _next_weekday(reference, WEEKDAYS[match.group("weekday").lower()], today_counts=this)
@@ -237,8 +249,8 @@ DATE_PATTERNS: list[tuple[re.Pattern[str], Resolver]] = [
     ),
     (re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?\b"), _numeric),
     (
-        re.compile(rf"\b(?:{_WEEKDAY})\s+(?:the\s+)?(?P<day>{_DAY})\b{_NOT_A_DAY}", re.I),
-        lambda m, ref: _next_day_of_month(ref, day_number(m.group("day"))),
+        re.compile(rf"\b(?P<weekday>{_WEEKDAY})\s+(?:the\s+)?(?P<day>{_DAY})\b{_NOT_A_DAY}", re.I),
+        _weekday_and_day,
     ),
     (
         re.compile(

@@ -338,7 +338,9 @@ def _table() -> dict[str, tuple[VerbForm, ...]]:
     return {word: tuple(found) for word, found in table.items()}
 
 
-_ENCLITIC = re.compile(r"^(?P<verb>\w+?)(?P<clitics>(?:me|te|se|nos|os)?(?:lo|la|los|las|le|les))$")
+# "pásalo", "mándamelo", and an indirect pronoun alone: "mándame", "envíanos" (not "os": "pasad-os" would read
+# the participle "pasados" as an imperative).
+_ENCLITIC = re.compile(r"^(?P<verb>\w+?)(?P<clitics>(?:me|te|se|nos|os)?(?:lo|la|los|las|le|les)|me|nos)$")
 _UNACCENT = str.maketrans("áéíóú", "aeiou")
 
 

@@ -38,6 +38,8 @@ MONDAY, WEDNESDAY, THURSDAY, FRIDAY = (date(2026, 3, d) for d in (16, 11, 12, 13
         ("el veintitrés de abril", date(2026, 4, 23)),
         ("el uno de febrero", date(2027, 2, 1)),
         ("el jueves 2 de abril", date(2026, 4, 2)),
+        ("el viernes 10", date(2026, 4, 10)),  # the 10th that is a Friday, not today (Tuesday 10)
+        ("el martes 10", MEETING_DAY),
         ("by April twenty-first", date(2026, 4, 21)),
         ("on the fifteenth of May", date(2026, 5, 15)),
         ("a finales de mayo", date(2026, 5, 31)),
@@ -210,6 +212,11 @@ def test_a_sentence_that_promises(
         "La idea es algo más limpio, con mucho blanco.",
         # a recap repeats what was promised, a reschedule moves it
         "Resumo: envío gratis desde sesenta, banner el lunes y formación el jueves.",
+        "Bueno, repaso: yo mando el acta mañana; Luis pide las fotos; Marta cierra la fecha.",
+        "Tareas: yo mando el acta mañana; Luis pide las fotos el lunes.",
+        # an obligation that is a reason, or talk
+        "Pásamelo cuando puedas, que tengo que configurar el servidor.",
+        "Tengo que decir que el diseño me encanta.",
         "La reunión la pasamos al jueves.",
         "Todo va a salir bien.",
         "There will be a demo next week.",
@@ -308,3 +315,35 @@ def test_a_date_said_just_before() -> None:
     assert extracted(
         ("Laura", "Formación el jueves 19 de marzo. Yo preparo un manual de uso para ese día.")
     ) == [("Laura", "preparar un manual de uso", date(2026, 3, 19), [0])]
+
+
+def test_more_ways_of_taking_a_task_on() -> None:
+    """ "Me encargo yo de…", "tengo que…", "lo tengo para <date>" in answer to a request, and an imperative
+    with one pronoun attached ("Mándame el anexo")."""
+    assert extracted(("Luis", "Vale, me encargo yo de pedir presupuesto a la imprenta.")) == [
+        ("Luis", "pedir presupuesto a la imprenta", None, [0])
+    ]
+    adapt = "Para la web tengo que adaptar los banners a móvil. Los tengo el viernes."
+    assert extracted(("Marta", adapt)) == [("Marta", "adaptar los banners a móvil", FRIDAY, [0])]
+    assert extracted(
+        ("Ana", "Pedro, ¿preparas el plan de medios?"), ("Pedro", "Sí, lo tengo para el jueves.")
+    ) == [("Pedro", "preparar el plan de medios", THURSDAY, [1])]
+    assert extracted(("Ana", "Bien, aprobado. Mándame el anexo."), ("Luis", "Te lo mando mañana.")) == [
+        ("Luis", "mandar el anexo", WEDNESDAY, [1])
+    ]
+    # "cuando puedas" is when, not what.
+    keys = ("Ana", "Luis, pásame las claves cuando puedas.")
+    assert extracted(keys, ("Luis", "Te las mando el lunes.")) == [("Luis", "mandar las claves", MONDAY, [1])]
+
+
+def test_a_date_said_just_after() -> None:
+    """In the speaker's next sentence, or repeated back by the next speaker; not a later one's date."""
+    assert extracted(("Luis", "Yo preparo las preguntas del examen. Antes del puente, el viernes 13.")) == [
+        ("Luis", "preparar las preguntas del examen", FRIDAY, [0])
+    ]
+    assert extracted(
+        ("Luis", "Yo monto la integración con el banco."), ("Ana", "Vale, el jueves 12, apuntado.")
+    ) == [("Luis", "montar la integración con el banco", THURSDAY, [0])]
+    assert extracted(
+        ("Luis", "Yo monto la integración con el banco."), ("Ana", "Genial. La reunión es el jueves.")
+    ) == [("Luis", "montar la integración con el banco", None, [0])]
