@@ -108,7 +108,7 @@ def prepare_command(args: argparse.Namespace, *, local_product: Any = None) -> C
         return lambda settings: _database_command(settings, _compare(args))
     if args.eval_command == "runs":
         return lambda settings: _database_command(settings, _list_runs(args))
-    from evals.smoke import THRESHOLDS, load_thresholds, meetings_gate, smoke_gates
+    from evals.smoke import THRESHOLDS, load_thresholds, meetings_gates, smoke_gates
 
     thresholds = load_thresholds(args.thresholds or THRESHOLDS)
     # A thresholds file names the gates it checks (the SciFact and QMSum subsets need ../shared/data).
@@ -117,7 +117,7 @@ def prepare_command(args: argparse.Namespace, *, local_product: Any = None) -> C
         if {"scifact", "qmsum"} & set(thresholds)
         else []
     )
-    meetings = meetings_gate() if "meetings" in thresholds else None
+    meetings = meetings_gates(thresholds)
     return lambda settings: _smoke(settings, args, gates, thresholds, meetings, local_product)
 
 
@@ -287,7 +287,7 @@ def _smoke(
     args: argparse.Namespace,
     gates: list[Any],
     thresholds: dict[str, dict[str, float]],
-    meetings: Any = None,
+    meetings: dict[str, Any] | None = None,
     local_product: Any = None,
 ) -> int:
     from evals.runner import RunOptions
@@ -313,20 +313,21 @@ def _smoke(
     from evals.smoke import check_thresholds
 
     report: dict[str, Any] = {gate.name: {"run_id": str(run.run_id), **run.metrics} for gate, run in results}
-    if meetings is not None and local_product is not None:
+    if local_product is not None:
         from evals.meeting_cli import measure_dataset
 
-        run_id, measured, _ = asyncio.run(
-            measure_dataset(settings, meetings, base_url=None, local_product=local_product, progress=False)
-        )
-        report["meetings"] = {"run_id": str(run_id), **measured.metrics}
+        for section, dataset in (meetings or {}).items():
+            run_id, measured, _ = asyncio.run(
+                measure_dataset(settings, dataset, base_url=None, local_product=local_product, progress=False)
+            )
+            report[section] = {"run_id": str(run_id), **measured.metrics}
     checks = check_thresholds(report, thresholds)
-    print(f"{'gate':<8} {'metric':<28} {'measured':>9} {'minimum':>8}  run")
+    print(f"{'gate':<10} {'metric':<28} {'measured':>9} {'minimum':>8}  run")
     for check in checks:
         shown = f"{check.measured:.4f}" if check.measured is not None else "missing"
         run_id = report.get(check.gate, {}).get("run_id", "-")
         verdict = "ok" if check.ok else "FAIL"
-        print(f"{check.gate:<8} {check.metric:<28} {shown:>9} {check.minimum:>8.4f}  {run_id}  {verdict}")
+        print(f"{check.gate:<10} {check.metric:<28} {shown:>9} {check.minimum:>8.4f}  {run_id}  {verdict}")
     failed = not all(check.ok for check in checks)
     _write_json(args.json, report)
     if failed:

@@ -14,6 +14,7 @@ from evals.smoke import (
     check_thresholds,
     load_thresholds,
     meetings_gate,
+    meetings_gates,
     smoke_gates,
 )
 from tests.evals.helpers import write_beir, write_meeting, write_project
@@ -35,10 +36,17 @@ def test_a_metric_below_its_minimum_or_missing_fails_the_gate() -> None:
 
 def test_the_checked_in_thresholds_and_subsets() -> None:
     thresholds = load_thresholds()
-    assert set(thresholds) == {"scifact", "qmsum", "meetings"}
-    assert all(0 < minimum <= 1 for minimum in thresholds["meetings"].values())
+    assert set(thresholds) == {"scifact", "qmsum", "meetings", "meetings_b"}
+    assert all(
+        0 < minimum <= 1 for section in ("meetings", "meetings_b") for minimum in thresholds[section].values()
+    )
+    assert set(thresholds["meetings_b"]) == set(thresholds["meetings"])
     meetings = meetings_gate()
     assert meetings.split == "dev" and len(meetings.questions) >= 60 and meetings.commitments
+    both = meetings_gates(thresholds)
+    assert set(both) == {"meetings", "meetings_b"} and both["meetings"].questions == meetings.questions
+    assert both["meetings_b"].split == "dev" and len(both["meetings_b"].questions) >= 40
+    assert meetings_gates(["scifact"]) == {}
     assert 0 < thresholds["scifact"]["ndcg@10"] < 1 and 0 < thresholds["qmsum"]["key_term_recall"] < 1
     scifact, qmsum = smoke_gates()
     assert len(scifact.dataset.questions) == SCIFACT_QUERIES
