@@ -101,6 +101,7 @@ _NAMES_WHAT_IT_WANTS = re.compile(
 _STARTS_WITH_PRICE = re.compile(
     r"^\W*(?:(?:el|la|the)\s+)?(?:precio|coste|costo|importe|tarifa|price|cost|fee)\b", re.IGNORECASE
 )
+TOPIC_TURNS = 2  # the turns after one that names the question's subject still speak of it
 # "Reunión «Seguimiento de la campaña: CRM, lema y oferta».": the meeting's record names it, and answers
 # only a question about the meeting itself, however many of the question's words its title holds.
 _BEFORE_TITLE, _AFTER_TITLE, _ = index_text("index.meeting_facts", title="\x00", status="\x00").split("\x00")
@@ -378,6 +379,16 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             if sentences[j].line in following and not sentences[j].is_question:
                 decay = 1.0 if sentences[j].line == following[0] else 0.6
                 borrowed[j] = max(borrowed[j], ANSWER_AFTER_QUESTION * decay * asked)
+    # The turns that are about what the question asks, and the two after each: a conversation names its
+    # subject once ("¿Y Octorate?" - "Treinta y nueve euros al mes por casa."). Plurals count as their
+    # singular here ("casas", "casa": the 5-letter prefixes differ).
+    subject = {_singular(term) for term in topic}
+    on_topic = {
+        (sentence.n, line)
+        for sentence in sentences
+        if subject & {_singular(term) for term in sentence.terms | sentence.section}
+        for line in range(sentence.line, sentence.line + 1 + TOPIC_TURNS)
+    }
     extracts = []
     for i, sentence in enumerate(sentences):
         score = overlap_scores[i] + borrowed[i]
@@ -399,9 +410,13 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
         if wants.latest and sentence.latest:
             score *= LATEST_FACTOR
         score = score * wants.fit(sentence.text) + 0.3 / (1 + sentence.rank)
-        topical = bool(topic & (sentence.terms | sentence.section)) or borrowed[i] > 0
+        topical = (sentence.n, sentence.line) in on_topic or borrowed[i] > 0
         extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index), topical))
     return sorted(extracts, key=lambda e: e.score, reverse=True)
+
+
+def _singular(term: str) -> str:
+    return term[:-1] if len(term) > 3 and term.endswith("s") else term
 
 
 def extractive_answer(question: str, passages: list[ContextPassage], *, max_sentences: int = 3) -> str:

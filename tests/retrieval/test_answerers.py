@@ -504,6 +504,17 @@ def test_a_turn_that_asks_another_things_price_lends_its_reply_nothing() -> None
         )
     ]
     assert "12.000 más IVA" in extractive_answer("¿Cuál fue el presupuesto firmado?", signed)
+    # A conversation names its subject once: the price said two turns after "Mailjet" is Mailjet's.
+    talk = [
+        ContextPassage(
+            1,
+            "[Transcripción › Arranque]\n"
+            "[02:00] Ana: Lo de Mailjet para los avisos lo miraba Luis.\n"
+            "[02:05] Luis: Lo miré ayer.\n"
+            "[02:10] Luis: Son veinte euros al mes.",
+        )
+    ]
+    assert "veinte euros al mes" in extractive_answer("¿Cuánto costaría Mailjet al mes?", talk)
     # The unit a price is per is no topic: the hosting's monthly price is not the API's.
     hosting = [ContextPassage(1, "[Documento › Propuesta › Mantenimiento]\nAlojamiento: 90 € + IVA al mes.")]
     assert extractive_answer("¿Cuánto cuesta la API de mapas al mes?", hosting) == ""
