@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from core.models import ClientStatus, Priority, ProjectStatus
 from evals.loaders import MEETINGS_MARKER, DatasetError
 from meetings.transcripts import Segment, TranscriptFormatError, parse_json_segments
 
@@ -309,6 +310,7 @@ class _Reader:
 
     def __init__(self, path: Path, entry: Any, what: str, *, line: int = 0) -> None:
         self.path = path
+        self.what = what
         self.line = entry.line if isinstance(entry, _Mapping) else line
         if not isinstance(entry, dict):
             self.fail(f"{what} must be a mapping")
@@ -444,12 +446,23 @@ PROJECT_FIELDS = (
 )
 
 
+# The API fields whose values are the product's enums: a value the API would refuse (422) is reported
+# here, with its file and line, before anything starts.
+CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "a client": {"status": tuple(ClientStatus), "priority": tuple(Priority)},
+    "a project": {"status": tuple(ProjectStatus), "priority": tuple(Priority)},
+}
+
+
 def _api_fields(reader: _Reader, names: Sequence[str]) -> dict[str, Any]:
     """The entry's API fields as JSON values (dates as ISO strings)."""
     fields = {}
+    choices = CHOICES.get(reader.what, {})
     for name in names:
         value = reader.entry.get(name)
         if value is not None:
+            if name in choices:
+                reader.choice(name, choices[name])
             fields[name] = value.isoformat() if isinstance(value, date) else value
     return fields
 

@@ -48,6 +48,14 @@ def test_the_second_set_is_consistent_and_another_world() -> None:
     assert {q.split for q in second.questions} == {"dev", "test"}
 
 
+def test_the_third_set_is_held_out_whole() -> None:
+    """reuniones-c: written after the tuning on reuniones-b, every question and query in the test split."""
+    third = load_meetings_dataset(DEFAULT_DATASET.parent / "reuniones-c")
+    assert check_consistency(third) == []
+    assert len(third.questions) >= 50 and third.segment_count >= 250
+    assert {q.split for q in third.questions} == {"test"} and {q.split for q in third.queries} == {"test"}
+
+
 def test_the_consistency_check_can_fail(tmp_path: Path) -> None:
     folder = write_tiny_dataset(tmp_path / "tiny")
     replace_in(folder / "questions.yaml", "key_facts: [[WooCommerce]]", "key_facts: [[Shopify]]")
@@ -124,6 +132,13 @@ def test_bad_questions_are_reported_with_the_line_of_their_question(
         ("commitments.yaml", "due: 2026-09-18", "due: viernes", "due must be an ISO date"),
         ("dataset.yaml", "start: 2026-09-16T10:00:00+02:00", "start: 2026-09-16", "with a UTC offset"),
         ("dataset.yaml", "project: app, title: App", "project: nope, title: App", "project 'nope' is not"),
+        # A value the API's enums refuse (it would answer 422 halfway through the run).
+        (
+            "dataset.yaml",
+            "    start_date: 2026-09-01\n",
+            "    start_date: 2026-09-01\n    status: planning\n",
+            "status 'planning' is not one of planned, in-progress",
+        ),
     ],
 )
 def test_bad_queries_commitments_and_meetings_name_their_line(
