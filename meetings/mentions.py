@@ -31,7 +31,7 @@ DONE_STATE = re.compile(
     r"\b(?:ya\s+)?(?:está|están|quedó|quedaron)\s+(?:ya\s+)?(?:hech|list|terminad|subid|enviad|mandad|"
     r"compartid|resuelt|cerrad|aprobad|firmad|pagad|configurad|montad|migrad|cambiad|preparad|"
     r"presentad|cread|pedid|revisad)[oa]s?\b|"
-    r"\bya\s+(?:está|están)\W*$|"
+    r"\bya\s+(?:está|están)\W*$|^\W*(?:(?:sí|vale|bueno|pues|yes|ok)\W+)*ya\s+(?:está|están)\s*,|"
     r"\b(?:it's|it is|that's|that is|is|are)\s+(?:already\s+)?(?:done|finished|sent)\b",
     re.IGNORECASE,
 )
@@ -160,7 +160,10 @@ def progress_mentions(segments: list[Segment], reference: date) -> list[Mention]
         asked, addressee = _question_before(sentences, index)
         # The whole turn answers the turn before it ("Javier, el entorno…" - "Sí… Os mandé el enlace").
         answers = bool(asked)
-        context = asked
+        # ... and what the speaker said just before in the same turn names what a pronoun stands for:
+        # "Siguiente: las creatividades. Alba las mandó el 30."
+        lead_in = " ".join(s[2] for s in sentences[max(0, index - 2) : index] if s[0] == segment_id)
+        context = f"{asked} {lead_in}".strip()
         moved = RESCHEDULED.search(text)
         if moved:
             when = next(group for group in moved.groups() if group)
