@@ -285,6 +285,10 @@ NAMED_BARE = re.compile(rf"^{_NAME}\s+se (?:encarga|ocupa)(?: de (?:eso|ello))?$
 NAMED_FUTURE = re.compile(
     rf"\b{_NAME}\s+(?:(?:se\s+)?(?:lo|la|los|las|le|les)\s+)?(?P<verb>\w+)\b(?P<rest>.*)"
 )
+# Verbs that run the meeting itself in the present: "empiezo por lo pendiente", "traigo una alternativa",
+# "repasamos lo de la semana". Said with a date they promise ("os lo traigo el lunes").
+MEETING_FLOW = {"empezar", "comenzar", "repasar", "traer", "resumir", "seguir", "continuar", "arrancar"}
+TODAY = re.compile(r"\bhoy\b(?!\s+mismo)", re.IGNORECASE)
 # Irregular first-person futures of task verbs (the regular ones are infinitive + é: "enviaré").
 IRREGULAR_FUTURES = {"haré": "hacer", "diré": "decir", "pondré": "poner", "propondré": "proponer"}
 NOT_TASK_FUTURES = {"estaré", "seré", "iré", "podré", "habré", "sabré", "querré", "tendré"}
@@ -326,7 +330,12 @@ def _first_person_verb(text: str, has_date: bool) -> Promise | None:
         ):
             clitics.insert(0, tokens[back].group().lower())
             back -= 1
-        if back >= 0 and tokens[back].start() >= start and tokens[back].group().lower() in BLOCKERS:
+        if (
+            back >= 0
+            and tokens[back].start() >= start
+            and tokens[back].group().lower() in BLOCKERS
+            and not _adverb_of_time(tokens, back)
+        ):
             continue
         before = text[: tokens[back + 1].start() if clitics else token.start()]
         if HEDGE.search(before) or NEGATED.search(before.lower()):
@@ -340,6 +349,10 @@ def _first_person_verb(text: str, has_date: bool) -> Promise | None:
         lead = FILLERS.sub("", text[start : token.start()]).strip()
         if not clitics and DETERMINER.match(lead) and not re.search(r"\byo\b", lead, re.IGNORECASE):
             continue  # "el siguiente paso es…": the subject is a noun phrase, not "yo"
+        if form is not None and form.tense == PRESENT and lemma in MEETING_FLOW and not has_date:
+            continue  # "empiezo por lo pendiente", "traigo una alternativa": what the meeting does now
+        if plural and not indirect and TODAY.search(text):
+            continue  # "hoy repasamos lo pendiente y cerramos el mensaje": the meeting's own agenda
         if plural and (not (indirect or has_date) or _narrates_past(text)):
             continue
         if lemma in TALK and not (direct or has_date):
@@ -356,6 +369,15 @@ def _first_person_verb(text: str, has_date: bool) -> Promise | None:
             fronted = lead[:1].lower() + lead[1:] if DETERMINER.match(lead) else ""
         return Promise(lemma, rest, pronoun=direct, fronted=fronted)
     return None
+
+
+def _adverb_of_time(tokens: list[re.Match[str]], index: int) -> bool:
+    """ "hoy mismo", "ahora mismo": "mismo" after a time adverb is no determiner ("el mismo envío")."""
+    return (
+        tokens[index].group().lower() == "mismo"
+        and index > 0
+        and tokens[index - 1].group().lower() in {"hoy", "ahora", "ya", "mañana"}
+    )
 
 
 def _narrates_past(text: str) -> bool:

@@ -216,6 +216,10 @@ def test_a_sentence_that_promises(
         "Tareas: yo mando el acta mañana; Luis pide las fotos el lunes.",
         # an obligation that is a reason, or talk
         "Pásamelo cuando puedas, que tengo que configurar el servidor.",
+        # what the meeting does now: its agenda, not a task for later
+        "Empiezo por lo pendiente.",
+        "Sí, y yo traigo lo de la prueba de nivel.",
+        "Hoy repasamos lo de la semana y cerramos el mensaje y la oferta.",
         "Tengo que decir que el diseño me encanta.",
         "La reunión la pasamos al jueves.",
         "Todo va a salir bien.",
@@ -315,6 +319,14 @@ def test_a_date_said_just_before() -> None:
     assert extracted(
         ("Laura", "Formación el jueves 19 de marzo. Yo preparo un manual de uso para ese día.")
     ) == [("Laura", "preparar un manual de uso", date(2026, 3, 19), [0])]
+
+
+def test_today_and_the_meetings_verbs_with_a_date_still_promise() -> None:
+    assert extracted(("Ana", "Hoy mismo os mando el acta.")) == [("Ana", "mandar el acta", MEETING_DAY, [0])]
+    assert extracted(("Ana", "Hoy os mandamos el acta.")) == [("Ana", "mandar el acta", MEETING_DAY, [0])]
+    assert extracted(("Luis", "Os traigo las muestras el lunes.")) == [
+        ("Luis", "traer las muestras", MONDAY, [0])
+    ]
 
 
 def test_more_ways_of_taking_a_task_on() -> None:
