@@ -473,6 +473,7 @@ TSV_EXPRESSION = (
     f"WHEN 'en' THEN to_tsvector('english'::regconfig, {fold_sql('content')}) "
     f"ELSE to_tsvector('simple'::regconfig, {fold_sql('content')}) END"
 )
+TSV_LENGTH_FUNCTION = "v1tr0_tsv_length"  # created by migration 0014
 # The folded text of a chunk in the column of its language and NULL in the others: one BM25 index per
 # column, each with its language's text configuration and statistics (retrieval/lexical.py). pg_textsearch
 # 1.0 ignores a partial index's predicate when it builds, hence columns rather than partial indexes.
@@ -513,6 +514,10 @@ class Chunk(Timestamped, Base):
     embedding: Mapped[Any] = mapped_column(Vector())
     embedding_model: Mapped[str] = mapped_column(sa.String(128))
     tsv: Mapped[Any] = mapped_column(TSVECTOR, sa.Computed(TSV_EXPRESSION, persisted=True))
+    # Its length as BM25 counts it (the tsvector's positions; migration 0014): the scope way of BM25 reads it.
+    tsv_length: Mapped[int | None] = mapped_column(
+        sa.Integer, sa.Computed(f"{TSV_LENGTH_FUNCTION}({TSV_EXPRESSION})", persisted=True), deferred=True
+    )
     search_es: Mapped[str | None] = mapped_column(
         sa.Text, sa.Computed(search_text_expression("search_es"), persisted=True), deferred=True
     )

@@ -381,9 +381,9 @@ def bm25_scope_sql(*, scope: str, depth: int, few: bool = False, cached: bool = 
     Per language, pg_textsearch's formula (src/types/query.c, 1.0): the sum over the query's words of
     qf * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)), where
     - tf and dl come from the chunk's tsvector (built from the same folded text with the same configuration
-      as the BM25 column): the word's positions, and all positions (ts_rank's normalisation 2 divides by
-      that count: the ratio of the two ranks of one matching word gives it); dl quantised as pg_textsearch
-      stores it (Lucene's SmallFloat: exact below 40, then the top 4 bits);
+      as the BM25 column): the word's positions, and all positions (kept in chunks.tsv_length, migration
+      0014); dl quantised as pg_textsearch stores it (Lucene's SmallFloat: exact below 40, then the top 4
+      bits);
     - avgdl, k1, b from bm25_summarize_index (its corpus statistics);
     - idf from pg_textsearch: the score of a one-word text against that same word is
       idf * (k1 + 1) / (1 + k1 * (1 - b + b / avgdl)). The word as typed (a token of the query) is the
@@ -445,12 +445,10 @@ def bm25_scope_sql(*, scope: str, depth: int, few: bool = False, cached: bool = 
         FROM bm25_words
     ),
     bm25_found AS MATERIALIZED (
-        SELECT c.id, {LANGUAGE_OF} AS lang, w.lexeme, cardinality(w.positions) AS tf,
-               round(ts_rank(m.marked, w.alone, 0) / ts_rank(m.marked, w.alone, 2)) AS dl
+        SELECT c.id, {LANGUAGE_OF} AS lang, w.lexeme, cardinality(w.positions) AS tf, c.tsv_length AS dl
         FROM chunks c CROSS JOIN bm25_query q
              CROSS JOIN LATERAL (SELECT setweight(c.tsv, 'A', q.lexemes) AS marked OFFSET 0) m
-             CROSS JOIN LATERAL (SELECT f.lexeme, f.positions, quote_literal(f.lexeme)::tsquery AS alone
-                                 FROM unnest(ts_filter(m.marked, '{{a}}')) f) w
+             CROSS JOIN LATERAL (SELECT f.lexeme, f.positions FROM unnest(ts_filter(m.marked, '{{a}}')) f) w
         WHERE {found}
     ),
     bm25_statistics AS MATERIALIZED ({statistics}),
