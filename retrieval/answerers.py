@@ -98,10 +98,9 @@ _NAMES_WHAT_IT_WANTS = re.compile(
     r"nombre|n[úu]mero|cantidad|price|cost|fee|date|deadline|name|number)\b",
     re.IGNORECASE,
 )
-_STARTS_WITH_PRICE = re.compile(
-    r"^\W*(?:(?:el|la|the)\s+)?(?:precio|coste|costo|importe|tarifa|price|cost|fee)\b", re.IGNORECASE
-)
-TOPIC_TURNS = 2  # the turns after one that names the question's subject still speak of it
+# The nouns that ask for a price (a budget is a thing: "el presupuesto firmado" names what is asked about).
+_PRICE_NOUNS = r"precio|coste|costo|importe|tarifa|price|cost|fee"
+_STARTS_WITH_PRICE = re.compile(rf"^\W*(?:(?:el|la|the)\s+)?(?:{_PRICE_NOUNS})\b", re.IGNORECASE)
 # "Reunión «Seguimiento de la campaña: CRM, lema y oferta».": the meeting's record names it, and answers
 # only a question about the meeting itself, however many of the question's words its title holds.
 _BEFORE_TITLE, _AFTER_TITLE, _ = index_text("index.meeting_facts", title="\x00", status="\x00").split("\x00")
@@ -153,6 +152,7 @@ SECTION_WEIGHT = 0.5  # a question's word in the heading of a sentence's section
 # score the same, 0.7 loses the gain).
 ANOTHER_MEETING_SHARE = 0.5
 EVIDENCE_SENTENCES = 2  # of the turn a ledger line's evidence was said in, after it
+TOPIC_TURNS = 2  # the turns after one that names the question's subject still speak of it
 _QUOTE = re.compile(r"«([^»]+)»")
 
 
@@ -224,17 +224,17 @@ def _section_terms(header: str) -> frozenset[str]:
 _WANTS_MONEY = re.compile(
     r"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget)\b", re.IGNORECASE
 )
-# The words that ask for a price without naming what has it (a budget is a thing: "el presupuesto firmado"),
-# and the units a price is per ("¿Cuánto cuesta la API al mes?" is not about what else costs a month).
+# The words that ask for a price without naming what has it, and the units a price is per ("¿Cuánto cuesta
+# la API al mes?" is not about what else costs a month).
 _PRICE_WORD = re.compile(
-    r"\b(cuest\w*|cost\w*|precio|tarifa|importe|price|fee|"
+    rf"\b(cuest\w*|cost\w*|{_PRICE_NOUNS}|"
     r"(?:al|por|a la|per|a) (?:mes|año|a[ñn]o|hora|d[íi]a|semana|persona|month|year|hour|day|week|person))\b",
     re.IGNORECASE,
 )
 # ... and a price is what the question asks for, not a word it mentions ("¿Quién envía el presupuesto?").
 _ASKS_PRICE = re.compile(
     r"\b(cu[áa]nt[oa]s?|how much)\b|"
-    r"\b(qu[ée]|cu[áa]l(es)?|what|which)\b[^?]{0,20}\b(precio|importe|coste|costo|tarifa|price|cost|fee|rate)\b",
+    rf"\b(qu[ée]|cu[áa]l(es)?|what|which)\b[^?]{{0,20}}\b({_PRICE_NOUNS}|rate)\b",
     re.IGNORECASE,
 )
 # "¿Cuántas piezas entran en el precio?" counts pieces: the price is what it is about, not what it asks.
