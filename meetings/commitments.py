@@ -127,8 +127,8 @@ CONDITION_AFTER = re.compile(
 )
 # A recap restates what was said ("Resumo: moodboard de Carmen el viernes…"); it promises nothing new.
 RECAP = re.compile(
-    r"^\W*(?:resumo|resumen|resumiendo|recapitulando|en resumen|para resumir|repaso|tareas|deberes|"
-    r"recap|to recap|to sum up|so,? to recap|summary|action items)\b",
+    r"^\W*(?:(?:resumo|resumen|resumiendo|recapitulando|en resumen|para resumir|"
+    r"recap|to recap|to sum up|so,? to recap|summary|action items)\b|(?:repaso|tareas|deberes)\s*[:,])",
     re.IGNORECASE,
 )
 # Narrated past: "lo terminé el nueve, y lo revisamos con Elena" is no promise ("revisamos" is both).
