@@ -21,7 +21,7 @@ down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-FUNCTION = "v1tr0_tsv_length"
+FUNCTION = "v1tr0_tsv_length"  # core.models.TSV_LENGTH_FUNCTION
 FOLDED = (
     "translate(content, 'ÀÁÂÃÄÅàáâãäåÈÉÊËèéêëÌÍÎÏìíîïÒÓÔÕÖòóôõöÙÚÛÜùúûüÝýÿÑñÇç', "
     "'AAAAAAaaaaaaEEEEeeeeIIIIiiiiOOOOOoooooUUUUuuuuYyyNnCc')"
@@ -35,7 +35,7 @@ TSV = (
 
 def upgrade() -> None:
     op.execute(
-        f"CREATE OR REPLACE FUNCTION {FUNCTION}(tsvector) RETURNS integer "
+        "CREATE OR REPLACE FUNCTION v1tr0_tsv_length(tsvector) RETURNS integer "
         "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE "
         "AS $$ SELECT coalesce(sum(coalesce(cardinality(positions), 1)), 0)::integer FROM unnest($1) $$"
     )
