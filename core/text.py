@@ -196,6 +196,10 @@ def content_terms(text: str) -> tuple[str, ...]:
     return tuple(word[:5] for word in words(text) if word not in FOLDED_STOPWORDS and len(word) > 1)
 
 
+# A Markdown table's row ("| a | b |") and the rule under its header row ("| --- | :-: |"): the chunker keeps
+# a table's header over each of its chunks, the extractive answerer reads each row with the header's names.
+TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+TABLE_RULE = re.compile(r"^\s*\|(\s*:?-{3,}:?\s*\|)+\s*$")
 # A line that starts a block of its own: a list item, a heading, a table row, a quote, a transcript turn
 # ("[12:34] Ana: …") or a speaker's line ("Ana: …").
 _BLOCK_START = re.compile(r"([-*+•]\s|\d+[.)]\s|#|\||>|\[|[^\W\d][\w .'’-]{0,39}:\s)")

@@ -310,7 +310,6 @@ class _Reader:
 
     def __init__(self, path: Path, entry: Any, what: str, *, line: int = 0) -> None:
         self.path = path
-        self.what = what
         self.line = entry.line if isinstance(entry, _Mapping) else line
         if not isinstance(entry, dict):
             self.fail(f"{what} must be a mapping")
@@ -448,16 +447,15 @@ PROJECT_FIELDS = (
 
 # The API fields whose values are the product's enums: a value the API would refuse (422) is reported
 # here, with its file and line, before anything starts.
-CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
-    "a client": {"status": tuple(ClientStatus), "priority": tuple(Priority)},
-    "a project": {"status": tuple(ProjectStatus), "priority": tuple(Priority)},
-}
+CLIENT_CHOICES: dict[str, tuple[str, ...]] = {"status": tuple(ClientStatus), "priority": tuple(Priority)}
+PROJECT_CHOICES: dict[str, tuple[str, ...]] = {"status": tuple(ProjectStatus), "priority": tuple(Priority)}
 
 
-def _api_fields(reader: _Reader, names: Sequence[str]) -> dict[str, Any]:
-    """The entry's API fields as JSON values (dates as ISO strings)."""
+def _api_fields(
+    reader: _Reader, names: Sequence[str], choices: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """The entry's API fields as JSON values (dates as ISO strings), enum values checked."""
     fields = {}
-    choices = CHOICES.get(reader.what, {})
     for name in names:
         value = reader.entry.get(name)
         if value is not None:
@@ -475,7 +473,7 @@ def _clients(path: Path, raw: Any) -> dict[str, ClientSpec]:
         reader = _Reader(path, entry, "a client")
         client_id = _unique(reader, clients, "client")
         clients[client_id] = ClientSpec(
-            client_id, {"name": reader.required("name"), **_api_fields(reader, CLIENT_FIELDS)}
+            client_id, {"name": reader.required("name"), **_api_fields(reader, CLIENT_FIELDS, CLIENT_CHOICES)}
         )
     return clients
 
@@ -509,7 +507,7 @@ def _projects(
         projects[project_id] = ProjectSpec(
             project_id,
             client,
-            {"title": reader.required("title"), **_api_fields(reader, PROJECT_FIELDS)},
+            {"title": reader.required("title"), **_api_fields(reader, PROJECT_FIELDS, PROJECT_CHOICES)},
             tuple(docs),
         )
     return projects, documents

@@ -20,7 +20,7 @@ from typing import Any
 
 from core.i18n import INDEX_LANGUAGE, enum_word, index_text
 from core.models import CommitmentStatus, SourceType
-from core.text import HEADER_SEPARATOR, format_timestamp, spanish_date
+from core.text import HEADER_SEPARATOR, TABLE_ROW, TABLE_RULE, format_timestamp, spanish_date
 from core.tokens import count_tokens, encoding, truncate_tokens
 from ingestion.convert.document import PAGE_MARKER
 
@@ -151,21 +151,17 @@ def _markdown_sections(text: str) -> list[tuple[str, str]]:
     return result
 
 
-_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
-_TABLE_RULE = re.compile(r"^\s*\|(\s*:?-{3,}:?\s*\|)+\s*$")
-
-
 def _blocks(text: str) -> list[tuple[bool, str]]:
     """(is a Markdown table, text) runs of the text, in order."""
     blocks: list[tuple[bool, list[str]]] = []
     for line in text.split("\n"):
-        is_row = bool(_TABLE_ROW.match(line))
+        is_row = bool(TABLE_ROW.match(line))
         if blocks and blocks[-1][0] == is_row:
             blocks[-1][1].append(line)
         else:
             blocks.append((is_row, [line]))
     return [
-        (is_table and len(lines) >= 2 and bool(_TABLE_RULE.match(lines[1])), "\n".join(lines))
+        (is_table and len(lines) >= 2 and bool(TABLE_RULE.match(lines[1])), "\n".join(lines))
         for is_table, lines in blocks
     ]
 

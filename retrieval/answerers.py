@@ -16,7 +16,15 @@ from typing import Protocol
 
 from core.i18n import index_text
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
-from core.text import CHUNK_HEADER, content_terms, header_parts, split_sentences, text_lines
+from core.text import (
+    CHUNK_HEADER,
+    TABLE_ROW,
+    TABLE_RULE,
+    content_terms,
+    header_parts,
+    split_sentences,
+    text_lines,
+)
 
 
 class Answerer(Protocol):
@@ -168,16 +176,15 @@ def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
             if line_index == 0 and CHUNK_HEADER.fullmatch(line):
                 section = _section_terms(line)
                 continue  # the "[type › title]" header
-            cells = _table_cells(line)
-            if cells is None:
+            if not TABLE_ROW.match(line):
                 columns = None
-            elif all(_TABLE_RULE.fullmatch(cell) for cell in cells):
+            elif TABLE_RULE.match(line):
                 continue  # "| --- | --- |": the line under a table's header row
-            elif line_index + 1 < len(lines) and _is_table_rule(lines[line_index + 1]):
-                columns = cells
+            elif line_index + 1 < len(lines) and TABLE_RULE.match(lines[line_index + 1]):
+                columns = _table_cells(line)
                 continue  # a header row names the columns and answers nothing by itself
             elif columns is not None:
-                line = _labelled_row(columns, cells)
+                line = _labelled_row(columns, _table_cells(line))
             for index, sentence in enumerate(split_sentences(_TURN.sub("", line))):
                 terms = frozenset(content_terms(sentence))
                 found.append(
@@ -186,19 +193,9 @@ def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
     return found
 
 
-_TABLE_RULE = re.compile(r":?-{3,}:?")
-
-
-def _table_cells(line: str) -> list[str] | None:
-    """The cells of a Markdown table row ("| a | b |"), or None for any other line."""
-    if not (line.startswith("|") and line.endswith("|") and line.count("|") >= 3):
-        return None
-    return [cell.strip() for cell in line[1:-1].split("|")]
-
-
-def _is_table_rule(line: str) -> bool:
-    cells = _table_cells(line)
-    return cells is not None and all(_TABLE_RULE.fullmatch(cell) for cell in cells)
+def _table_cells(row: str) -> list[str]:
+    """The cells of a Markdown table row ("| a | b |")."""
+    return [cell.strip() for cell in row.strip()[1:-1].split("|")]
 
 
 def _labelled_row(columns: list[str], cells: list[str]) -> str:
@@ -379,16 +376,19 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             if sentences[j].line in following and not sentences[j].is_question:
                 decay = 1.0 if sentences[j].line == following[0] else 0.6
                 borrowed[j] = max(borrowed[j], ANSWER_AFTER_QUESTION * decay * asked)
-    # The turns that are about what the question asks, and the two after each: a conversation names its
-    # subject once ("¿Y Octorate?" - "Treinta y nueve euros al mes por casa."). Plurals count as their
-    # singular here ("casas", "casa": the 5-letter prefixes differ).
-    subject = {_singular(term) for term in topic}
-    on_topic = {
-        (sentence.n, line)
-        for sentence in sentences
-        if subject & {_singular(term) for term in sentence.terms | sentence.section}
-        for line in range(sentence.line, sentence.line + 1 + TOPIC_TURNS)
-    }
+    # For a price question (only its answer is checked for it): the turns that are about what it asks, and
+    # the two after each, since a conversation names its subject once ("¿Y Octorate?" - "Treinta y nueve
+    # euros al mes por casa."). Plurals count as their singular here ("casas", "casa": the 5-letter
+    # prefixes differ).
+    on_topic: set[tuple[int, int]] = set()
+    if wants.price:
+        subject = {_singular(term) for term in topic}
+        on_topic = {
+            (sentence.n, line)
+            for sentence in sentences
+            if subject & {_singular(term) for term in sentence.terms | sentence.section}
+            for line in range(sentence.line, sentence.line + 1 + TOPIC_TURNS)
+        }
     extracts = []
     for i, sentence in enumerate(sentences):
         score = overlap_scores[i] + borrowed[i]
@@ -410,7 +410,7 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
         if wants.latest and sentence.latest:
             score *= LATEST_FACTOR
         score = score * wants.fit(sentence.text) + 0.3 / (1 + sentence.rank)
-        topical = (sentence.n, sentence.line) in on_topic or borrowed[i] > 0
+        topical = not wants.price or (sentence.n, sentence.line) in on_topic or borrowed[i] > 0
         extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index), topical))
     return sorted(extracts, key=lambda e: e.score, reverse=True)
 
