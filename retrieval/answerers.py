@@ -18,12 +18,15 @@ from core.i18n import index_text
 from core.providers.llm import ChatModel, ContextPassage, Generation, Usage
 from core.text import (
     CHUNK_HEADER,
+    FOLDED_STOPWORDS,
     TABLE_ROW,
     TABLE_RULE,
     content_terms,
+    fold,
     header_parts,
     split_sentences,
     text_lines,
+    words,
 )
 
 
@@ -52,7 +55,9 @@ class Extract:
     sentence: str
     score: float
     position: tuple[int, int] = (0, 0)  # (line, sentence) inside its passage: quotes keep their order
-    topical: bool = True  # holds what the question is about, or replies to a turn that asked about it
+    # Gives what is asked on the question's subject: for a price, money said on it (or in reply to a turn
+    # that asked); for a count, a number of what is counted; for "who", someone. True for other questions.
+    topical: bool = True
 
 
 @dataclass(frozen=True)
@@ -218,13 +223,16 @@ def _section_terms(header: str) -> frozenset[str]:
 
 
 # A price is asked for in money: "¿Cuánto cuesta la punción seca?" is not answered by "treinta minutos".
+# "¿Cuánto cobra Pelayo por un día extra?", "¿Cuánto pagan al mes?": what is charged or paid is money too.
+_CHARGES = r"cobr\w*|pag(?:a|an|amos|ó|o|aron|ar|ará|arán|aría|ado|ada)|charges?|charged|pays?|paid"
 _WANTS_MONEY = re.compile(
-    r"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget)\b", re.IGNORECASE
+    rf"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget|{_CHARGES})\b",
+    re.IGNORECASE,
 )
 # The words that ask for a price without naming what has it, and the units a price is per ("¿Cuánto cuesta
 # la API al mes?" is not about what else costs a month).
 _PRICE_WORD = re.compile(
-    rf"\b(cuest\w*|cost\w*|{_PRICE_NOUNS}|"
+    rf"\b(cuest\w*|cost\w*|{_PRICE_NOUNS}|{_CHARGES}|"
     r"(?:al|por|a la|per|a) (?:mes|año|a[ñn]o|hora|d[íi]a|semana|persona|month|year|hour|day|week|person))\b",
     re.IGNORECASE,
 )
@@ -235,7 +243,13 @@ _ASKS_PRICE = re.compile(
     re.IGNORECASE,
 )
 # "¿Cuántas piezas entran en el precio?" counts pieces: the price is what it is about, not what it asks.
-_COUNTS = re.compile(r"\b(?:cu[áa]nt[oa]s|how many)\s+(?!euros\b|d[óo]lares\b|dollars\b)\w+", re.IGNORECASE)
+_COUNTS = re.compile(r"\b(?:cu[áa]nt[oa]s|how many)\s+(?!euros\b|d[óo]lares\b|dollars\b)(\w+)", re.IGNORECASE)
+_ASKS_WHO = re.compile(r"^\W*(?:(?:a|con|de|para|por|y)\s+)?(?:qui[ée]n(?:es)?|who|whom)\b", re.IGNORECASE)
+_OPENING_NAME = re.compile(r"\W*([A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,})\b")
+_FIRST_PERSON = re.compile(r"\b(yo|me|m[íi]|conmigo|nosotr[oa]s|nos|i|my|we|us)\b", re.IGNORECASE)
+# A count is said next to what it counts: "seis academias", "290 alumnos", "alumnos: 290" (a table row read
+# with its header), "cuarenta preguntas por idioma": at most this many words apart.
+COUNT_REACH = 3
 _MONEY = re.compile(
     r"€|\$|\beuros?\b|\bd[óo]lares\b|\bdollars?\b|\bEUR\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE
 )
@@ -254,13 +268,17 @@ class Asked:
     name: bool
     status: bool
     latest: bool  # where things ended up: "¿En qué quedó…?", "al final", "finally"
+    who: bool  # "¿Quién…?" opens the question: it asks for a person
+    counted: str  # what "¿Cuántos profesores…?" counts, as a term ("profe"); "" when it counts nothing
     words: frozenset[str]  # the question's words, lower-cased: a name it already says is nothing new
 
     @classmethod
     def of(cls, question: str) -> Asked:
         amount = bool(_WANTS_AMOUNT.search(question))
         person = bool(_WANTS_PERSON.search(question))
-        money = amount and bool(_WANTS_MONEY.search(question)) and not _COUNTS.search(question)
+        counts = _COUNTS.search(question)
+        money = amount and bool(_WANTS_MONEY.search(question)) and not counts
+        counted = content_terms(counts.group(1)) if counts else ()
         asks = (
             _QUESTION_WORD.search(question)
             or _OPENING_QUESTION_WORD.search(question)
@@ -277,6 +295,8 @@ class Asked:
             name=not person and bool(_WANTS_NAME.search(question)),
             status=not asks,
             latest=bool(_WANTS_LATEST.search(question)),
+            counted=_singular(counted[0]) if counted else "",
+            who=bool(_ASKS_WHO.match(question)),
             words=frozenset(word.lower() for word in re.findall(r"\w+", question)),
         )
 
@@ -317,6 +337,25 @@ class Asked:
         if self.name:
             return self._names_new(sentence)
         return (self.amount or self.date or self.person) and self.held_by(sentence)
+
+    def names_someone(self, sentence: str, *, replies: bool) -> bool:
+        """The sentence names a person, or its speaker speaks of themself ("Las reviso yo"), or replies
+        to the turn that asked, or it is a ledger line (its owner leads it)."""
+        body = _SPEAKER.sub("", sentence)
+        if _names_person(sentence) or _LEDGER_STATUS.search(sentence):
+            return True
+        opening = _OPENING_NAME.match(body)  # "Ana enviará la factura": not "La traducción…"
+        if opening and fold(opening.group(1)) not in FOLDED_STOPWORDS:
+            return True
+        return body != sentence and (replies or bool(_FIRST_PERSON.search(body)))
+
+    def counts(self, sentence: str) -> bool:
+        """The sentence gives a number of what the question counts, said within COUNT_REACH words of it
+        ("Tenemos seis academias" counts academies, not the teachers asked about)."""
+        said = words(_SPEAKER.sub("", sentence))
+        places = [i for i, word in enumerate(said) if _singular(word[:5]) == self.counted]
+        numbers = [i for i, word in enumerate(said) if _NUMBER.fullmatch(word) or word.isdigit()]
+        return any(abs(i - j) <= COUNT_REACH for i in places for j in numbers)
 
     def _names_new(self, sentence: str) -> bool:
         """The sentence names something (a capitalised word inside it) the question does not."""
@@ -410,7 +449,12 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
         if wants.latest and sentence.latest:
             score *= LATEST_FACTOR
         score = score * wants.fit(sentence.text) + 0.3 / (1 + sentence.rank)
-        topical = not wants.price or (sentence.n, sentence.line) in on_topic or borrowed[i] > 0
+        if wants.who:
+            topical = wants.names_someone(sentence.text, replies=borrowed[i] > 0)
+        elif wants.counted:  # a count of what is asked, or a number in reply to a turn that asked
+            topical = wants.counts(sentence.text) or (borrowed[i] > 0 and bool(_NUMBER.search(sentence.text)))
+        else:
+            topical = not wants.price or (sentence.n, sentence.line) in on_topic or borrowed[i] > 0
         extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index), topical))
     return sorted(extracts, key=lambda e: e.score, reverse=True)
 
@@ -441,12 +485,15 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
         chosen += _after_the_evidence(chosen, sentences)
     else:
         chosen += _another_meeting(ranked, chosen, passages)
-    if wants.price and not any(wants.held_by(e.sentence) and e.topical for e in chosen):
-        # A price question answered by no price: what was found is about the question's words, not its
-        # answer ("¿Cuánto cuesta una sesión de punción seca?" -> "punción seca, treinta minutos").
-        # Quoting it would pass for an answer; saying nothing lets the pipeline say it does not know.
-        # Only money is checked: dates are spoken as words ("el veintisiete"), "when" also joins clauses,
-        # and a ledger line's owner (the "who") is its speaker.
+    if not any(e.topical for e in chosen) or (
+        wants.price and not any(wants.held_by(e.sentence) and e.topical for e in chosen)
+    ):
+        # A price, a count or a person asked for and none given: what was found is about the question's
+        # words, not its answer ("¿Cuánto cuesta una sesión de punción seca?" -> "punción seca, treinta
+        # minutos"; "¿Cuántos profesores…?" -> "las seis academias"; "¿Quién hace la traducción?" -> what
+        # it costs). Quoting it would pass for an answer; saying nothing lets the pipeline say it does not
+        # know. Dates are not checked: they are spoken as words ("el veintisiete") and "when" also joins
+        # clauses.
         return ""
     order = {p.n: i for i, p in enumerate(passages)}
     chosen.sort(key=lambda e: (order[e.n], e.position))

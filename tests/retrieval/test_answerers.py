@@ -519,3 +519,75 @@ def test_a_turn_that_asks_another_things_price_lends_its_reply_nothing() -> None
     hosting = [ContextPassage(1, "[Documento › Propuesta › Mantenimiento]\nAlojamiento: 90 € + IVA al mes.")]
     assert extractive_answer("¿Cuánto cuesta la API de mapas al mes?", hosting) == ""
     assert "90 € + IVA al mes" in extractive_answer("¿Cuánto cuesta el alojamiento al mes?", hosting)
+
+
+def test_what_is_charged_or_paid_is_asked_as_a_price() -> None:
+    """ "¿Cuánto cobra…?" asks for money like "¿Cuánto cuesta…?": a reply without an amount is no answer."""
+    api = [
+        ContextPassage(
+            1,
+            "[Transcripción › Integración]\n[02:00] Hugo: Gestacad tiene una API, pero hay que pedirla, "
+            "no viene activada por defecto.",
+        )
+    ]
+    assert extractive_answer("¿Cuánto cobra Gestacad por activar la API?", api) == ""
+    priced = [*api, ContextPassage(2, "[Documento › Costes]\nGestacad cobra 40 € al mes por la API.")]
+    charged = extractive_answer("¿Cuánto cobra Gestacad por activar la API?", priced)
+    assert "cobra 40 € al mes por la API [2]" in charged
+    assert "cobra 40 € al mes" in extractive_answer("cuanto pagamos por la API de Gestacad", priced)
+
+
+def test_a_count_is_a_number_of_what_is_counted() -> None:
+    """ "¿Cuántos profesores…?" answered by "seis academias" would pass for an answer: a count question
+    wants a number said next to what it counts, a table row read with its header, or a number in reply."""
+    academies = [
+        ContextPassage(
+            1,
+            "[Documento › Brief]\nQue los alumnos de las seis academias de Academias Lumen hagan desde el "
+            "móvil lo que hoy hacen en secretaría. Correo: una cuenta por profesor.",
+        )
+    ]
+    assert extractive_answer("¿Cuántos profesores tiene Academias Lumen en plantilla?", academies) == ""
+    assert "seis academias" in extractive_answer("¿Cuántas academias tiene Lumen?", academies)
+    staff = [*academies, ContextPassage(2, "[Documento › Equipo]\nEn plantilla hay 38 profesores nativos.")]
+    teachers = "¿Cuántos profesores tiene Academias Lumen en plantilla?"
+    assert "38 profesores" in extractive_answer(teachers, staff)
+    table = [
+        ContextPassage(
+            1,
+            "[Documento › Academias]\n| academia | alumnos |\n| --- | --- |\n"
+            "| Jerez | 290 |\n| Triana | 460 |",
+        )
+    ]
+    assert "alumnos: 290" in extractive_answer("¿Cuántos alumnos tiene la academia de Jerez?", table)
+    reply = [
+        ContextPassage(
+            1,
+            "[Transcripción › Arranque]\n[01:00] Ana: ¿Y cuántos alumnos por grupo como máximo?\n"
+            "[01:05] Pepa: Ocho, nunca más.",
+        )
+    ]
+    assert "Ocho" in extractive_answer("¿Cuántos alumnos por grupo como máximo?", reply)
+
+
+def test_a_who_question_is_answered_by_someone() -> None:
+    """ "¿Quién hace la traducción?" answered by what the translation costs names nobody: no answer. A
+    name, a speaker speaking of themself, a reply to the turn that asked, or a ledger line's owner do."""
+    price = [
+        ContextPassage(
+            1,
+            "[Transcripción › Seguimiento]\n[05:06] Nerea: Vale. El francés son mil trescientos euros más: "
+            "la traducción y la versión en francés de toda la web.",
+        )
+    ]
+    assert extractive_answer("¿Quién hace la traducción al francés de la web?", price) == ""
+    named = [ContextPassage(1, "[Documento › Equipo]\nLa traducción al francés la hace Claire Dubois.")]
+    assert "Claire Dubois" in extractive_answer("¿Quién hace la traducción al francés?", named)
+    themself = [
+        ContextPassage(1, "[Transcripción › Seguimiento]\n[05:10] Inés: La traducción al francés la hago yo.")
+    ]
+    assert "la hago yo" in extractive_answer("¿Quién hace la traducción al francés?", themself)
+    owner = [
+        ContextPassage(1, "[Compromiso › Seguimiento]\nInés: traducir la web al francés (estado: pendiente)")
+    ]
+    assert "traducir la web" in extractive_answer("quien traduce la web al francés?", owner)
