@@ -40,15 +40,22 @@ FEATURES = (
 
 @dataclass(frozen=True)
 class ProjectNames:
-    """The asked project's title and the titles of the caller's other projects (never their content)."""
+    """The asked project's title and description, and the titles of the caller's other projects (never
+    their content)."""
 
     own: str = ""
     others: tuple[str, ...] = ()
+    description: str = ""  # the asked project's: what it is about, in its own words
 
     def names_another(self, question: str) -> float:
+        """How many more of the question's words another project's title has than this one's. A word
+        this project's title or description uses too names neither: "alumnos" in "Portal del alumno"
+        is no sign of the portal in a campaign to win new pupils, nor is the client's name that both
+        titles may carry."""
         asked = set(content_terms(question))
         own = len(asked & set(content_terms(self.own)))
-        other = max((len(asked & set(content_terms(title))) for title in self.others), default=0)
+        shared = asked & set(content_terms(f"{self.own} {self.description}"))
+        other = max((len(asked & set(content_terms(title)) - shared) for title in self.others), default=0)
         return float(max(other - own, 0))
 
 

@@ -76,8 +76,11 @@ async def features_of(
                     titles = {
                         project.id: str(project.fields.get("title", "")) for project in dataset.projects
                     }
+                    about = {
+                        project.id: str(project.fields.get("description", "")) for project in dataset.projects
+                    }
                     names = {
-                        key: ProjectNames(title, tuple(t for k, t in titles.items() if k != key))
+                        key: ProjectNames(title, tuple(t for k, t in titles.items() if k != key), about[key])
                         for key, title in titles.items()
                     }
                     for question in dataset.questions:

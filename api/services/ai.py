@@ -115,7 +115,7 @@ async def project_names(session: AsyncSession, actor: User, project: Project) ->
         .where(Project.id.in_(visible_project_ids(actor)), Project.id != project.id)
         .limit(MAX_OTHER_PROJECTS)
     )
-    return ProjectNames(project.title, tuple(others.all()))
+    return ProjectNames(project.title, tuple(others.all()), project.description or "")
 
 
 MAX_OTHER_PROJECTS = 200

@@ -84,7 +84,9 @@ async def load_plan(session: AsyncSession, message_id: uuid.UUID) -> TurnPlan | 
         project.title,
         row.message,
         [Turn(turn.message, turn.ai_response) for turn in earlier],
-        await project_names(session, user, project) if user else ProjectNames(project.title),
+        await project_names(session, user, project)
+        if user
+        else ProjectNames(project.title, description=project.description or ""),
     )
 
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from core.models import SourceType
-from retrieval.relevance import FEATURES, RelevanceModel, fit, relevance_features
+from retrieval.relevance import FEATURES, ProjectNames, RelevanceModel, fit, relevance_features
 from retrieval.search import Hit
 
 
@@ -102,3 +102,22 @@ def test_a_fitted_model_separates_the_two_kinds_and_round_trips() -> None:
     assert model.weights["missing_words"] < 0 < model.weights["best_coverage"]
     again = RelevanceModel.from_json(model.as_json())
     assert again.probability(answerable[0]) == pytest.approx(model.probability(answerable[0]))
+
+
+def test_another_projects_title_names_it_only_by_words_this_project_does_not_use() -> None:
+    """ "¿Cuánto cuesta la app?" asked in the web's project names the app's project. A word this project's
+    title or description uses too (the client's name, what both projects are for) names neither."""
+    web = ProjectNames(
+        "Web y tienda online de Bodegas Ribalta", ("App del Club Ribalta",), "La web de la bodega."
+    )
+    assert web.names_another("¿Cuánto cuesta la app del club?") == 2.0
+    assert web.names_another("¿Cuánto cuesta la tienda online?") == 0.0
+    assert web.names_another("¿Quién es el enólogo de Ribalta?") == 0.0  # in both titles
+    campaign = ProjectNames(
+        "Campaña de matrícula de primavera y CRM",
+        ("Portal del alumno de Academias Lumen",),
+        "Campaña de captación de alumnos para los grupos de febrero de Academias Lumen.",
+    )
+    assert campaign.names_another("¿Cuántos alumnos por grupo como máximo tiene Lumen?") == 0.0
+    assert campaign.names_another("¿Cuándo abre el portal?") == 1.0
+    assert ProjectNames(campaign.own, campaign.others).names_another("¿Cuántos alumnos tiene Lumen?") == 2.0
