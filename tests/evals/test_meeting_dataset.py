@@ -56,6 +56,14 @@ def test_the_third_set_is_held_out_whole() -> None:
     assert {q.split for q in third.questions} == {"test"} and {q.split for q in third.queries} == {"test"}
 
 
+def test_the_fourth_set_is_held_out_whole() -> None:
+    """reuniones-d: a fourth world, written without reading the code; every question and query is test."""
+    fourth = load_meetings_dataset(DEFAULT_DATASET.parent / "reuniones-d")
+    assert check_consistency(fourth) == []
+    assert len(fourth.questions) >= 50 and fourth.segment_count >= 250
+    assert {q.split for q in fourth.questions} == {"test"} and {q.split for q in fourth.queries} == {"test"}
+
+
 def test_the_consistency_check_can_fail(tmp_path: Path) -> None:
     folder = write_tiny_dataset(tmp_path / "tiny")
     replace_in(folder / "questions.yaml", "key_facts: [[WooCommerce]]", "key_facts: [[Shopify]]")
