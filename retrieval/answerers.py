@@ -149,6 +149,7 @@ _DATE = re.compile(
 _NAME = re.compile(r"(?<![.¿?!]\s)(?<!^)\b[A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,}")
 # The line a transcript window and the indexer write before every turn: "[12:34] Ana: ".
 _TURN = re.compile(r"^\[\d+(?::\d\d){1,2}\]\s*")
+_TURNS = re.compile(_TURN.pattern, re.MULTILINE)
 ANSWER_AFTER_QUESTION = 0.8  # a question in a conversation is answered by the next turns
 QUESTION_PENALTY = 0.25
 # A sentence that adds fewer than ECHO_NEW_TERMS words to the question's own ("Reunión «Arranque de la web»."
@@ -250,9 +251,7 @@ _FIRST_PERSON = re.compile(r"\b(yo|me|m[íi]|conmigo|nosotr[oa]s|nos|i|my|we|us)
 # A count is said next to what it counts: "seis academias", "290 alumnos", "alumnos: 290" (a table row read
 # with its header), "cuarenta preguntas por idioma": at most this many words apart.
 COUNT_REACH = 3
-_MONEY = re.compile(
-    r"€|\$|\beuros?\b|\bd[óo]lares\b|\bdollars?\b|\bEUR\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE
-)
+_MONEY = re.compile(r"[€$]|\b(?:euros?|d[óo]lares|dollars?|eur)\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -317,6 +316,19 @@ class Asked:
         if self.status and _LEDGER_STATUS.search(sentence):
             factor *= LEDGER_ANSWERS_STATUS
         return factor
+
+    @property
+    def kind(self) -> bool:
+        """It asks for an amount, a date or a person: what a search result can be seen to hold."""
+        return self.amount or self.date or self.person
+
+    def held_in(self, chunk: str) -> bool:
+        """Some line of a chunk (its header and turn stamps aside) holds what is asked (held_by)."""
+        body = CHUNK_HEADER.sub("", chunk, count=1)
+        if self.amount or self.date:  # one search over the whole text (a search result is read per query)
+            return self.held_by(_TURNS.sub("", body))
+        # A name is read line by line: each turn starts with its speaker's, which is no answer.
+        return any(self.held_by(_TURN.sub("", line)) for line in body.splitlines() if line.strip())
 
     def held_by(self, sentence: str) -> bool:
         """Whether the sentence has the kind of thing asked: money for a price, an amount for "how

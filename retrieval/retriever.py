@@ -21,6 +21,7 @@ from core.outbox import UNINDEXED
 from core.providers.embeddings import Embedder
 from core.reads import session_rows
 from core.settings import RetrievalSettings
+from retrieval.answerers import Asked
 from retrieval.lexical import (
     CHUNK_CHANGES_SQL,
     Bm25Strategy,
@@ -29,7 +30,15 @@ from retrieval.lexical import (
     bm25_way_sql,
     scope_size_params,
 )
-from retrieval.search import Hit, Mode, SearchFilters, clean_query, query_vector, search_chunks
+from retrieval.search import (
+    Hit,
+    Mode,
+    SearchFilters,
+    clean_query,
+    query_vector,
+    search_chunks,
+    with_snippets,
+)
 from retrieval.windows import WINDOW_SEGMENTS
 
 
@@ -88,6 +97,24 @@ async def search_scope(
 
 
 PER_SOURCE = 2  # places one non-transcript source may take in a page of search results
+# A query that asks for a date, an amount or a person ("fecha de lanzamiento del portal", "precio de la prueba
+# de nivel") re-ranks its first KIND_POOL results: one that holds such a thing gains KIND_WEIGHT of the
+# spread of their scores. The words of "fecha de lanzamiento" are all over a project; the segment that
+# answers it says "sale el 1 de marzo" (meetings sets: search nDCG@10 up on 13 queries, down on 2).
+KIND_POOL = 30
+KIND_WEIGHT = 0.3
+
+
+def kind_first(pool: list[Hit], wants: Asked, *, weight: float = KIND_WEIGHT) -> list[Hit]:
+    """`pool` re-ranked: each hit's score, scaled to the pool's spread, plus `weight` when it holds what
+    the query asks for (Asked.held_in). Ties keep the pool's order."""
+    if len(pool) < 2:
+        return pool
+    low = min(hit.score for hit in pool)
+    spread = (max(hit.score for hit in pool) - low) or 1.0
+    return sorted(
+        pool, key=lambda hit: (hit.score - low) / spread + weight * wants.held_in(hit.content), reverse=True
+    )
 
 
 def diversify(pool: list[Hit], *, limit: int, offset: int, per_source: int = PER_SOURCE) -> list[Hit]:
@@ -181,9 +208,18 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Hit]:
         """A results page in which one document (or summary, or project description) takes at most
         `per_source` places: its further chunks move below the other sources' results. Transcript
-        units are each a different moment of a meeting and are never held back."""
+        units are each a different moment of a meeting and are never held back. For a query that asks
+        for a date, an amount or a person, the first KIND_POOL results are re-ranked (kind_first): every
+        page of them is cut from the same order."""
         # Picked from a pool three pages deep by the statement itself; snippets for the page only.
-        return await self.search(query, limit=limit, offset=offset, per_source=per_source)
+        wants = Asked.of(query)
+        if not wants.kind or offset >= KIND_POOL:
+            return await self.search(query, limit=limit, offset=offset, per_source=per_source)
+        pool = await self.search(
+            query, limit=max(KIND_POOL, offset + limit), per_source=per_source, snippets=False
+        )
+        ranked = kind_first(pool[:KIND_POOL], wants) + pool[KIND_POOL:]
+        return with_snippets(ranked[offset : offset + limit], query)
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         # No snippets: an answer shows those of the sources it keeps (retrieval.pipeline.answer_events).

@@ -7,8 +7,11 @@ import uuid
 import pytest
 
 from api.services.ai import make_retriever
+from core.models import SourceType
 from retrieval import search as search_module
-from retrieval.retriever import PER_SOURCE, diversify
+from retrieval.answerers import Asked
+from retrieval.retriever import KIND_POOL, PER_SOURCE, diversify, kind_first
+from retrieval.search import Hit
 from tests.api.test_round_trips import statements
 from tests.ingestion.helpers import drain
 
@@ -138,6 +141,7 @@ async def test_a_results_page_has_the_snippets_of_the_full_search_and_only_for_i
         return real(hits, query)
 
     monkeypatch.setattr("retrieval.search.with_snippets", counting)
+    monkeypatch.setattr("retrieval.retriever.with_snippets", counting)  # "presupuesto" asks an amount
     r = await client.get(
         f"/api/v1/ai/search/{project_id}",
         params={"q": "presupuesto factura", "limit": 3},
@@ -231,6 +235,82 @@ async def test_the_statement_diversifies_the_page_as_diversify_does(
         assert sum(hit.title == "Pliego" for hit in pool) > PER_SOURCE  # the case being tested
         for offset in (0, 3, 7):
             expected = diversify(pool, limit=5, offset=offset)
-            page = await retriever.search_diverse("presupuesto factura", limit=5, offset=offset)
+            page = await retriever.search(
+                "presupuesto factura", limit=5, offset=offset, per_source=PER_SOURCE
+            )
             assert [hit.chunk_id for hit in page] == [hit.chunk_id for hit in expected], offset
             assert all(hit.snippet for hit in page)
+            # A query that asks for no amount, date or person: search_diverse's page is the statement's.
+            plain = await retriever.search_diverse("secciones del pliego", limit=5, offset=offset)
+            statement = await retriever.search(
+                "secciones del pliego", limit=5, offset=offset, per_source=PER_SOURCE
+            )
+            assert [hit.chunk_id for hit in plain] == [hit.chunk_id for hit in statement]
+
+
+async def test_a_query_that_asks_for_an_amount_puts_what_holds_one_first(
+    client, factory, settings, resources
+):
+    """ "presupuesto de la revisión": every page of the first KIND_POOL results is cut from one order, the
+    diversified pool re-ranked by kind_first (a result with money in it gains), snippets for the page only."""
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    for title, content in [
+        *[
+            (f"Acta {n}", f"Acta {n}: el presupuesto de la revisión se mira con la factura {n}.")
+            for n in range(6)
+        ],
+        ("Pago", "Pago de la revisión: 4.000 euros a la firma del presupuesto."),
+    ]:
+        r = await client.post(
+            f"/api/v1/projects/{project_id}/documents",
+            json={"title": title, "content": content},
+            headers=owner.headers,
+        )
+        assert r.status_code == 201
+    await drain(settings, resources)
+    query = "presupuesto de la revisión"
+    async with resources.sessionmaker() as session:
+        retriever = await make_retriever(session, resources, project_ids=[uuid.UUID(project_id)])
+        pool = await retriever.search(query, limit=KIND_POOL, per_source=PER_SOURCE, snippets=False)
+        expected = [hit.chunk_id for hit in kind_first(pool, Asked.of(query))]
+        pages = [await retriever.search_diverse(query, limit=3, offset=offset) for offset in (0, 3, 6)]
+    assert [hit.chunk_id for page in pages for hit in page] == expected[:9]
+    assert all(hit.snippet for page in pages for hit in page)
+    paid = next(hit.chunk_id for hit in pool if "euros" in hit.content)
+    assert expected.index(paid) <= [hit.chunk_id for hit in pool].index(paid)
+    r = await client.get(
+        f"/api/v1/ai/search/{project_id}", params={"q": query, "limit": 3}, headers=owner.headers
+    )
+    assert [result["chunk_id"] for result in r.json()["results"]] == expected[:3]
+
+
+def test_kind_first_lifts_what_holds_the_asked_kind_by_a_share_of_the_spread() -> None:
+    def hit(n: int, score: float, text: str) -> Hit:
+        return Hit(
+            chunk_id=n,
+            project_id=uuid.UUID(int=1),
+            source_type=SourceType.TRANSCRIPT,
+            source_id=uuid.UUID(int=n),
+            chunk_index=0,
+            content=f"[Transcripción › Revisión]\n[03:17] Ana: {text}",
+            meta={},
+            score=score,
+            similarity=None,
+            text_rank=None,
+        )
+
+    pool = [
+        hit(1, 0.050, "La fecha de lanzamiento del portal la vemos luego."),
+        hit(2, 0.046, "Lo del lanzamiento del portal, ya sabéis."),
+        hit(3, 0.044, "Sale el 1 de marzo, sin falta."),
+        hit(4, 0.030, "Pues el portal lo lanzamos en abril."),
+        hit(5, 0.010, "Nada más por hoy."),
+    ]
+    wants = Asked.of("fecha de lanzamiento del portal")
+    assert [h.chunk_id for h in kind_first(pool, wants)] == [3, 1, 2, 4, 5]  # 0.85+0.3, 1, 0.9, 0.5+0.3, 0
+    assert [h.chunk_id for h in kind_first(pool, wants, weight=0.0)] == [1, 2, 3, 4, 5]
+    assert kind_first(pool, Asked.of("qué dijo Ana del portal")) == pool  # asks for no kind: nothing held
+    assert not Asked.of("qué dijo Ana del portal").kind and wants.kind
+    # The turn's stamp "[03:17]" is no date, nor the header a name.
+    assert not wants.held_in("[Transcripción › Revisión]\n[03:17] ana: lo vemos luego.")
