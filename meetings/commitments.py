@@ -366,7 +366,8 @@ def _first_person_verb(text: str, has_date: bool) -> Promise | None:
         fronted = ""
         if direct:
             lead = FILLERS.sub("", text[start : tokens[back + 1].start()]).strip(" .,;:¿?¡!")
-            fronted = lead[:1].lower() + lead[1:] if DETERMINER.match(lead) else ""
+            # "las fotos os las mando" fronts the object; "esta semana te los mando" only the date.
+            fronted = lead[:1].lower() + lead[1:] if DETERMINER.match(lead) and clean_task(lead) else ""
         return Promise(lemma, rest, pronoun=direct, fronted=fronted)
     return None
 
@@ -553,6 +554,8 @@ ENGLISH_REQUEST = re.compile(
     r"^(?:can you|could you|would you|will you|can I ask you to|please)\s+(?P<verb>\w+)\s*(?P<what>.*)$",
     re.IGNORECASE,
 )
+_PRONOUN = re.compile(r"\b(?:lo|la|los|las)\b", re.IGNORECASE)
+INFINITIVE_FORM = re.compile(r"\w{2,}(?:ar|er|ir)", re.IGNORECASE)
 TAKE_ON = re.compile(
     r"^(?:te encargas|te ocupas|os encargáis|os ocupáis)(?:\s+tú)?\s+de\s+(?P<what>.+)$", re.I
 )
@@ -601,6 +604,10 @@ def read_request(text: str, *, addressed: bool = True) -> Request:
             ):
                 what = _SUBJECTS.sub(" ", text[head.end() :])
                 return Request(form.lemma, clean_task(re.sub(r"^\s*tú\b", "", what)))
+        if framed and INFINITIVE_FORM.fullmatch(head.group()):
+            # "¿Podrías exportar de Qvet un listado…?": after "podrías", an infinitive is the task, in the
+            # lexicon or not.
+            return Request(head.group().lower(), clean_task(text[head.end() :]))
     if DETERMINER.match(text) and (addressed or framed):
         return Request(None, clean_task(text))
     return Request()
@@ -759,9 +766,14 @@ def _request_to(
         if not addressed and sid != segment_id - 1:
             continue
         request = Request()
-        for text in texts:
+        for position, text in enumerate(texts):
             vocative = _vocative(text, {me}) if me else None
             asked = read_request(vocative[1] if vocative else text, addressed=addressed)
+            pronoun_only = asked.lemma and not asked.what and _PRONOUN.search(text)
+            if pronoun_only and not request.lemma and position > 0:
+                # "Para eso necesito los logos ya. Covadonga, ¿me los mandas?": what "los" stands for is in
+                # the sentence before the request, in brackets as _own_sentence_before gives it.
+                asked.what = _in_brackets(texts[position - 1])
             request.lemma = request.lemma or asked.lemma
             request.what = request.what or asked.what
         if request.lemma or request.what:
@@ -794,7 +806,12 @@ def _own_sentence_before(sentences: list[tuple[int, str | None, str]], index: in
     brackets ("cambiarlo (eso cambia lo que teníamos de doce horas)")."""
     if index == 0 or sentences[index - 1][0] != sentences[index][0]:
         return ""
-    before = FILLERS.sub("", sentences[index - 1][2]).strip(" .")
+    return _in_brackets(sentences[index - 1][2])
+
+
+def _in_brackets(sentence: str) -> str:
+    """A sentence a pronoun may stand for, as the task's object: "(eso cambia lo que teníamos)"."""
+    before = FILLERS.sub("", sentence).strip(" .")
     return f"({before[:1].lower()}{before[1:]})" if content_terms(before) else ""
 
 

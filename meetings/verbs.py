@@ -59,6 +59,7 @@ REGULAR = [
     "documentar",
     "enseñar",
     "entregar",
+    "exportar",
     "enviar",
     "firmar",
     "gestionar",
@@ -91,6 +92,7 @@ REGULAR = [
     "reservar",
     "responder",
     "revisar",
+    "sacar",
     "solicitar",
     "subir",
     "terminar",
@@ -240,6 +242,7 @@ IRREGULAR: dict[str, dict[tuple[str, str], str]] = {
     },
     "empezar": {(PRESENT, "1s"): "empiezo", (PRESENT, "3s"): "empieza", (PRETERITE, "1s"): "empecé"},
     "resolver": {(PRESENT, "1s"): "resuelvo", (PRESENT, "3s"): "resuelve", (PARTICIPLE, ""): "resuelto"},
+    "devolver": {(PRESENT, "1s"): "devuelvo", (PRESENT, "3s"): "devuelve", (PARTICIPLE, ""): "devuelto"},
     "escribir": {(PARTICIPLE, ""): "escrito"},
     "aprobar": {
         (PRESENT, "1s"): "apruebo",

@@ -362,3 +362,18 @@ def test_a_date_said_just_after() -> None:
     assert extracted(
         ("Luis", "Yo monto la integración con el banco."), ("Ana", "Genial. La reunión es el jueves.")
     ) == [("Luis", "montar la integración con el banco", None, [0])]
+
+
+def test_a_request_whose_object_is_a_pronoun_or_whose_verb_is_new() -> None:
+    # "¿me los mandas?": what "los" stands for is in the sentence before the request.
+    assert extracted(
+        ("Inés", "Para eso necesito los logos ya. Covadonga, ¿me los mandas?"),
+        ("Covadonga", "Esta semana te los mando."),
+    ) == [("Covadonga", "mandar (para eso necesito los logos ya)", FRIDAY, [1])]
+    # "¿Podrías exportar…?": after "podrías" an infinitive is the task, whether the lexicon knows it or not.
+    assert extracted(
+        ("Paula", "Rocío, ¿podrías exportar de Qvet un listado de clientes?"),
+        ("Rocío", "Sí. Te lo paso el jueves."),
+    ) == [("Rocío", "exportar de Qvet un listado de clientes y pasarlo", THURSDAY, [1])]
+    # Yes/no questions with no pronoun keep the object they name (none here: nothing to take on).
+    assert extracted(("Ana", "El informe está listo. Luis, ¿vienes el lunes?"), ("Luis", "Sí.")) == []
