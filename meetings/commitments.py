@@ -494,8 +494,9 @@ def _infinitives(text: str) -> str:
 
 
 def clean_task(text: str) -> str:
-    """A task without its date, its subordinate clauses and the speaker's fillers."""
-    text = _SUBORDINATE.sub("", text.strip())
+    """A task without its date, its subordinate clauses and the speaker's fillers, up to the end of its item
+    in a list said in one breath ("yo llamo a Quique el miércoles; Olga, las hojas escaneadas…")."""
+    text = _SUBORDINATE.sub("", text.strip().split(";")[0])
     text = SAME_DAY_PHRASE.sub(" ", DATE_PHRASE.sub(" ", text))
     text = _SUBJECTS.sub(" ", _infinitives(text))
     text = re.sub(r"\s+([,.;:])", r"\1", re.sub(r"\s+", " ", text))

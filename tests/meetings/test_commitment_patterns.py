@@ -377,3 +377,12 @@ def test_a_request_whose_object_is_a_pronoun_or_whose_verb_is_new() -> None:
     ) == [("Rocío", "exportar de Qvet un listado de clientes y pasarlo", THURSDAY, [1])]
     # Yes/no questions with no pronoun keep the object they name (none here: nothing to take on).
     assert extracted(("Ana", "El informe está listo. Luis, ¿vienes el lunes?"), ("Luis", "Sí.")) == []
+
+
+def test_a_task_ends_with_its_item_of_a_list_said_in_one_breath() -> None:
+    assert extracted(
+        (
+            "Marcos",
+            "Repasamos: yo llamo a Quique el jueves; Olga, las hojas escaneadas el viernes; y vosotras lo vuestro.",
+        )
+    ) == [("Marcos", "llamar a Quique", THURSDAY, [0])]
