@@ -64,6 +64,14 @@ def test_the_fourth_set_is_held_out_whole() -> None:
     assert {q.split for q in fourth.questions} == {"test"} and {q.split for q in fourth.queries} == {"test"}
 
 
+def test_the_fifth_set_is_held_out_whole() -> None:
+    """reuniones-e: a fifth world, written without reading the code; every question and query is test."""
+    fifth = load_meetings_dataset(DEFAULT_DATASET.parent / "reuniones-e")
+    assert check_consistency(fifth) == []
+    assert len(fifth.questions) >= 50 and fifth.segment_count >= 250
+    assert {q.split for q in fifth.questions} == {"test"} and {q.split for q in fifth.queries} == {"test"}
+
+
 def test_the_consistency_check_can_fail(tmp_path: Path) -> None:
     folder = write_tiny_dataset(tmp_path / "tiny")
     replace_in(folder / "questions.yaml", "key_facts: [[WooCommerce]]", "key_facts: [[Shopify]]")
