@@ -58,6 +58,7 @@ class Extract:
     # Gives what is asked on the question's subject: for a price, money said on it (or in reply to a turn
     # that asked); for a count, a number of what is counted; for "who", someone. True for other questions.
     topical: bool = True
+    report: bool = False  # the asked person's own report of what they did, at the latest meeting
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class _Sentence:
     terms: frozenset[str]
     section: frozenset[str] = frozenset()  # the words of the document section it sits in
     latest: bool = False  # from the latest of the passages' meetings (documents are from none)
+    speaker: str = ""  # the folded first name of the turn's speaker ("olga"), for a transcript's turns
 
     @property
     def is_question(self) -> bool:
@@ -167,6 +169,12 @@ SECTION_WEIGHT = 0.5  # a question's word in the heading of a sentence's section
 ANOTHER_MEETING_SHARE = 0.5
 EVIDENCE_SENTENCES = 2  # of the turn a ledger line's evidence was said in, after it
 TOPIC_TURNS = 2  # the turns after one that names the question's subject still speak of it
+# What a report of one's own action says: a first-person past ("lo mandé", "pedí", "hice") or "ya está".
+_REPORT = re.compile(
+    r"\b(?!(?:qu|aqu|as|all|ah|s|m|t|caf|beb)[éí]\b)\w+[éí]\b|"
+    r"\b(?:hice|fui|puse|dije|traje|tuve|estuve|pude|ya está|hech[oa]s?|list[oa]s?)\b",
+    re.IGNORECASE,
+)
 _QUOTE = re.compile(r"«([^»]+)»")
 
 
@@ -191,10 +199,15 @@ def _sentences(passages: list[ContextPassage]) -> list[_Sentence]:
                 continue  # a header row names the columns and answers nothing by itself
             elif columns is not None:
                 line = _labelled_row(columns, _table_cells(line))
-            for index, sentence in enumerate(split_sentences(_TURN.sub("", line))):
+            said = _TURN.sub("", line)
+            named = _SPEAKER.match(said) if said != line or passage.meeting else None
+            speaker = fold(named.group(0).split()[0].rstrip(":")) if named else ""
+            for index, sentence in enumerate(split_sentences(said)):
                 terms = frozenset(content_terms(sentence))
                 found.append(
-                    _Sentence(passage.n, rank, line_index, index, sentence, terms, section - terms, latest)
+                    _Sentence(
+                        passage.n, rank, line_index, index, sentence, terms, section - terms, latest, speaker
+                    )
                 )
     return found
 
@@ -440,9 +453,25 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             if subject & {_singular(term) for term in sentence.terms | sentence.section}
             for line in range(sentence.line, sentence.line + 1 + TOPIC_TURNS)
         }
+    # "¿Mandó Olga el listado?": the answer is Olga's own report at a later meeting ("Lo mandé el viernes
+    # veintitrés, como dije. Ciento cuarenta y tres clínicas…"), which shares few words with the question:
+    # her first-person past in the latest meeting, in a turn on the question's subject or replying to one.
+    named = {fold(word) for word in wants.words}
+    reporter = {s.speaker for s in sentences if s.speaker} & named if wants.status else set()
+    turn_topic = {key: sum(topic_scores[i] for i in members) for key, members in turns.items()}
     extracts = []
     for i, sentence in enumerate(sentences):
         score = overlap_scores[i] + borrowed[i]
+        report = (
+            sentence.latest
+            and sentence.speaker in reporter
+            and (turn_topic[(sentence.n, sentence.line)] > 0 or borrowed[i] > 0)
+            and bool(_REPORT.search(_SPEAKER.sub("", sentence.text)))
+        )
+        if report and not score:
+            extracts.append(
+                Extract(sentence.n, sentence.text, 0.0, (sentence.line, sentence.index), report=True)
+            )
         if not score:
             continue
         if sentence.is_question:
@@ -467,7 +496,9 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             topical = wants.counts(sentence.text) or (borrowed[i] > 0 and bool(_NUMBER.search(sentence.text)))
         else:
             topical = not wants.price or (sentence.n, sentence.line) in on_topic or borrowed[i] > 0
-        extracts.append(Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index), topical))
+        extracts.append(
+            Extract(sentence.n, sentence.text, score, (sentence.line, sentence.index), topical, report=report)
+        )
     return sorted(extracts, key=lambda e: e.score, reverse=True)
 
 
@@ -495,6 +526,7 @@ def extractive_answer(question: str, passages: list[ContextPassage], *, max_sent
     chosen = [e for e in chosen if e.score >= best * KEEP_SHARE]
     if wants.status:  # whether something was done: the ledger's line answers it, with what was said
         chosen += _after_the_evidence(chosen, sentences)
+        chosen += _the_report(ranked, chosen, sentences, wants)  # and the person's own report
     else:
         chosen += _another_meeting(ranked, chosen, passages)
     if not any(e.topical for e in chosen) or (
@@ -566,6 +598,37 @@ def _after_the_evidence(chosen: list[Extract], sentences: list[_Sentence]) -> li
                 said.add(_key(s.text))
                 found.append(Extract(s.n, s.text, 0.0, (s.line, s.index)))
     return found
+
+
+def _the_report(
+    ranked: list[Extract], chosen: list[Extract], sentences: list[_Sentence], wants: Asked
+) -> list[Extract]:
+    """The asked person's best-ranked report of what they did, the one of the asked action first ("¿Mandó
+    Ainhoa la lista?" - "os la mandé el martes trece", not "las escrituras se las pasé a Iker"), and the
+    next sentence of its turn, which says how it went ("Ciento cuarenta y tres clínicas…"). Nothing when
+    a quoted sentence already reports the asked action."""
+    stems = {fold(word)[:4] for word in wants.words if len(word) >= 4}
+
+    def of_the_action(extract: Extract) -> bool:
+        body = _SPEAKER.sub("", extract.sentence)
+        return any(fold(m.group(0))[:4] in stems for m in _REPORT.finditer(body))
+
+    if any(e.report and of_the_action(e) for e in chosen):
+        return []
+    said = {_key(e.sentence) for e in chosen}
+    reports = [e for e in ranked if e.report and _key(e.sentence) not in said]
+    report = next((e for e in reports if of_the_action(e)), reports[0] if reports else None)
+    if report is None or (any(e.report for e in chosen) and not of_the_action(report)):
+        return []
+    line, index = report.position
+    after = [
+        Extract(s.n, s.text, 0.0, (s.line, s.index))
+        for s in sentences
+        if (s.n, s.line, s.index) == (report.n, line, index + 1)
+        and not s.is_question
+        and _key(s.text) not in said
+    ]
+    return [report, *after]
 
 
 def _key(sentence: str) -> str:

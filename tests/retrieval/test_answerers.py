@@ -591,3 +591,46 @@ def test_a_who_question_is_answered_by_someone() -> None:
         ContextPassage(1, "[Compromiso › Seguimiento]\nInés: traducir la web al francés (estado: pendiente)")
     ]
     assert "traducir la web" in extractive_answer("quien traduce la web al francés?", owner)
+
+
+def test_whether_someone_did_it_is_answered_by_their_own_report_at_the_later_meeting() -> None:
+    """ "¿Mandó Olga el listado de clínicas?": Olga's report at the follow-up shares few of its words ("Lo
+    mandé el viernes…"); it is quoted after the promise, with the next sentence of her turn (how it went)."""
+    kickoff = ContextPassage(
+        1,
+        "[Transcripción › Arranque]\n[05:10] Marcos: Olga, necesito el listado de clínicas.\n"
+        "[05:15] Olga: El lunes treinta te lo mando.",
+        None,
+        "m1",
+        "2026-10-21T08:00:00+00:00",
+    )
+    follow_up = ContextPassage(
+        2,
+        "[Transcripción › Seguimiento]\n[01:20] Marcos: Siguiente: las clínicas del piloto.\n"
+        "[01:28] Olga: Lo mandé el viernes veintitrés, como dije. Ciento cuarenta y tres clínicas.\n"
+        "[01:40] Marcos: Genial. Yo hice la llamada a Quique.",
+        None,
+        "m2",
+        "2026-11-25T08:00:00+00:00",
+    )
+    answer = extractive_answer("olga mando el listado de clinicas?", [kickoff, follow_up])
+    assert "Lo mandé el viernes veintitrés, como dije [2]" in answer
+    assert "Ciento cuarenta y tres clínicas" in answer and "Quique" not in answer  # Marcos' report is his
+    # Nothing reported at a later meeting: nothing added.
+    assert "mandé" not in extractive_answer("olga mando el listado de clinicas?", [kickoff])
+
+
+def test_the_report_quoted_is_of_the_asked_action() -> None:
+    """ "¿Mandó Ainhoa la lista?": of Ainhoa's two reports, the one that says "mandé" answers, not the one
+    about handing the deeds to Iker, even where the latter was quoted as the ledger's evidence."""
+    follow_up = ContextPassage(
+        1,
+        "[Transcripción › Seguimiento]\n[00:40] Iker: Ainhoa, lo de la lista de cervezas llegó tarde.\n"
+        "[00:49] Ainhoa: Y las escrituras se las pasé a Iker al día siguiente, como quedamos. Ya, perdona. "
+        "Dije el viernes y os la mandé el martes trece.",
+        None,
+        "m2",
+        "2026-11-05T09:00:00+00:00",
+    )
+    answer = extractive_answer("¿Mandó Ainhoa la lista de cervezas cuando dijo?", [follow_up])
+    assert "os la mandé el martes trece [1]" in answer
