@@ -383,6 +383,6 @@ def test_a_task_ends_with_its_item_of_a_list_said_in_one_breath() -> None:
     assert extracted(
         (
             "Marcos",
-            "Repasamos: yo llamo a Quique el jueves; Olga, las hojas escaneadas el viernes; y vosotras lo vuestro.",
+            "Repasamos: yo llamo a Quique el jueves; Olga, las hojas el viernes; y vosotras lo vuestro.",
         )
     ) == [("Marcos", "llamar a Quique", THURSDAY, [0])]
