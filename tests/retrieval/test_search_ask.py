@@ -28,14 +28,18 @@ DOCS = {
 async def _project_with_docs(client, actor, title="Web Acme"):
     r = await client.post("/api/v1/projects", json={"title": title}, headers=actor.headers)
     project_id = r.json()["id"]
-    for doc_title, content in DOCS.items():
+    await _post_documents(client, actor, project_id, list(DOCS.items()))
+    return project_id
+
+
+async def _post_documents(client, actor, project_id, documents):
+    for title, content in documents:
         r = await client.post(
             f"/api/v1/projects/{project_id}/documents",
-            json={"title": doc_title, "content": content},
+            json={"title": title, "content": content},
             headers=actor.headers,
         )
         assert r.status_code == 201
-    return project_id
 
 
 async def test_search_highlights_and_scopes(client, factory, settings, resources):
@@ -218,16 +222,12 @@ async def test_the_statement_diversifies_the_page_as_diversify_does(
     long_text = " ".join(
         f"Sección {n}: el presupuesto de la fase {n} se revisa con la factura {n}." * 12 for n in range(12)
     )
-    for title, content in [
-        ("Pliego", long_text),
-        *[(f"Acta {n}", f"Acta {n}: presupuesto y factura {n}.") for n in range(5)],
-    ]:
-        r = await client.post(
-            f"/api/v1/projects/{project_id}/documents",
-            json={"title": title, "content": content},
-            headers=owner.headers,
-        )
-        assert r.status_code == 201
+    await _post_documents(
+        client,
+        owner,
+        project_id,
+        [("Pliego", long_text), *[(f"Acta {n}", f"Acta {n}: presupuesto y factura {n}.") for n in range(5)]],
+    )
     await drain(settings, resources)
     async with resources.sessionmaker() as session:
         retriever = await make_retriever(session, resources, project_ids=[uuid.UUID(project_id)], mode=mode)
@@ -255,19 +255,18 @@ async def test_a_query_that_asks_for_an_amount_puts_what_holds_one_first(
     diversified pool re-ranked by kind_first (a result with money in it gains), snippets for the page only."""
     owner = await factory.user()
     project_id = await _project_with_docs(client, owner)
-    for title, content in [
-        *[
-            (f"Acta {n}", f"Acta {n}: el presupuesto de la revisión se mira con la factura {n}.")
-            for n in range(6)
+    await _post_documents(
+        client,
+        owner,
+        project_id,
+        [
+            *[
+                (f"Acta {n}", f"Acta {n}: el presupuesto de la revisión se mira con la factura {n}.")
+                for n in range(6)
+            ],
+            ("Pago", "Pago de la revisión: 4.000 euros a la firma del presupuesto."),
         ],
-        ("Pago", "Pago de la revisión: 4.000 euros a la firma del presupuesto."),
-    ]:
-        r = await client.post(
-            f"/api/v1/projects/{project_id}/documents",
-            json={"title": title, "content": content},
-            headers=owner.headers,
-        )
-        assert r.status_code == 201
+    )
     await drain(settings, resources)
     query = "presupuesto de la revisión"
     async with resources.sessionmaker() as session:
