@@ -168,7 +168,9 @@ async def retrieve(
     postprocessors (a user's reranker or filter first, then the transcript window), mapped back to
     chunks. A unit already inside a better-ranked unit's window adds nothing and is dropped."""
     bundle = QueryBundle(query)
-    across = spans_meetings(query)
+    # What changed, and whether something promised was done (promised at one meeting, reported at a later
+    # one): twice the chunks, the best of each meeting first.
+    across = spans_meetings(query) or asks_about_commitments(query)
     retriever.top_k = config.answer_chunks * (2 if across else 1)
     nodes = await retriever.aretrieve(bundle)
     if asks_about_commitments(query):

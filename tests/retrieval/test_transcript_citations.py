@@ -155,3 +155,35 @@ async def test_a_question_across_meetings_is_answered_from_each_in_order(
     assert answer.index("20 de noviembre") < answer.index("27 de noviembre")
     meetings = [c["meeting_id"] for c in body["citations"] if c["source_type"] == "transcript"]
     assert meetings[:2] == [first, second]
+
+
+async def test_whether_something_was_done_is_retrieved_from_every_meeting() -> None:
+    """ "¿Mandó Olga el listado?": the promise is in one meeting and the report in a later one, so such a
+    question reads twice the chunks with the best of each meeting first, as "what changed" questions do."""
+    from types import SimpleNamespace
+
+    from core.settings import RetrievalSettings
+    from retrieval.pipeline import retrieve
+
+    class Stub:
+        top_k = 0
+        session = None
+        model = SimpleNamespace(name="static")
+        read = 0
+
+        async def aretrieve(self, bundle: Any) -> list[Any]:
+            self.read = self.top_k
+            return []
+
+        async def search(self, *args: Any, **kwargs: Any) -> list[Any]:
+            return []
+
+    config = RetrievalSettings()
+    for question, factor in [
+        ("¿Mandó Olga el listado de clínicas?", 2),
+        ("¿Cómo ha cambiado la fecha de lanzamiento?", 2),
+        ("¿Qué incluye el plan profesional?", 1),
+    ]:
+        stub = Stub()
+        assert await retrieve(question, retriever=stub, config=config) == []  # type: ignore[arg-type]
+        assert stub.read == config.answer_chunks * factor, question
