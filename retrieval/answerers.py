@@ -170,11 +170,16 @@ ANOTHER_MEETING_SHARE = 0.5
 EVIDENCE_SENTENCES = 2  # of the turn a ledger line's evidence was said in, after it
 TOPIC_TURNS = 2  # the turns after one that names the question's subject still speak of it
 # What a report of one's own action says: a first-person past ("lo mandé", "pedí", "hice") or "ya está".
+_FIRST_PAST = r"\b(?!(?:qu|aqu|as|all|ah|s|m|t|caf|beb)[éí]\b)\w+[éí]\b"
 _REPORT = re.compile(
-    r"\b(?!(?:qu|aqu|as|all|ah|s|m|t|caf|beb)[éí]\b)\w+[éí]\b|"
-    r"\b(?:hice|fui|puse|dije|traje|tuve|estuve|pude|ya está|hech[oa]s?|list[oa]s?)\b",
+    rf"{_FIRST_PAST}|\b(?:hice|fui|puse|dije|traje|tuve|estuve|pude|ya está|hech[oa]s?|list[oa]s?)\b",
     re.IGNORECASE,
 )
+# The past verbs of a report, to tell whose action it is ("mandé", "mandó" for "¿Mandó…?"; not "la lista").
+_PAST_VERB = re.compile(rf"{_FIRST_PAST}|\b\w+ó\b", re.IGNORECASE)
+# ... or what another says of it, naming them: "Patxi, el plano me llegó el lunes diecinueve", "la ruta de
+# Lourdes también está: la mandó al día siguiente".
+_REPORTED = re.compile(r"\b\w+ó\b|\b(?:ya está|hech[oa]s?|list[oa]s?)\b", re.IGNORECASE)
 _QUOTE = re.compile(r"«([^»]+)»")
 
 
@@ -455,18 +460,22 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
         }
     # "¿Mandó Olga el listado?": the answer is Olga's own report at a later meeting ("Lo mandé el viernes
     # veintitrés, como dije. Ciento cuarenta y tres clínicas…"), which shares few words with the question:
-    # her first-person past in the latest meeting, in a turn on the question's subject or replying to one.
+    # her first-person past in the latest meeting, or another's past naming her, in a turn on the
+    # question's subject or replying to one.
     named = {fold(word) for word in wants.words}
     reporter = {s.speaker for s in sentences if s.speaker} & named if wants.status else set()
     turn_topic = {key: sum(topic_scores[i] for i in members) for key, members in turns.items()}
     extracts = []
     for i, sentence in enumerate(sentences):
         score = overlap_scores[i] + borrowed[i]
+        body = _SPEAKER.sub("", sentence.text)
         report = (
             sentence.latest
-            and sentence.speaker in reporter
             and (turn_topic[(sentence.n, sentence.line)] > 0 or borrowed[i] > 0)
-            and bool(_REPORT.search(_SPEAKER.sub("", sentence.text)))
+            and (
+                (sentence.speaker in reporter and bool(_REPORT.search(body)))
+                or (bool(reporter & set(words(body))) and bool(_REPORTED.search(body)))
+            )
         )
         if report and not score:
             extracts.append(
@@ -611,7 +620,7 @@ def _the_report(
 
     def of_the_action(extract: Extract) -> bool:
         body = _SPEAKER.sub("", extract.sentence)
-        return any(fold(m.group(0))[:4] in stems for m in _REPORT.finditer(body))
+        return any(fold(m.group(0))[:4] in stems for m in _PAST_VERB.finditer(body))
 
     if any(e.report and of_the_action(e) for e in chosen):
         return []

@@ -634,3 +634,26 @@ def test_the_report_quoted_is_of_the_asked_action() -> None:
     )
     answer = extractive_answer("¿Mandó Ainhoa la lista de cervezas cuando dijo?", [follow_up])
     assert "os la mandé el martes trece [1]" in answer
+
+
+def test_a_report_by_someone_else_that_names_the_asked_person_answers_too() -> None:
+    """ "¿Mandó Patxi el plano?" answered at the follow-up by whoever received it: "Patxi, el plano me llegó
+    el lunes diecinueve"."""
+    kickoff = ContextPassage(
+        1,
+        "[Transcripción › Arranque]\n[04:10] Garazi: Patxi, necesito el plano de la etiqueta.\n"
+        "[04:15] Patxi: Te lo mando la semana que viene.",
+        None,
+        "m1",
+        "2026-10-15T09:00:00+00:00",
+    )
+    follow_up = ContextPassage(
+        2,
+        "[Transcripción › Seguimiento]\n[00:20] Garazi: Vale. Patxi, el plano me llegó el lunes diecinueve.\n"
+        "[00:26] Patxi: De nada.",
+        None,
+        "m2",
+        "2026-11-17T15:00:00+00:00",
+    )
+    answer = extractive_answer("mandó Patxi el plano de la etiqueta?", [kickoff, follow_up])
+    assert "el plano me llegó el lunes diecinueve [2]" in answer
