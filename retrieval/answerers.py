@@ -171,15 +171,16 @@ EVIDENCE_SENTENCES = 2  # of the turn a ledger line's evidence was said in, afte
 TOPIC_TURNS = 2  # the turns after one that names the question's subject still speak of it
 # What a report of one's own action says: a first-person past ("lo mandé", "pedí", "hice") or "ya está".
 _FIRST_PAST = r"\b(?!(?:qu|aqu|as|all|ah|s|m|t|caf|beb)[éí]\b)\w+[éí]\b"
+_THIRD_PAST = r"\b\w+ó\b"
+_DONE = r"\b(?:ya está|hech[oa]s?|list[oa]s?)\b"
 _REPORT = re.compile(
-    rf"{_FIRST_PAST}|\b(?:hice|fui|puse|dije|traje|tuve|estuve|pude|ya está|hech[oa]s?|list[oa]s?)\b",
-    re.IGNORECASE,
+    rf"{_FIRST_PAST}|\b(?:hice|fui|puse|dije|traje|tuve|estuve|pude)\b|{_DONE}", re.IGNORECASE
 )
-# The past verbs of a report, to tell whose action it is ("mandé", "mandó" for "¿Mandó…?"; not "la lista").
-_PAST_VERB = re.compile(rf"{_FIRST_PAST}|\b\w+ó\b", re.IGNORECASE)
 # ... or what another says of it, naming them: "Patxi, el plano me llegó el lunes diecinueve", "la ruta de
 # Lourdes también está: la mandó al día siguiente".
-_REPORTED = re.compile(r"\b\w+ó\b|\b(?:ya está|hech[oa]s?|list[oa]s?)\b", re.IGNORECASE)
+_REPORTED = re.compile(f"{_THIRD_PAST}|{_DONE}", re.IGNORECASE)
+# The past verbs of a report, to tell whose action it is ("mandé", "mandó" for "¿Mandó…?"; not "la lista").
+_PAST_VERB = re.compile(f"{_FIRST_PAST}|{_THIRD_PAST}", re.IGNORECASE)
 _QUOTE = re.compile(r"«([^»]+)»")
 
 
@@ -366,7 +367,7 @@ class Asked:
         False for a question that asks for no kind."""
         if self.name:
             return self._names_new(sentence)
-        return (self.amount or self.date or self.person) and self.held_by(sentence)
+        return self.kind and self.held_by(sentence)
 
     def names_someone(self, sentence: str, *, replies: bool) -> bool:
         """The sentence names a person, or its speaker speaks of themself ("Las reviso yo"), or replies
@@ -464,19 +465,22 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
     # question's subject or replying to one.
     named = {fold(word) for word in wants.words}
     reporter = {s.speaker for s in sentences if s.speaker} & named if wants.status else set()
-    turn_topic = {key: sum(topic_scores[i] for i in members) for key, members in turns.items()}
+    turn_topic = (
+        {key: sum(topic_scores[i] for i in members) for key, members in turns.items()} if reporter else {}
+    )
+
+    def reports(i: int, sentence: _Sentence) -> bool:
+        if not (sentence.latest and (turn_topic[(sentence.n, sentence.line)] > 0 or borrowed[i] > 0)):
+            return False
+        body = _SPEAKER.sub("", sentence.text)
+        if sentence.speaker in reporter:
+            return bool(_REPORT.search(body))
+        return bool(reporter & set(words(body))) and bool(_REPORTED.search(body))
+
     extracts = []
     for i, sentence in enumerate(sentences):
         score = overlap_scores[i] + borrowed[i]
-        body = _SPEAKER.sub("", sentence.text)
-        report = (
-            sentence.latest
-            and (turn_topic[(sentence.n, sentence.line)] > 0 or borrowed[i] > 0)
-            and (
-                (sentence.speaker in reporter and bool(_REPORT.search(body)))
-                or (bool(reporter & set(words(body))) and bool(_REPORTED.search(body)))
-            )
-        )
+        report = bool(reporter) and reports(i, sentence)
         if report and not score:
             extracts.append(
                 Extract(sentence.n, sentence.text, 0.0, (sentence.line, sentence.index), report=True)

@@ -170,10 +170,11 @@ async def retrieve(
     bundle = QueryBundle(query)
     # What changed, and whether something promised was done (promised at one meeting, reported at a later
     # one): twice the chunks, the best of each meeting first.
-    across = spans_meetings(query) or asks_about_commitments(query)
+    commitments = asks_about_commitments(query)
+    across = spans_meetings(query) or commitments
     retriever.top_k = config.answer_chunks * (2 if across else 1)
     nodes = await retriever.aretrieve(bundle)
-    if asks_about_commitments(query):
+    if commitments:
         # The ledger's entries (owner, task, due date, status) lead: they answer "who", "by when" and
         # "is it done" directly, and cite the meeting segment that made the commitment.
         ledger = await retriever.search(query, limit=LEDGER_HITS, filters=LEDGER_FILTER, snippets=False)
