@@ -72,6 +72,14 @@ def test_the_fifth_set_is_held_out_whole() -> None:
     assert {q.split for q in fifth.questions} == {"test"} and {q.split for q in fifth.queries} == {"test"}
 
 
+def test_the_sixth_set_is_held_out_whole() -> None:
+    """reuniones-f: a sixth world, written without reading the code; every question and query is test."""
+    sixth = load_meetings_dataset(DEFAULT_DATASET.parent / "reuniones-f")
+    assert check_consistency(sixth) == []
+    assert len(sixth.questions) >= 50 and sixth.segment_count >= 250
+    assert {q.split for q in sixth.questions} == {"test"} and {q.split for q in sixth.queries} == {"test"}
+
+
 def test_the_consistency_check_can_fail(tmp_path: Path) -> None:
     folder = write_tiny_dataset(tmp_path / "tiny")
     replace_in(folder / "questions.yaml", "key_facts: [[WooCommerce]]", "key_facts: [[Shopify]]")
