@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import QueryBundle
+from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from core.models import SourceType
 from core.providers.llm import Usage
@@ -31,7 +31,7 @@ from retrieval.answer import (
     relevant_hits,
     stream_answer,
 )
-from retrieval.answerers import Answerer
+from retrieval.answerers import Answerer, Asked, states_total
 from retrieval.relevance import ProjectNames, calibrated_model, relevance_features
 from retrieval.retriever import HybridRetriever, to_hit, to_node
 from retrieval.search import Hit, SearchFilters, min_similarity, with_snippets
@@ -172,8 +172,14 @@ async def retrieve(
     # one): twice the chunks, the best of each meeting first.
     commitments = asks_about_commitments(query)
     across = spans_meetings(query) or commitments
-    retriever.top_k = config.answer_chunks * (2 if across else 1)
+    top_k = config.answer_chunks * (2 if across else 1)
+    # A budget as it stands is summed up at the meeting that changed it, in words the question does not
+    # use: a deeper pool, from which each meeting's best unit that states a total joins the answer's chunks.
+    total = Asked.of(query).total
+    retriever.top_k = max(top_k, TOTAL_POOL) if total else top_k
     nodes = await retriever.aretrieve(bundle)
+    if total:
+        nodes = nodes[:top_k] + meeting_totals(nodes[top_k:], nodes[:top_k])
     if commitments:
         # The ledger's entries (owner, task, due date, status) lead: they answer "who", "by when" and
         # "is it done" directly, and cite the meeting segment that made the commitment.
@@ -198,6 +204,33 @@ async def retrieve(
             covered |= {(unit[0], index) for index in _window_units(hit, config.transcript_window)}
         hits.append(hit)
     return one_per_meeting(hits) if across else hits
+
+
+TOTAL_POOL = 60
+
+
+def meeting_totals(pool: list[NodeWithScore], kept: list[NodeWithScore]) -> list[NodeWithScore]:
+    """Of each meeting no kept transcript unit states a total for, the best-ranked unit of `pool` that
+    does (answerers.states_total, on any of its turns)."""
+    done = {meeting_of(n) for n in kept if _states_a_total(n)}
+    found: list[NodeWithScore] = []
+    for node in pool:
+        meeting = meeting_of(node)
+        if meeting and meeting not in done and _states_a_total(node):
+            done.add(meeting)
+            found.append(node)
+    return found
+
+
+def meeting_of(node: NodeWithScore) -> str | None:
+    """The meeting of a transcript unit; None for any other chunk."""
+    hit = to_hit(node)
+    return hit.meeting_id if hit is not None and hit.source_type == SourceType.TRANSCRIPT else None
+
+
+def _states_a_total(node: NodeWithScore) -> bool:
+    lines = node.node.get_content().splitlines()[1:]  # the "[type › title]" header aside
+    return any(states_total(line) for line in lines)
 
 
 def answerable(question: str, hits: list[Hit], embedding_model: str, scope: ProjectNames) -> bool:

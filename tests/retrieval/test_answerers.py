@@ -657,3 +657,73 @@ def test_a_report_by_someone_else_that_names_the_asked_person_answers_too() -> N
     )
     answer = extractive_answer("mandó Patxi el plano de la etiqueta?", [kickoff, follow_up])
     assert "el plano me llegó el lunes diecinueve [2]" in answer
+
+
+def _budget_meetings() -> list[ContextPassage]:
+    """The proposal's budget said at the kick-off; the review adds French and sums the budget up anew, in
+    words the question does not use ("total", not "presupuesto"), and the client agrees to the figure."""
+    return [
+        ContextPassage(
+            1,
+            "[Transcripción › Arranque de la web]\n[00:40] Nerea: El presupuesto de la propuesta son catorce "
+            "mil seiscientos euros más IVA.\n[00:52] Manolo: Vale, eso lo tenemos claro.",
+            meeting="m1",
+            when="2026-10-07T09:00:00+00:00",
+        ),
+        ContextPassage(
+            2,
+            "[Transcripción › Seguimiento de la web]\n[05:06] Nerea: El francés son mil trescientos euros "
+            "más: la traducción de toda la web.\n[05:14] Manolo: ¿Mil trescientos? Bueno, adelante.\n"
+            "[05:19] Nerea: Entonces el total pasa de catorce mil seiscientos a quince mil novecientos euros "
+            "más IVA.\n[05:26] Manolo: 15.900. Vale, lo aprobamos.",
+            meeting="m2",
+            when="2026-11-05T09:00:00+00:00",
+        ),
+    ]
+
+
+def test_a_budget_as_it_stands_is_the_latest_meetings_sum() -> None:
+    """ "presupuesto actual de la web": the kick-off's figure shares the question's words, the review's new
+    total shares none of them; the answer quotes the review's sum as well. A question about a price that
+    is no budget ("¿Cuánto cuesta el francés?") is not held to the sum."""
+    answer = extractive_answer("presupuesto actual de la web", _budget_meetings())
+    assert "quince mil novecientos euros más IVA [2]" in answer, answer
+    assert "catorce mil seiscientos euros más IVA [1]" in answer, answer
+    assert answerers.Asked.of("¿Cuánto cuesta la guía con todos los cambios?").total
+    assert answerers.Asked.of("¿Cuál es el presupuesto al final?").total
+    assert not answerers.Asked.of("¿Cuánto cuesta el francés?").total
+    assert not answerers.Asked.of("¿Quién aprueba el presupuesto?").total
+    assert "quince mil novecientos" not in extractive_answer("¿Cuánto cuesta el francés?", _budget_meetings())
+
+
+def test_what_sums_up_a_budget() -> None:
+    """A figure in the thousands summed up, or agreed to; not any sentence with a figure."""
+    sums = [
+        "[05:19] Nerea: Entonces el total pasa de catorce mil seiscientos a quince mil novecientos euros.",
+        "Maite: Entonces: catorce mil trescientos, más mil cien del regalo, menos setecientos del boletín.",
+        "Con el 3D y sin blog, el total queda en dieciocho mil doscientos euros más IVA.",
+        "[03:21] Koldo: 14.700. Vale.",
+        "So the total comes to 21,300 euros.",
+    ]
+    others = [
+        "El presupuesto ya lo visteis: ocho mil seiscientos euros más IVA.",
+        "Pero si los precios cambian en marzo, tenemos dos mil catálogos con precios viejos.",
+        "Entonces nos vemos el martes.",
+        "[02:00] Ana: 2026. Vale.",
+    ]
+    assert all(answerers.states_total(s) for s in sums), [s for s in sums if not answerers.states_total(s)]
+    assert not any(answerers.states_total(s) for s in others), [s for s in others if answerers.states_total(s)]
+
+
+def test_the_latest_meetings_sum_wins_over_an_earlier_one() -> None:
+    """Two meetings each summed the budget up: the later one's sum is quoted, not the earlier one's again."""
+    passages = [
+        replace(
+            _budget_meetings()[0],
+            text="[Transcripción › Arranque de la web]\n[00:40] Nerea: El presupuesto: la web son doce mil, "
+            "más dos mil seiscientos del blog. En total, catorce mil seiscientos euros.",
+        ),
+        _budget_meetings()[1],
+    ]
+    answer = extractive_answer("¿Cuál es el presupuesto actual?", passages)
+    assert "quince mil novecientos" in answer or "15.900" in answer, answer

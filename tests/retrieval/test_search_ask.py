@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,8 @@ from api.services.ai import make_retriever
 from core.models import SourceType
 from retrieval import search as search_module
 from retrieval.answerers import Asked
-from retrieval.retriever import KIND_POOL, PER_SOURCE, diversify, kind_first
+from retrieval.pipeline import meeting_totals
+from retrieval.retriever import KIND_POOL, PER_SOURCE, diversify, kind_first, to_node
 from retrieval.search import Hit
 from tests.api.test_round_trips import statements
 from tests.ingestion.helpers import drain
@@ -313,3 +315,35 @@ def test_kind_first_lifts_what_holds_the_asked_kind_by_a_share_of_the_spread() -
     assert not Asked.of("qué dijo Ana del portal").kind and wants.kind
     # The turn's stamp "[03:17]" is no date, nor the header a name.
     assert not wants.held_in("[Transcripción › Revisión]\n[03:17] ana: lo vemos luego.")
+
+
+def test_each_meeting_lends_its_best_unit_that_sums_a_budget_up() -> None:
+    """meeting_totals: from the deeper pool, the best-ranked transcript unit of each meeting that states a
+    total, unless a kept unit of that meeting already does; documents and other units add nothing."""
+
+    def node(n: int, meeting: int, text: str, source: SourceType = SourceType.TRANSCRIPT) -> Any:
+        return to_node(
+            Hit(
+                chunk_id=n,
+                project_id=uuid.UUID(int=1),
+                source_type=source,
+                source_id=uuid.UUID(int=100 + n),
+                chunk_index=n,
+                content=f"[Transcripción › Reunión {meeting}]\n[03:14] Maite: {text}",
+                meta={"meeting_id": str(uuid.UUID(int=meeting))} if source == SourceType.TRANSCRIPT else {},
+                score=1.0 / n,
+                similarity=None,
+                text_rank=None,
+            )
+        )
+
+    kept = [node(1, 1, "El presupuesto de la propuesta son catorce mil trescientos euros.")]
+    pool = [
+        node(2, 2, "Y el boletín lo quitamos."),
+        node(3, 2, "Entonces: catorce mil trescientos, más mil cien del regalo, menos setecientos del boletín."),
+        node(4, 2, "14.700. Vale."),
+        node(5, 3, "Total: 9.000 euros, más IVA.", source=SourceType.DOCUMENT),
+        node(6, 1, "Entonces el total queda en catorce mil trescientos euros."),
+    ]
+    assert [n.node.node_id for n in meeting_totals(pool, kept)] == ["3", "6"]
+    assert [n.node.node_id for n in meeting_totals(pool, [*kept, pool[1]])] == ["6"]
