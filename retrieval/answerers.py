@@ -161,9 +161,10 @@ ECHO_NEW_TERMS = 2
 LEAD_IN_PENALTY = 0.5  # a sentence of a turn that ends asking: it leads into the question
 # A further sentence is quoted only when it scores at least this share of the best one.
 KEEP_SHARE = 0.6
-# Sentences quoted at most (those within KEEP_SHARE of the best). Four rather than three: the key facts of the
-# five meetings sets' answerable questions, replayed over their retrieved passages, 0.82 / 0.75 / 0.61 / 0.59 /
-# 0.54 -> 0.83 / 0.77 / 0.69 / 0.62 / 0.59, none of their unanswerable questions answered (docs/evals.md).
+# Sentences quoted at most (those within KEEP_SHARE of the best). Four rather than three: the key facts of
+# the five meetings sets' answerable questions, replayed over their retrieved passages, 0.82 / 0.75 / 0.61 /
+# 0.59 / 0.54 -> 0.83 / 0.77 / 0.69 / 0.62 / 0.59, none of their unanswerable questions answered
+# (docs/evals.md).
 MAX_SENTENCES = 4
 NAMES_SOMETHING = 1.3  # a "what/which" question's sentence that names something new
 LEDGER_ANSWERS_STATUS = 1.6  # a ledger line, for a question whether something was done
@@ -282,6 +283,12 @@ _MONEY = re.compile(r"[€$]|\b(?:euros?|d[óo]lares|dollars?|eur)\b|\b\d{1,3}(?
 # trescientos, más mil cien del regalo, menos setecientos del boletín. Catorce mil setecientos.", and agreed
 # with its figure: "15.900. Vale, lo aprobamos." (each of the five meetings sets' budget questions).
 _ASKS_TOTAL = re.compile(r"\b(presupuesto|total|budget)\b|\bcon (todos )?los cambios\b", re.IGNORECASE)
+# The words that ask for the whole amount as it stands, not what it is of.
+_TOTAL_WORDS = re.compile(
+    rf"{_ASKS_TOTAL.pattern}|{_WANTS_LATEST.pattern}|\b(cu[áa]nto|actual\w*|ahora|now|current\w*|"
+    r"qued\w*|cambi\w*|despu[ée]s|desde|sub\w*|baj\w*|en)\b|\b(cuest\w*|cost\w*|precio|importe)\b",
+    re.IGNORECASE,
+)
 _THOUSANDS = re.compile(r"\b\d{1,3}(?:[.,]\d{3})+\b|\bmil\b|\bthousand\b", re.IGNORECASE)
 _SUMS_UP = re.compile(
     r"\btotal\b|\bqued\w* en\b|\bpasa de\b|\bsube a\b|\bbaja a\b|\bcomes to\b|\bgoes (up|down) to\b|"
@@ -315,7 +322,7 @@ class Asked:
     status: bool
     latest: bool  # where things ended up: "¿En qué quedó…?", "al final", "finally"
     who: bool  # "¿Quién…?" opens the question: it asks for a person
-    total: bool  # the whole amount as it stands: "presupuesto actual", "¿cuánto cuesta con todos los cambios?"
+    total: bool  # the whole amount as it stands: "presupuesto actual", "¿cuánto cuesta con los cambios?"
     counted: str  # what "¿Cuántos profesores…?" counts, as a term ("profe"); "" when it counts nothing
     words: frozenset[str]  # the question's words, lower-cased: a name it already says is nothing new
 
@@ -577,7 +584,7 @@ def extractive_answer(
     else:
         chosen += _another_meeting(ranked, chosen, passages)
     if wants.total:
-        chosen += _latest_total(ranked, chosen, sentences, passages)
+        chosen += _latest_total(question, ranked, chosen, sentences, passages)
     if not any(e.topical for e in chosen) or (
         wants.price and not any(wants.held_by(e.sentence) and e.topical for e in chosen)
     ):
@@ -600,11 +607,18 @@ def extractive_answer(
 
 
 def _latest_total(
-    ranked: list[Extract], chosen: list[Extract], sentences: list[_Sentence], passages: list[ContextPassage]
+    question: str,
+    ranked: list[Extract],
+    chosen: list[Extract],
+    sentences: list[_Sentence],
+    passages: list[ContextPassage],
 ) -> list[Extract]:
     """For a budget as it stands: the best-ranked sentence of the latest meeting that sums one up
     (states_total), when no quoted sentence is it. Said at the meeting that changed the budget, it shares
-    few of the question's words, so any sentence of the passages may be it."""
+    few of the question's words, so any sentence of the passages may be it. It answers by itself only a
+    question about what the passages' headings name (a meeting's or a document's title: "¿cuánto cuesta
+    la web con todos los cambios?" in the web's project), not about a thing spoken of in passing whose
+    price nobody gave ("¿cuánto cuesta la campaña…?": the web's sum is not its price)."""
     when = {p.n: p.when for p in passages}
     scored = {(e.n, e.position): e for e in ranked}
     totals = [
@@ -618,7 +632,9 @@ def _latest_total(
     best = max((e for e in totals if str(when[e.n]) == last), key=lambda e: e.score)
     if _key(best.sentence) in {_key(e.sentence) for e in chosen}:
         return []
-    return [replace(best, topical=True)]
+    subject = set(content_terms(_TOTAL_WORDS.sub(" ", question)))
+    named = {term for s in sentences for term in s.section}
+    return [replace(best, topical=subject <= named)]
 
 
 def _another_meeting(
