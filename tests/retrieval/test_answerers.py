@@ -742,3 +742,19 @@ def test_the_sum_answers_for_what_the_headings_name_not_for_a_thing_said_in_pass
     assert extractive_answer(asked.format("la campaña"), passages) == ""
     answer = extractive_answer(asked.format("la web"), passages)
     assert "quince mil novecientos" in answer, answer
+
+
+def test_a_further_sentence_adds_to_an_answer_and_never_makes_one(monkeypatch: Any) -> None:
+    """Up to MAX_SENTENCES close to the best are quoted; only the first ANSWER_SENTENCES may make the answer:
+    with none allowed to, the further ones alone make none."""
+    passages = [
+        ContextPassage(
+            1,
+            "[Documento › Oferta]\nEl hosting cuesta 25 euros al mes. El dominio cuesta 12 euros al año. "
+            "El correo cuesta 3 euros al mes. El soporte cuesta 40 euros al mes.",
+        )
+    ]
+    question = "¿Cuánto cuesta el hosting, el dominio, el correo y el soporte?"
+    assert len(re.findall(r"\[\d\]", extractive_answer(question, passages))) == 4
+    monkeypatch.setattr(answerers, "ANSWER_SENTENCES", 0)
+    assert extractive_answer(question, passages) == ""
