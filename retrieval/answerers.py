@@ -130,6 +130,12 @@ _WANTS_LATEST = re.compile(
     r"in the end|finally|ended up|eventually)\b",
     re.IGNORECASE,
 )
+# Which of the proposals they chose is said where they chose it, after the meeting that proposed them;
+# unless the question names that first meeting ("¿Qué proveedor se eligió en el arranque?").
+_CHOSE = re.compile(r"\b(eligi\w*|escogi\w*|choose|chose|chosen)\b", re.IGNORECASE)
+_NAMES_FIRST = re.compile(
+    r"\b(arranque|primer\w*|principio|inicial\w*|original\w*|kick-?off|first|originally)\b", re.IGNORECASE
+)
 _LEDGER_STATUS = re.compile(re.escape(index_text("index.item_status", status="\x00")).replace("\x00", r"\w+"))
 # "¿Qué plataforma…?", "¿Con qué plugin…?", "Which tool…?": the answer names something.
 _WANTS_NAME = re.compile(r"(\bqu[ée]|\bcu[áa]l(es)?|\bwhich|\bwhat)\s+\w+", re.IGNORECASE)
@@ -341,7 +347,9 @@ class Asked:
             or _OPENING_QUESTION_WORD.search(question)
             or _NAMES_WHAT_IT_WANTS.search(question)
         )
-        latest = bool(_WANTS_LATEST.search(question))
+        latest = bool(_WANTS_LATEST.search(question)) or bool(
+            _CHOSE.search(question) and not _NAMES_FIRST.search(question)
+        )
         date = bool(_WANTS_DATE.search(question))
         return cls(
             amount=amount,

@@ -259,7 +259,8 @@ def asks_about_commitments(question: str) -> bool:
 
 _ACROSS_MEETINGS = re.compile(
     r"\b(cambi\w*|antes|despu[ée]s|primer\w*|segund\w*|[úu]ltim\w*|entre|evoluci\w*|mov(i|ió|ido)\w*|"
-    r"retras\w*|nuev[oa]s?|ahora|al final|finalmente|inicial\w*|original\w*|changed?|moved|before|after|"
+    r"retras\w*|nuev[oa]s?|ahora|al final|finalmente|inicial\w*|original\w*|eligi\w*|escogi\w*|decidi\w*|"
+    r"changed?|moved|before|after|choose|chose|chosen|decided|"
     r"finally|originally|now|latest)\b",
     re.IGNORECASE,
 )

@@ -456,6 +456,9 @@ def test_where_things_ended_up_is_said_in_the_latest_meeting() -> None:
     answer = extractive_answer("¿Qué proveedor de correo queda al final?", meetings)
     assert "Sendinblue [2]" in answer and "informe final" not in answer, answer
     assert answerers.Asked.of("¿En qué quedó lo del correo?").latest
+    # Which of the proposals they chose is said where they chose it, after the kick-off that proposed them.
+    assert answerers.Asked.of("¿Qué diseño de la agenda eligieron?").latest
+    assert answerers.Asked.of("Which design did they choose? Which one was chosen?").latest
     assert not answerers.Asked.of("¿Qué proveedor de correo se eligió en el arranque?").latest
     first = rank_sentences("¿Qué proveedor de correo se eligió?", meetings)[0]
     assert first.n == 1, first
