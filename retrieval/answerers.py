@@ -300,7 +300,8 @@ _TOTAL_WORDS = re.compile(
 )
 _THOUSANDS = re.compile(r"\b\d{1,3}(?:[.,]\d{3})+\b|\bmil\b|\bthousand\b", re.IGNORECASE)
 _SUMS_UP = re.compile(
-    r"\btotal\b|\bqued\w* en\b|\bpasa de\b|\bsube a\b|\bbaja a\b|\bcomes to\b|\bgoes (up|down) to\b|"
+    r"\btotal\b|\bpresupuesto\b|\bbudget\b|\bqued\w* en\b|\bpasa de\b|\bsube a\b|\bbaja a\b|"
+    r"\bcomes to\b|\bgoes (up|down) to\b|"
     r"^\W*(entonces|so)\b|\b(m[áa]s|plus)\b.*\b(m[áa]s|menos|plus|minus)\b",
     re.IGNORECASE,
 )
@@ -308,6 +309,15 @@ _AGREES_FIGURE = re.compile(
     r"^\W*\d{1,3}(?:[.,]\d{3})+\b[.…,]*\s*(vale|bien|perfecto|de acuerdo|ok|aprobad\w*|fine|agreed)\b",
     re.IGNORECASE,
 )
+
+
+_BARE_FIGURE = re.compile(r"\W*\d{1,3}(?:[.,]\d{3})+\W*")
+
+
+def _agrees_figure(sentence: str) -> bool:
+    """ "13.550. Vale." (a turn read whole), "13.550." (its first sentence): a figure said back."""
+    said = _SPEAKER.sub("", _TURN.sub("", sentence))
+    return bool(_AGREES_FIGURE.match(said) or _BARE_FIGURE.fullmatch(said))
 
 
 def states_total(sentence: str) -> bool:
@@ -612,6 +622,8 @@ def extractive_answer(
         return ""
     said = {_key(e.sentence) for e in chosen}
     chosen += [e for e in further if _key(e.sentence) not in said]
+    if not wants.status:
+        chosen += _after_the_change(chosen, sentences, wants)
     order = {p.n: i for i, p in enumerate(passages)}
     chosen.sort(key=lambda e: (order[e.n], e.position))
     parts = []
@@ -647,11 +659,68 @@ def _latest_total(
         return []
     last = max(str(when[e.n]) for e in totals)
     best = max((e for e in totals if str(when[e.n]) == last), key=lambda e: e.score)
-    if _key(best.sentence) in {_key(e.sentence) for e in chosen}:
-        return []
     subject = set(content_terms(_TOTAL_WORDS.sub(" ", question)))
     named = {term for s in sentences for term in s.section}
-    return [replace(best, topical=subject <= named)]
+    found = [replace(best, topical=subject <= named)]
+    # "Pues: doce mil ochocientos, más mil cuatrocientos cincuenta, menos setecientos. Trece mil quinientos
+    # cincuenta.": the sum's result is its turn's next sentence, or the next turn that agrees to it.
+    line = best.position[0]
+    after = [s for s in sentences if s.n == best.n and (s.line, s.index) > best.position]
+    result = next((s for s in after if s.line == line), None)
+    if result is None or not _THOUSANDS.search(_SPEAKER.sub("", result.text)):
+        result = next((s for s in after if s.line > line), None)
+        if result is not None and not _agrees_figure(result.text):
+            result = None
+    if result is not None:
+        found.append(Extract(result.n, result.text, 0.0, (result.line, result.index), found[0].topical))
+    quoted = {_key(e.sentence) for e in chosen}
+    return [e for e in found if _key(e.sentence) not in quoted]
+
+
+# A later meeting's change of what an earlier one settled: "El espectáculo nuevo ya no se llama Vientos de
+# papel.", "Nos vamos de Butaca Fácil.", "al veintidós de febrero no llego bien".
+_CHANGES = re.compile(
+    r"\b(ya no|nos vamos de|nos pasamos|dej\w* de|en vez de|en lugar de|cambi\w*|no lleg\w*|pasa de|"
+    r"se mueve|retras\w*|instead|no longer|switch\w*)\b",
+    re.IGNORECASE,
+)
+CHANGE_TURNS = 2
+
+
+def _after_the_change(chosen: list[Extract], sentences: list[_Sentence], wants: Asked) -> list[Extract]:
+    """What a quoted change at the latest meeting changed to: the first sentence after it, in its turn or
+    the CHANGE_TURNS after, that gives what is asked ("Así que se llama Pájaros de papel.", "Nos pasamos a
+    Taquilla Norte…", "Proponemos el lunes ocho de marzo."). The change says what no longer holds; what
+    holds now is said next, often without the question's words."""
+    said = {_key(e.sentence) for e in chosen}
+    at = {(s.n, s.line, s.index): i for i, s in enumerate(sentences)}
+    found: list[Extract] = []
+    for extract in chosen:
+        i = at.get((extract.n, *extract.position))
+        if i is None or not sentences[i].latest or not _CHANGES.search(_SPEAKER.sub("", extract.sentence)):
+            continue
+        start = sentences[i]
+        lines = sorted({s.line for s in sentences if s.n == start.n and s.line > start.line})[:CHANGE_TURNS]
+        turns = {start.line, *lines}
+        following = [s for s in sentences[i + 1 :] if (s.n, s.line) in {(start.n, t) for t in turns}]
+        following = [s for s in following if not s.is_question]
+        gives = next((s for s in following if _gives_what_changed(s.text, wants)), None)
+        if gives is not None and _key(gives.text) not in said:
+            said.add(_key(gives.text))
+            found.append(Extract(gives.n, gives.text, 0.0, (gives.line, gives.index)))
+    return found
+
+
+def _gives_what_changed(sentence: str, wants: Asked) -> bool:
+    """A date, an amount or a person for a question that asks one, a name for "which", a number for "how
+    many"; nothing for other questions (what a change changed to is then no one sentence)."""
+    if wants.kind:
+        return wants.held_by(sentence)
+    if wants.name:
+        return wants._names_new(sentence)
+    if wants.counted:
+        return bool(_NUMBER.search(_SPEAKER.sub("", sentence)))
+    return False
 
 
 def _another_meeting(

@@ -707,9 +707,10 @@ def test_what_sums_up_a_budget() -> None:
         "Con el 3D y sin blog, el total queda en dieciocho mil doscientos euros más IVA.",
         "[03:21] Koldo: 14.700. Vale.",
         "So the total comes to 21,300 euros.",
+        "Y yo, mañana el presupuesto nuevo de siete mil quinientos setenta.",
     ]
     others = [
-        "El presupuesto ya lo visteis: ocho mil seiscientos euros más IVA.",
+        "La nave tiene ochocientos cincuenta metros y la exposición, doscientos.",
         "Pero si los precios cambian en marzo, tenemos dos mil catálogos con precios viejos.",
         "Entonces nos vemos el martes.",
         "[02:00] Ana: 2026. Vale.",
@@ -761,3 +762,49 @@ def test_a_further_sentence_adds_to_an_answer_and_never_makes_one(monkeypatch: A
     assert len(re.findall(r"\[\d\]", extractive_answer(question, passages))) == 4
     monkeypatch.setattr(answerers, "ANSWER_SENTENCES", 0)
     assert extractive_answer(question, passages) == ""
+
+
+def test_a_sum_is_quoted_with_its_result() -> None:
+    """ "Pues: doce mil ochocientos, más…, menos setecientos. Trece mil quinientos cincuenta.": the result is
+    the sum's next sentence; where the sum ends in no figure, the next turn that says it back gives it."""
+    kickoff, review = _budget_meetings()
+    said = replace(
+        review,
+        text="[Transcripción › Seguimiento de la web]\n[05:06] Nerea: El panel son mil cuatrocientos "
+        "cincuenta más.\n[05:19] Margalida: Pues: doce mil ochocientos, más mil cuatrocientos cincuenta del "
+        "panel, menos setecientos de la tienda. Trece mil quinientos cincuenta.\n[05:26] Jaume: Vale.",
+    )
+    answer = extractive_answer("presupuesto actual de la web", [kickoff, said])
+    assert "Trece mil quinientos cincuenta [2]" in answer, answer
+    agreed = replace(
+        review,
+        text="[Transcripción › Seguimiento de la web]\n[05:19] Margalida: Pues: doce mil ochocientos, más "
+        "mil cuatrocientos cincuenta, menos setecientos de la tienda.\n[05:26] Jaume: 13.550. Vale.",
+    )
+    answer = extractive_answer("presupuesto actual de la web", [kickoff, agreed])
+    assert "13.550 [2]" in answer, answer
+
+
+def test_what_a_change_changed_to_is_quoted_after_it() -> None:
+    """The review says the name no longer holds and, two sentences on, what it is now; a "which" question
+    quotes the new name. A question that asks for no kind of thing quotes no continuation."""
+    passages = [
+        ContextPassage(
+            1,
+            "[Transcripción › Arranque de la gira]\n[08:10] Rocío: El nuevo espectáculo se llama Vientos de "
+            "papel, y lo estrenamos en marzo.",
+            meeting="m1",
+            when="2026-10-21T09:00:00+00:00",
+        ),
+        ContextPassage(
+            2,
+            "[Transcripción › Seguimiento de la gira]\n[03:02] Rocío: El espectáculo nuevo ya no se llama "
+            "Vientos de papel. Hicimos el pase con dos colegios y todos decían «la de los pájaros».\n"
+            "[03:30] Rocío: Así que se llama Pájaros de papel.\n[03:41] Biel: Lo cambio en las fichas.",
+            meeting="m2",
+            when="2026-11-24T09:00:00+00:00",
+        ),
+    ]
+    answer = extractive_answer("¿Qué nombre tiene el espectáculo nuevo?", passages)
+    assert "Pájaros de papel [2]" in answer, answer
+    assert answerers._after_the_change([], answerers._sentences(passages), answerers.Asked.of("¿Y?")) == []
