@@ -217,3 +217,11 @@ def test_the_cli_reports_a_bad_meetings_dataset_with_exit_code_2(
     assert (
         f"questions.yaml:{line_of(folder / 'questions.yaml', '- id: q2')}: split 'later' is not one of" in err
     )
+
+
+def test_the_seventh_set_is_held_out_whole() -> None:
+    """reuniones-g: a seventh world, written without reading the code; every question and query is test."""
+    seventh = load_meetings_dataset(DEFAULT_DATASET.parent / "reuniones-g")
+    assert check_consistency(seventh) == []
+    assert len(seventh.questions) >= 50 and seventh.segment_count >= 250
+    assert {q.split for q in seventh.questions} == {"test"} and {q.split for q in seventh.queries} == {"test"}
