@@ -193,7 +193,13 @@ def content_terms(text: str) -> tuple[str, ...]:
     Cached: an answer reads the terms of every sentence of every retrieved chunk (the abstention features,
     the extractive answerer, the citation checks), ~80 sentences per question, and a project's chunks come
     back for question after question (16 % of an ask's CPU before)."""
-    return tuple(word[:5] for word in words(text) if word not in FOLDED_STOPWORDS and len(word) > 1)
+    kept = (word[:5] for word in words(text) if word not in FOLDED_STOPWORDS and len(word) > 1)
+    return tuple(_SAME_STEM.get(term, term) for term in kept)
+
+
+# Prefixes of one verb that its stem's vowel change splits: "¿Qué logo eligieron?" asks what "elegisteis la
+# segunda" answers (elegir: eligió, eligieron, elija; elegimos, elegido).
+_SAME_STEM = {"eligi": "elegi", "elija": "elegi", "elijo": "elegi", "elije": "elegi"}
 
 
 # A Markdown table's row ("| a | b |") and the rule under its header row ("| --- | :-: |"): the chunker keeps

@@ -1,4 +1,4 @@
-"""core.text.fold: the fast paths (ASCII, Latin marks) give what the plain definition gives."""
+"""core.text: fold's fast paths (ASCII, Latin marks) give what the plain definition gives; content terms."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from core.text import fold
+from core.text import content_terms, fold
 
 
 def reference(text: str) -> str:
@@ -84,3 +84,11 @@ def test_header_parts_read_back_the_header_the_chunker_writes() -> None:
         "Mantenimiento",
     ]
     assert header_parts("Sin cabecera. [Nota › al margen]") == []
+
+
+def test_the_forms_of_elegir_share_one_term() -> None:
+    """ "¿Qué logo eligieron?" is answered by "elegisteis la segunda": the stem's vowel change (e -> i) does
+    not split the verb's forms; other words keep their five letters."""
+    forms = ["eligieron", "eligió", "elija", "elijo", "elegisteis", "elegimos", "elegido"]
+    assert {content_terms(form) for form in forms} == {("elegi",)}
+    assert content_terms("eligieron el logo") == ("elegi", "logo")
