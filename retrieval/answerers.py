@@ -663,14 +663,18 @@ def _latest_total(
     named = {term for s in sentences for term in s.section}
     found = [replace(best, topical=subject <= named)]
     # "Pues: doce mil ochocientos, más mil cuatrocientos cincuenta, menos setecientos. Trece mil quinientos
-    # cincuenta.": the sum's result is its turn's next sentence, or the next turn that agrees to it.
+    # cincuenta.": the sum's result is its turn's next sentence, or the next turn that agrees to it, or the
+    # figure of one of the next two turns ("doce mil cuatrocientos." - "Cuatrocientos cincuenta. Doce mil
+    # cuatrocientos cincuenta.": a sum said wrong and put right by someone else).
     line = best.position[0]
     after = [s for s in sentences if s.n == best.n and (s.line, s.index) > best.position]
     result = next((s for s in after if s.line == line), None)
     if result is None or not _THOUSANDS.search(_SPEAKER.sub("", result.text)):
         result = next((s for s in after if s.line > line), None)
         if result is not None and not _agrees_figure(result.text):
-            result = None
+            next_turns = sorted({s.line for s in after if s.line > line})[:RESULT_TURNS]
+            said_in = [s for s in after if s.line in next_turns]
+            result = next((s for s in said_in if _THOUSANDS.search(_SPEAKER.sub("", s.text))), None)
     if result is not None:
         found.append(Extract(result.n, result.text, 0.0, (result.line, result.index), found[0].topical))
     quoted = {_key(e.sentence) for e in chosen}
@@ -685,6 +689,7 @@ _CHANGES = re.compile(
     re.IGNORECASE,
 )
 CHANGE_TURNS = 2
+RESULT_TURNS = 2  # a sum's result is said within its turn or the next two
 
 
 def _after_the_change(chosen: list[Extract], sentences: list[_Sentence], wants: Asked) -> list[Extract]:

@@ -783,6 +783,14 @@ def test_a_sum_is_quoted_with_its_result() -> None:
     )
     answer = extractive_answer("presupuesto actual de la web", [kickoff, agreed])
     assert "13.550 [2]" in answer, answer
+    corrected = replace(
+        review,
+        text="[Transcripción › Seguimiento de la web]\n[05:45] Yaiza: Pues quedaría: once mil novecientos, "
+        "más novecientos cincuenta, menos los cuatrocientos del blog... doce mil cuatrocientos.\n[05:58] "
+        "Ayoze: Cuatrocientos cincuenta. Doce mil cuatrocientos cincuenta.\n[06:03] Yaiza: Eso, perdón.",
+    )
+    answer = extractive_answer("presupuesto actual de la web", [kickoff, corrected])
+    assert "Doce mil cuatrocientos cincuenta [2]" in answer, answer
 
 
 def test_what_a_change_changed_to_is_quoted_after_it() -> None:
