@@ -766,31 +766,24 @@ def test_a_further_sentence_adds_to_an_answer_and_never_makes_one(monkeypatch: A
 
 def test_a_sum_is_quoted_with_its_result() -> None:
     """ "Pues: doce mil ochocientos, más…, menos setecientos. Trece mil quinientos cincuenta.": the result is
-    the sum's next sentence; where the sum ends in no figure, the next turn that says it back gives it."""
+    the sum's next sentence; where the sum ends in no figure, the next turn that says it back gives it, or
+    the figure of one of the next two turns (a sum said wrong and put right by someone else)."""
     kickoff, review = _budget_meetings()
-    said = replace(
-        review,
-        text="[Transcripción › Seguimiento de la web]\n[05:06] Nerea: El panel son mil cuatrocientos "
-        "cincuenta más.\n[05:19] Margalida: Pues: doce mil ochocientos, más mil cuatrocientos cincuenta del "
-        "panel, menos setecientos de la tienda. Trece mil quinientos cincuenta.\n[05:26] Jaume: Vale.",
-    )
-    answer = extractive_answer("presupuesto actual de la web", [kickoff, said])
-    assert "Trece mil quinientos cincuenta [2]" in answer, answer
-    agreed = replace(
-        review,
-        text="[Transcripción › Seguimiento de la web]\n[05:19] Margalida: Pues: doce mil ochocientos, más "
-        "mil cuatrocientos cincuenta, menos setecientos de la tienda.\n[05:26] Jaume: 13.550. Vale.",
-    )
-    answer = extractive_answer("presupuesto actual de la web", [kickoff, agreed])
-    assert "13.550 [2]" in answer, answer
-    corrected = replace(
-        review,
-        text="[Transcripción › Seguimiento de la web]\n[05:45] Yaiza: Pues quedaría: once mil novecientos, "
-        "más novecientos cincuenta, menos los cuatrocientos del blog... doce mil cuatrocientos.\n[05:58] "
-        "Ayoze: Cuatrocientos cincuenta. Doce mil cuatrocientos cincuenta.\n[06:03] Yaiza: Eso, perdón.",
-    )
-    answer = extractive_answer("presupuesto actual de la web", [kickoff, corrected])
-    assert "Doce mil cuatrocientos cincuenta [2]" in answer, answer
+    header = "[Transcripción › Seguimiento de la web]\n"
+    turns = {
+        "Trece mil quinientos cincuenta [2]": "[05:06] Nerea: El panel son mil cuatrocientos cincuenta más.\n"
+        "[05:19] Margalida: Pues: doce mil ochocientos, más mil cuatrocientos cincuenta del panel, menos "
+        "setecientos de la tienda. Trece mil quinientos cincuenta.\n[05:26] Jaume: Vale.",
+        "13.550 [2]": "[05:19] Margalida: Pues: doce mil ochocientos, más mil cuatrocientos cincuenta, menos "
+        "setecientos de la tienda.\n[05:26] Jaume: 13.550. Vale.",
+        "Doce mil cuatrocientos cincuenta [2]": "[05:45] Yaiza: Pues quedaría: once mil novecientos, más "
+        "novecientos cincuenta, menos los cuatrocientos del blog... doce mil cuatrocientos.\n[05:58] Ayoze: "
+        "Cuatrocientos cincuenta. Doce mil cuatrocientos cincuenta.\n[06:03] Yaiza: Eso, perdón.",
+    }
+    for result, text in turns.items():
+        revised = replace(review, text=header + text)
+        answer = extractive_answer("presupuesto actual de la web", [kickoff, revised])
+        assert result in answer, answer
 
 
 def test_what_a_change_changed_to_is_quoted_after_it() -> None:
