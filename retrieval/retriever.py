@@ -21,7 +21,7 @@ from core.outbox import UNINDEXED
 from core.providers.embeddings import Embedder
 from core.reads import session_rows
 from core.settings import RetrievalSettings
-from retrieval.answerers import Asked, states_total
+from retrieval.answerers import Asked
 from retrieval.lexical import (
     CHUNK_CHANGES_SQL,
     Bm25Strategy,
@@ -107,19 +107,14 @@ KIND_WEIGHT = 0.3
 
 def kind_first(pool: list[Hit], wants: Asked, *, weight: float = KIND_WEIGHT) -> list[Hit]:
     """`pool` re-ranked: each hit's score, scaled to the pool's spread, plus `weight` when it holds what
-    the query asks for (Asked.held_in; for a budget as it stands, a sum: "importe total después de añadir y
-    quitar partidas" asks for "Pues: doce mil ochocientos, más…, menos…"). Ties keep the pool's order."""
+    the query asks for (Asked.held_in). Ties keep the pool's order."""
     if len(pool) < 2:
         return pool
     low = min(hit.score for hit in pool)
     spread = (max(hit.score for hit in pool) - low) or 1.0
-
-    def holds(hit: Hit) -> bool:
-        if wants.total:
-            return any(states_total(line) for line in hit.content.splitlines()[1:])
-        return wants.held_in(hit.content)
-
-    return sorted(pool, key=lambda hit: (hit.score - low) / spread + weight * holds(hit), reverse=True)
+    return sorted(
+        pool, key=lambda hit: (hit.score - low) / spread + weight * wants.held_in(hit.content), reverse=True
+    )
 
 
 def diversify(pool: list[Hit], *, limit: int, offset: int, per_source: int = PER_SOURCE) -> list[Hit]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -348,33 +347,3 @@ def test_each_meeting_lends_its_best_unit_that_sums_a_budget_up() -> None:
     ]
     assert [n.node.node_id for n in meeting_totals(pool, kept)] == ["3", "6"]
     assert [n.node.node_id for n in meeting_totals(pool, [*kept, pool[1]])] == ["6"]
-
-
-def test_a_budget_query_lifts_the_units_that_sum_one_up() -> None:
-    """ "importe total después de añadir y quitar partidas": the units that sum a budget up come first, not
-    every unit that names an amount."""
-
-    def hit(n: int, score: float, text: str) -> Hit:
-        return Hit(
-            chunk_id=n,
-            project_id=uuid.UUID(int=1),
-            source_type=SourceType.TRANSCRIPT,
-            source_id=uuid.UUID(int=n),
-            chunk_index=0,
-            content=f"[Transcripción › Seguimiento]\n[03:14] Margalida: {text}",
-            meta={},
-            score=score,
-            similarity=None,
-            text_rank=None,
-        )
-
-    pool = [
-        hit(1, 0.050, "El panel son mil cuatrocientos cincuenta euros más."),
-        hit(2, 0.046, "Quitamos la tienda de ropa."),
-        hit(3, 0.049, "Pues: doce mil ochocientos, más mil cuatrocientos cincuenta, menos setecientos."),
-    ]
-    wants = Asked.of("importe total después de añadir y quitar partidas")
-    assert wants.total
-    assert [h.chunk_id for h in kind_first(pool, wants)] == [3, 1, 2]  # 0.75 + 0.3, 1, 0
-    # As a query for an amount it would lift the figure of the first as well: 1 + 0.3 leads.
-    assert [h.chunk_id for h in kind_first(pool, replace(wants, total=False))] == [1, 3, 2]
