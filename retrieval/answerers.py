@@ -322,7 +322,8 @@ def _agrees_figure(sentence: str) -> bool:
 
 def states_total(sentence: str) -> bool:
     """The sentence sums up an amount in the thousands ("el total queda en dieciocho mil doscientos"; "nueve
-    mil cien de partida, más seiscientos…, menos quinientos") or agrees to one ("9.650. Bien.")."""
+    mil cien de partida, más seiscientos…, menos quinientos"), names a budget with one ("el presupuesto nuevo
+    de siete mil quinientos setenta") or agrees to one ("9.650. Bien.")."""
     said = _SPEAKER.sub("", _TURN.sub("", sentence))
     return bool(_THOUSANDS.search(said) and _SUMS_UP.search(said)) or bool(_AGREES_FIGURE.match(said))
 
@@ -643,8 +644,9 @@ def _latest_total(
     passages: list[ContextPassage],
 ) -> list[Extract]:
     """For a budget as it stands: the best-ranked sentence of the latest meeting that sums one up
-    (states_total), when no quoted sentence is it. Said at the meeting that changed the budget, it shares
-    few of the question's words, so any sentence of the passages may be it. It answers by itself only a
+    (states_total) and its result, those of them not quoted yet. Said at the meeting that changed the
+    budget, it shares few of the question's words, so any sentence of the passages may be it. It answers
+    by itself only a
     question about what the passages' headings name (a meeting's or a document's title: "¿cuánto cuesta
     la web con todos los cambios?" in the web's project), not about a thing spoken of in passing whose
     price nobody gave ("¿cuánto cuesta la campaña…?": the web's sum is not its price)."""
@@ -707,7 +709,7 @@ def _after_the_change(chosen: list[Extract], sentences: list[_Sentence], wants: 
         start = sentences[i]
         lines = sorted({s.line for s in sentences if s.n == start.n and s.line > start.line})[:CHANGE_TURNS]
         turns = {start.line, *lines}
-        following = [s for s in sentences[i + 1 :] if (s.n, s.line) in {(start.n, t) for t in turns}]
+        following = [s for s in sentences[i + 1 :] if s.n == start.n and s.line in turns]
         following = [s for s in following if not s.is_question]
         gives = next((s for s in following if _gives_what_changed(s.text, wants)), None)
         if gives is not None and _key(gives.text) not in said:
