@@ -10,7 +10,7 @@ import asyncio
 import math
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -314,9 +314,14 @@ _AGREES_FIGURE = re.compile(
 _BARE_FIGURE = re.compile(r"\W*\d{1,3}(?:[.,]\d{3})+\W*")
 
 
+def _spoken(line: str) -> str:
+    """What a transcript line or sentence says, without its stamp and speaker."""
+    return _SPEAKER.sub("", _TURN.sub("", line))
+
+
 def _agrees_figure(sentence: str) -> bool:
     """ "13.550. Vale." (a turn read whole), "13.550." (its first sentence): a figure said back."""
-    said = _SPEAKER.sub("", _TURN.sub("", sentence))
+    said = _spoken(sentence)
     return bool(_AGREES_FIGURE.match(said) or _BARE_FIGURE.fullmatch(said))
 
 
@@ -324,7 +329,7 @@ def states_total(sentence: str) -> bool:
     """The sentence sums up an amount in the thousands ("el total queda en dieciocho mil doscientos"; "nueve
     mil cien de partida, más seiscientos…, menos quinientos"), names a budget with one ("el presupuesto nuevo
     de siete mil quinientos setenta") or agrees to one ("9.650. Bien.")."""
-    said = _SPEAKER.sub("", _TURN.sub("", sentence))
+    said = _spoken(sentence)
     return bool(_THOUSANDS.search(said) and _SUMS_UP.search(said)) or bool(_AGREES_FIGURE.match(said))
 
 
@@ -502,7 +507,7 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             continue
         # The next two turns of the same passage answer it (the first more likely than the second).
         later = [j for j in range(members[-1] + 1, len(sentences)) if sentences[j].n == n]
-        following = sorted({sentences[j].line for j in later if sentences[j].line > line})[:2]
+        following = _next_turns((sentences[j] for j in later), line, 2)
         for j in later:
             if sentences[j].line in following and not sentences[j].is_question:
                 decay = 1.0 if sentences[j].line == following[0] else 0.6
@@ -576,6 +581,11 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
     return sorted(extracts, key=lambda e: e.score, reverse=True)
 
 
+def _next_turns(after: Iterable[_Sentence], line: int, count: int) -> list[int]:
+    """The next `count` turns (lines) of a passage after `line`, of its sentences `after`."""
+    return sorted({s.line for s in after if s.line > line})[:count]
+
+
 def _singular(term: str) -> str:
     return term[:-1] if len(term) > 3 and term.endswith("s") else term
 
@@ -646,10 +656,9 @@ def _latest_total(
     """For a budget as it stands: the best-ranked sentence of the latest meeting that sums one up
     (states_total) and its result, those of them not quoted yet. Said at the meeting that changed the
     budget, it shares few of the question's words, so any sentence of the passages may be it. It answers
-    by itself only a
-    question about what the passages' headings name (a meeting's or a document's title: "¿cuánto cuesta
-    la web con todos los cambios?" in the web's project), not about a thing spoken of in passing whose
-    price nobody gave ("¿cuánto cuesta la campaña…?": the web's sum is not its price)."""
+    by itself only a question about what the passages' headings name (a meeting's or a document's title:
+    "¿cuánto cuesta la web con todos los cambios?" in the web's project), not about a thing spoken of in
+    passing whose price nobody gave ("¿cuánto cuesta la campaña…?": the web's sum is not its price)."""
     when = {p.n: p.when for p in passages}
     scored = {(e.n, e.position): e for e in ranked}
     totals = [
@@ -671,12 +680,12 @@ def _latest_total(
     line = best.position[0]
     after = [s for s in sentences if s.n == best.n and (s.line, s.index) > best.position]
     result = next((s for s in after if s.line == line), None)
-    if result is None or not _THOUSANDS.search(_SPEAKER.sub("", result.text)):
+    if result is None or not _THOUSANDS.search(_spoken(result.text)):
         result = next((s for s in after if s.line > line), None)
         if result is not None and not _agrees_figure(result.text):
-            next_turns = sorted({s.line for s in after if s.line > line})[:RESULT_TURNS]
+            next_turns = _next_turns(after, line, RESULT_TURNS)
             said_in = [s for s in after if s.line in next_turns]
-            result = next((s for s in said_in if _THOUSANDS.search(_SPEAKER.sub("", s.text))), None)
+            result = next((s for s in said_in if _THOUSANDS.search(_spoken(s.text))), None)
     if result is not None:
         found.append(Extract(result.n, result.text, 0.0, (result.line, result.index), found[0].topical))
     quoted = {_key(e.sentence) for e in chosen}
@@ -707,7 +716,7 @@ def _after_the_change(chosen: list[Extract], sentences: list[_Sentence], wants: 
         if i is None or not sentences[i].latest or not _CHANGES.search(_SPEAKER.sub("", extract.sentence)):
             continue
         start = sentences[i]
-        lines = sorted({s.line for s in sentences if s.n == start.n and s.line > start.line})[:CHANGE_TURNS]
+        lines = _next_turns((s for s in sentences if s.n == start.n), start.line, CHANGE_TURNS)
         turns = {start.line, *lines}
         following = [s for s in sentences[i + 1 :] if s.n == start.n and s.line in turns]
         following = [s for s in following if not s.is_question]
@@ -719,15 +728,9 @@ def _after_the_change(chosen: list[Extract], sentences: list[_Sentence], wants: 
 
 
 def _gives_what_changed(sentence: str, wants: Asked) -> bool:
-    """A date, an amount or a person for a question that asks one, a name for "which", a number for "how
-    many"; nothing for other questions (what a change changed to is then no one sentence)."""
-    if wants.kind:
-        return wants.held_by(sentence)
-    if wants.name:
-        return wants._names_new(sentence)
-    if wants.counted:
-        return bool(_NUMBER.search(_SPEAKER.sub("", sentence)))
-    return False
+    """A date, an amount (a count is one) or a person for a question that asks one, else a name for
+    "which"; nothing for other questions (what a change changed to is then no one sentence)."""
+    return wants.held_by(sentence) if wants.kind else wants.gives(sentence)
 
 
 def _another_meeting(
