@@ -270,6 +270,14 @@ class RetrievalSettings(BaseModel):
     )
     rrf_k: int = Field(20, ge=1, le=1000, description="reciprocal rank fusion constant")
     vector_weight: float = Field(0.5, ge=0, le=1, description="convex fusion: the vector side's weight")
+    transcript_vector_weight: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="convex and dbsf fusion on search results pages: the vector side's weight for meeting "
+        "transcript units (speech says the same thing in other words more often than documents do); default "
+        "per embedding model (e5: 0.7), else vector_weight. Answers weigh every chunk with vector_weight",
+    )
     candidates: int = Field(100, ge=10, le=1000, description="vector candidates before fusion")
     text_candidates: int = Field(
         100, ge=10, le=1000, description="full-text candidates before fusion (text mode: at least the page)"

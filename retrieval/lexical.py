@@ -212,8 +212,14 @@ async def choose_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexica
         return None
 
 
+# Each side of a search says whether its chunk is a transcript unit: the hybrid weighs the two sides
+# differently for speech (retrieval.search.transcript_vector_weight).
+SPOKEN = "c.source_type = 'transcript' AS spoken"
+
+
 def bm25_side_sql(*, scope: str, projects: str, depth: int) -> str:
-    """(id, rank) of the `depth` best chunks in `scope` by BM25, best first; rank is the positive score.
+    """(id, rank, spoken) of the `depth` best chunks in `scope` by BM25, best first; rank is the positive
+    score.
 
     One index scan per language column, filtered inside the scan (pg_textsearch scores deeper until
     `depth` rows pass, so a small project still gets its own best chunks). A language none of the
@@ -222,13 +228,13 @@ def bm25_side_sql(*, scope: str, projects: str, depth: int) -> str:
     pg_textsearch sees the LIMIT even in a generic plan."""
     depth = int(depth)
     per_language = "\n            UNION ALL\n".join(
-        f"""            (SELECT c.id, bm25_get_current_score() AS score FROM chunks c
+        f"""            (SELECT c.id, bm25_get_current_score() AS score, {SPOKEN} FROM chunks c
              WHERE {scope} AND EXISTS (SELECT 1 FROM chunks x WHERE {projects} AND {holds})
              ORDER BY c.{column} <@> to_bm25query(:q_folded, '{BM25_INDEXES[column]}') LIMIT {depth})"""
         for column, holds in SEARCH_COLUMNS.items()
     )
     return f"""
-        SELECT id, -score AS rank FROM (
+        SELECT id, -score AS rank, spoken FROM (
 {per_language}
         ) per_language
         WHERE score < 0
@@ -236,9 +242,9 @@ def bm25_side_sql(*, scope: str, projects: str, depth: int) -> str:
 
 
 def ts_rank_side_sql(*, scope: str, query: str) -> str:
-    """(id, rank) by length-normalised ts_rank of the OR-ed lexemes in the CTE column tq.{query}."""
+    """(id, rank, spoken) by length-normalised ts_rank of the OR-ed lexemes in the CTE column tq.{query}."""
     return f"""
-        SELECT c.id, ts_rank(c.tsv, tq.{query}, 1) AS rank
+        SELECT c.id, ts_rank(c.tsv, tq.{query}, 1) AS rank, {SPOKEN}
         FROM chunks c, tq WHERE {scope} AND c.tsv @@ tq.{query}
         ORDER BY rank DESC LIMIT :text_candidates"""
 
@@ -375,8 +381,8 @@ def unindexed(scope: str) -> str:
 
 def bm25_scope_sql(*, scope: str, depth: int, few: bool = False, cached: bool = False) -> tuple[str, str]:
     """(CTEs, side): BM25 of the `depth` best chunks in `scope`, computed over the stored tsvector of the
-    scope's chunks that hold a query word (one GIN scan, migration 0013); (id, rank) like bm25_side_sql,
-    with the same scores.
+    scope's chunks that hold a query word (one GIN scan, migration 0013); (id, rank, spoken) like
+    bm25_side_sql, with the same scores.
 
     Per language, pg_textsearch's formula (src/types/query.c, 1.0): the sum over the query's words of
     qf * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)), where
@@ -445,7 +451,8 @@ def bm25_scope_sql(*, scope: str, depth: int, few: bool = False, cached: bool = 
         FROM bm25_words
     ),
     bm25_found AS MATERIALIZED (
-        SELECT c.id, {LANGUAGE_OF} AS lang, w.lexeme, cardinality(w.positions) AS tf, c.tsv_length AS dl
+        SELECT c.id, {LANGUAGE_OF} AS lang, w.lexeme, cardinality(w.positions) AS tf, c.tsv_length AS dl,
+               {SPOKEN}
         FROM chunks c CROSS JOIN bm25_query q
              CROSS JOIN LATERAL (SELECT setweight(c.tsv, 'A', q.lexemes) AS marked OFFSET 0) m
              CROSS JOIN LATERAL (SELECT f.lexeme, f.positions FROM unnest(ts_filter(m.marked, '{{a}}')) f) w
@@ -483,17 +490,17 @@ def bm25_scope_sql(*, scope: str, depth: int, few: bool = False, cached: bool = 
              JOIN bm25_statistics s USING (lang)
     )"""
     side = f"""
-        SELECT id, rank FROM (
-            SELECT f.id, sum(t.qf * t.idf * f.tf * (t.k1 + 1)
+        SELECT id, rank, spoken FROM (
+            SELECT f.id, f.spoken, sum(t.qf * t.idf * f.tf * (t.k1 + 1)
                              / (f.tf + t.k1 * (1 - t.b + t.b * f.dl / t.avgdl))) AS rank
             FROM (
-                SELECT id, lang, lexeme, tf,
+                SELECT id, spoken, lang, lexeme, tf,
                        CASE WHEN dl < 40 THEN dl ELSE 24 + floor((dl - 24) / 2 ^ e.bits) * 2 ^ e.bits END
                            AS dl
                 FROM bm25_found
                      CROSS JOIN LATERAL (SELECT floor(ln(greatest(dl - 24, 1)) / ln(2) + 1e-9) - 3 AS bits) e
             ) f JOIN bm25_terms t USING (lang, lexeme)
-            GROUP BY f.id
+            GROUP BY f.id, f.spoken
         ) scored
         WHERE rank > 0
         ORDER BY rank DESC, id LIMIT {depth}"""

@@ -176,9 +176,10 @@ class HybridRetriever(BaseRetriever):
         snippets: bool = True,
         filters: SearchFilters | None = None,
         per_source: int | None = None,
+        results_page: bool = False,
     ) -> list[Hit]:
         """Ranked chunks of the allowed projects; `filters` narrows this one search (default: the
-        retriever's own); `per_source`: see search_diverse."""
+        retriever's own); `per_source`: see search_diverse; `results_page`: see search.search_chunks."""
         query = clean_query(query)
         if not query or not self.project_ids:
             return []
@@ -201,6 +202,7 @@ class HybridRetriever(BaseRetriever):
             bm25=self.bm25,
             per_source=per_source,
             corpus=self.corpus,
+            results_page=results_page,
         )
 
     async def search_diverse(
@@ -208,15 +210,22 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Hit]:
         """A results page in which one document (or summary, or project description) takes at most
         `per_source` places: its further chunks move below the other sources' results. Transcript
-        units are each a different moment of a meeting and are never held back. For a query that asks
+        units are each a different moment of a meeting and are never held back, and are weighed with
+        their own vector weight (search.transcript_vector_weight). For a query that asks
         for a date, an amount or a person, the first KIND_POOL results are re-ranked (kind_first): every
         page of them is cut from the same order."""
         # Picked from a pool three pages deep by the statement itself; snippets for the page only.
         wants = Asked.of(query)
         if not wants.kind or offset >= KIND_POOL:
-            return await self.search(query, limit=limit, offset=offset, per_source=per_source)
+            return await self.search(
+                query, limit=limit, offset=offset, per_source=per_source, results_page=True
+            )
         pool = await self.search(
-            query, limit=max(KIND_POOL, offset + limit), per_source=per_source, snippets=False
+            query,
+            limit=max(KIND_POOL, offset + limit),
+            per_source=per_source,
+            snippets=False,
+            results_page=True,
         )
         ranked = kind_first(pool[:KIND_POOL], wants) + pool[KIND_POOL:]
         return with_snippets(ranked[offset : offset + limit], query)

@@ -32,6 +32,7 @@ from retrieval.highlight import QueryTerms, snippet
 from retrieval.lexical import (
     PROJECTS_IN_SCOPE,
     SCOPE_WAYS,
+    SPOKEN,
     Bm25Strategy,
     CorpusChanges,
     Lexical,
@@ -53,6 +54,13 @@ MAX_QUERY_CHARS = 2000
 # crowd into 0.7–0.9; the static model's spread wider). Measured on the eval sets; see docs/evals.md.
 DEFAULT_MIN_SIMILARITY = {STATIC_MODEL: 0.35, "e5/multilingual-e5-small": 0.80}
 FALLBACK_MIN_SIMILARITY = 0.3
+# The vector side's weight for transcript units, per model (convex and dbsf fusion; other chunks keep
+# vector_weight). People say the same thing in other words: "que la gente pueda elegir los tres quesos de la
+# caja" for "que el cliente escoja qué quesos van en el lote", where BM25 finds the turns that share the
+# words. With e5, 0.7 left the two tuning sets' search as it was (reuniones, reuniones-b) and lifted the five
+# written apart (key segments in the top 10 +0.03 to +0.20; docs/evals.md, "Session 13"). The static model's
+# vectors are too coarse for it (meetings dev nDCG@10 0.53 -> 0.50): it keeps vector_weight.
+DEFAULT_TRANSCRIPT_VECTOR_WEIGHT = {"e5/multilingual-e5-small": 0.7}
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,12 @@ def min_similarity(model: str, config: RetrievalSettings) -> float:
     if config.min_similarity is not None:
         return config.min_similarity
     return DEFAULT_MIN_SIMILARITY.get(model, FALLBACK_MIN_SIMILARITY)
+
+
+def transcript_vector_weight(model: str, config: RetrievalSettings) -> float:
+    if config.transcript_vector_weight is not None:
+        return config.transcript_vector_weight
+    return DEFAULT_TRANSCRIPT_VECTOR_WEIGHT.get(model, config.vector_weight)
 
 
 async def query_vector(redis: Redis | None, embedder: Embedder, text: str, *, ttl: int) -> list[float]:
@@ -160,22 +174,24 @@ MIN_ROWS_FOR_DF = 1000
 # Reciprocal rank fusion of the two ranks, or a convex combination of the two scores, each min-max
 # normalised over its side's candidates (a side's only candidate counts as its best). Equal scores go to
 # the chunk both sides found: with two vector candidates, the farther one normalises to 0, so a chunk only
-# the vector side found ties exactly with one full text ranks first (a tiny project's usual case).
+# the vector side found ties exactly with one full text ranks first (a tiny project's usual case). The
+# weight is the chunk's: each side says whether it is a transcript unit (`spoken`).
+WEIGHT = "CASE WHEN COALESCE(sem.spoken, kw.spoken) THEN :transcript_vector_weight ELSE :vector_weight END"
 FUSION = {
     "rrf": "COALESCE(1.0 / (:rrf_k + sem.r), 0) + COALESCE(1.0 / (:rrf_k + kw.r), 0)",
     "convex": (
         "CASE WHEN sem.id IS NULL THEN 0 "
-        "ELSE :vector_weight * COALESCE((sem.hi - sem.d) / NULLIF(sem.hi - sem.lo, 0), 1) END + "
+        f"ELSE ({WEIGHT}) * COALESCE((sem.hi - sem.d) / NULLIF(sem.hi - sem.lo, 0), 1) END + "
         "CASE WHEN kw.id IS NULL THEN 0 "
-        "ELSE (1 - :vector_weight) * COALESCE((kw.rank - kw.lo) / NULLIF(kw.hi - kw.lo, 0), 1) END"
+        f"ELSE (1 - ({WEIGHT})) * COALESCE((kw.rank - kw.lo) / NULLIF(kw.hi - kw.lo, 0), 1) END"
     ),
     # The same weights over scores normalised by their side's spread (mean ± 3 standard deviations, as
     # Qdrant's distribution-based score fusion): one far candidate does not squeeze the others together.
     "dbsf": (
         "CASE WHEN sem.id IS NULL THEN 0 "
-        "ELSE :vector_weight * COALESCE((sem.mu + 3 * sem.sd - sem.d) / NULLIF(6 * sem.sd, 0), 1) END + "
+        f"ELSE ({WEIGHT}) * COALESCE((sem.mu + 3 * sem.sd - sem.d) / NULLIF(6 * sem.sd, 0), 1) END + "
         "CASE WHEN kw.id IS NULL THEN 0 "
-        "ELSE (1 - :vector_weight) * COALESCE((kw.rank - kw.mu + 3 * kw.sd) / NULLIF(6 * kw.sd, 0), 1) END"
+        f"ELSE (1 - ({WEIGHT})) * COALESCE((kw.rank - kw.mu + 3 * kw.sd) / NULLIF(6 * kw.sd, 0), 1) END"
     ),
 }
 # The query's lexemes under both languages, from the accent-folded query (what the stored tsvector holds).
@@ -210,22 +226,26 @@ def build_search_sql(
     projects = f"embedding_model = '{model}' AND project_id = ANY(:project_ids)"
     scope = f"c.embedding_model = '{model}' AND {PROJECTS_IN_SCOPE}{filter_sql}"
     # Each side: its rank r (RRF) and the spread of its scores over its candidates (convex fusion).
-    distances = f"SELECT c.id, {vec} <=> CAST(:qvec AS vector({dimensions})) AS d FROM chunks c WHERE {scope}"
+    distance = f"{vec} <=> CAST(:qvec AS vector({dimensions}))"
+    distances = f"SELECT c.id, {distance} AS d, {SPOKEN} FROM chunks c WHERE {scope}"
     if bm25 in SCOPE_WAYS:
         # A small scope's nearest chunks, exactly: every distance, then the best. Without the fence a
         # prepared statement's generic plan (psycopg prepares after five runs) takes the HNSW index, which
         # under a project filter is approximate and walks much of the graph to find a few rows.
-        distances = f"SELECT id, d FROM ({distances} OFFSET 0) exact"
+        distances = f"SELECT id, d, spoken FROM ({distances} OFFSET 0) exact"
     vector_side = f"""
-        SELECT id, d, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi,
+        SELECT id, d, spoken, row_number() OVER (ORDER BY d) AS r, min(d) OVER () AS lo, max(d) OVER () AS hi,
                avg(d) OVER () AS mu, stddev_pop(d) OVER () AS sd FROM (
             {distances}
             ORDER BY d LIMIT :candidates) v"""
-    spread = "NULL::float8 AS lo, NULL::float8 AS hi, NULL::float8 AS mu, NULL::float8 AS sd WHERE false"
-    empty_vector = f"SELECT NULL::bigint AS id, NULL::float8 AS d, NULL::bigint AS r, {spread}"
-    empty_text = f"SELECT NULL::bigint AS id, NULL::float8 AS rank, NULL::bigint AS r, {spread}"
+    no_rows = (
+        "NULL::boolean AS spoken, NULL::bigint AS r, "
+        "NULL::float8 AS lo, NULL::float8 AS hi, NULL::float8 AS mu, NULL::float8 AS sd WHERE false"
+    )
+    empty_vector = f"SELECT NULL::bigint AS id, NULL::float8 AS d, {no_rows}"
+    empty_text = f"SELECT NULL::bigint AS id, NULL::float8 AS rank, {no_rows}"
     ranked = (
-        "SELECT id, rank, row_number() OVER (ORDER BY rank DESC, id) AS r, min(rank) OVER () AS lo, "
+        "SELECT id, rank, spoken, row_number() OVER (ORDER BY rank DESC, id) AS r, min(rank) OVER () AS lo, "
         "max(rank) OVER () AS hi, avg(rank) OVER () AS mu, stddev_pop(rank) OVER () AS sd FROM ({side}) t"
     )
     ctes = ""  # what the text side needs before `sem`, each ending in a comma
@@ -327,10 +347,12 @@ def search_statement(
     bm25: Bm25Strategy = "index",
     statistics: Statistics | None = None,
     per_source: int | None = None,
+    results_page: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The search statement and its parameters (search_chunks runs it; bench/search.py explains it).
     `statistics`: the BM25 corpus statistics the scope ways use (lexical.corpus_statistics); None: the
-    statement reads them from the indexes. `per_source`: the page is diversified (search_chunks)."""
+    statement reads them from the indexes. `per_source`: the page is diversified (search_chunks).
+    `results_page`: see search_chunks."""
     # Ranked this deep: the page, or with diversification the pool it is picked from.
     depth = diverse_pool(limit=limit, offset=offset) if per_source is not None else limit + offset
     params: dict[str, Any] = {
@@ -343,6 +365,9 @@ def search_statement(
         "text_candidates": max(config.text_candidates, depth) if mode == "text" else config.text_candidates,
         "rrf_k": config.rrf_k,
         "vector_weight": config.vector_weight,
+        "transcript_vector_weight": (
+            transcript_vector_weight(model, config) if results_page else config.vector_weight
+        ),
         "max_df": MAX_LEXEME_DF,
         "min_df_rows": MIN_ROWS_FOR_DF,
         "limit": limit,
@@ -382,12 +407,16 @@ async def search_chunks(
     bm25: Bm25Strategy | None = None,
     per_source: int | None = None,
     corpus: CorpusChanges | None = None,
+    results_page: bool = False,
 ) -> list[Hit]:
     """Ranked chunks of `project_ids` only. `project_ids` is required: there is no unscoped search.
     `bm25`: how BM25 runs over these projects, if the caller knows (retriever.SearchScope); else asked.
     `per_source`: a results page in which one non-transcript source takes at most that many places
     (retriever.search_diverse). `corpus`: the chunks' change counter (retriever.SearchScope), which lets
-    BM25's corpus statistics be kept between searches; without it they are read in the statement."""
+    BM25's corpus statistics be kept between searches; without it they are read in the statement.
+    `results_page`: a page people read (the search routes), where transcript units are weighed with
+    transcript_vector_weight; an answer's retrieval weighs every chunk with vector_weight, the retrieval
+    its abstention model was fitted on (retrieval.relevance)."""
     if not project_ids:
         return []
     query = clean_query(query)
@@ -407,6 +436,7 @@ async def search_chunks(
         project_ids=project_ids, query=query, query_embedding=query_embedding, model=model,
         dimensions=dimensions, config=config, lexical=lexical, limit=limit, offset=offset, mode=mode,
         filters=filters or SearchFilters(), bm25=bm25, statistics=statistics, per_source=per_source,
+        results_page=results_page,
     )  # fmt: skip
     attributes: dict[str, str | int] = {
         "v1tr0.search.mode": mode,

@@ -264,6 +264,7 @@ async def explain(resources: Resources, sql: str, project_ids: list[uuid.UUID], 
     params = {
         "project_ids": project_ids, "q": query, "q_folded": query, "qvec": str([0.1] * 64),
         "candidates": 100, "text_candidates": 100, "rrf_k": 20, "vector_weight": 0.5, "max_df": 0.1,
+        "transcript_vector_weight": 0.7,
         "min_df_rows": 1000, "limit": 10, "offset": 0,
     }  # fmt: skip
     async with resources.engine.connect() as conn:

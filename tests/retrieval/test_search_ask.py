@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from retrieval.retriever import KIND_POOL, PER_SOURCE, diversify, kind_first, to
 from retrieval.search import Hit
 from tests.api.test_round_trips import statements
 from tests.ingestion.helpers import drain
+from tests.meetings.helpers import drain_meetings, make_meeting, upload
 
 DOCS = {
     "Presupuesto": "El presupuesto total del proyecto es de 12.000 euros. Ana enviará la factura el viernes.",
@@ -182,6 +184,74 @@ async def test_every_fusion_ranks_the_chunk_both_sides_found_first(client, facto
             assert hits[0].similarity is not None and hits[0].text_rank is not None, fusion
             assert {hit.project_id for hit in hits} == {uuid.UUID(project_id)}, fusion
             assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True), fusion
+
+
+SPOKEN = [
+    ("Ana", "El presupuesto de la web lo cerramos en doce mil euros, con la factura a final de mes."),
+    ("Luis", "Vale, y el diseño lo revisamos el jueves con el cliente."),
+    ("Ana", "Los servidores, en Frankfurt; el cliente quiere su base de datos en PostgreSQL."),
+    ("Luis", "La factura del hosting la manda Ana cuando firmen el presupuesto."),
+]
+
+FILLER = [
+    ("Luis", "Perfecto, lo apunto en el acta y lo comentamos luego por el canal del equipo con los demás."),
+    ("Ana", "De acuerdo, seguimos con el siguiente punto del orden del día, que vamos justos de tiempo hoy."),
+    ("Luis", "Sí, sí, adelante, que a las doce tengo otra llamada y no quiero dejar nada a medias esta vez."),
+]
+
+
+@pytest.mark.parametrize("fusion", ["convex", "dbsf"])
+async def test_transcript_units_are_weighed_with_their_own_vector_weight(
+    client, factory, settings, resources, fusion
+):
+    """On a results page, each chunk's fused score weighs the two sides with its own weight: a transcript
+    unit's with transcript_vector_weight, any other chunk's with vector_weight. At the extremes, transcript
+    units rank by their vector side alone and documents by their full text alone, in one statement. An
+    answer's retrieval weighs every chunk with vector_weight (what its abstention model was fitted on)."""
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    _, meeting_id = await make_meeting(client, owner, project_id=project_id)
+    lines = [line for said in SPOKEN for line in (said, *FILLER)]  # a unit (~160 tokens) per line said
+    segments = [
+        {"start": i * 10.0, "end": i * 10.0 + 9.0, "speaker": speaker, "text": text}
+        for i, (speaker, text) in enumerate(lines)
+    ]
+    r = await upload(client, owner, meeting_id, "reunion.json", json.dumps(segments).encode())
+    assert r.status_code == 202, r.text
+    await drain_meetings(settings, resources)
+
+    async with resources.sessionmaker() as session:
+        retriever = await make_retriever(session, resources, project_ids=[uuid.UUID(project_id)])
+        for spoken, written, page in ((1.0, 0.0, True), (0.0, 1.0, True), (1.0, 0.0, False)):
+            retriever.config = settings.retrieval.model_copy(
+                update={"fusion": fusion, "vector_weight": written, "transcript_vector_weight": spoken}
+            )
+            query = "presupuesto factura hosting servidores diseño"
+            hits = await retriever.search(query, limit=50, results_page=page)
+            if not page:
+                spoken = written
+            for hit in hits:  # found only by the side its weight leaves out: nothing
+                on_vector = (spoken if hit.source_type == SourceType.TRANSCRIPT else written) == 1.0
+                if (hit.similarity if on_vector else hit.text_rank) is None:
+                    assert hit.score == 0, (fusion, hit)
+            transcripts = [h for h in hits if h.source_type == SourceType.TRANSCRIPT]
+            documents = [h for h in hits if h.source_type == SourceType.DOCUMENT]
+            assert len(transcripts) >= 2 and len(documents) >= 2, hits
+            for group in (transcripts, documents):
+                on_vector = (spoken if group is transcripts else written) == 1.0
+                ranked = [h.similarity if on_vector else h.text_rank for h in group if h.score > 0]
+                assert len(ranked) >= 2, (fusion, spoken, group)
+                assert ranked == sorted(ranked, reverse=True), (fusion, spoken, on_vector, ranked)
+
+
+def test_the_transcript_weight_defaults_per_model(settings):
+    """e5's transcript units lean on meaning (DEFAULT_TRANSCRIPT_VECTOR_WEIGHT); a model without its own
+    weight uses vector_weight; a configured weight wins."""
+    config = settings.retrieval.model_copy(update={"vector_weight": 0.4, "transcript_vector_weight": None})
+    assert search_module.transcript_vector_weight("e5/multilingual-e5-small", config) == 0.7
+    assert search_module.transcript_vector_weight("static/any", config) == 0.4
+    configured = config.model_copy(update={"transcript_vector_weight": 0.9})
+    assert search_module.transcript_vector_weight("e5/multilingual-e5-small", configured) == 0.9
 
 
 @pytest.mark.parametrize(
