@@ -40,7 +40,7 @@ from typing import Any, Literal, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from core.models import FOLD_FROM, FOLD_TO, SEARCH_COLUMNS
+from core.models import FOLD_FROM, FOLD_TO, SEARCH_COLUMNS, SourceType
 from core.reads import session_rows
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ async def choose_lexical(engine: AsyncEngine, setting: LexicalSetting) -> Lexica
 
 # Each side of a search says whether its chunk is a transcript unit: the hybrid weighs the two sides
 # differently for speech (retrieval.search.transcript_vector_weight).
-SPOKEN = "c.source_type = 'transcript' AS spoken"
+SPOKEN = f"c.source_type = '{SourceType.TRANSCRIPT.value}' AS spoken"
 
 
 def bm25_side_sql(*, scope: str, projects: str, depth: int) -> str:

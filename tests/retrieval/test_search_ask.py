@@ -244,6 +244,35 @@ async def test_transcript_units_are_weighed_with_their_own_vector_weight(
                 assert ranked == sorted(ranked, reverse=True), (fusion, spoken, on_vector, ranked)
 
 
+@pytest.mark.parametrize(
+    ("path", "page"),
+    [
+        ("/api/v1/ai/search/{project}?q=presupuesto", True),
+        ("/api/v1/ai/search/{project}?q=web", True),  # asks no date, amount or person: no kind re-ranking
+        ("/api/v1/search?q=presupuesto", True),
+        ("/api/v1/ai/ask/{project}?q=presupuesto", False),
+    ],
+)
+async def test_only_results_pages_weigh_transcript_units_apart(
+    client, factory, settings, resources, monkeypatch, path, page
+):
+    """The search routes rank with the transcript units' own weight; an answer's retrieval does not."""
+    owner = await factory.user()
+    project_id = await _project_with_docs(client, owner)
+    await drain(settings, resources)
+    seen: list[bool] = []
+    real = search_module.search_chunks
+
+    async def recording(*args: Any, results_page: bool = False, **kwargs: Any) -> list[Hit]:
+        seen.append(results_page)
+        return await real(*args, results_page=results_page, **kwargs)
+
+    monkeypatch.setattr("retrieval.retriever.search_chunks", recording)
+    r = await client.get(path.format(project=project_id), headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert seen and set(seen) == {page}, seen
+
+
 def test_the_transcript_weight_defaults_per_model(settings):
     """e5's transcript units lean on meaning (DEFAULT_TRANSCRIPT_VECTOR_WEIGHT); a model without its own
     weight uses vector_weight; a configured weight wins."""
