@@ -228,20 +228,19 @@ async def test_transcript_units_are_weighed_with_their_own_vector_weight(
             )
             query = "presupuesto factura hosting servidores diseño"
             hits = await retriever.search(query, limit=50, results_page=page)
-            if not page:
-                spoken = written
+            spoken_weight = spoken if page else written  # what a transcript unit is weighed with here
             for hit in hits:  # found only by the side its weight leaves out: nothing
-                on_vector = (spoken if hit.source_type == SourceType.TRANSCRIPT else written) == 1.0
+                on_vector = (spoken_weight if hit.source_type == SourceType.TRANSCRIPT else written) == 1.0
                 if (hit.similarity if on_vector else hit.text_rank) is None:
                     assert hit.score == 0, (fusion, hit)
             transcripts = [h for h in hits if h.source_type == SourceType.TRANSCRIPT]
             documents = [h for h in hits if h.source_type == SourceType.DOCUMENT]
             assert len(transcripts) >= 2 and len(documents) >= 2, hits
             for group in (transcripts, documents):
-                on_vector = (spoken if group is transcripts else written) == 1.0
+                on_vector = (spoken_weight if group is transcripts else written) == 1.0
                 ranked = [h.similarity if on_vector else h.text_rank for h in group if h.score > 0]
-                assert len(ranked) >= 2, (fusion, spoken, group)
-                assert ranked == sorted(ranked, reverse=True), (fusion, spoken, on_vector, ranked)
+                assert len(ranked) >= 2, (fusion, spoken, page, group)
+                assert ranked == sorted(ranked, reverse=True), (fusion, spoken, page, on_vector, ranked)
 
 
 @pytest.mark.parametrize(
