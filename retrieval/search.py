@@ -116,6 +116,8 @@ def min_similarity(model: str, config: RetrievalSettings) -> float:
 
 
 def transcript_vector_weight(model: str, config: RetrievalSettings) -> float:
+    """The vector side's weight for transcript units on results pages: the configured one, else the
+    model's (DEFAULT_TRANSCRIPT_VECTOR_WEIGHT), else vector_weight."""
     if config.transcript_vector_weight is not None:
         return config.transcript_vector_weight
     return DEFAULT_TRANSCRIPT_VECTOR_WEIGHT.get(model, config.vector_weight)
