@@ -85,7 +85,7 @@ class _Sentence:
 
 # What kind of answer a question wants, and what a sentence that gives it contains.
 _WANTS_AMOUNT = re.compile(
-    r"\b(cu[áa]nt[oa]s?|importe|precio|cuesta|cost[eóo]|tarifa|presupuesto|porcentaje|descuento|"
+    r"\b(cu[áa]nt[oa]s?|importe|precio|cuesta|cost[eóo]|tarifa|presupuesto|porcentaje|descuento|comisi[óo]n|cach[ée]|"
     r"how (much|many)|price|cost)\b",
     re.IGNORECASE,
 )
@@ -114,7 +114,7 @@ _NAMES_WHAT_IT_WANTS = re.compile(
     re.IGNORECASE,
 )
 # The nouns that ask for a price (a budget is a thing: "el presupuesto firmado" names what is asked about).
-_PRICE_NOUNS = r"precio|coste|costo|importe|tarifa|price|cost|fee"
+_PRICE_NOUNS = r"precio|coste|costo|importe|tarifa|comisi[óo]n|cach[ée]|honorarios|price|cost|fee|commission"
 _STARTS_WITH_PRICE = re.compile(rf"^\W*(?:(?:el|la|the)\s+)?(?:{_PRICE_NOUNS})\b", re.IGNORECASE)
 # "Reunión «Seguimiento de la campaña: CRM, lema y oferta».": the meeting's record names it, and answers
 # only a question about the meeting itself, however many of the question's words its title holds.
@@ -260,7 +260,7 @@ def _section_terms(header: str) -> frozenset[str]:
 # "¿Cuánto cobra Pelayo por un día extra?", "¿Cuánto pagan al mes?": what is charged or paid is money too.
 _CHARGES = r"cobr\w*|pag(?:a|an|amos|ó|o|aron|ar|ará|arán|aría|ado|ada)|charges?|charged|pays?|paid"
 _WANTS_MONEY = re.compile(
-    rf"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|price|rate|fee|budget|{_CHARGES})\b",
+    rf"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|comisi[óo]n|cach[ée]|price|rate|fee|budget|{_CHARGES})\b",
     re.IGNORECASE,
 )
 # The words that ask for a price without naming what has it, and the units a price is per ("¿Cuánto cuesta
@@ -278,13 +278,36 @@ _ASKS_PRICE = re.compile(
 )
 # "¿Cuántas piezas entran en el precio?" counts pieces: the price is what it is about, not what it asks.
 _COUNTS = re.compile(r"\b(?:cu[áa]nt[oa]s|how many)\s+(?!euros\b|d[óo]lares\b|dollars\b)(\w+)", re.IGNORECASE)
+# "¿Qué marca de pienso…?", "¿De qué color va a ser la lata?", "¿Qué mojo lleva, rojo o verde?": a thing the
+# answer must name, or one of the choices the question ends with.
+_ASKS_BRAND = re.compile(r"\b(?:qu[ée]|which|what)\s+(?:marca|modelo|brand|model)s?\b", re.IGNORECASE)
+_ASKS_COLOUR = re.compile(r"\b(?:qu[ée]|which|what)\s+(?:colou?r(?:es)?)\b", re.IGNORECASE)
+_COLOUR = re.compile(
+    r"\b(rojo|roja|verde|azul|amarill[oa]|negr[oa]|blanc[oa]|gris|naranja|morad[oa]|rosa|marr[óo]n|dorad[oa]|"
+    r"platead[oa]|granate|burdeos|beige|turquesa|violeta|crema|ocre|red|green|blue|yellow|black|white|grey|gray|"
+    r"orange|purple|pink|brown|gold|silver)s?\b",
+    re.IGNORECASE,
+)
+_OPTIONS = re.compile(r",\s*(\w+)\s+(?:o|u|or)\s+(\w+)\s*\??\s*$", re.IGNORECASE)
+
+
+def _thing_asked(question: str) -> str:
+    if _ASKS_BRAND.search(question):
+        return "brand"
+    return "colour" if _ASKS_COLOUR.search(question) else ""
+
+
 _ASKS_WHO = re.compile(r"^\W*(?:(?:a|con|de|para|por|y)\s+)?(?:qui[ée]n(?:es)?|who|whom)\b", re.IGNORECASE)
 _OPENING_NAME = re.compile(r"\W*([A-ZÁÉÍÓÚÑ][a-záéíóúñ]{2,})\b")
 _FIRST_PERSON = re.compile(r"\b(yo|me|m[íi]|conmigo|nosotr[oa]s|nos|i|my|we|us)\b", re.IGNORECASE)
 # A count is said next to what it counts: "seis academias", "290 alumnos", "alumnos: 290" (a table row read
 # with its header), "cuarenta preguntas por idioma": at most this many words apart.
 COUNT_REACH = 3
-_MONEY = re.compile(r"[€$]|\b(?:euros?|d[óo]lares|dollars?|eur)\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE)
+# A share of what is paid is money asked for too: "¿Qué comisión se lleva?" - "un quince por ciento".
+_MONEY = re.compile(
+    r"[€$%]|\b(?:euros?|d[óo]lares|dollars?|eur|por ciento|percent)\b|\b\d{1,3}(?:[.,]\d{3})+\b",
+    re.IGNORECASE,
+)
 
 
 # A budget as it stands is said as a sum, at the meeting that changed it, mostly without the question's words:
@@ -349,6 +372,8 @@ class Asked:
     who: bool  # "¿Quién…?" opens the question: it asks for a person
     total: bool  # the whole amount as it stands: "presupuesto actual", "¿cuánto cuesta con los cambios?"
     counted: str  # what "¿Cuántos profesores…?" counts, as a term ("profe"); "" when it counts nothing
+    thing: str  # what a "which" question wants named: a "brand" (or model), a "colour"; "" otherwise
+    options: tuple[str, ...]  # the choices it ends with ("…, rojo o verde?"), folded
     words: frozenset[str]  # the question's words, lower-cased: a name it already says is nothing new
 
     @classmethod
@@ -367,6 +392,7 @@ class Asked:
             _CHOSE.search(question) and not _NAMES_FIRST.search(question)
         )
         date = bool(_WANTS_DATE.search(question))
+        choices = _OPTIONS.search(question)
         return cls(
             amount=amount,
             money=money,
@@ -379,6 +405,8 @@ class Asked:
             status=not asks,
             latest=latest,
             counted=_singular(counted[0]) if counted else "",
+            thing=_thing_asked(question),
+            options=tuple(fold(option.lower()) for option in choices.groups()) if choices else (),
             who=bool(_ASKS_WHO.match(question)),
             total=money and not person and not date and (latest or bool(_ASKS_TOTAL.search(question))),
             words=frozenset(word.lower() for word in re.findall(r"\w+", question)),
@@ -398,6 +426,8 @@ class Asked:
             factor *= 1.3 if _names_person(sentence) else 0.8
         elif self.name and self._names_new(sentence):
             factor *= NAMES_SOMETHING
+        if self.options or self.thing:
+            factor *= 1.5 if self.names_the_thing(sentence) else 0.7
         if self.status and _LEDGER_STATUS.search(sentence):
             factor *= LEDGER_ANSWERS_STATUS
         return factor
@@ -406,6 +436,16 @@ class Asked:
     def kind(self) -> bool:
         """It asks for an amount, a date or a person: what a search result can be seen to hold."""
         return self.amount or self.date or self.person
+
+    def names_the_thing(self, sentence: str) -> bool:
+        """The sentence says one of the choices the question offers, the colour or the brand it asks
+        for: "de qué color va a ser la lata" is not answered by "la paleta de color por cerveza"."""
+        if self.options:
+            said = set(words(fold(_SPEAKER.sub("", sentence).lower())))
+            return any(option in said for option in self.options)
+        if self.thing == "colour":
+            return bool(_COLOUR.search(sentence))
+        return self._names_new(sentence)
 
     def held_in(self, chunk: str) -> bool:
         """Some line of a chunk (its header and turn stamps aside) holds what is asked (held_by)."""
@@ -573,6 +613,8 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             topical = wants.names_someone(sentence.text, replies=borrowed[i] > 0)
         elif wants.counted:  # a count of what is asked, or a number in reply to a turn that asked
             topical = wants.counts(sentence.text) or (borrowed[i] > 0 and bool(_NUMBER.search(sentence.text)))
+        elif wants.options or wants.thing:
+            topical = wants.names_the_thing(sentence.text)
         else:
             topical = not wants.price or (sentence.n, sentence.line) in on_topic or borrowed[i] > 0
         extracts.append(
@@ -624,7 +666,8 @@ def extractive_answer(
     if not any(e.topical for e in chosen) or (
         wants.price and not any(wants.held_by(e.sentence) and e.topical for e in chosen)
     ):
-        # A price, a count or a person asked for and none given: what was found is about the question's
+        # A price, a count, a person, a colour, a brand or one of the offered choices asked for and none given
+        # (the answer's sentences are all off topic, Extract.topical): what was found is about the question's
         # words, not its answer ("¿Cuánto cuesta una sesión de punción seca?" -> "punción seca, treinta
         # minutos"; "¿Cuántos profesores…?" -> "las seis academias"; "¿Quién hace la traducción?" -> what
         # it costs). Quoting it would pass for an answer; saying nothing lets the pipeline say it does not

@@ -809,3 +809,49 @@ def test_what_a_change_changed_to_is_quoted_after_it() -> None:
     answer = extractive_answer("¿Qué nombre tiene el espectáculo nuevo?", passages)
     assert "Pájaros de papel [2]" in answer, answer
     assert answerers._after_the_change([], answerers._sentences(passages), answerers.Asked.of("¿Y?")) == []
+
+
+def test_a_commission_or_a_fee_is_asked_as_a_price_and_a_share_is_one() -> None:
+    """ "¿Qué comisión se lleva…?" asks for money (or a share of it), like "¿Cuánto cuesta…?"."""
+    said = [
+        ContextPassage(
+            1,
+            "[Transcripción › Reservas]\n[03:10] Toni: Ahí vendemos el kayak, y GetYourGuide se lleva una "
+            "comisión que duele por cada reserva.",
+        )
+    ]
+    assert extractive_answer("¿Qué comisión se lleva GetYourGuide por cada reserva?", said) == ""
+    assert extractive_answer("que cache cobra la compañía por cada función", said) == ""
+    share = [*said, ContextPassage(2, "[Documento › Canales]\nGetYourGuide se lleva un 25 % por reserva.")]
+    answer = extractive_answer("¿Qué comisión se lleva GetYourGuide por cada reserva?", share)
+    assert "un 25 % por reserva [2]" in answer
+    spoken = [*said, ContextPassage(2, "[Documento › Canales]\nGetYourGuide se queda el veinte por ciento.")]
+    assert "veinte por ciento [2]" in extractive_answer("¿Qué comisión se lleva GetYourGuide?", spoken)
+
+
+def test_a_colour_a_brand_or_one_of_the_offered_choices_must_be_named() -> None:
+    """ "¿De qué color…?" is not answered by "la paleta de color por cerveza", "¿Qué marca…?" by "de todo",
+    nor "…, rojo o verde?" by a sentence that says neither; a sentence that names one is preferred."""
+    talk = [
+        ContextPassage(
+            1,
+            "[Transcripción › Diseño de las latas]\n[05:00] Koldo: Queremos una paleta de color por cerveza "
+            "para la lata de la Orhi.\n[05:20] Ane: La caja regalo lleva tres cuñas y un mojo de la casa.\n"
+            "[05:40] Marcos: Los escáneres de las clínicas, uf, de todo, cada clínica tiene el suyo.",
+        )
+    ]
+    assert extractive_answer("¿De qué color va a ser la lata de la Orhi?", talk) == ""
+    assert extractive_answer("que mojo lleva la caja regalo, rojo o verde", talk) == ""
+    assert extractive_answer("¿De qué marca son los escáneres de las clínicas?", talk) == ""
+    named = [
+        *talk,
+        ContextPassage(
+            2,
+            "[Transcripción › Cierre]\n[09:00] Koldo: La lata de la Orhi, al final, va en granate.\n"
+            "[09:10] Ane: Y el mojo de la caja regalo es el verde.\n"
+            "[09:20] Marcos: Casi todos los escáneres de las clínicas son de Medit.",
+        ),
+    ]
+    assert "granate [2]" in extractive_answer("¿De qué color va a ser la lata de la Orhi?", named)
+    assert "el verde [2]" in extractive_answer("que mojo lleva la caja regalo, rojo o verde", named)
+    assert "Medit [2]" in extractive_answer("¿De qué marca son los escáneres de las clínicas?", named)
