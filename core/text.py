@@ -197,9 +197,24 @@ def content_terms(text: str) -> tuple[str, ...]:
     return tuple(_SAME_STEM.get(term, term) for term in kept)
 
 
+# Words people use for one thing in the agency's two languages: a question says "hosting" where the proposal
+# says "Alojamiento: 28 € al mes" (the meetings sets c-g: four hosting price questions, every proposal's line
+# in Spanish). Terms read them as one word, and the full-text query looks for both (with_equivalents).
+EQUIVALENT_WORDS = {"hosting": "alojamiento", "newsletter": "boletin"}
 # Prefixes of one verb that its stem's vowel change splits: "¿Qué logo eligieron?" asks what "elegisteis la
 # segunda" answers (elegir: eligió, eligieron, elija; elegimos, elegido).
-_SAME_STEM = {"eligi": "elegi", "elija": "elegi", "elijo": "elegi", "elije": "elegi"}
+_SAME_STEM = {"eligi": "elegi", "elija": "elegi", "elijo": "elegi", "elije": "elegi"} | {
+    word[:5]: same[:5] for word, same in EQUIVALENT_WORDS.items()
+}
+
+
+def with_equivalents(text: str) -> str:
+    """The text followed by the equivalents (EQUIVALENT_WORDS) of the words it uses and lacks: "precio del
+    hosting" -> "precio del hosting alojamiento"."""
+    said = set(words(text))
+    extra = [same for word, same in EQUIVALENT_WORDS.items() if word in said and same not in said]
+    extra += [word for word, same in EQUIVALENT_WORDS.items() if same in said and word not in said]
+    return " ".join([text, *extra]) if extra else text
 
 
 # A Markdown table's row ("| a | b |") and the rule under its header row ("| --- | :-: |"): the chunker keeps

@@ -26,6 +26,7 @@ from core.models import SourceType
 from core.providers.embeddings import STATIC_MODEL, Embedder
 from core.reads import session_rows
 from core.settings import RetrievalSettings
+from core.text import with_equivalents
 from core.tracing import traced
 from core.vectors import embedding_cast
 from retrieval.highlight import QueryTerms, snippet
@@ -360,7 +361,7 @@ def search_statement(
     params: dict[str, Any] = {
         "project_ids": list(project_ids),
         "q": query,
-        "q_folded": fold_accents(query),
+        "q_folded": fold_accents(with_equivalents(query)),  # "hosting" finds "Alojamiento" too
         "qvec": str(list(query_embedding)) if query_embedding is not None else None,
         "candidates": max(config.candidates, depth),
         # Fusion pages through the vector side's candidates too; text alone must fill the page itself.

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from core.text import content_terms, fold
+from core.text import content_terms, fold, with_equivalents
 
 
 def reference(text: str) -> str:
@@ -92,3 +92,14 @@ def test_the_forms_of_elegir_share_one_term() -> None:
     forms = ["eligieron", "eligió", "elija", "elijo", "elegisteis", "elegimos", "elegido"]
     assert {content_terms(form) for form in forms} == {("elegi",)}
     assert content_terms("eligieron el logo") == ("elegi", "logo")
+
+
+def test_a_word_and_its_equivalent_in_the_other_language_are_one_term() -> None:
+    """ "¿Cuánto cuesta el hosting?" is answered by "Alojamiento: 28 € al mes": the terms match, and the
+    full-text query looks for both words (only the ones it lacks, only once)."""
+    assert content_terms("el hosting") == content_terms("Alojamiento")
+    assert content_terms("la newsletter") == content_terms("el boletín")
+    assert with_equivalents("precio del hosting?") == "precio del hosting? alojamiento"
+    assert with_equivalents("Alojamiento y Newsletter") == "Alojamiento y Newsletter boletin hosting"
+    assert with_equivalents("hosting o alojamiento") == "hosting o alojamiento"
+    assert with_equivalents("precio del dominio") == "precio del dominio"

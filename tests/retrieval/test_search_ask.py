@@ -186,6 +186,28 @@ async def test_every_fusion_ranks_the_chunk_both_sides_found_first(client, facto
             assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True), fusion
 
 
+async def test_full_text_finds_a_words_equivalent_in_the_other_language(client, factory, settings, resources):
+    """ "hosting" finds the proposal's "Alojamiento" line by full text alone (core.text.EQUIVALENT_WORDS)."""
+    owner = await factory.user()
+    r = await client.post("/api/v1/projects", json={"title": "Tienda"}, headers=owner.headers)
+    project_id = r.json()["id"]
+    await _post_documents(
+        client,
+        owner,
+        project_id,
+        [
+            ("Propuesta", "Alojamiento: 28 € al mes, con copias diarias."),
+            ("Diseño", "Tres secciones y un blog."),
+        ],
+    )
+    await drain(settings, resources)
+    async with resources.sessionmaker() as session:
+        retriever = await make_retriever(session, resources, project_ids=[uuid.UUID(project_id)])
+        retriever.mode = "text"
+        hits = await retriever.search("precio del hosting", limit=5)
+    assert [hit.title for hit in hits] == ["Propuesta"]
+
+
 SPOKEN = [
     ("Ana", "El presupuesto de la web lo cerramos en doce mil euros, con la factura a final de mes."),
     ("Luis", "Vale, y el diseño lo revisamos el jueves con el cliente."),
