@@ -303,11 +303,11 @@ _FIRST_PERSON = re.compile(r"\b(yo|me|m[íi]|conmigo|nosotr[oa]s|nos|i|my|we|us)
 # A count is said next to what it counts: "seis academias", "290 alumnos", "alumnos: 290" (a table row read
 # with its header), "cuarenta preguntas por idioma": at most this many words apart.
 COUNT_REACH = 3
-# A share of what is paid is money asked for too: "¿Qué comisión se lleva?" - "un quince por ciento".
-_MONEY = re.compile(
-    r"[€$%]|\b(?:euros?|d[óo]lares|dollars?|eur|por ciento|percent)\b|\b\d{1,3}(?:[.,]\d{3})+\b",
-    re.IGNORECASE,
-)
+_MONEY = re.compile(r"[€$]|\b(?:euros?|d[óo]lares|dollars?|eur)\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE)
+# A commission is a share of what is paid: "¿Qué comisión se lleva?" - "un quince por ciento". Only then: a
+# budget question is not answered by "50 % a la firma".
+_ASKS_SHARE = re.compile(r"\b(comisi[óo]n\w*|commissions?|porcentaje|percentage)\b", re.IGNORECASE)
+_SHARE = re.compile(r"%|\b(?:por ciento|percent)\b", re.IGNORECASE)
 
 
 # A budget as it stands is said as a sum, at the meeting that changed it, mostly without the question's words:
@@ -374,6 +374,7 @@ class Asked:
     counted: str  # what "¿Cuántos profesores…?" counts, as a term ("profe"); "" when it counts nothing
     thing: str  # what a "which" question wants named: a "brand" (or model), a "colour"; "" otherwise
     options: tuple[str, ...]  # the choices it ends with ("…, rojo o verde?"), folded
+    share: bool  # a commission or a percentage: a share answers it as well as money
     words: frozenset[str]  # the question's words, lower-cased: a name it already says is nothing new
 
     @classmethod
@@ -407,6 +408,7 @@ class Asked:
             counted=_singular(counted[0]) if counted else "",
             thing=_thing_asked(question),
             options=tuple(fold(option.lower()) for option in choices.groups()) if choices else (),
+            share=bool(_ASKS_SHARE.search(question)),
             who=bool(_ASKS_WHO.match(question)),
             total=money and not person and not date and (latest or bool(_ASKS_TOTAL.search(question))),
             words=frozenset(word.lower() for word in re.findall(r"\w+", question)),
@@ -417,7 +419,7 @@ class Asked:
         factor = 1.0
         if self.money:  # "un módulo nuevo" has an "un", not a price
             said = _SPEAKER.sub("", sentence)
-            factor *= 1.6 if _MONEY.search(said) else 1.0 if _NUMBER.search(said) else 0.6
+            factor *= 1.6 if self._money(said) else 1.0 if _NUMBER.search(said) else 0.6
         elif self.amount:
             factor *= 1.6 if _AMOUNT.search(_SPEAKER.sub("", sentence)) else 0.6
         if self.date:
@@ -459,7 +461,7 @@ class Asked:
         """Whether the sentence has the kind of thing asked: money for a price, an amount for "how
         many", a date for "when", a name for "who"; any sentence for other questions."""
         if self.money:
-            return bool(_MONEY.search(sentence))
+            return self._money(sentence)
         if self.amount:
             return bool(_AMOUNT.search(_SPEAKER.sub("", sentence)))
         if self.date:
@@ -467,6 +469,9 @@ class Asked:
         if self.person:
             return _names_person(sentence)
         return True
+
+    def _money(self, sentence: str) -> bool:
+        return bool(_MONEY.search(sentence) or (self.share and _SHARE.search(sentence)))
 
     def gives(self, sentence: str) -> bool:
         """The sentence holds the kind of thing asked (held_by; for "what/which", a name it brings);

@@ -827,6 +827,13 @@ def test_a_commission_or_a_fee_is_asked_as_a_price_and_a_share_is_one() -> None:
     assert "un 25 % por reserva [2]" in answer
     spoken = [*said, ContextPassage(2, "[Documento › Canales]\nGetYourGuide se queda el veinte por ciento.")]
     assert "veinte por ciento [2]" in extractive_answer("¿Qué comisión se lleva GetYourGuide?", spoken)
+    # Only a commission or a percentage is answered by a share: a price is not "un 40 % a la firma".
+    terms = [
+        ContextPassage(
+            1, "[Documento › Pagos de la web]\nLa web se paga un 40 % a la firma y el resto al lanzarla."
+        )
+    ]
+    assert extractive_answer("¿Cuánto cuesta la web?", terms) == ""
 
 
 def test_a_colour_a_brand_or_one_of_the_offered_choices_must_be_named() -> None:
