@@ -291,6 +291,19 @@ _COLOUR = re.compile(
 _OPTIONS = re.compile(r",\s*(\w+)\s+(?:o|u|or)\s+(\w+)\s*\??\s*$", re.IGNORECASE)
 
 
+# "¿Cuánto cobra Colonya por cada pago?", "¿Qué comisión se lleva GetYourGuide?": a price a named party
+# charges is said of that party, not of the agency's own line for the same work ("Pago con tarjeta: 1.100 €").
+_CHARGED_BY = re.compile(r"\b(?:cobra\w*|se lleva\w*|charges?)\s+([A-ZÁÉÍÓÚÑ][\w-]+)")
+
+
+def _said_of(party: str, extract: Extract, sentences: list[_Sentence]) -> bool:
+    """The party charging is named in the extract's turn or line, or in the one before it (it asked)."""
+    if not party:
+        return True
+    line = extract.position[0]
+    return any(s.n == extract.n and s.line in (line, line - 1) and party in words(s.text) for s in sentences)
+
+
 def _thing_asked(question: str) -> str:
     if _ASKS_BRAND.search(question):
         return "brand"
@@ -375,6 +388,7 @@ class Asked:
     thing: str  # what a "which" question wants named: a "brand" (or model), a "colour"; "" otherwise
     options: tuple[str, ...]  # the choices it ends with ("…, rojo o verde?"), folded
     share: bool  # a commission or a percentage: a share answers it as well as money
+    party: str  # who charges, as the question names them ("¿Cuánto cobra Colonya…?" -> "colonya"); folded
     words: frozenset[str]  # the question's words, lower-cased: a name it already says is nothing new
 
     @classmethod
@@ -409,6 +423,7 @@ class Asked:
             thing=_thing_asked(question),
             options=tuple(fold(option.lower()) for option in choices.groups()) if choices else (),
             share=bool(_ASKS_SHARE.search(question)),
+            party=fold(charged_by.group(1)) if (charged_by := _CHARGED_BY.search(question)) else "",
             who=bool(_ASKS_WHO.match(question)),
             total=money and not person and not date and (latest or bool(_ASKS_TOTAL.search(question))),
             words=frozenset(word.lower() for word in re.findall(r"\w+", question)),
@@ -669,7 +684,10 @@ def extractive_answer(
     if wants.total:
         chosen += _latest_total(question, ranked, chosen, sentences, passages)
     if not any(e.topical for e in chosen) or (
-        wants.price and not any(wants.held_by(e.sentence) and e.topical for e in chosen)
+        wants.price
+        and not any(
+            wants.held_by(e.sentence) and e.topical and _said_of(wants.party, e, sentences) for e in chosen
+        )
     ):
         # A price, a count, a person, a colour, a brand or one of the offered choices asked for and none given
         # (the answer's sentences are all off topic, Extract.topical): what was found is about the question's

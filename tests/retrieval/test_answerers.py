@@ -862,3 +862,24 @@ def test_a_colour_a_brand_or_one_of_the_offered_choices_must_be_named() -> None:
     assert "granate [2]" in extractive_answer("¿De qué color va a ser la lata de la Orhi?", named)
     assert "el verde [2]" in extractive_answer("que mojo lleva la caja regalo, rojo o verde", named)
     assert "Medit [2]" in extractive_answer("¿De qué marca son los escáneres de las clínicas?", named)
+
+
+def test_what_a_named_party_charges_is_said_of_that_party() -> None:
+    """ "¿Qué comisión cobra Cajasiete…?" is not answered by the agency's own line for the same work; a
+    reply to a turn that names the party is said of it."""
+    agency = [
+        ContextPassage(
+            1, "[Documento › Propuesta]\nPago con tarjeta en la tienda: conexión con el TPV, 1.100 €."
+        )
+    ]
+    question = "¿Qué comisión cobra Cajasiete por cada pago con tarjeta?"
+    assert extractive_answer(question, agency) == ""
+    asked = [
+        *agency,
+        ContextPassage(
+            2,
+            "[Transcripción › Pagos]\n[02:00] Ayoze: ¿Y Cajasiete cuánto cobra por cada pago con tarjeta?\n"
+            "[02:10] Sebastián: Un 0,5 % por cada pago con tarjeta, nos dijeron.",
+        ),
+    ]
+    assert "Un 0,5 % por cada pago con tarjeta" in extractive_answer(question, asked)
