@@ -2,8 +2,9 @@
 
 `CommitmentExtractor` is the task. `PatternCommitmentExtractor` is the offline implementation: Spanish and
 English promises ("me encargo de…", "os lo paso el lunes", "yo preparo…", "Ana enviará…", "I'll send…"),
-requests answered by the person asked ("Nuria, pásalo a administración" - "Sí, yo se lo paso"), tasks
-without their dates and fillers, due dates resolved against the meeting date (meetings/dates.py).
+requests answered by the person asked ("Nuria, pásalo a administración" - "Sí, yo se lo paso"), the items
+of a closing recap ("Resumo. Francina: las claves del TPV el viernes. Pep: …"), tasks without their dates and
+fillers, due dates resolved against the meeting date (meetings/dates.py).
 `LLMCommitmentExtractor` asks a chat model for the commitments as schema-constrained JSON, with the due
 date as said, resolved here (when it fails, the summariser falls back to the patterns and says so).
 """
@@ -686,7 +687,152 @@ def extract_commitments(
             due = _due_said_after(sentences, index, reference)
         item = CommitmentItem(owner=owner, task=task, due=due, segment_ids=[segment_id])
         found.append(_Found(item, owner, promise.lemma or lemma, index, lemma_terms(task)))
-    return [entry.item for entry in _deduplicated(found)]
+    kept = _deduplicated(found)
+    for entry in recap_commitments(segments, reference):
+        _merge_recap(kept, entry, segments)
+    return [entry.item for entry in kept]
+
+
+# --- recaps ----------------------------------------------------------------------------------------
+
+# Who does what, as a meeting's closing recap lists it: "Resumo. Francina: las claves del TPV para la semana
+# que viene y las fotos a final de mes. Pep: la lista de cursos el viernes.", "Repaso: Sabela, la lista de
+# piezas el viernes; Xoán, reservar a Lois mañana…", "Pues resumo: Tomás pide la API esta semana; Hugo
+# prepara la comparativa…; yo, el anexo mañana." Each item opens with its owner: one of the meeting's
+# speakers by first name, or "yo" (the one recapping). An item often is the only place a commitment is said
+# whole; the turn that promised it said "El viernes la tienes."
+_RECAP_OPENING = re.compile(
+    r"^(?:[^.:;!?]{0,24}[.,!]\s*)?(?:(?:pues|entonces|bueno|vale|y)[,]?\s+)*"
+    r"(?:resumo|repaso|resumiendo|recapitulando|en resumen|tareas|to recap|action items)\b"
+    r"(?P<what>[^.:;]{0,24})[.:;,]",
+    re.IGNORECASE,
+)
+# "Repaso lo pendiente de la última vez": the opening review of what was promised before, not new work.
+_REVIEW = re.compile(r"\b(pendientes?|[úu]ltima vez|otra vez|anterior|last time)\b", re.IGNORECASE)
+# A recap closes a meeting: in its last half.
+RECAP_FROM = 0.5
+_ITEM_BREAK = re.compile(
+    r",\s*y\s+|;\s*|,\s+(?=(?:el|la|los|las|lo|un|una|unos|unas)\b)|\s+y\s+(?=(?:el|la|los|las|lo)\b)"
+)
+
+
+def recap_commitments(segments: list[Segment], reference: date) -> list[_Found]:
+    """The commitments a closing recap lists, each owned by the speaker it names, cited to the recap."""
+    speakers = {
+        name.lower(): speaker
+        for segment in segments
+        if (speaker := segment.get("speaker")) and (name := _first_name(speaker))
+    }
+    if not speakers:
+        return []
+    owner_at = re.compile(
+        r"(?:^|(?<=[.;:,])\s*|\s+(?:y|e)\s+)(?P<owner>"
+        + "|".join(map(re.escape, [*speakers, "yo"]))
+        + r")\b\s*[:,]?\s*",
+        re.IGNORECASE,
+    )
+    found: list[_Found] = []
+    for position, segment in enumerate(segments):
+        if position < len(segments) * RECAP_FROM:
+            continue
+        text = str(segment.get("text", ""))
+        opening = _RECAP_OPENING.match(text)
+        if opening is None or _REVIEW.search(opening.group("what")):
+            continue
+        body = text[opening.end() :].strip()
+        marks = list(owner_at.finditer(body))
+        for mark, after in zip(marks, [*marks[1:], None], strict=False):
+            said = mark.group("owner").lower()
+            owner = segment.get("speaker") if said == "yo" else speakers[said]
+            item = body[mark.end() : after.start() if after else len(body)]
+            found += _recap_items(item, owner, position, reference)
+    return found
+
+
+def _tasks_joined(part: str) -> list[str]:
+    """A part split where "y" joins a second task with its own verb: "pide la API de Gestacad esta semana y
+    da de alta a Hugo" (not "la lista de cursos y barcos")."""
+    pieces = _AND.split(part)
+    tasks = [pieces[0]]
+    for piece in pieces[1:]:
+        first = piece.split()[0].lower() if piece.split() else ""
+        if first not in ARTICLES and reading(first, PRESENT, ("2s", "3s")) is not None:
+            tasks.append(piece)
+        else:
+            tasks[-1] += f" y {piece}"
+    return tasks
+
+
+_AND = re.compile(r"\s+(?:y|e)\s+")
+
+
+def _recap_items(text: str, owner: str | None, segment_id: int, reference: date) -> list[_Found]:
+    """One owner's part of a recap, split into its tasks ("las claves del TPV para la semana que viene y las
+    fotos a final de mes"), each with its date or, said once at the end, the next one's."""
+    parts = [
+        piece.strip(" .;,")
+        for part in _ITEM_BREAK.split(text)
+        for piece in _tasks_joined(part)
+        if piece.strip(" .;,")
+    ]
+    dues = [said_due(part, reference) for part in parts]
+    found: list[_Found] = []
+    for i, part in enumerate(parts):
+        due = next((d for d in dues[i:] if d is not None), None)
+        words = part.split()
+        if words and (verb := reading(words[0].lower(), PRESENT, ("1s", "2s", "3s"))) is not None:
+            part = " ".join([verb.lemma, *words[1:]])  # "pide la API" -> "pedir la API"
+        task = clean_task(part)
+        if not content_terms(task):
+            continue
+        item = CommitmentItem(owner=owner, task=task, due=due, segment_ids=[segment_id])
+        found.append(_Found(item, owner, None, -1, lemma_terms(task)))
+    return found
+
+
+def _said_by_owner(recap: _Found, segments: list[Segment]) -> tuple[int, str] | None:
+    """The owner's own latest turn before the recap that speaks of the item's topic and has a task verb:
+    where the commitment was made, and its verb (the recap often names only the thing)."""
+    topic = {term for term in recap.terms if not term.startswith(VERB_MARK)}
+    for index in range(recap.item.segment_ids[0] - 1, -1, -1):
+        segment = segments[index]
+        if segment.get("speaker") != recap.owner:
+            continue
+        text = str(segment.get("text", ""))
+        if not topic & lemma_terms(text):
+            continue
+        verb = next((lemma for word in _words(text) if (lemma := lemma_of(word.group().lower()))), None)
+        if verb is not None:
+            return index, verb
+    return None
+
+
+def _merge_recap(kept: list[_Found], recap: _Found, segments: list[Segment]) -> None:
+    """A recap item joins the commitment it restates (its owner's, on the same topic, or made in the
+    owner's turn that the item's words point back to), citing the recap too; else it is one of its own.
+    An item that names only the thing ("Sonia, los testimonios el viernes") takes the verb of that turn
+    ("Los testimonios os los mando…" -> "mandar los testimonios")."""
+    said = _said_by_owner(recap, segments)
+    if said is not None and lemma_of(recap.item.task.split()[0].lower()) is None:
+        recap.item.task = f"{said[1]} {recap.item.task}"
+        recap.terms = lemma_terms(recap.item.task)
+    twin = next((k for k in kept if _restates(k, recap)), None)
+    if twin is None and said is not None:
+        # The turn's row missed the thing ("pasar (tengo cientos en el móvil)"): the recap says it.
+        twin = next((k for k in kept if k.owner == recap.owner and said[0] in k.item.segment_ids), None)
+        if twin is not None:
+            twin.item.task, twin.terms = recap.item.task, recap.terms
+    if twin is None:
+        kept.append(recap)
+        return
+    twin.item.segment_ids = sorted({*twin.item.segment_ids, *recap.item.segment_ids})
+    twin.item.due = twin.item.due or recap.item.due
+
+
+def _restates(kept: _Found, recap: _Found) -> bool:
+    """A recap item restates a commitment of its owner's already heard: a topic word in common."""
+    shared = {term for term in kept.terms & recap.terms if not term.startswith(VERB_MARK)}
+    return kept.owner == recap.owner and bool(shared)
 
 
 def _due(sentences: list[tuple[int, str | None, str]], index: int, reference: date) -> date | None:

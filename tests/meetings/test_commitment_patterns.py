@@ -386,3 +386,56 @@ def test_a_task_ends_with_its_item_of_a_list_said_in_one_breath() -> None:
             "Repasamos: yo llamo a Quique el jueves; Olga, las hojas el viernes; y vosotras lo vuestro.",
         )
     ) == [("Marcos", "llamar a Quique", THURSDAY, [0])]
+
+
+FILLER_TURNS = [("Ana", "Seguimos."), ("Luis", "Vale."), ("Pep", "Sí."), ("Nuria", "Bien.")]
+
+
+def test_a_closing_recap_lists_who_does_what_by_when() -> None:
+    """ "Resumo. Nuria: …", "Pep, …", "Luis pide…", "yo, …": each item is its owner's task, with its date
+    (or the date said once at the end of the owner's part), cited to the recap."""
+    recap = (
+        "Ana",
+        "Perfecto. Resumo: Nuria: las claves del TPV el viernes y las fotos el lunes dieciséis. "
+        "Pep, la lista de cursos y barcos, la entrevista con Luis y el texto de la historia el jueves; "
+        "Luis pide el dominio esta semana y da de alta a Pep en el panel; y yo, el anexo mañana.",
+    )
+    rows = extracted(*FILLER_TURNS, recap)
+    assert rows == [
+        ("Nuria", "las claves del TPV", FRIDAY, [4]),
+        ("Nuria", "las fotos", MONDAY, [4]),
+        ("Pep", "la lista de cursos y barcos", THURSDAY, [4]),
+        ("Pep", "la entrevista con Luis", THURSDAY, [4]),
+        ("Pep", "el texto de la historia", THURSDAY, [4]),
+        ("Luis", "pedir el dominio", FRIDAY, [4]),
+        ("Luis", "dar de alta a Pep en el panel", None, [4]),
+        ("Ana", "el anexo", WEDNESDAY, [4]),
+    ]
+
+
+def test_a_recap_item_joins_the_commitment_it_restates_and_takes_its_verb() -> None:
+    """The item cites the recap on the row it restates; an item that names only the thing takes the verb of
+    the owner's turn that spoke of it, and replaces a row that missed the thing."""
+    rows = extracted(
+        ("Ana", "¿Y los testimonios de los alumnos?"),
+        ("Nuria", "Los testimonios os los mando yo."),
+        ("Luis", "Y yo preparo la presentación para el cliente el jueves."),
+        ("Pep", "Vale."),
+        ("Ana", "Resumo: Nuria, los testimonios el viernes; Luis, la presentación."),
+    )
+    assert rows == [
+        ("Nuria", "mandar los testimonios", FRIDAY, [1, 4]),
+        ("Luis", "preparar la presentación para el cliente", THURSDAY, [2, 4]),
+    ]
+
+
+def test_no_recap_where_a_meeting_reviews_what_was_pending_or_names_someone_in_passing() -> None:
+    """ "Repaso lo pendiente de la última vez" opens a meeting with what was promised before; a recap in a
+    meeting's first half is no closing one; a name inside an item ("la entrevista con Luis") owns nothing."""
+    review = ("Ana", "Repaso lo pendiente de la última vez. Nuria, las credenciales del panel.")
+    assert extracted(*FILLER_TURNS, review) == []
+    early = ("Ana", "Resumo: Nuria, las credenciales el viernes.")
+    assert extracted(early, *FILLER_TURNS) == []
+    assert [row[0] for row in extracted(*FILLER_TURNS, ("Ana", "Resumo: Pep, la entrevista con Luis."))] == [
+        "Pep"
+    ]
