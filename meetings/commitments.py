@@ -809,7 +809,8 @@ def _said_by_owner(recap: _Found, segments: list[Segment]) -> tuple[int, str] | 
 
 def _merge_recap(kept: list[_Found], recap: _Found, segments: list[Segment]) -> None:
     """A recap item joins the commitment it restates (its owner's, on the same topic, or made in the
-    owner's turn that the item's words point back to), citing the recap too; else it is one of its own.
+    owner's turn that the item's words point back to), giving it a date it lacked; else it is a commitment
+    of its own, cited to the recap.
     An item that names only the thing ("Sonia, los testimonios el viernes") takes the verb of that turn
     ("Los testimonios os los mando…" -> "mandar los testimonios")."""
     said = _said_by_owner(recap, segments)
@@ -825,7 +826,7 @@ def _merge_recap(kept: list[_Found], recap: _Found, segments: list[Segment]) -> 
     if twin is None:
         kept.append(recap)
         return
-    twin.item.segment_ids = sorted({*twin.item.segment_ids, *recap.item.segment_ids})
+    # Cited where it was promised: the recap repeats it among others (a citation to it supports less).
     twin.item.due = twin.item.due or recap.item.due
 
 

@@ -414,8 +414,8 @@ def test_a_closing_recap_lists_who_does_what_by_when() -> None:
 
 
 def test_a_recap_item_joins_the_commitment_it_restates_and_takes_its_verb() -> None:
-    """The item cites the recap on the row it restates; an item that names only the thing takes the verb of
-    the owner's turn that spoke of it, and replaces a row that missed the thing."""
+    """The row an item restates keeps its citation and takes the item's date; an item that names only the
+    thing takes the verb of the owner's turn that spoke of it, and replaces a row that missed the thing."""
     rows = extracted(
         ("Ana", "¿Y los testimonios de los alumnos?"),
         ("Nuria", "Los testimonios os los mando yo."),
@@ -424,8 +424,8 @@ def test_a_recap_item_joins_the_commitment_it_restates_and_takes_its_verb() -> N
         ("Ana", "Resumo: Nuria, los testimonios el viernes; Luis, la presentación."),
     )
     assert rows == [
-        ("Nuria", "mandar los testimonios", FRIDAY, [1, 4]),
-        ("Luis", "preparar la presentación para el cliente", THURSDAY, [2, 4]),
+        ("Nuria", "mandar los testimonios", FRIDAY, [1]),
+        ("Luis", "preparar la presentación para el cliente", THURSDAY, [2]),
     ]
 
 
