@@ -304,6 +304,10 @@ def _said_of(party: str, extract: Extract, sentences: list[_Sentence]) -> bool:
     return any(s.n == extract.n and s.line in (line, line - 1) and party in words(s.text) for s in sentences)
 
 
+def _asks_person(sentence: str) -> bool:
+    return bool(_WANTS_PERSON.search(sentence))
+
+
 def _thing_asked(question: str) -> str:
     if _ASKS_BRAND.search(question):
         return "brand"
@@ -561,10 +565,12 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
         if sentences[members[-1]].is_question or sentences[members[-1]].trails_off
     }
     borrowed = [0.0] * len(sentences)
+    replies_who = [False] * len(sentences)  # in reply to a turn that asked who
     for (n, line), members in turns.items():
         asked = sum(topic_scores[i] for i in members)
         if (n, line) not in asking or not asked:
             continue
+        who = _asks_person(sentences[members[-1]].text)
         # The next two turns of the same passage answer it (the first more likely than the second).
         later = [j for j in range(members[-1] + 1, len(sentences)) if sentences[j].n == n]
         following = _next_turns((sentences[j] for j in later), line, 2)
@@ -572,6 +578,7 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             if sentences[j].line in following and not sentences[j].is_question:
                 decay = 1.0 if sentences[j].line == following[0] else 0.6
                 borrowed[j] = max(borrowed[j], ANSWER_AFTER_QUESTION * decay * asked)
+                replies_who[j] = replies_who[j] or who
     # For a price question (only its answer is checked for it): the turns that are about what it asks, and
     # the two after each, since a conversation names its subject once ("¿Y Octorate?" - "Treinta y nueve
     # euros al mes por casa."). Plurals count as their singular here ("casas", "casa": the 5-letter
@@ -630,7 +637,9 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
             score *= LATEST_FACTOR
         score = score * wants.fit(sentence.text) + 0.3 / (1 + sentence.rank)
         if wants.who:
-            topical = wants.names_someone(sentence.text, replies=borrowed[i] > 0)
+            # A reply names someone only to a turn that asked who ("¿Quién lo traduce?" - "Nuria."), not
+            # to "¿Y el francés?" - "El francés son mil trescientos euros más".
+            topical = wants.names_someone(sentence.text, replies=replies_who[i])
         elif wants.counted:  # a count of what is asked, or a number in reply to a turn that asked
             topical = wants.counts(sentence.text) or (borrowed[i] > 0 and bool(_NUMBER.search(sentence.text)))
         elif wants.options or wants.thing:

@@ -594,6 +594,25 @@ def test_a_who_question_is_answered_by_someone() -> None:
         ContextPassage(1, "[Compromiso › Seguimiento]\nInés: traducir la web al francés (estado: pendiente)")
     ]
     assert "traducir la web" in extractive_answer("quien traduce la web al francés?", owner)
+    # A reply names someone only to a turn that asked who: "¿Y el francés?" asked what it costs.
+    replied = [
+        ContextPassage(
+            1,
+            "[Transcripción › Seguimiento]\n[05:00] Covadonga: ¿Y la traducción al francés de la web?\n"
+            "[05:06] Nerea: El francés son mil trescientos euros más, con la versión en francés.",
+        )
+    ]
+    assert extractive_answer("¿Quién hace la traducción al francés de la web?", replied) == ""
+    asked_who = [
+        ContextPassage(
+            1,
+            "[Transcripción › Seguimiento]\n[05:00] Covadonga: ¿Y quién hace la traducción al francés?\n"
+            "[05:06] Nerea: La agencia de Oviedo, con la versión en francés.",
+        )
+    ]
+    assert "La agencia de Oviedo" in extractive_answer(
+        "¿Quién hace la traducción al francés de la web?", asked_who
+    )
 
 
 def test_whether_someone_did_it_is_answered_by_their_own_report_at_the_later_meeting() -> None:
