@@ -84,9 +84,11 @@ class _Sentence:
 
 
 # What kind of answer a question wants, and what a sentence that gives it contains.
+# What someone charges for their work, asked as a price: "¿Qué comisión se lleva…?", "¿Qué caché cobra…?".
+_FEES = r"comisi[óo]n|cach[ée]|honorarios|commission"
 _WANTS_AMOUNT = re.compile(
-    r"\b(cu[áa]nt[oa]s?|importe|precio|cuesta|cost[eóo]|tarifa|presupuesto|porcentaje|descuento|comisi[óo]n|cach[ée]|"
-    r"how (much|many)|price|cost)\b",
+    r"\b(cu[áa]nt[oa]s?|importe|precio|cuesta|cost[eóo]|tarifa|presupuesto|porcentaje|descuento|"
+    rf"{_FEES}|how (much|many)|price|cost)\b",
     re.IGNORECASE,
 )
 _WANTS_DATE = re.compile(r"\b(cu[áa]ndo|fecha|qu[ée] d[íi]a|plazo|when|date|deadline)\b", re.IGNORECASE)
@@ -114,7 +116,7 @@ _NAMES_WHAT_IT_WANTS = re.compile(
     re.IGNORECASE,
 )
 # The nouns that ask for a price (a budget is a thing: "el presupuesto firmado" names what is asked about).
-_PRICE_NOUNS = r"precio|coste|costo|importe|tarifa|comisi[óo]n|cach[ée]|honorarios|price|cost|fee|commission"
+_PRICE_NOUNS = rf"precio|coste|costo|importe|tarifa|{_FEES}|price|cost|fee"
 _STARTS_WITH_PRICE = re.compile(rf"^\W*(?:(?:el|la|the)\s+)?(?:{_PRICE_NOUNS})\b", re.IGNORECASE)
 # "Reunión «Seguimiento de la campaña: CRM, lema y oferta».": the meeting's record names it, and answers
 # only a question about the meeting itself, however many of the question's words its title holds.
@@ -260,7 +262,7 @@ def _section_terms(header: str) -> frozenset[str]:
 # "¿Cuánto cobra Pelayo por un día extra?", "¿Cuánto pagan al mes?": what is charged or paid is money too.
 _CHARGES = r"cobr\w*|pag(?:a|an|amos|ó|o|aron|ar|ará|arán|aría|ado|ada)|charges?|charged|pays?|paid"
 _WANTS_MONEY = re.compile(
-    rf"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|comisi[óo]n|cach[ée]|price|rate|fee|budget|{_CHARGES})\b",
+    rf"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|{_FEES}|price|rate|fee|budget|{_CHARGES})\b",
     re.IGNORECASE,
 )
 # The words that ask for a price without naming what has it, and the units a price is per ("¿Cuánto cuesta
