@@ -333,7 +333,10 @@ _SHARE = re.compile(r"%|\b(?:por ciento|percent)\b", re.IGNORECASE)
 # "Entonces el total pasa de catorce mil seiscientos a quince mil novecientos", "Entonces: catorce mil
 # trescientos, más mil cien del regalo, menos setecientos del boletín. Catorce mil setecientos.", and agreed
 # with its figure: "15.900. Vale, lo aprobamos." (each of the five meetings sets' budget questions).
-_ASKS_TOTAL = re.compile(r"\b(presupuesto|total|budget)\b|\bcon (todos )?los cambios\b", re.IGNORECASE)
+# "¿Cuánto cuesta la app con los cambios?", "…después de los cambios?": the whole amount as it stands.
+_ASKS_TOTAL = re.compile(
+    r"\b(presupuesto|total|budget)\b|\b(con|despu[ée]s de|tras) (todos )?los cambios\b", re.IGNORECASE
+)
 # The words that ask for the whole amount as it stands, not what it is of.
 _TOTAL_WORDS = re.compile(
     rf"{_ASKS_TOTAL.pattern}|{_WANTS_LATEST.pattern}|\b(cu[áa]nto|actual\w*|ahora|now|current\w*|"

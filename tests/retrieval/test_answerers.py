@@ -712,6 +712,11 @@ def test_a_budget_as_it_stands_is_the_latest_meetings_sum() -> None:
     assert "quince mil novecientos euros más IVA [2]" in answer, answer
     assert "catorce mil seiscientos euros más IVA [1]" in answer, answer
     assert answerers.Asked.of("¿Cuánto cuesta la guía con todos los cambios?").total
+    assert answerers.Asked.of("¿Cuánto cuesta la app después de los cambios?").total
+    assert answerers.Asked.of("cuanto cuesta la web tras los cambios").total
+    assert "quince mil novecientos" in extractive_answer(
+        "¿Cuánto cuesta la web después de los cambios?", _budget_meetings()
+    )
     assert answerers.Asked.of("¿Cuál es el presupuesto al final?").total
     assert not answerers.Asked.of("¿Cuánto cuesta el francés?").total
     assert not answerers.Asked.of("¿Quién aprueba el presupuesto?").total
