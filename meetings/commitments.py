@@ -718,17 +718,20 @@ _ITEM_BREAK = re.compile(
 
 def recap_commitments(segments: list[Segment], reference: date) -> list[_Found]:
     """The commitments a closing recap lists, each owned by the speaker it names, cited to the recap."""
-    speakers = {
-        name.lower(): speaker
-        for segment in segments
-        if (speaker := segment.get("speaker")) and (name := _first_name(speaker))
-    }
+    speakers: dict[str, str] = {}
+    for segment in segments:
+        speaker = segment.get("speaker")
+        if speaker and (name := _first_name(speaker)):
+            # "Mari Carmen: el lunes llamas…" names her whole; "Ana, …" her first name.
+            speakers.setdefault(speaker.lower(), speaker)
+            speakers.setdefault(name.lower(), speaker)
     if not speakers:
         return []
+    names = sorted([*speakers, "yo"], key=len, reverse=True)
     owner_at = re.compile(
-        r"(?:^|(?<=[.;:,])\s*|\s+(?:y|e)\s+)(?P<owner>"
-        + "|".join(map(re.escape, [*speakers, "yo"]))
-        + r")\b\s*[:,]?\s*",
+        r"(?:^|(?<=[.;:,])\s*|(?<=\s)(?:y|e)\s+)(?P<owner>"
+        + "|".join(map(re.escape, names))
+        + r")\b\s*[:,]?",
         re.IGNORECASE,
     )
     found: list[_Found] = []
@@ -741,22 +744,27 @@ def recap_commitments(segments: list[Segment], reference: date) -> list[_Found]:
             continue
         body = text[opening.end() :].strip()
         marks = list(owner_at.finditer(body))
+        owners: list[str | None] = []  # "Damián y Ramón, la mesa Avia": both own what follows
         for mark, after in zip(marks, [*marks[1:], None], strict=False):
             said = mark.group("owner").lower()
-            owner = segment.get("speaker") if said == "yo" else speakers[said]
+            owners.append(segment.get("speaker") if said == "yo" else speakers[said])
             item = body[mark.end() : after.start() if after else len(body)]
-            found += _recap_items(item, owner, position, reference)
+            if not item.strip(" ,.;:"):
+                continue
+            for owner in owners:
+                found += _recap_items(item, owner, position, reference)
+            owners = []
     return found
 
 
 def _tasks_joined(part: str) -> list[str]:
     """A part split where "y" joins a second task with its own verb: "pide la API de Gestacad esta semana y
-    da de alta a Hugo" (not "la lista de cursos y barcos")."""
+    da de alta a Hugo", "la lista de piezas y llamar al pazo" (not "la lista de cursos y barcos")."""
     pieces = _AND.split(part)
     tasks = [pieces[0]]
     for piece in pieces[1:]:
         first = piece.split()[0].lower() if piece.split() else ""
-        if first not in ARTICLES and reading(first, PRESENT, ("2s", "3s")) is not None:
+        if first not in ARTICLES and (reading(first, PRESENT, ("2s", "3s")) or lemma_of(first) == first):
             tasks.append(piece)
         else:
             tasks[-1] += f" y {piece}"
@@ -779,15 +787,28 @@ def _recap_items(text: str, owner: str | None, segment_id: int, reference: date)
     found: list[_Found] = []
     for i, part in enumerate(parts):
         due = next((d for d in dues[i:] if d is not None), None)
-        words = part.split()
-        if words and (verb := reading(words[0].lower(), PRESENT, ("1s", "2s", "3s"))) is not None:
-            part = " ".join([verb.lemma, *words[1:]])  # "pide la API" -> "pedir la API"
-        task = clean_task(part)
+        task = _as_infinitive(clean_task(part))
         if not content_terms(task):
             continue
         item = CommitmentItem(owner=owner, task=task, due=due, segment_ids=[segment_id])
         found.append(_Found(item, owner, None, -1, lemma_terms(task)))
     return found
+
+
+def _as_infinitive(task: str) -> str:
+    """A recap item's verb as a task's: "pide la API" -> "pedir la API", "le pasas a Carmela tres
+    liquidaciones" -> "pasarle a Carmela tres liquidaciones"."""
+    words = task.split()
+    pronoun = (
+        words[0]
+        if len(words) > 1 and words[0].lower() in INDIRECT_CLITICS | {"lo", "la", "los", "las"}
+        else None
+    )
+    at = 1 if pronoun else 0
+    verb = reading(words[at].lower(), PRESENT, ("1s", "2s", "3s")) if len(words) > at else None
+    if verb is None:
+        return task
+    return " ".join([with_pronoun(verb.lemma, pronoun and pronoun.lower()), *words[at + 1 :]])
 
 
 def _said_by_owner(recap: _Found, segments: list[Segment]) -> tuple[int, str] | None:

@@ -439,3 +439,23 @@ def test_no_recap_where_a_meeting_reviews_what_was_pending_or_names_someone_in_p
     assert [row[0] for row in extracted(*FILLER_TURNS, ("Ana", "Resumo: Pep, la entrevista con Luis."))] == [
         "Pep"
     ]
+
+
+def test_a_recap_item_of_two_owners_of_a_full_name_and_of_a_verb_after_its_date() -> None:
+    """ "Damián y Nuria, la mesa…" is both's; "Mari Carmen: …" names her whole, not "Mari"; "el lunes
+    llamas a…" and "le pasas a…" are tasks in the infinitive; "y llamar al pazo" is a task of its own."""
+    turns = [("Mari Carmen", "Vale."), ("Damián", "Sí."), ("Nuria", "Bien."), ("Luis", "Hecho.")]
+    recap = (
+        "Luis",
+        "Resumo. Mari Carmen: el lunes llamas a Informática Majorera, y el viernes le pasas a Nuria tres "
+        "liquidaciones. Damián y Nuria, la mesa de roble el jueves. Luis: la lista de piezas y llamar al pazo "
+        "el viernes.",
+    )
+    assert extracted(*turns, recap) == [
+        ("Mari Carmen", "llamar a Informática Majorera", MONDAY, [4]),
+        ("Mari Carmen", "pasarle a Nuria tres liquidaciones", FRIDAY, [4]),
+        ("Damián", "la mesa de roble", THURSDAY, [4]),
+        ("Nuria", "la mesa de roble", THURSDAY, [4]),
+        ("Luis", "la lista de piezas", FRIDAY, [4]),
+        ("Luis", "llamar al pazo", FRIDAY, [4]),
+    ]
