@@ -448,8 +448,8 @@ def test_a_recap_item_of_two_owners_of_a_full_name_and_of_a_verb_after_its_date(
     recap = (
         "Luis",
         "Resumo. Mari Carmen: el lunes llamas a Informática Majorera, y el viernes le pasas a Nuria tres "
-        "liquidaciones. Damián y Nuria, la mesa de roble el jueves. Luis: la lista de piezas y llamar al pazo "
-        "el viernes.",
+        "liquidaciones. Damián y Nuria, la mesa de roble el jueves. Luis: la lista de piezas y llamar al "
+        "pazo el viernes.",
     )
     assert extracted(*turns, recap) == [
         ("Mari Carmen", "llamar a Informática Majorera", MONDAY, [4]),
