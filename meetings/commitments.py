@@ -699,8 +699,8 @@ def extract_commitments(
 # que viene y las fotos a final de mes. Pep: la lista de cursos el viernes.", "Repaso: Sabela, la lista de
 # piezas el viernes; Xoán, reservar a Lois mañana…", "Pues resumo: Tomás pide la API esta semana; Hugo
 # prepara la comparativa…; yo, el anexo mañana." Each item opens with its owner: one of the meeting's
-# speakers by first name, or "yo" (the one recapping). An item often is the only place a commitment is said
-# whole; the turn that promised it said "El viernes la tienes."
+# speakers by full or first name ("Damián y Ramón, …": both), or "yo" (the one recapping). An item often is
+# the only place a commitment is said whole; the turn that promised it said "El viernes la tienes."
 _RECAP_OPENING = re.compile(
     r"^(?:[^.:;!?]{0,24}[.,!]\s*)?(?:(?:pues|entonces|bueno|vale|y)[,]?\s+)*"
     r"(?:resumo|repaso|resumiendo|recapitulando|en resumen|tareas|to recap|action items)\b"
