@@ -322,7 +322,10 @@ _FIRST_PERSON = re.compile(r"\b(yo|me|m[íi]|conmigo|nosotr[oa]s|nos|i|my|we|us)
 # A count is said next to what it counts: "seis academias", "290 alumnos", "alumnos: 290" (a table row read
 # with its header), "cuarenta preguntas por idioma": at most this many words apart.
 COUNT_REACH = 3
-_MONEY = re.compile(r"[€$]|\b(?:euros?|d[óo]lares|dollars?|eur)\b|\b\d{1,3}(?:[.,]\d{3})+\b", re.IGNORECASE)
+_MONEY = re.compile(
+    r"[€$]|\b(?:euros?|c[ée]ntimos?|d[óo]lares|dollars?|cents?|eur)\b|\b\d{1,3}(?:[.,]\d{3})+\b",
+    re.IGNORECASE,
+)
 # A commission is a share of what is paid: "¿Qué comisión se lleva?" - "un quince por ciento". Only then: a
 # budget question is not answered by "50 % a la firma".
 _ASKS_SHARE = re.compile(r"\b(comisi[óo]n\w*|commissions?|porcentaje|percentage)\b", re.IGNORECASE)

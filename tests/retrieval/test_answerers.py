@@ -907,3 +907,14 @@ def test_what_a_named_party_charges_is_said_of_that_party() -> None:
         ),
     ]
     assert "Un 0,5 % por cada pago con tarjeta" in extractive_answer(question, asked)
+
+
+def test_cents_are_money() -> None:
+    """ "La etiqueta nos sale a siete céntimos la lata" gives a price."""
+    said = [
+        ContextPassage(
+            1,
+            "[Transcripción › Latas]\n[03:12] Patxi: La etiqueta nos sale a siete céntimos la lata con Ega.",
+        )
+    ]
+    assert "siete céntimos la lata" in extractive_answer("cuanto cuesta la etiqueta por lata", said)
