@@ -330,6 +330,12 @@ _MONEY = re.compile(
 # budget question is not answered by "50 % a la firma".
 _ASKS_SHARE = re.compile(r"\b(comisi[óo]n\w*|commissions?|porcentaje|percentage)\b", re.IGNORECASE)
 _SHARE = re.compile(r"%|\b(?:por ciento|percent)\b", re.IGNORECASE)
+# A price said without its currency, as a rate: "Cuarenta y dos al mes", "cincuenta y cinco la hora".
+_RATE = re.compile(
+    rf"(?:\d|\b(?:{_NUMBER_WORDS}))\s+"
+    r"(?:al (?:mes|año|día)|a la (?:hora|semana)|la hora|por (?:hora|persona|mes))\b",
+    re.IGNORECASE,
+)
 
 
 # A budget as it stands is said as a sum, at the meeting that changed it, mostly without the question's words:
@@ -498,7 +504,9 @@ class Asked:
         return True
 
     def _money(self, sentence: str) -> bool:
-        return bool(_MONEY.search(sentence) or (self.share and _SHARE.search(sentence)))
+        return bool(
+            _MONEY.search(sentence) or _RATE.search(sentence) or (self.share and _SHARE.search(sentence))
+        )
 
     def gives(self, sentence: str) -> bool:
         """The sentence holds the kind of thing asked (held_by; for "what/which", a name it brings);

@@ -909,8 +909,8 @@ def test_what_a_named_party_charges_is_said_of_that_party() -> None:
     assert "Un 0,5 % por cada pago con tarjeta" in extractive_answer(question, asked)
 
 
-def test_cents_are_money() -> None:
-    """ "La etiqueta nos sale a siete céntimos la lata" gives a price."""
+def test_cents_and_a_rate_are_money() -> None:
+    """ "La etiqueta nos sale a siete céntimos la lata" gives a price, and so does "treinta al mes"."""
     said = [
         ContextPassage(
             1,
@@ -918,3 +918,8 @@ def test_cents_are_money() -> None:
         )
     ]
     assert "siete céntimos la lata" in extractive_answer("cuanto cuesta la etiqueta por lata", said)
+    # Said as a rate, a price needs no currency: "Treinta al mes, en un servidor en Madrid".
+    rate = [
+        ContextPassage(1, "[Transcripción › Web]\n[04:00] Toni: El alojamiento, treinta al mes, en Madrid.")
+    ]
+    assert "treinta al mes" in extractive_answer("cuanto cuesta el alojamiento de la web", rate)
