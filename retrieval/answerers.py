@@ -262,7 +262,8 @@ def _section_terms(header: str) -> frozenset[str]:
 # "¿Cuánto cobra Pelayo por un día extra?", "¿Cuánto pagan al mes?": what is charged or paid is money too.
 _CHARGES = r"cobr\w*|pag(?:a|an|amos|ó|o|aron|ar|ará|arán|aría|ado|ada)|charges?|charged|pays?|paid"
 _WANTS_MONEY = re.compile(
-    rf"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|{_FEES}|price|rate|fee|budget|{_CHARGES})\b",
+    rf"\b(cuest\w*|cost\w*|precio|tarifa|importe|presupuesto|{_FEES}|price|rate|fee|budget|{_CHARGES}|"
+    r"cu[áa]nto (?:nos |os |me |te |le |les )?(?:sale|salen|saldr[áa]n?|saldr[íi]a))\b",
     re.IGNORECASE,
 )
 # The words that ask for a price without naming what has it, and the units a price is per ("¿Cuánto cuesta

@@ -538,6 +538,10 @@ def test_what_is_charged_or_paid_is_asked_as_a_price() -> None:
     charged = extractive_answer("¿Cuánto cobra Gestacad por activar la API?", priced)
     assert "cobra 40 € al mes por la API [2]" in charged
     assert "cobra 40 € al mes" in extractive_answer("cuanto pagamos por la API de Gestacad", priced)
+    # "¿A cuánto sale…?" asks a price too; "¿Cuántos salen…?" does not.
+    assert extractive_answer("¿A cuánto sale la API de Gestacad?", api) == ""
+    assert "cobra 40 € al mes" in extractive_answer("¿A cuánto sale la API de Gestacad?", priced)
+    assert not answerers.Asked.of("¿Cuántos niños salen en la foto?").money
 
 
 def test_a_count_is_a_number_of_what_is_counted() -> None:
