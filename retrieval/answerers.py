@@ -505,9 +505,9 @@ class Asked:
         return True
 
     def _money(self, sentence: str) -> bool:
-        return bool(
-            _MONEY.search(sentence) or _RATE.search(sentence) or (self.share and _SHARE.search(sentence))
-        )
+        # A rate ("treinta al mes") prices a thing, not a budget's total.
+        rate = not self.total and _RATE.search(sentence)
+        return bool(_MONEY.search(sentence) or rate or (self.share and _SHARE.search(sentence)))
 
     def gives(self, sentence: str) -> bool:
         """The sentence holds the kind of thing asked (held_by; for "what/which", a name it brings);

@@ -927,3 +927,6 @@ def test_cents_and_a_rate_are_money() -> None:
         ContextPassage(1, "[Transcripción › Web]\n[04:00] Toni: El alojamiento, treinta al mes, en Madrid.")
     ]
     assert "treinta al mes" in extractive_answer("cuanto cuesta el alojamiento de la web", rate)
+    # …but a rate is no budget's total: "presupuesto de la web" is not answered by what hosting costs a month.
+    assert answerers.Asked.of("cuanto cuesta el alojamiento").held_by("El alojamiento, treinta al mes.")
+    assert not answerers.Asked.of("presupuesto de la web").held_by("El alojamiento, treinta al mes.")
