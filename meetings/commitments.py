@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -819,13 +820,18 @@ def _said_by_owner(recap: _Found, segments: list[Segment]) -> tuple[int, str] | 
         segment = segments[index]
         if segment.get("speaker") != recap.owner:
             continue
-        text = str(segment.get("text", ""))
-        if not topic & lemma_terms(text):
-            continue
-        verb = next((lemma for word in _words(text) if (lemma := lemma_of(word.group().lower()))), None)
-        if verb is not None:
+        terms, verb = _turn_reading(str(segment.get("text", "")))
+        if topic & terms and verb is not None:
             return index, verb
     return None
+
+
+@lru_cache(maxsize=4096)
+def _turn_reading(text: str) -> tuple[frozenset[str], str | None]:
+    """A turn's terms and its first task verb, read once: every item of a recap looks back over the same
+    turns."""
+    verb = next((lemma for word in _words(text) if (lemma := lemma_of(word.group().lower()))), None)
+    return frozenset(lemma_terms(text)), verb
 
 
 def _merge_recap(kept: list[_Found], recap: _Found, segments: list[Segment]) -> None:

@@ -307,10 +307,6 @@ def _said_of(party: str, extract: Extract, sentences: list[_Sentence]) -> bool:
     return any(s.n == extract.n and s.line in (line, line - 1) and party in words(s.text) for s in sentences)
 
 
-def _asks_person(sentence: str) -> bool:
-    return bool(_WANTS_PERSON.search(sentence))
-
-
 def _thing_asked(question: str) -> str:
     if _ASKS_BRAND.search(question):
         return "brand"
@@ -582,12 +578,12 @@ def _rank(question: str, wants: Asked, sentences: list[_Sentence]) -> list[Extra
         if sentences[members[-1]].is_question or sentences[members[-1]].trails_off
     }
     borrowed = [0.0] * len(sentences)
-    replies_who = [False] * len(sentences)  # in reply to a turn that asked who
+    replies_who = [False] * len(sentences)  # in reply to a turn that asked who (read for a "who" question)
     for (n, line), members in turns.items():
         asked = sum(topic_scores[i] for i in members)
         if (n, line) not in asking or not asked:
             continue
-        who = _asks_person(sentences[members[-1]].text)
+        who = wants.who and bool(_WANTS_PERSON.search(sentences[members[-1]].text))
         # The next two turns of the same passage answer it (the first more likely than the second).
         later = [j for j in range(members[-1] + 1, len(sentences)) if sentences[j].n == n]
         following = _next_turns((sentences[j] for j in later), line, 2)
